@@ -1,0 +1,41 @@
+/**
+ * Budget arithmetic in nano-USD. `remaining = limit − spent − held`; a hold
+ * is taken for the worst case at admission, in the same write as the check,
+ * and settled (actual charged, hold released) when the request ends.
+ */
+import type { Nano } from './money.ts';
+
+export interface BudgetState {
+  /** null = no limit. */
+  readonly limit: Nano | null;
+  readonly spent: Nano;
+  readonly held: Nano;
+}
+
+export function remaining(b: BudgetState): Nano {
+  return b.limit === null ? Number.POSITIVE_INFINITY : b.limit - b.spent - b.held;
+}
+
+export function canHold(b: BudgetState, amount: Nano): boolean {
+  return amount <= remaining(b);
+}
+
+export function hold(b: BudgetState, amount: Nano): BudgetState {
+  return { ...b, held: b.held + amount };
+}
+
+/** Release `held` and charge `actual` (which may exceed the hold: overruns are charged). */
+export function settle(b: BudgetState, held: Nano, actual: Nano): BudgetState {
+  return { ...b, held: Math.max(0, b.held - held), spent: b.spent + actual };
+}
+
+/**
+ * The budget period (calendar month) containing `now` in `timeZone`, as
+ * 'YYYY-MM'. Periods change at local midnight on the 1st.
+ */
+export function periodOf(now: number, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit' }).formatToParts(new Date(now));
+  const y = parts.find((p) => p.type === 'year')?.value ?? '1970';
+  const m = parts.find((p) => p.type === 'month')?.value ?? '01';
+  return `${y}-${m}`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Token-bucket arithmetic, pure.
+ *
+ * Invariant: over any interval [t1, t2] the net amount taken (taken minus
+ * returned) is at most `capacity + refillPerS × (t2 − t1)`. Two details keep
+ * that true:
+ * - time going backwards adds nothing and does not move `updatedAt` back, so
+ *   the same stretch of time is never credited twice;
+ * - returned tokens (a reservation larger than the actual use) never lift the
+ *   level above capacity.
+ * The level may go negative when a worker used more than it reserved: that
+ * debt is repaid by refill before anything else is admitted.
+ */
+export interface BucketSpec {
+  /** Maximum level, in the resource's unit. */
+  readonly capacity: number;
+  /** Units added per second. */
+  readonly refillPerS: number;
+}
+
+export interface BucketState {
+  readonly level: number;
+  /** The clock time (ms) up to which refill has been credited. */
+  readonly updatedAt: number;
+}
+
+export function fullBucket(spec: BucketSpec, now: number): BucketState {
+  return { level: spec.capacity, updatedAt: now };
+}
+
+/** The state with refill credited up to `now`. */
+export function refill(spec: BucketSpec, state: BucketState, now: number): BucketState {
+  const elapsedMs = now - state.updatedAt;
+  if (elapsedMs <= 0) return state;
+  const level = Math.min(spec.capacity, state.level + (spec.refillPerS * elapsedMs) / 1000);
+  return { level, updatedAt: now };
+}
+
+export interface TakeResult {
+  readonly ok: boolean;
+  readonly state: BucketState;
+  /** When not ok: ms until `amount` could be available (Infinity if never). */
+  readonly waitMs: number;
+}
+
+/** Take `amount` if the bucket holds it now; otherwise say how long to wait. */
+export function tryTake(spec: BucketSpec, state: BucketState, amount: number, now: number): TakeResult {
+  const s = refill(spec, state, now);
+  if (amount <= s.level) return { ok: true, state: { level: s.level - amount, updatedAt: s.updatedAt }, waitMs: 0 };
+  return { ok: false, state: s, waitMs: waitFor(spec, s, amount) };
+}
+
+/** ms until the (already refilled) state holds `amount`. */
+export function waitFor(spec: BucketSpec, state: BucketState, amount: number): number {
+  if (amount > spec.capacity) return Infinity;
+  if (amount <= state.level) return 0;
+  if (spec.refillPerS <= 0) return Infinity;
+  return Math.ceil(((amount - state.level) * 1000) / spec.refillPerS);
+}
+
+/** Return unused units (capped at capacity). */
+export function giveBack(spec: BucketSpec, state: BucketState, amount: number, now: number): BucketState {
+  const s = refill(spec, state, now);
+  return { level: Math.min(spec.capacity, s.level + Math.max(0, amount)), updatedAt: s.updatedAt };
+}
+
+/** Debit units used beyond a reservation; the level may go negative. */
+export function debit(spec: BucketSpec, state: BucketState, amount: number, now: number): BucketState {
+  const s = refill(spec, state, now);
+  return { level: s.level - Math.max(0, amount), updatedAt: s.updatedAt };
+}
+
+/** Settle a reservation against actual use: return the rest or debit the overrun. */
+export function settle(spec: BucketSpec, state: BucketState, reserved: number, used: number, now: number): BucketState {
+  return used <= reserved ? giveBack(spec, state, reserved - used, now) : debit(spec, state, used - reserved, now);
+}
