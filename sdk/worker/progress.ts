@@ -83,3 +83,10 @@ export function httpProgressSink(target: ProgressTarget): ProgressSink {
       .catch(() => {});
   };
 }
+
+/** Write each update as one NDJSON line, as the subprocess transport expects. */
+export function lineProgressSink(out: NodeJS.WritableStream): ProgressSink {
+  return (update) => {
+    out.write(`${JSON.stringify(update)}\n`);
+  };
+}

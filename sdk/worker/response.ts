@@ -51,3 +51,16 @@ export function failureFromError(err: unknown, usage: Usage): FailureResponse {
   const message = err instanceof Error ? err.message : String(err);
   return failure('WORKER_ERROR', message || 'handler failed', true, usage);
 }
+
+/**
+ * JSON for the wire; an output that cannot be serialized (cycle, BigInt) becomes a WORKER_ERROR instead of a
+ * dropped answer, not retryable because the same handler would produce the same output again.
+ */
+export function serializeResponse(res: StandardResponse): string {
+  try {
+    return JSON.stringify(res);
+  } catch (err) {
+    const message = `handler output is not JSON-serializable: ${err instanceof Error ? err.message : String(err)}`;
+    return JSON.stringify(failure('WORKER_ERROR', message, false, res.usage));
+  }
+}

@@ -18,7 +18,12 @@
  * Starvation: a request that has waited at least T is served before any
  * scored request (oldest first). If its resources are not available, its
  * group is held for it: nothing else in that group is started, so capacity
- * accumulates until it fits.
+ * accumulates until it fits. A starved request that cannot run for another
+ * reason (its client is at its limit, or it is deferred and deferred work is
+ * not allowed) does not hide the starved requests behind it: each group's
+ * age index is walked in age order past such requests, but never past the
+ * first request that has not waited T, so when nothing is starved a pick
+ * looks at one item per group.
  *
  * Explicit `batch` requests rank below all scored ones; `deferred` ones run
  * only when the caller allows deferred work.
@@ -123,24 +128,8 @@ export class RunQueue {
     const blockedGroups = new Set<string>();
 
     // 1. Starved requests first, oldest first; hold their group if they do not fit.
-    const starved: Entry[] = [];
-    for (const [group, ah] of this.#ageHeaps) {
-      const top = this.#cleanTop(ah);
-      if (!top) {
-        this.#ageHeaps.delete(group);
-        continue;
-      }
-      if (opts.now - top.item.enqueuedAt >= this.#starvationMs && (top.item.klass !== 2 || opts.allowDeferred)) starved.push(top);
-    }
-    starved.sort((a, b) => (byAge(a, b) ? -1 : 1));
-    for (const e of starved) {
-      if (blockedClients.has(e.item.clientId)) continue;
-      const el = opts.eligible(e.item);
-      if (el === 'ok') return this.#take(e);
-      // A starved request that does not fit keeps its group held for it.
-      if (el === 'client') blockedClients.add(e.item.clientId);
-      else blockedGroups.add(e.item.group);
-    }
+    const starved = this.#pickStarved(opts, blockedClients, blockedGroups);
+    if (starved) return starved;
 
     // 2. Best scored request among heap tops.
     const tops: { e: Entry; eff: number }[] = [];
@@ -204,6 +193,62 @@ export class RunQueue {
     return (function* () {
       for (const e of it) yield e.item;
     })();
+  }
+
+  /**
+   * Step 1 of `pick`: a merge, oldest first, of each group's starved
+   * candidates. A group's candidate is the oldest item of its age heap that is
+   * starved, live, allowed (not deferred unless deferred work is allowed) and
+   * not of a blocked client; it is always that heap's top, because the items
+   * walked past are popped and pushed back when the pick ends. An item
+   * refused for its client blocks the client and the walk goes on in its
+   * group; one refused for its group holds the group, and the walk there stops.
+   */
+  #pickStarved(opts: PickOptions, blockedClients: Set<string>, blockedGroups: Set<string>): QueuedItem | undefined {
+    // Items popped while walking, to push back (they stay queued).
+    const walked: { ah: Heap<Entry>; e: Entry }[] = [];
+    const candidate = (ah: Heap<Entry>): Entry | undefined => {
+      for (let top = this.#cleanTop(ah); top; top = this.#cleanTop(ah)) {
+        if (opts.now - top.item.enqueuedAt < this.#starvationMs) return undefined;
+        if ((top.item.klass !== 2 || opts.allowDeferred) && !blockedClients.has(top.item.clientId)) return top;
+        ah.pop();
+        walked.push({ ah, e: top });
+      }
+      return undefined;
+    };
+
+    const frontier = new Heap<{ ah: Heap<Entry>; e: Entry }>((a, b) => byAge(a.e, b.e));
+    for (const [group, ah] of this.#ageHeaps) {
+      if (!this.#cleanTop(ah)) {
+        this.#ageHeaps.delete(group);
+        continue;
+      }
+      const e = candidate(ah);
+      if (e) frontier.push({ ah, e });
+    }
+    try {
+      for (let next = frontier.pop(); next; next = frontier.pop()) {
+        const { ah, e } = next;
+        // The client may have been blocked since `e` became its group's candidate.
+        if (!blockedClients.has(e.item.clientId)) {
+          const el = opts.eligible(e.item);
+          if (el === 'ok') return this.#take(e);
+          if (el === 'group') {
+            // A starved request that does not fit keeps its group held for it.
+            blockedGroups.add(e.item.group);
+            continue;
+          }
+          blockedClients.add(e.item.clientId);
+        }
+        ah.pop();
+        walked.push({ ah, e });
+        const after = candidate(ah);
+        if (after) frontier.push({ ah, e: after });
+      }
+      return undefined;
+    } finally {
+      for (const { ah, e } of walked) ah.push(e);
+    }
   }
 
   #take(e: Entry): QueuedItem {

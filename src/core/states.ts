@@ -11,6 +11,8 @@
  * (RUNNING→WAITING_RETRY is already legal; PREPARING→WAITING_RETRY covers a
  * dispatcher that died between reserving and dispatching), and a PREPARING
  * request whose dispatch could not start goes back to PENDING.
+ * A PREPARING request that can never be dispatched (e.g. its template or
+ * worker was deleted) goes straight to FAILED.
  * Everything else is rejected by `assertTransition`.
  */
 import { AllotError } from './errors.ts';

@@ -47,15 +47,21 @@ export interface TakeResult {
 export function tryTake(spec: BucketSpec, state: BucketState, amount: number, now: number): TakeResult {
   const s = refill(spec, state, now);
   if (amount <= s.level) return { ok: true, state: { level: s.level - amount, updatedAt: s.updatedAt }, waitMs: 0 };
-  return { ok: false, state: s, waitMs: waitFor(spec, s, amount) };
+  return { ok: false, state: s, waitMs: waitFor(spec, s, amount, now) };
 }
 
-/** ms until the (already refilled) state holds `amount`. */
-export function waitFor(spec: BucketSpec, state: BucketState, amount: number): number {
+/**
+ * ms from `now` until the bucket holds `amount` (0 if it does now, Infinity
+ * if it never will). When the clock is behind `updatedAt` nothing refills
+ * until it passes `updatedAt` again, so that gap is part of the wait.
+ */
+export function waitFor(spec: BucketSpec, state: BucketState, amount: number, now: number): number {
   if (amount > spec.capacity) return Infinity;
-  if (amount <= state.level) return 0;
+  const s = refill(spec, state, now);
+  if (amount <= s.level) return 0;
   if (spec.refillPerS <= 0) return Infinity;
-  return Math.ceil(((amount - state.level) * 1000) / spec.refillPerS);
+  const behindMs = Math.max(0, s.updatedAt - now);
+  return Math.ceil(behindMs + ((amount - s.level) * 1000) / spec.refillPerS);
 }
 
 /** Return unused units (capped at capacity). */

@@ -1,0 +1,145 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseJobEnvelope } from './job.ts';
+import type { JobEnvelope } from './job.ts';
+import { httpProgressSink } from './progress.ts';
+import { emptyUsage, failure, failureFromError, serializeResponse } from './response.ts';
+import type { StandardResponse } from './response.ts';
+import { runEnvelope } from './worker.ts';
+import type { Worker } from './worker.ts';
+
+export interface ServeHttpOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: an ephemeral port. */
+  port?: number;
+  /** Where jobs are POSTed; default "/". */
+  path?: string;
+  /** When set, jobs must carry `authorization: Bearer <token>` (GET /health stays open). */
+  token?: string;
+  /** Largest accepted job body; default 10 MiB. */
+  maxBodyBytes?: number;
+}
+
+export interface HttpWorkerServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export const PROTOCOL = 'allot-direct/1';
+const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
+// Longer than typical client pools' idle timeout so the server is not the side that drops idle sockets first.
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+function send(res: ServerResponse, status: number, body: StandardResponse): void {
+  const text = serializeResponse(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      // Past the limit keep draining but drop the bytes, so the connection stays usable for the 413 answer.
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > limit) resolve(null);
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('client disconnected while sending the job'));
+    });
+  });
+}
+
+/** Serve a worker over the direct HTTP transport: POST <path> runs a job, GET /health describes the worker. */
+export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Promise<HttpWorkerServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const path = opts.path ?? '/';
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const expectedAuth = opts.token === undefined ? null : `Bearer ${opts.token}`;
+  const health = JSON.stringify({
+    status: 'healthy',
+    service: worker.name,
+    version: worker.version,
+    capabilities: { protocol: PROTOCOL, batch: false },
+  });
+
+  const onJob = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (expectedAuth !== null && req.headers.authorization !== expectedAuth) {
+      send(res, 401, failure('UNAUTHORIZED', 'missing or wrong bearer token', false));
+      return;
+    }
+    const text = await readBody(req, maxBody);
+    if (text === null) {
+      send(res, 413, failure('VALIDATION_ERROR', `job body exceeds ${maxBody} bytes`, false));
+      return;
+    }
+    let envelope: JobEnvelope;
+    try {
+      envelope = parseJobEnvelope(JSON.parse(text));
+    } catch (err) {
+      const parsed = err instanceof SyntaxError ? failure('VALIDATION_ERROR', `job body is not valid JSON: ${err.message}`, false) : failureFromError(err, emptyUsage());
+      send(res, 400, parsed);
+      return;
+    }
+    const controller = new AbortController();
+    // 'close' before the response is finished means the client gave up: stop the work.
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.once('close', onClose);
+    const result = await runEnvelope(worker, envelope, {
+      progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress),
+      signal: controller.signal,
+    });
+    if (!res.destroyed) send(res, 200, result);
+  };
+
+  const server = createServer({ keepAlive: true, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    if (pathname === path && req.method === 'POST') {
+      onJob(req, res).catch((err: unknown) => {
+        if (!res.headersSent && !res.destroyed) send(res, 500, failureFromError(err, emptyUsage()));
+      });
+    } else if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(health) });
+      res.end(req.method === 'HEAD' ? undefined : health);
+    } else if (pathname === path) {
+      res.setHeader('allow', 'POST');
+      send(res, 405, failure('METHOD_NOT_ALLOWED', `use POST ${path}`, false));
+    } else {
+      send(res, 404, failure('NOT_FOUND', `no route for ${req.method} ${pathname}`, false));
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${hostPart}:${port}${path === '/' ? '' : path}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        // Idle keep-alive sockets would otherwise hold close() open until they time out.
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * The composition root: resolved config → store → registry → scheduler →
+ * HTTP app → listening server. main.ts and the end-to-end tests both start
+ * Allot through `startAllot`, so they run the same wiring.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import type { ResolvedConfig } from './config/resolve.ts';
+import { ConfigError } from './config/resolve.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { Events } from './events.ts';
+import { buildApp } from './http/app.ts';
+import { Metrics } from './metrics.ts';
+import { ProgressTokens } from './scheduler/progress-token.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
+import { Admission } from './service/admission.ts';
+import { Auth } from './service/auth.ts';
+import { hashSecret, newSecret } from './service/ids.ts';
+import { Registry } from './service/registry.ts';
+import { countTokens } from './service/tokenizer.ts';
+import { Waiters } from './service/waiters.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+import { HttpTransport } from './workers/http-transport.ts';
+import { SubprocessTransport } from './workers/subprocess-transport.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface RunningAllot {
+  readonly url: string;
+  readonly port: number;
+  readonly store: Store;
+  readonly scheduler: Scheduler;
+  readonly events: Events;
+  /** Set only when this start generated the admin key: print it once. */
+  readonly generatedAdminKey: string | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startAllot(config: ResolvedConfig, opts: { clock?: Clock; logger?: Logger } = {}): Promise<RunningAllot> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? pino({ level: config.logLevel });
+  const store = new SqliteStore(config.dbPath, { synchronous: config.dbSync });
+  const migrations = await store.migrate();
+  for (const m of migrations) if (m.status === 'applied') log.info({ migration: m.version, name: m.name }, 'migration applied');
+
+  // Admin key: from the environment, or generated once and kept as a hash.
+  let generatedAdminKey: string | undefined;
+  let adminHash: string;
+  if (config.adminKey) adminHash = hashSecret(config.adminKey);
+  else {
+    const existing = await store.getSetting('admin_key_hash');
+    if (existing) adminHash = existing;
+    else {
+      const k = newSecret('adm');
+      adminHash = await store.setSettingIfAbsent('admin_key_hash', k.hash);
+      if (adminHash === k.hash) generatedAdminKey = k.key;
+    }
+  }
+
+  const registry = new Registry(store, config.tiers, config.resources);
+  await registry.load();
+  await applyConfigEntities(config, registry, store);
+
+  const events = new Events();
+  const progressTokens = new ProgressTokens();
+  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport() };
+  let publicUrl = config.publicUrl ?? '';
+  const instanceId = `allot-${randomUUID().slice(0, 8)}`;
+  const scheduler = new Scheduler(
+    { store, registry, events, clock, transports, progressTokens },
+    {
+      instanceId, starvationMs: config.starvationMs, fairnessHalfLifeMs: config.fairnessHalfLifeMs, leaseGraceMs: config.leaseGraceMs,
+      reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
+    },
+  );
+  const admission = new Admission({
+    store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
+  });
+  const metrics = new Metrics(events, scheduler);
+  const app = buildApp(
+    {
+      store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
+      config, startedAt: clock.now(), version: VERSION,
+    },
+    { onInternalError: (err) => log.error({ err }, 'internal error') },
+  );
+  events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
+  events.on('request:stale-result', (id, token) => log.warn({ id, token }, 'result under a stale lease refused'));
+
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  publicUrl ||= url;
+  await scheduler.start();
+  log.info({ url, db: config.dbPath, instance: instanceId, version: VERSION }, 'allot listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url, port, store, scheduler, events, generatedAdminKey,
+    stop() {
+      stopping ??= (async () => {
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await scheduler.stop();
+        await transports.http.close();
+        await transports.subprocess.close();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Workers and templates from the config file are written to the store (only when changed). */
+async function applyConfigEntities(config: ResolvedConfig, registry: Registry, store: Store): Promise<void> {
+  for (const w of config.workers) {
+    const cur = registry.worker(w.name);
+    if (!cur || JSON.stringify(cur) !== JSON.stringify(w)) await registry.putWorker(w, 'config');
+  }
+  const issues: string[] = [];
+  for (const t of config.templates) {
+    if (!registry.worker(t.worker)) issues.push(`templates.${t.name}.worker: no worker named "${t.worker}" in the config or the database`);
+  }
+  if (issues.length) {
+    await store.close();
+    throw new ConfigError(issues, config.configPath ?? 'config');
+  }
+  for (const t of config.templates) {
+    const cur = registry.template(t.name);
+    if (!cur || JSON.stringify(cur) !== JSON.stringify(t)) await registry.putTemplate(t, 'config');
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Worker and template inputs (config file or admin API) → the definitions
+ * the code uses, with defaults filled and cross-field rules checked. Both
+ * entry points share this, so the same mistake gets the same message.
+ */
+import { DEFAULTS } from './defaults.ts';
+import type { TemplateInput, WorkerInput } from './schema.ts';
+import type { Resource, TemplateDef, WorkerDef } from '../model.ts';
+
+export function toWorkerDef(name: string, w: WorkerInput, source: WorkerDef['source']): { def: WorkerDef; issues: string[] } {
+  const issues: string[] = [];
+  if (w.transport === 'http' && !w.url) issues.push('url: required when transport is "http"');
+  if (w.transport === 'subprocess' && !w.command) issues.push('command: required when transport is "subprocess"');
+  if (w.transport === 'http' && w.command) issues.push('command: only for transport "subprocess"');
+  if (w.transport === 'subprocess' && w.url) issues.push('url: only for transport "http"');
+  return {
+    def: {
+      name, transport: w.transport, url: w.url, command: w.command, maxConcurrency: w.max_concurrency ?? DEFAULTS.workerMaxConcurrency,
+      token: w.token, capabilities: w.capabilities ?? [], env: w.env, source,
+    },
+    issues,
+  };
+}
+
+export function toTemplateDef(
+  name: string,
+  t: TemplateInput,
+  source: TemplateDef['source'],
+  ctx: { resources: ReadonlyMap<string, Resource>; workerExists: (name: string) => boolean },
+): { def: TemplateDef; issues: string[] } {
+  const issues: string[] = [];
+  let model: string | undefined;
+  if (t.model !== undefined) {
+    const r = [...ctx.resources.values()].find((x) => x.kind === 'tokens' && (x.model === t.model || x.name === t.model));
+    if (!r) {
+      const known = [...ctx.resources.values()].filter((x) => x.kind === 'tokens').map((x) => x.model ?? x.name);
+      issues.push(`model: "${t.model}" is not a token resource's model (known: ${known.join(', ')})`);
+    } else model = r.model ?? r.name;
+  }
+  if (t.max_tokens !== undefined && t.model === undefined) issues.push('max_tokens: only meaningful with a model');
+  for (const res of Object.keys(t.resources ?? {})) {
+    if (!ctx.resources.has(res)) issues.push(`resources.${res}: no such resource (known: ${[...ctx.resources.keys()].join(', ')})`);
+  }
+  if (!ctx.workerExists(t.worker)) issues.push(`worker: no worker named "${t.worker}"`);
+  const r = DEFAULTS.retry;
+  return {
+    def: {
+      name, worker: t.worker, model, maxTokens: model ? (t.max_tokens ?? DEFAULTS.templateMaxTokens) : 0, resources: t.resources ?? {},
+      timeoutMs: t.timeout_ms ?? DEFAULTS.templateTimeoutMs,
+      retry: {
+        maxAttempts: t.max_attempts ?? r.maxAttempts, baseDelayMs: t.retry?.base_delay_ms ?? r.baseDelayMs,
+        maxDelayMs: t.retry?.max_delay_ms ?? r.maxDelayMs, factor: t.retry?.factor ?? r.factor,
+      },
+      parameters: t.parameters ?? {}, description: t.description, source,
+    },
+    issues,
+  };
+}
+
+/** Back to the input shape, for GET responses. */
+export function workerView(w: WorkerDef): Record<string, unknown> {
+  return {
+    name: w.name, transport: w.transport, url: w.url, command: w.command, max_concurrency: w.maxConcurrency,
+    capabilities: w.capabilities, has_token: Boolean(w.token), source: w.source,
+  };
+}
+
+export function templateView(t: TemplateDef): Record<string, unknown> {
+  return {
+    name: t.name, worker: t.worker, model: t.model, max_tokens: t.maxTokens, resources: t.resources, timeout_ms: t.timeoutMs,
+    max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
+    parameters: t.parameters, description: t.description, source: t.source,
+  };
+}

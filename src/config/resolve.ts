@@ -1,0 +1,158 @@
+/**
+ * The one place configuration is read: environment variables and the
+ * optional config file (ALLOT_CONFIG) → a frozen `ResolvedConfig`. Every
+ * problem is collected and reported together, each naming its key.
+ */
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import type { Resource, Tier } from '../model.ts';
+import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
+import { toTemplateDef, toWorkerDef } from './entities.ts';
+import { configInput, resourceInput, tierInput } from './schema.ts';
+import type { TemplateDef, WorkerDef } from '../model.ts';
+
+export interface ResolvedConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Base URL workers use to reach Allot (progress); derived from host:port when unset. */
+  readonly publicUrl: string | undefined;
+  readonly dbPath: string;
+  readonly dbSync: 'NORMAL' | 'FULL';
+  readonly logLevel: string;
+  readonly adminKey: string | undefined;
+  readonly configPath: string | undefined;
+  readonly starvationMs: number;
+  readonly fairnessHalfLifeMs: number;
+  readonly leaseGraceMs: number;
+  readonly reaperIntervalMs: number;
+  readonly maxQueueDepth: number;
+  readonly maxBodyBytes: number;
+  readonly executeWaitMs: number;
+  readonly maxExecuteWaitMs: number;
+  readonly budgetTimeZone: string;
+  readonly tiers: ReadonlyMap<string, Tier>;
+  readonly resources: ReadonlyMap<string, Resource>;
+  readonly workers: readonly WorkerDef[];
+  readonly templates: readonly TemplateDef[];
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: string[], source: string) {
+    super(`Invalid configuration (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function zodIssues(err: z.ZodError, prefix: string): string[] {
+  return err.issues.map((i) => {
+    const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+    if (i.code === 'unrecognized_keys') return `${[path, ...i.keys].filter(Boolean).join('.')}: unknown key`;
+    return `${path || '(root)'}: ${i.message}`;
+  });
+}
+
+function intEnv(env: Env, key: string, issues: string[], min: number, max: number): number | undefined {
+  const v = env[key];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    issues.push(`${key}: must be an integer from ${min} to ${max}, got "${v}"`);
+    return undefined;
+  }
+  return n;
+}
+
+/** Resolve config from `env` (process.env in main) and the file it names. Throws ConfigError. */
+export function resolveConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): ResolvedConfig {
+  const issues: string[] = [];
+  const configPath = env.ALLOT_CONFIG || undefined;
+  let raw: unknown = {};
+  if (configPath) {
+    try {
+      raw = JSON.parse(readFile(configPath));
+    } catch (err) {
+      throw new ConfigError([`ALLOT_CONFIG: cannot read "${configPath}" as JSON: ${(err as Error).message}`], configPath);
+    }
+  }
+  const parsed = configInput.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, ''), configPath ?? 'defaults');
+  const c = parsed.data;
+
+  const tiers = new Map<string, Tier>();
+  for (const [name, t] of Object.entries({ ...DEFAULT_TIERS, ...c.tiers })) {
+    const v = tierInput.parse(t);
+    tiers.set(name, { name, priorityPoints: v.priority_points, maxConcurrent: v.max_concurrent, monthlyBudgetUsd: v.monthly_budget_usd });
+  }
+  const resources = new Map<string, Resource>();
+  const models = new Map<string, string>();
+  for (const [name, r] of Object.entries({ ...DEFAULT_RESOURCES, ...c.resources })) {
+    const v = resourceInput.parse(r);
+    if (v.kind === 'tokens' && !v.model) issues.push(`resources.${name}.model: required for kind "tokens"`);
+    if (v.kind !== 'tokens' && (v.input_cost_per_unit_usd !== undefined || v.output_cost_per_unit_usd !== undefined)) {
+      issues.push(`resources.${name}: input/output prices only apply to kind "tokens"`);
+    }
+    if (v.model) {
+      const prior = models.get(v.model);
+      if (prior) issues.push(`resources.${name}.model: "${v.model}" is already the model of resources.${prior}`);
+      models.set(v.model, name);
+    }
+    resources.set(name, {
+      name, kind: v.kind, model: v.model, unit: v.unit, capacity: v.capacity, refillPerS: v.refill_per_s,
+      price: { costPerUnitUsd: v.cost_per_unit_usd, inputCostPerUnitUsd: v.input_cost_per_unit_usd, outputCostPerUnitUsd: v.output_cost_per_unit_usd },
+    });
+  }
+  const workers: WorkerDef[] = [];
+  for (const [name, w] of Object.entries(c.workers ?? {})) {
+    const { def, issues: wi } = toWorkerDef(name, w, 'config');
+    issues.push(...wi.map((i) => `workers.${name}.${i}`));
+    workers.push(def);
+  }
+  const templates: TemplateDef[] = [];
+  for (const [name, t] of Object.entries(c.templates ?? {})) {
+    // Templates may name workers registered through the API earlier; main re-checks against the store.
+    const { def, issues: ti } = toTemplateDef(name, t, 'config', { resources, workerExists: () => true });
+    issues.push(...ti.map((i) => `templates.${name}.${i}`));
+    templates.push(def);
+  }
+
+  const tz = c.budget?.time_zone ?? env.ALLOT_BUDGET_TZ ?? DEFAULTS.budgetTimeZone;
+  try {
+    Intl.DateTimeFormat('en', { timeZone: tz }).format(0);
+  } catch {
+    issues.push(`budget.time_zone: "${tz}" is not an IANA time zone`);
+  }
+  const port = intEnv(env, 'ALLOT_PORT', issues, 0, 65535);
+  const sync = env.ALLOT_DB_SYNC;
+  if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') issues.push(`ALLOT_DB_SYNC: must be NORMAL or FULL, got "${sync}"`);
+  const adminKey = env.ALLOT_ADMIN_KEY || undefined;
+  if (adminKey !== undefined && adminKey.length < 16) issues.push('ALLOT_ADMIN_KEY: must be at least 16 characters');
+  if (issues.length) throw new ConfigError(issues, configPath ?? 'environment');
+
+  return Object.freeze({
+    host: env.ALLOT_HOST || c.server?.host || DEFAULTS.host,
+    port: port ?? c.server?.port ?? DEFAULTS.port,
+    publicUrl: env.ALLOT_PUBLIC_URL || c.server?.public_url,
+    dbPath: env.ALLOT_DB || c.database?.path || DEFAULTS.dbPath,
+    dbSync: (sync as 'NORMAL' | 'FULL' | undefined) ?? c.database?.synchronous ?? DEFAULTS.dbSync,
+    logLevel: env.ALLOT_LOG_LEVEL || DEFAULTS.logLevel,
+    adminKey,
+    configPath,
+    starvationMs: c.scheduler?.starvation_ms ?? DEFAULTS.starvationMs,
+    fairnessHalfLifeMs: c.scheduler?.fairness_half_life_ms ?? DEFAULTS.fairnessHalfLifeMs,
+    leaseGraceMs: c.scheduler?.lease_grace_ms ?? DEFAULTS.leaseGraceMs,
+    reaperIntervalMs: c.scheduler?.reaper_interval_ms ?? DEFAULTS.reaperIntervalMs,
+    maxQueueDepth: c.scheduler?.max_queue_depth ?? DEFAULTS.maxQueueDepth,
+    maxBodyBytes: c.limits?.max_body_bytes ?? DEFAULTS.maxBodyBytes,
+    executeWaitMs: DEFAULTS.executeWaitMs,
+    maxExecuteWaitMs: DEFAULTS.maxExecuteWaitMs,
+    budgetTimeZone: tz,
+    tiers,
+    resources,
+    workers: Object.freeze(workers),
+    templates: Object.freeze(templates),
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * What a person writes in the config file (`ConfigInput`), as zod schemas.
+ * Objects are strict so that a misspelt key is named, not ignored. The same
+ * worker and template schemas validate the admin API's bodies.
+ */
+import { z } from 'zod';
+
+const positive = z.number().positive();
+const nonNegative = z.number().nonnegative();
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"');
+
+export const tierInput = z.strictObject({
+  priority_points: z.number().min(0).max(40),
+  max_concurrent: z.number().int().positive(),
+  monthly_budget_usd: nonNegative.nullable(),
+});
+
+export const resourceInput = z.strictObject({
+  kind: z.enum(['tokens', 'count']).default('count'),
+  model: z.string().min(1).optional(),
+  unit: z.string().min(1).default('unit'),
+  capacity: positive,
+  refill_per_s: nonNegative,
+  cost_per_unit_usd: nonNegative,
+  input_cost_per_unit_usd: nonNegative.optional(),
+  output_cost_per_unit_usd: nonNegative.optional(),
+});
+
+export const retryInput = z.strictObject({
+  base_delay_ms: nonNegative.optional(),
+  max_delay_ms: nonNegative.optional(),
+  factor: z.number().min(1).optional(),
+});
+
+export const workerInput = z.strictObject({
+  transport: z.enum(['http', 'subprocess']),
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  command: z.array(z.string().min(1)).min(1).optional(),
+  max_concurrency: z.number().int().positive().optional(),
+  token: z.string().min(8).optional(),
+  capabilities: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+});
+
+export const templateInput = z.strictObject({
+  worker: name,
+  model: z.string().min(1).optional(),
+  max_tokens: z.number().int().positive().optional(),
+  resources: z.record(z.string(), nonNegative).optional(),
+  timeout_ms: z.number().int().positive().optional(),
+  max_attempts: z.number().int().min(1).max(100).optional(),
+  retry: retryInput.optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  description: z.string().optional(),
+});
+
+export const configInput = z.strictObject({
+  server: z
+    .strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional(), public_url: z.url().optional() })
+    .optional(),
+  database: z.strictObject({ path: z.string().min(1).optional(), synchronous: z.enum(['NORMAL', 'FULL']).optional() }).optional(),
+  scheduler: z
+    .strictObject({
+      starvation_ms: positive.optional(),
+      fairness_half_life_ms: positive.optional(),
+      lease_grace_ms: nonNegative.optional(),
+      reaper_interval_ms: positive.optional(),
+      max_queue_depth: z.number().int().positive().optional(),
+    })
+    .optional(),
+  limits: z.strictObject({ max_body_bytes: z.number().int().positive().optional() }).optional(),
+  budget: z.strictObject({ time_zone: z.string().min(1).optional() }).optional(),
+  tiers: z.record(name, tierInput).optional(),
+  resources: z.record(name, resourceInput).optional(),
+  workers: z.record(name, workerInput).optional(),
+  templates: z.record(name, templateInput).optional(),
+});
+
+export type ConfigInput = z.input<typeof configInput>;
+export type WorkerInput = z.output<typeof workerInput>;
+export type TemplateInput = z.output<typeof templateInput>;
+export { name as nameSchema };

@@ -1,0 +1,31 @@
+/**
+ * Typed events, named noun:verb. Metrics, logs, the execute-waiters and (later)
+ * SSE and the dashboard subscribe here instead of being called from the
+ * middle of business logic.
+ */
+import { EventEmitter } from 'node:events';
+import type { RequestError, WorkRequest } from './model.ts';
+
+export interface EventMap {
+  'request:accepted': [req: WorkRequest];
+  'request:claimed': [req: WorkRequest];
+  'request:started': [req: WorkRequest, dispatchDelayMs: number];
+  'request:progress': [id: string, percent: number, message: string | undefined];
+  'request:completed': [req: WorkRequest, durationMs: number];
+  'request:retrying': [req: WorkRequest, error: RequestError];
+  'request:failed': [req: WorkRequest];
+  'request:cancelled': [req: WorkRequest];
+  'request:stale-result': [id: string, token: number];
+  'bucket:throttled': [resource: string, needed: number, waitMs: number];
+  'worker:error': [worker: string, error: RequestError];
+  'scheduler:pass': [durationMs: number, started: number];
+  'admin:action': [action: string, data: Record<string, unknown>];
+}
+
+export class Events extends EventEmitter<EventMap> {
+  constructor() {
+    super();
+    // Waiters on /api/execute subscribe per request; many may wait at once.
+    this.setMaxListeners(0);
+  }
+}

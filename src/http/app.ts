@@ -1,0 +1,66 @@
+/**
+ * buildApp(deps): the HTTP application, with no listen() and no environment
+ * reading, so tests can call it in-process with `app.request()`.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { AllotError } from '../core/errors.ts';
+import type { AppDeps, Env } from './deps.ts';
+import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
+import { registerInternalRoutes } from './routes/internal.ts';
+import { registerRequestRoutes } from './routes/requests.ts';
+import { registerResourceRoutes } from './routes/resources.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+import { registerUsageRoutes } from './routes/usage.ts';
+
+export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) => void } = {}): OpenAPIHono<Env> {
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target);
+    },
+  });
+
+  app.onError((err, c) => {
+    const e = toAllotError(err);
+    if (e.code === 'INTERNAL_ERROR') opts.onInternalError?.(err);
+    return errorResponse(c, e);
+  });
+  app.notFound((c) => c.json(envelope('NOT_FOUND', `No route ${c.req.method} ${c.req.path}`), 404));
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: d.config.maxBodyBytes,
+      onError: () => {
+        throw new AllotError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${d.config.maxBodyBytes} bytes`, { details: { limit_bytes: d.config.maxBodyBytes } });
+      },
+    }),
+  );
+
+  const authenticate = (adminOnly: boolean): MiddlewareHandler<Env> => async (c, next) => {
+    const p = await d.auth.principal(c.req.header('authorization'));
+    if (!p) throw new AllotError('UNAUTHORIZED', 'Send "Authorization: Bearer <key>" with a valid API key');
+    if (adminOnly && p.kind !== 'admin') throw new AllotError('FORBIDDEN', 'Admin endpoints need the admin key');
+    c.set('principal', p);
+    await next();
+  };
+  app.use('/api/*', authenticate(false));
+  app.use('/admin/*', authenticate(true));
+
+  registerSystemRoutes(app, d);
+  registerRequestRoutes(app, d);
+  registerResourceRoutes(app, d);
+  registerUsageRoutes(app, d);
+  registerAdminRoutes(app, d);
+  registerInternalRoutes(app, d);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Allot', version: d.version, description: 'Resource manager for AI workloads: rate limits, fair priority queues, budgets, dispatch, cost.' },
+    security: [{ bearer: [] }],
+  });
+  return app;
+}

@@ -1,0 +1,32 @@
+/** Everything the HTTP app needs, built by main (or a test) and passed to buildApp. */
+import type { Clock } from '../core/clock.ts';
+import type { Events } from '../events.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ProgressTokens } from '../scheduler/progress-token.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { Admission } from '../service/admission.ts';
+import type { Auth, Principal } from '../service/auth.ts';
+import type { Registry } from '../service/registry.ts';
+import type { Waiters } from '../service/waiters.ts';
+import type { Store } from '../store/store.ts';
+import type { ResolvedConfig } from '../config/resolve.ts';
+
+export interface AppDeps {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly scheduler: Scheduler;
+  readonly admission: Admission;
+  readonly auth: Auth;
+  readonly waiters: Waiters;
+  readonly events: Events;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly progressTokens: ProgressTokens;
+  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone'>;
+  readonly startedAt: number;
+  readonly version: string;
+}
+
+export interface Env {
+  Variables: { principal: Principal };
+}

@@ -1,0 +1,255 @@
+/** Operator endpoints: clients and keys, workers, templates, tiers, resources, scheduler, audit, dead letters, alerts. */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { toTemplateDef, toWorkerDef, templateView, workerView } from '../../config/entities.ts';
+import { templateInput, workerInput } from '../../config/schema.ts';
+import { AllotError } from '../../core/errors.ts';
+import type { Client } from '../../model.ts';
+import { clientId as newClientId, newSecret } from '../../service/ids.ts';
+import { alerts } from '../../service/alerts.ts';
+import type { AppDeps, Env } from '../deps.ts';
+import { body, ClientCreate, ClientUpdate, errors, IdParam, json, Loose, NameParam } from '../schemas.ts';
+import { clientView, executionView } from '../views.ts';
+
+const WorkerBody = workerInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Worker');
+const WorkerPatch = workerInput.partial().openapi('WorkerUpdate');
+const TemplateBody = templateInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Template');
+const TemplatePatch = templateInput.partial().openapi('TemplateUpdate');
+
+export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
+  const view = (c: Client) => clientView(c, d.registry.budgetUsd(c), d.registry.maxConcurrent(c));
+  const getClient = (id: string) => {
+    const c = d.registry.client(id);
+    if (!c) throw new AllotError('NOT_FOUND', `No client ${id}`);
+    return c;
+  };
+
+  // ---- clients -----------------------------------------------------------------
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/clients', tags: ['admin'], summary: 'Create a client; its API key is shown once', request: body(ClientCreate), responses: { 201: json(Loose, 'Created, with api_key'), ...errors } }),
+    async (c) => {
+      const b = c.req.valid('json');
+      d.registry.tier(b.tier);
+      const now = d.clock.now();
+      const client: Client = { id: newClientId(), name: b.name, tier: b.tier, monthlyBudgetUsd: b.monthly_budget_usd ?? null, maxConcurrent: b.max_concurrent ?? null, createdAt: now, updatedAt: now };
+      const key = newSecret('ak');
+      await d.store.createClient(client, key.hash, key.prefix, 'admin');
+      d.registry.cacheClient(client);
+      return c.json({ client: view(client), api_key: key.key, note: 'Store this key now: it is not shown again.' }, 201);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/clients', tags: ['admin'], summary: 'List clients', responses: { 200: json(Loose, 'Clients'), ...errors } }),
+    (c) => c.json({ clients: d.registry.clients().map(view) }, 200),
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/clients/{id}', tags: ['admin'], summary: 'Read a client', request: { params: IdParam }, responses: { 200: json(Loose, 'Client'), ...errors } }),
+    (c) => c.json({ client: view(getClient(c.req.valid('param').id)) }, 200),
+  );
+  app.openapi(
+    createRoute({ method: 'patch', path: '/admin/clients/{id}', tags: ['admin'], summary: 'Update name, tier, budget or max concurrency', request: { params: IdParam, ...body(ClientUpdate) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
+    async (c) => {
+      const cur = getClient(c.req.valid('param').id);
+      const b = c.req.valid('json');
+      if (b.tier !== undefined) d.registry.tier(b.tier);
+      const next: Client = {
+        ...cur, name: b.name ?? cur.name, tier: b.tier ?? cur.tier,
+        monthlyBudgetUsd: b.monthly_budget_usd === undefined ? cur.monthlyBudgetUsd : b.monthly_budget_usd,
+        maxConcurrent: b.max_concurrent === undefined ? cur.maxConcurrent : b.max_concurrent, updatedAt: d.clock.now(),
+      };
+      await d.store.updateClient(next, 'admin');
+      d.registry.cacheClient(next);
+      return c.json({ client: view(next) }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'delete', path: '/admin/clients/{id}', tags: ['admin'], summary: 'Delete a client with no work in flight', request: { params: IdParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'Work in flight'), ...errors } }),
+    async (c) => {
+      const id = getClient(c.req.valid('param').id).id;
+      await d.store.deleteClient(id, 'admin');
+      d.registry.forgetClient(id);
+      d.auth.forgetClient(id);
+      return c.json({ deleted: id }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/clients/{id}/keys', tags: ['admin'], summary: 'Issue another API key for a client (shown once)', request: { params: IdParam }, responses: { 201: json(Loose, 'New key'), ...errors } }),
+    async (c) => {
+      const id = getClient(c.req.valid('param').id).id;
+      const key = newSecret('ak');
+      await d.store.addClientKey(id, key.hash, key.prefix, 'admin');
+      return c.json({ client_id: id, api_key: key.key, prefix: key.prefix }, 201);
+    },
+  );
+
+  // ---- workers -----------------------------------------------------------------
+  const putWorker = async (name: string, input: z.output<typeof workerInput>, status: 200 | 201) => {
+    const { def, issues } = toWorkerDef(name, input, 'api');
+    if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
+    await d.registry.putWorker(def, 'admin');
+    return { body: { worker: workerView(def) }, status };
+  };
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/workers', tags: ['admin'], summary: 'Register a worker (http url or subprocess command)', request: body(WorkerBody), responses: { 201: json(Loose, 'Registered'), 409: json(Loose, 'Exists'), ...errors } }),
+    async (c) => {
+      const { name, ...input } = c.req.valid('json');
+      if (d.registry.worker(name)) throw new AllotError('CONFLICT', `Worker "${name}" exists; PATCH /admin/workers/${name} to change it`);
+      const r = await putWorker(name, input, 201);
+      return c.json(r.body, 201);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/workers', tags: ['admin'], summary: 'List workers', responses: { 200: json(Loose, 'Workers'), ...errors } }),
+    (c) => c.json({ workers: d.registry.workers().map((w) => ({ ...workerView(w), running: d.scheduler.runningOnWorker(w.name) })) }, 200),
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Read a worker', request: { params: NameParam }, responses: { 200: json(Loose, 'Worker'), ...errors } }),
+    (c) => {
+      const w = d.registry.worker(c.req.valid('param').name);
+      if (!w) throw new AllotError('NOT_FOUND', `No worker "${c.req.valid('param').name}"`);
+      return c.json({ worker: { ...workerView(w), running: d.scheduler.runningOnWorker(w.name) } }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'patch', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Update a worker', request: { params: NameParam, ...body(WorkerPatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const w = d.registry.worker(name);
+      if (!w) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      const cur = { transport: w.transport, url: w.url, command: w.command ? [...w.command] : undefined, max_concurrency: w.maxConcurrency, token: w.token, capabilities: [...w.capabilities], env: w.env ? { ...w.env } : undefined };
+      const patch = c.req.valid('json');
+      const merged = { ...cur, ...patch };
+      if (patch.transport === 'http' && !patch.command) merged.command = undefined;
+      if (patch.transport === 'subprocess' && !patch.url) merged.url = undefined;
+      const r = await putWorker(name, merged, 200);
+      return c.json(r.body, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'delete', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Remove a worker no template uses', request: { params: NameParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'In use'), ...errors } }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      if (!d.registry.worker(name)) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      await d.registry.deleteWorker(name, 'admin');
+      return c.json({ deleted: name }, 200);
+    },
+  );
+
+  // ---- templates ---------------------------------------------------------------
+  const putTemplate = async (name: string, input: z.output<typeof templateInput>) => {
+    const { def, issues } = toTemplateDef(name, input, 'api', { resources: d.registry.resources, workerExists: (w) => Boolean(d.registry.worker(w)) });
+    if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
+    await d.registry.putTemplate(def, 'admin');
+    return { template: templateView(def) };
+  };
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/templates', tags: ['admin'], summary: 'Create a template', request: body(TemplateBody), responses: { 201: json(Loose, 'Created'), 409: json(Loose, 'Exists'), ...errors } }),
+    async (c) => {
+      const { name, ...input } = c.req.valid('json');
+      if (d.registry.template(name)) throw new AllotError('CONFLICT', `Template "${name}" exists; PATCH /admin/templates/${name} to change it`);
+      return c.json(await putTemplate(name, input), 201);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/templates', tags: ['admin'], summary: 'List templates', responses: { 200: json(Loose, 'Templates'), ...errors } }),
+    (c) => c.json({ templates: d.registry.templates().map(templateView) }, 200),
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/templates/{name}', tags: ['admin'], summary: 'Read a template', request: { params: NameParam }, responses: { 200: json(Loose, 'Template'), ...errors } }),
+    (c) => {
+      const t = d.registry.template(c.req.valid('param').name);
+      if (!t) throw new AllotError('NOT_FOUND', `No template "${c.req.valid('param').name}"`);
+      return c.json({ template: templateView(t) }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'patch', path: '/admin/templates/{name}', tags: ['admin'], summary: 'Update a template (applies to requests admitted from now on)', request: { params: NameParam, ...body(TemplatePatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const t = d.registry.template(name);
+      if (!t) throw new AllotError('NOT_FOUND', `No template "${name}"`);
+      const cur = {
+        worker: t.worker, model: t.model, max_tokens: t.model ? t.maxTokens : undefined, resources: { ...t.resources }, timeout_ms: t.timeoutMs,
+        max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
+        parameters: { ...t.parameters }, description: t.description,
+      };
+      return c.json(await putTemplate(name, { ...cur, ...c.req.valid('json') }), 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'delete', path: '/admin/templates/{name}', tags: ['admin'], summary: 'Delete a template with no work in flight', request: { params: NameParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'In flight'), ...errors } }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
+      const inFlight = await d.store.listRequests({ template: name, states: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], limit: 10_000 });
+      await d.registry.deleteTemplate(name, 'admin', inFlight.length);
+      return c.json({ deleted: name }, 200);
+    },
+  );
+
+  // ---- tiers, resources ----------------------------------------------------------
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/tiers', tags: ['admin'], summary: 'Tiers (from config)', responses: { 200: json(Loose, 'Tiers'), ...errors } }),
+    (c) => c.json({ tiers: [...d.registry.tiers.values()].map((t) => ({ name: t.name, priority_points: t.priorityPoints, max_concurrent: t.maxConcurrent, monthly_budget_usd: t.monthlyBudgetUsd })) }, 200),
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/resources', tags: ['admin'], summary: 'Resources (from config) with live levels', responses: { 200: json(Loose, 'Resources'), ...errors } }),
+    (c) => {
+      const lv = d.scheduler.bucketLevels();
+      return c.json({
+        resources: [...d.registry.resources.values()].map((r) => ({
+          name: r.name, kind: r.kind, model: r.model ?? null, unit: r.unit, capacity: r.capacity, refill_per_s: r.refillPerS, level: lv.get(r.name)?.level ?? null,
+          cost_per_unit_usd: r.price.costPerUnitUsd, input_cost_per_unit_usd: r.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: r.price.outputCostPerUnitUsd ?? null,
+        })),
+      }, 200);
+    },
+  );
+
+  // ---- scheduler, audit, dead letters, alerts ----------------------------------
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/scheduler/start', tags: ['admin'], summary: 'Resume dispatching', responses: { 200: json(Loose, 'Running'), ...errors } }),
+    async (c) => {
+      d.scheduler.resume();
+      await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'scheduler:start' } });
+      return c.json({ scheduler: 'running' }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'post', path: '/admin/scheduler/stop', tags: ['admin'], summary: 'Stop dispatching new work (submissions are still accepted; running work finishes)', responses: { 200: json(Loose, 'Paused'), ...errors } }),
+    async (c) => {
+      d.scheduler.pause();
+      await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'scheduler:stop' } });
+      return c.json({ scheduler: 'paused' }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/admin/audit', tags: ['admin'], summary: 'The append-only audit log',
+      request: { query: z.object({ request_id: z.string().optional(), client_id: z.string().optional(), after: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() }) },
+      responses: { 200: json(Loose, 'Entries, oldest first'), ...errors },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const entries = await d.store.listAudit({ requestId: q.request_id, clientId: q.client_id, afterSeq: q.after, limit: q.limit ?? 1000 });
+      return c.json({
+        entries: entries.map((e) => ({ seq: e.seq, at: new Date(e.at).toISOString(), at_ms: e.at, request_id: e.requestId, client_id: e.clientId, kind: e.kind, from: e.from, to: e.to, actor: e.actor, data: e.data })),
+        next_after: entries.at(-1)?.seq ?? q.after ?? 0,
+      }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/admin/requests', tags: ['admin'], summary: 'Requests of every client; status=FAILED is the dead-letter view',
+      request: { query: z.object({ status: z.string().optional(), client_id: z.string().optional(), template: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional(), before: z.string().optional() }) },
+      responses: { 200: json(Loose, 'Requests'), ...errors },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const list = await d.store.listRequests({ clientId: q.client_id, template: q.template, states: q.status?.split(',') as never, limit: q.limit ?? 100, before: q.before });
+      return c.json({ requests: list.map((r) => executionView(r, d.scheduler)) }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/admin/alerts', tags: ['admin'], summary: 'Conditions an operator should look at now', responses: { 200: json(Loose, 'Alerts'), ...errors } }),
+    async (c) => c.json({ alerts: await alerts(d) }, 200),
+  );
+}

@@ -1,0 +1,38 @@
+/** Unauthenticated service endpoints: root, health, status, metrics. */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AppDeps, Env } from '../deps.ts';
+import { json, Loose } from '../schemas.ts';
+
+export function registerSystemRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
+  app.openapi(createRoute({ method: 'get', path: '/', tags: ['system'], summary: 'Service identity and links', responses: { 200: json(Loose, 'About') } }), (c) =>
+    c.json({ service: 'allot', version: d.version, status: 'ok', docs: '/openapi.json', health: '/health', status_url: '/status', metrics: '/metrics' }, 200),
+  );
+
+  app.openapi(createRoute({ method: 'get', path: '/health', tags: ['system'], summary: 'Liveness and storage check', responses: { 200: json(Loose, 'Healthy'), 503: json(Loose, 'Unhealthy') } }), async (c) => {
+    let storage = 'ok';
+    try {
+      await d.store.getSetting('schema');
+    } catch (err) {
+      storage = `error: ${(err as Error).message}`;
+    }
+    const healthy = storage === 'ok';
+    return c.json({
+      status: healthy ? 'healthy' : 'unhealthy', version: d.version, uptime_s: Math.round((d.clock.now() - d.startedAt) / 1000),
+      checks: { storage, scheduler: d.scheduler.paused ? 'paused' : 'running' }, timestamp: new Date(d.clock.now()).toISOString(),
+    }, healthy ? 200 : 503);
+  });
+
+  app.openapi(createRoute({ method: 'get', path: '/status', tags: ['system'], summary: 'Queues, requests by state, resources', responses: { 200: json(Loose, 'Status') } }), async (c) => {
+    const levels = d.scheduler.queueStats();
+    const buckets = d.scheduler.bucketLevels();
+    return c.json({
+      scheduler: d.scheduler.paused ? 'paused' : 'running',
+      queue: { depth: d.scheduler.queueDepth, running: d.scheduler.runningCount, waiting_retry: d.scheduler.waitingRetries(), levels },
+      requests: await d.store.countByState(),
+      resources: Object.fromEntries([...buckets].map(([k, v]) => [k, { available: Math.floor(Math.max(0, v.level)), capacity: v.capacity, utilization: Number((1 - Math.max(0, v.level) / v.capacity).toFixed(4)) }])),
+      workers: d.registry.workers().map((w) => ({ name: w.name, transport: w.transport, running: d.scheduler.runningOnWorker(w.name), max_concurrency: w.maxConcurrency })),
+    }, 200);
+  });
+
+  app.get('/metrics', async (c) => c.body(await d.metrics.text(), 200, { 'content-type': d.metrics.contentType }));
+}

@@ -1,0 +1,54 @@
+/** How entities look in API responses (snake_case, USD, ISO times). */
+import { nanoToUsd } from '../core/money.ts';
+import type { Client, WorkRequest } from '../model.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function estimateView(e: WorkRequest['estimate']) {
+  return { input_tokens: e.inputTokens, max_output_tokens: e.maxOutputTokens, resources: e.resources, max_cost_usd: nanoToUsd(e.maxCostNano) };
+}
+
+export function executionView(r: WorkRequest, scheduler: Scheduler) {
+  const live = scheduler.liveScore(r);
+  return {
+    request_id: r.id,
+    client_id: r.clientId,
+    template: r.template,
+    status: r.state,
+    urgency: r.urgency,
+    level: live.level,
+    priority: { score: live.total, parts: live.parts },
+    queue_position: r.state === 'PENDING' ? (scheduler.position(r.id) ?? null) : null,
+    attempts: r.attempts,
+    max_attempts: r.maxAttempts,
+    model: r.model ?? null,
+    max_tokens: r.maxTokens,
+    progress: r.progress ? { percent: r.progress.percent, message: r.progress.message ?? null, at: iso(r.progress.at) } : null,
+    output: r.output ?? null,
+    error: r.error,
+    usage: r.usage ?? null,
+    cost_usd: nanoToUsd(r.costNano),
+    estimate: estimateView(r.estimate),
+    hold_usd: r.state === 'COMPLETED' || r.state === 'FAILED' || r.state === 'CANCELLED' ? 0 : nanoToUsd(r.holdNano),
+    idempotency_key: r.idempotencyKey,
+    created_at: iso(r.createdAt),
+    started_at: iso(r.startedAt),
+    completed_at: iso(r.completedAt),
+    next_attempt_at: iso(r.runAt),
+    deadline_at: iso(r.deadlineAt),
+  };
+}
+
+export function clientView(c: Client, budgetUsd: number | null, maxConcurrent: number) {
+  return {
+    id: c.id,
+    name: c.name,
+    tier: c.tier,
+    monthly_budget_usd: budgetUsd,
+    custom_budget: c.monthlyBudgetUsd !== null,
+    max_concurrent: maxConcurrent,
+    created_at: iso(c.createdAt),
+    updated_at: iso(c.updatedAt),
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The entities every layer shares. Storage rows, HTTP bodies and config
+ * entries are converted to and from these in one place each.
+ */
+import type { Price, Usage } from './core/cost.ts';
+import type { Nano } from './core/money.ts';
+import type { Score, Urgency } from './core/priority.ts';
+import type { QueueClass } from './core/run-queue.ts';
+import type { RetryPolicy } from './core/retry.ts';
+import type { State } from './core/states.ts';
+
+export interface Tier {
+  readonly name: string;
+  readonly priorityPoints: number;
+  readonly maxConcurrent: number;
+  /** null = custom (set per client) or unlimited. */
+  readonly monthlyBudgetUsd: number | null;
+}
+
+export interface Resource {
+  readonly name: string;
+  readonly kind: 'tokens' | 'count';
+  /** For token resources: the model name templates refer to. */
+  readonly model: string | undefined;
+  readonly unit: string;
+  readonly capacity: number;
+  readonly refillPerS: number;
+  readonly price: Price;
+}
+
+export interface WorkerDef {
+  readonly name: string;
+  readonly transport: 'http' | 'subprocess';
+  readonly url?: string | undefined;
+  readonly command?: readonly string[] | undefined;
+  readonly maxConcurrency: number;
+  /** Bearer token Allot sends to the worker and accepts from it. */
+  readonly token?: string | undefined;
+  readonly capabilities: readonly string[];
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  readonly source: 'config' | 'api';
+}
+
+export interface TemplateDef {
+  readonly name: string;
+  readonly worker: string;
+  /** Name of the token resource (model) this template runs on, if any. */
+  readonly model: string | undefined;
+  readonly maxTokens: number;
+  /** Other resources needed per request: `{ email: 1 }`. */
+  readonly resources: Readonly<Record<string, number>>;
+  readonly timeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly description?: string | undefined;
+  readonly source: 'config' | 'api';
+}
+
+export interface Client {
+  readonly id: string;
+  readonly name: string;
+  readonly tier: string;
+  /** Custom monthly budget; null = the tier's. */
+  readonly monthlyBudgetUsd: number | null;
+  /** Custom max concurrency; null = the tier's. */
+  readonly maxConcurrent: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface Estimate {
+  readonly inputTokens: number;
+  readonly maxOutputTokens: number;
+  /** Units to reserve per resource, model tokens included (input + max_tokens). */
+  readonly resources: Readonly<Record<string, number>>;
+  /** Worst-case cost: what the budget hold covers. */
+  readonly maxCostNano: Nano;
+}
+
+export interface RequestError {
+  readonly code: string;
+  readonly message: string;
+  readonly retryable: boolean;
+}
+
+export interface Progress {
+  readonly percent: number;
+  readonly message: string | undefined;
+  readonly at: number;
+}
+
+export interface WorkRequest {
+  readonly id: string;
+  readonly clientId: string;
+  readonly template: string;
+  readonly state: State;
+  readonly urgency: Urgency;
+  readonly klass: QueueClass;
+  /** Tier + urgency points, fixed at admission. */
+  readonly basePoints: number;
+  /** Score at admission; the live score is computed on read. */
+  readonly priority: Score;
+  readonly model: string | undefined;
+  readonly maxTokens: number;
+  readonly input: unknown;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly estimate: Estimate;
+  readonly holdNano: Nano;
+  readonly period: string;
+  /** What is reserved from buckets while PREPARING/RUNNING. */
+  readonly reserved: Readonly<Record<string, number>> | null;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  /** Fencing token: bumped on every claim; later writes must present it. */
+  readonly leaseToken: number;
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly deadlineAt: number | null;
+  readonly runAt: number | null;
+  readonly progress: Progress | null;
+  readonly output: unknown;
+  readonly error: RequestError | null;
+  readonly usage: Usage | null;
+  readonly costNano: Nano;
+  readonly idempotencyKey: string | null;
+  readonly bodyHash: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly startedAt: number | null;
+  readonly completedAt: number | null;
+}
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly at: number;
+  readonly requestId: string | null;
+  readonly clientId: string | null;
+  readonly kind: 'transition' | 'admin';
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly actor: string;
+  readonly data: Record<string, unknown> | null;
+}

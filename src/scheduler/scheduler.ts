@@ -1,0 +1,554 @@
+/**
+ * The scheduling loop: take the best runnable request, reserve its
+ * resources, claim it under a lease, dispatch it, reconcile what it used.
+ *
+ * Invariants:
+ * - A request is in exactly one of: the run queue (PENDING), the retry timer
+ *   set (WAITING_RETRY), `#running` (PREPARING/RUNNING under our lease), or
+ *   none (terminal, or owned by nobody until the reaper takes it back).
+ * - Whoever removes a request from `#running` ends its reservation: the
+ *   dispatcher when the worker answers, `cancel`, or the reaper. A result
+ *   that arrives after that is stale: it is neither recorded nor charged.
+ * - Ledger changes and the store write they belong to happen in one
+ *   synchronous stretch (see ledger.ts), so buckets in memory and on disk agree.
+ *
+ * One scheduler runs per store (SPEC: one elected scheduler). It learns of
+ * new work through `enqueued()`; on start it rebuilds its queue from the store.
+ */
+import type { Clock } from '../core/clock.ts';
+import type { Usage } from '../core/cost.ts';
+import { usageCost } from '../core/cost.ts';
+import { AllotError } from '../core/errors.ts';
+import { Heap } from '../core/heap.ts';
+import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
+import { backoffDelay, shouldRetry } from '../core/retry.ts';
+import { RunQueue, type Eligibility, type QueuedItem } from '../core/run-queue.ts';
+import type { Events } from '../events.ts';
+import type { RequestError, WorkRequest } from '../model.ts';
+import type { Registry } from '../service/registry.ts';
+import type { BucketWrites, Settlement, Store } from '../store/store.ts';
+import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
+import { FairnessTracker } from './fairness-tracker.ts';
+import { ResourceLedger, type Amounts } from './ledger.ts';
+import type { ProgressTokens } from './progress-token.ts';
+
+export interface SchedulerOptions {
+  readonly instanceId: string;
+  /** @default 10 minutes */
+  readonly starvationMs: number;
+  /** @default 1 minute */
+  readonly fairnessHalfLifeMs: number;
+  /** Lease = template timeout + this. @default 5 seconds */
+  readonly leaseGraceMs: number;
+  /** @default 1 second */
+  readonly reaperIntervalMs: number;
+  /** Base URL workers post progress to, e.g. http://127.0.0.1:8787. */
+  readonly publicUrl: () => string;
+}
+
+export interface SchedulerDeps {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly events: Events;
+  readonly clock: Clock;
+  readonly transports: Readonly<Record<'http' | 'subprocess', Transport>>;
+  readonly progressTokens: ProgressTokens;
+  readonly random?: () => number;
+}
+
+interface Queued {
+  readonly clientId: string;
+  readonly template: string;
+  readonly needs: Amounts;
+  readonly basePoints: number;
+  readonly priority: Score;
+  readonly klass: QueuedItem['klass'];
+  /** When it became runnable (accepted, or back from a retry wait). */
+  readonly readyAt: number;
+}
+
+interface Running {
+  readonly id: string;
+  readonly clientId: string;
+  readonly worker: string;
+  readonly token: number;
+  readonly reserved: Amounts;
+  readonly abort: AbortController;
+  readonly startedAt: number;
+}
+
+const EMPTY: BucketWrites = new Map();
+
+export class Scheduler {
+  readonly #d: SchedulerDeps;
+  readonly #o: SchedulerOptions;
+  readonly #queue: RunQueue;
+  readonly #queued = new Map<string, Queued>();
+  readonly #running = new Map<string, Running>();
+  readonly #runningByClient = new Map<string, number>();
+  readonly #runningByWorker = new Map<string, number>();
+  readonly #queuedByClient = new Map<string, number>();
+  readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
+  readonly #retryIds = new Set<string>();
+  readonly #fairness: FairnessTracker;
+  #ledger: ResourceLedger | undefined;
+  #started: Promise<void> | undefined;
+  #stopping = false;
+  #paused = false;
+  #passScheduled = false;
+  #passRunning = false;
+  #passAgain = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryTimerAt = Infinity;
+  #reaper: NodeJS.Timeout | undefined;
+  #wakeTimer: NodeJS.Timeout | undefined;
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(deps: SchedulerDeps, opts: SchedulerOptions) {
+    this.#d = deps;
+    this.#o = opts;
+    this.#queue = new RunQueue(opts.starvationMs);
+    this.#fairness = new FairnessTracker(opts.fairnessHalfLifeMs);
+  }
+
+  /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
+  start(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
+    const { store, clock } = this.#d;
+    const now = clock.now();
+    this.#ledger = new ResourceLedger(this.#d.registry.resources, await store.loadBuckets(), now);
+    // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process.
+    const reaped = await store.reapExpiredLeases(now, this.#d.store.capabilities.multiProcess ? {} : { foreignOwnersOf: this.#o.instanceId });
+    for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
+    for (const r of await store.loadQueued()) {
+      if (r.state === 'PENDING') this.#push(r, now);
+      else if (r.state === 'WAITING_RETRY') this.#addRetry(r.id, r.runAt ?? now);
+    }
+    this.#reaper = setInterval(() => void this.reap().catch((err) => this.#d.events.emit('worker:error', 'reaper', toErr(err))), this.#o.reaperIntervalMs);
+    this.#reaper.unref();
+    this.#armRetryTimer();
+    this.kick();
+  }
+
+  /** Stop dispatching, wait for running work to finish (at most `drainMs`), then abort the rest. */
+  async stop(drainMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#reaper);
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#wakeTimer);
+    if (this.#inflight.size) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(this.#inflight), new Promise((r) => (t = setTimeout(r, drainMs)))]);
+      clearTimeout(t);
+    }
+    for (const r of this.#running.values()) r.abort.abort({ code: 'SHUTDOWN' });
+    await Promise.allSettled(this.#inflight);
+  }
+
+  /** Admin: stop starting new work (accepting continues). */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.kick();
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  // ---- intake ---------------------------------------------------------------
+
+  /** A request was durably accepted: queue it. */
+  enqueued(r: WorkRequest): void {
+    this.#push(r, this.#d.clock.now());
+    this.kick();
+  }
+
+  #push(r: WorkRequest, now: number): void {
+    if (this.#queued.has(r.id)) return;
+    this.#queued.set(r.id, {
+      clientId: r.clientId, template: r.template, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, readyAt: now,
+    });
+    this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
+    this.#queue.push({ id: r.id, clientId: r.clientId, group: `${r.template}|${r.model ?? ''}`, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
+  }
+
+  #unqueue(id: string): Queued | undefined {
+    const q = this.#queued.get(id);
+    if (!q) return undefined;
+    this.#queued.delete(id);
+    this.#queue.remove(id);
+    dec(this.#queuedByClient, q.clientId);
+    return q;
+  }
+
+  /** Ask for a scheduling pass soon (coalesced). */
+  kick(): void {
+    if (this.#passRunning) {
+      this.#passAgain = true;
+      return;
+    }
+    if (this.#passScheduled || this.#stopping || !this.#started) return;
+    this.#passScheduled = true;
+    setImmediate(() => {
+      this.#passScheduled = false;
+      void this.#pass();
+    });
+  }
+
+  // ---- the pass ---------------------------------------------------------------
+
+  async #pass(): Promise<void> {
+    if (this.#passRunning || this.#stopping || this.#paused || !this.#ledger) return;
+    this.#passRunning = true;
+    const t0 = performance.now();
+    let started = 0;
+    let minWait = Infinity;
+    try {
+      do {
+        this.#passAgain = false;
+        for (;;) {
+          const now = this.#d.clock.now();
+          const active = this.#activeClients();
+          const item = this.#queue.pick({
+            now,
+            allowDeferred: this.#queue.nonDeferredSize === 0,
+            fairness: (c) => this.#fairness.points(c, active, now),
+            eligible: (it) => {
+              const e = this.#eligible(it, now);
+              if (e.waitMs !== undefined) minWait = Math.min(minWait, e.waitMs);
+              return e.result;
+            },
+          });
+          if (!item) break;
+          await this.#launch(item.id, now);
+          started++;
+          if (this.#stopping || this.#paused) break;
+        }
+      } while (this.#passAgain && !this.#stopping && !this.#paused);
+    } finally {
+      this.#passRunning = false;
+    }
+    this.#d.events.emit('scheduler:pass', performance.now() - t0, started);
+    // Buckets refill with time alone: wake up when the first blocked request could fit.
+    if (Number.isFinite(minWait) && this.#queue.size > 0) this.#wakeIn(Math.max(1, minWait));
+  }
+
+  #wakeIn(ms: number): void {
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = setTimeout(() => this.kick(), ms);
+    this.#wakeTimer.unref();
+  }
+
+  #activeClients(): Set<string> {
+    const s = new Set<string>(this.#queuedByClient.keys());
+    for (const k of this.#runningByClient.keys()) s.add(k);
+    return s;
+  }
+
+  #eligible(it: QueuedItem, now: number): { result: Eligibility; waitMs?: number } {
+    const q = this.#queued.get(it.id);
+    if (!q) return { result: 'ok' };
+    const reg = this.#d.registry;
+    const client = reg.client(q.clientId);
+    if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
+    const t = reg.template(q.template);
+    const w = t ? reg.worker(t.worker) : undefined;
+    if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
+    const c = (this.#ledger as ResourceLedger).check(q.needs, now);
+    if (!c.ok) {
+      this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
+      return { result: 'group', waitMs: c.waitMs };
+    }
+    return { result: 'ok' };
+  }
+
+  async #launch(id: string, now: number): Promise<void> {
+    const { store, registry, events } = this.#d;
+    const q = this.#unqueue(id);
+    if (!q) return;
+    const template = registry.template(q.template);
+    const worker = template ? registry.worker(template.worker) : undefined;
+    const ledger = this.#ledger as ResourceLedger;
+    const writes = ledger.reserve(q.needs, now);
+    const leaseMs = (template?.timeoutMs ?? 30_000) + this.#o.leaseGraceMs;
+    const claimed = await store.claim(id, { owner: this.#o.instanceId, now, leaseMs, reserved: { ...q.needs }, buckets: writes });
+    if (!claimed) {
+      ledger.giveBack(q.needs, now); // Cancelled between pick and claim; nothing was written.
+      return;
+    }
+    const entry: Running = {
+      id, clientId: q.clientId, worker: worker?.name ?? '', token: claimed.leaseToken, reserved: q.needs, abort: new AbortController(), startedAt: now,
+    };
+    this.#running.set(id, entry);
+    inc(this.#runningByClient, q.clientId);
+    if (worker) inc(this.#runningByWorker, worker.name);
+    this.#fairness.record(q.clientId, Object.values(q.needs).reduce((a, b) => a + b, 0) || 1, now);
+    events.emit('request:claimed', claimed);
+
+    if (!template || !worker) {
+      const what = !template ? `template "${q.template}" no longer exists` : `worker "${template.worker}" is not registered`;
+      await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: ${what}`, retryable: false }, usage: null });
+      return;
+    }
+    const deadlineAt = now + template.timeoutMs;
+    const running = await store.start(id, entry.token, { now, deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs });
+    if (!running) return; // Cancelled meanwhile: cancel() already ended the reservation.
+    events.emit('request:started', running, now - q.readyAt);
+    const p = this.#dispatch(entry, running, deadlineAt).catch((err) => {
+      events.emit('worker:error', entry.worker, toErr(err));
+    });
+    this.#inflight.add(p);
+    void p.finally(() => this.#inflight.delete(p));
+  }
+
+  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number): Promise<void> {
+    const { registry, clock } = this.#d;
+    const template = registry.template(req.template);
+    const worker = template && registry.worker(template.worker);
+    if (!template || !worker) return;
+    const job: Job = {
+      request_id: req.id,
+      template: req.template,
+      stage: 0,
+      attempt: req.attempts,
+      input: req.input,
+      parameters: { ...template.parameters, ...req.parameters, ...(req.model ? { model: req.model } : {}), max_tokens: req.maxTokens },
+      deadline_ms: deadlineAt,
+      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token) },
+    };
+    const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
+    let outcome: WorkerOutcome;
+    try {
+      outcome = await this.#d.transports[worker.transport].dispatch(worker, job, {
+        signal: entry.abort.signal,
+        onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.#finish(entry, req, outcome);
+  }
+
+  /** Reconcile a worker's answer: settle buckets and budget, then complete, retry or fail. */
+  async #finish(entry: Running, req: WorkRequest, outcome: WorkerOutcome): Promise<void> {
+    const { store, events, clock, registry } = this.#d;
+    const mine = this.#running.get(entry.id);
+    if (mine !== entry) {
+      events.emit('request:stale-result', entry.id, entry.token);
+      return;
+    }
+    this.#release(entry);
+    const now = clock.now();
+    const settlement = this.#settlement(req, entry, outcome.usage, now);
+    let next: WorkRequest | null;
+    if (outcome.ok) {
+      next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
+      if (next) events.emit('request:completed', next, now - entry.startedAt);
+    } else {
+      const template = registry.template(req.template);
+      const policy = { ...(template?.retry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, factor: 2 }), maxAttempts: req.maxAttempts };
+      if (shouldRetry(policy, req.attempts, outcome.error.retryable)) {
+        const runAt = now + backoffDelay(policy, req.attempts, this.#d.random);
+        next = await store.retryLater(entry.id, entry.token, { now, runAt, error: outcome.error, settlement });
+        if (next) {
+          this.#addRetry(entry.id, runAt);
+          events.emit('request:retrying', next, outcome.error);
+        }
+      } else {
+        next = await store.fail(entry.id, entry.token, { now, error: outcome.error, settlement });
+        if (next) events.emit('request:failed', next);
+      }
+      events.emit('worker:error', entry.worker, outcome.error);
+    }
+    if (!next) events.emit('request:stale-result', entry.id, entry.token);
+    this.kick();
+  }
+
+  /**
+   * What an attempt used and cost. Usage a worker did not report is unknown:
+   * nothing is charged to the budget for it, and its reservation is treated
+   * as consumed by the buckets, which is the safe side for provider limits.
+   */
+  #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
+    const ledger = this.#ledger as ResourceLedger;
+    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.reserved, entry.reserved, now) };
+    const reg = this.#d.registry;
+    const model = req.model ? reg.modelResource(req.model) : undefined;
+    const used: Record<string, number> = {};
+    for (const name of Object.keys(entry.reserved)) used[name] = 0;
+    for (const [name, amount] of Object.entries(usage.resources)) used[name] = (used[name] ?? 0) + amount;
+    if (model) used[model.name] = (used[model.name] ?? 0) + usage.tokens.input + usage.tokens.output;
+    const { nano } = usageCost(usage, model?.price, reg.priceOf);
+    return { usage, costNano: nano, buckets: ledger.settle(entry.reserved, used, now) };
+  }
+
+  #release(entry: Running): void {
+    this.#running.delete(entry.id);
+    dec(this.#runningByClient, entry.clientId);
+    if (entry.worker) dec(this.#runningByWorker, entry.worker);
+  }
+
+  // ---- retries, reaping, progress, cancel --------------------------------------
+
+  #addRetry(id: string, runAt: number): void {
+    if (this.#retryIds.has(id)) return;
+    this.#retryIds.add(id);
+    this.#retries.push({ id, runAt });
+    this.#armRetryTimer();
+  }
+
+  #armRetryTimer(): void {
+    const next = this.#retries.peek();
+    if (!next || this.#stopping || !this.#started) return;
+    if (next.runAt >= this.#retryTimerAt && this.#retryTimer) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimerAt = next.runAt;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retryTimerAt = Infinity;
+      void this.promoteDue().catch((err) => this.#d.events.emit('worker:error', 'retry-timer', toErr(err)));
+    }, Math.max(0, next.runAt - this.#d.clock.now()));
+    this.#retryTimer.unref();
+  }
+
+  /** Move WAITING_RETRY requests whose time has come back to PENDING. Exposed for tests. */
+  async promoteDue(): Promise<number> {
+    const now = this.#d.clock.now();
+    let n = 0;
+    for (let top = this.#retries.peek(); top && top.runAt <= now; top = this.#retries.peek()) {
+      this.#retries.pop();
+      if (!this.#retryIds.delete(top.id)) continue;
+      const r = await this.#d.store.promote(top.id, now);
+      if (r) {
+        this.#push(r, now);
+        n++;
+      }
+    }
+    this.#armRetryTimer();
+    if (n) this.kick();
+    return n;
+  }
+
+  /** Take back requests whose lease expired. Exposed for tests. */
+  async reap(): Promise<number> {
+    const now = this.#d.clock.now();
+    const reaped = await this.#d.store.reapExpiredLeases(now);
+    for (const r of reaped) {
+      const mine = this.#running.get(r.id);
+      if (mine) {
+        this.#release(mine);
+        mine.abort.abort({ code: 'REQUEST_TIMEOUT' });
+      }
+      if (r.state === 'WAITING_RETRY') this.#addRetry(r.id, r.runAt ?? now);
+      else if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
+    }
+    if (reaped.length) this.kick();
+    return reaped.length;
+  }
+
+  /** A worker's progress report, fenced by the lease token it was issued for. */
+  async progress(id: string, token: number, percent: number, message: string | undefined): Promise<boolean> {
+    const pct = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
+    const ok = await this.#d.store.setProgress(id, token, { percent: pct, message, at: this.#d.clock.now() });
+    if (ok) this.#d.events.emit('request:progress', id, pct, message);
+    return ok;
+  }
+
+  /** Cancel from any cancellable state; releases the hold and any reservation at once. */
+  async cancel(id: string, actor: string): Promise<WorkRequest | null> {
+    const now = this.#d.clock.now();
+    const run = this.#running.get(id);
+    let buckets = EMPTY;
+    if (run) {
+      this.#release(run);
+      buckets = (this.#ledger as ResourceLedger).giveBack(run.reserved, now);
+    }
+    this.#unqueue(id);
+    this.#retryIds.delete(id);
+    const r = await this.#d.store.cancel(id, { now, actor, buckets });
+    if (run) run.abort.abort({ code: 'CANCELLED' });
+    if (r) this.#d.events.emit('request:cancelled', r);
+    this.kick();
+    return r;
+  }
+
+  // ---- views ------------------------------------------------------------------
+
+  get queueDepth(): number {
+    return this.#queue.size;
+  }
+
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  position(id: string): number | undefined {
+    const now = this.#d.clock.now();
+    const active = this.#activeClients();
+    return this.#queue.position(id, now, (c) => this.#fairness.points(c, active, now));
+  }
+
+  /** The live priority of a request: parts as now, with wait and fairness current. */
+  liveScore(r: WorkRequest): Score & { level: string } {
+    const now = this.#d.clock.now();
+    const fair = this.#fairness.points(r.clientId, this.#activeClients(), now);
+    const waited = r.state === 'PENDING' || r.state === 'WAITING_RETRY' ? now - r.createdAt : (r.startedAt ?? now) - r.createdAt;
+    const s = score(r.priority.parts.tier, r.urgency, waited, this.#o.starvationMs, fair);
+    const requested = r.klass === 1 ? 'batch' : r.klass === 2 ? 'deferred' : undefined;
+    return { ...s, level: levelFor(s.total, requested) };
+  }
+
+  /** Queued requests per level, and the oldest wait per level (ms). */
+  queueStats(): Record<string, { depth: number; oldestWaitMs: number }> {
+    const now = this.#d.clock.now();
+    const out: Record<string, { depth: number; oldestWaitMs: number }> = {};
+    for (const lv of ['immediate', 'fast', 'normal', 'batch', 'deferred']) out[lv] = { depth: 0, oldestWaitMs: 0 };
+    for (const it of this.#queue.items()) {
+      const total = it.basePoints + waitPoints(now - it.enqueuedAt, this.#o.starvationMs) + 10;
+      const lv = levelFor(total, it.klass === 1 ? 'batch' : it.klass === 2 ? 'deferred' : undefined);
+      const s = out[lv] as { depth: number; oldestWaitMs: number };
+      s.depth++;
+      s.oldestWaitMs = Math.max(s.oldestWaitMs, now - it.enqueuedAt);
+    }
+    return out;
+  }
+
+  bucketLevels(): Map<string, { level: number; capacity: number }> {
+    return this.#ledger ? this.#ledger.levels(this.#d.clock.now()) : new Map();
+  }
+
+  runningFor(clientId: string): number {
+    return this.#runningByClient.get(clientId) ?? 0;
+  }
+
+  runningOnWorker(name: string): number {
+    return this.#runningByWorker.get(name) ?? 0;
+  }
+
+  waitingRetries(): number {
+    return this.#retryIds.size;
+  }
+}
+
+function inc(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function dec(m: Map<string, number>, k: string): void {
+  const v = (m.get(k) ?? 0) - 1;
+  if (v <= 0) m.delete(k);
+  else m.set(k, v);
+}
+
+function toErr(err: unknown): RequestError {
+  if (err instanceof AllotError) return { code: err.code, message: err.message, retryable: err.retryable };
+  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err), retryable: true };
+}

@@ -1,0 +1,118 @@
+/**
+ * Admission (SPEC section 4, steps 1-4): estimate, budget check and hold,
+ * priority, enqueue. The budget check and hold, the idempotency lookup and
+ * the insert are one store transaction; the request is handed to the
+ * scheduler only after it is durable.
+ */
+import type { Clock } from '../core/clock.ts';
+import { AllotError } from '../core/errors.ts';
+import { periodOf } from '../core/budget.ts';
+import { usdToNano } from '../core/money.ts';
+import { score, URGENCY_POINTS, type Urgency } from '../core/priority.ts';
+import type { Events } from '../events.ts';
+import type { Client, Estimate, TemplateDef, WorkRequest } from '../model.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { Store } from '../store/store.ts';
+import { estimateRequest } from './estimate.ts';
+import { bodyHash, uuidv7 } from './ids.ts';
+import type { Registry } from './registry.ts';
+import type { TokenCounter } from './tokenizer.ts';
+
+export interface SubmitBody {
+  readonly template: string;
+  readonly input: Record<string, unknown>;
+  readonly urgency?: Urgency | undefined;
+  readonly max_tokens?: number | undefined;
+  readonly parameters?: Record<string, unknown> | undefined;
+  readonly queue?: 'batch' | 'deferred' | undefined;
+}
+
+export interface AdmissionDeps {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly scheduler: Scheduler;
+  readonly events: Events;
+  readonly clock: Clock;
+  readonly countTokens: TokenCounter;
+  readonly budgetTimeZone: string;
+  readonly starvationMs: number;
+  readonly maxQueueDepth: number;
+}
+
+export class Admission {
+  readonly #d: AdmissionDeps;
+
+  constructor(deps: AdmissionDeps) {
+    this.#d = deps;
+  }
+
+  template(name: string): TemplateDef {
+    const t = this.#d.registry.template(name);
+    if (!t) {
+      const known = this.#d.registry.templates().map((x) => x.name);
+      throw new AllotError('VALIDATION_ERROR', `template: no template named "${name}"${known.length ? ` (known: ${known.join(', ')})` : ''}`, { details: { field: 'template' } });
+    }
+    return t;
+  }
+
+  /** Estimate without admitting (used by the estimate endpoints too). */
+  estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>): { template: TemplateDef; maxTokens: number; estimate: Estimate } {
+    const t = this.template(body.template);
+    if (body.max_tokens !== undefined && !t.model) {
+      throw new AllotError('VALIDATION_ERROR', `max_tokens: template "${t.name}" does not use a model`, { details: { field: 'max_tokens' } });
+    }
+    if (body.max_tokens !== undefined && body.max_tokens > t.maxTokens) {
+      throw new AllotError('VALIDATION_ERROR', `max_tokens: ${body.max_tokens} is above the template's cap of ${t.maxTokens}`, { details: { field: 'max_tokens', cap: t.maxTokens } });
+    }
+    const maxTokens = body.max_tokens ?? t.maxTokens;
+    return { template: t, maxTokens, estimate: estimateRequest(t, body.input, maxTokens, this.#d.registry, this.#d.countTokens) };
+  }
+
+  /** The client's budget limit in nano-USD, or null for none. */
+  budgetLimitNano(c: Client): number | null {
+    const usd = this.#d.registry.budgetUsd(c);
+    return usd === null ? null : usdToNano(usd);
+  }
+
+  currentPeriod(): string {
+    return periodOf(this.#d.clock.now(), this.#d.budgetTimeZone);
+  }
+
+  async submit(client: Client, body: SubmitBody, idempotencyKey: string | undefined): Promise<{ request: WorkRequest; created: boolean }> {
+    const { store, registry, scheduler, events, clock } = this.#d;
+    const hash = idempotencyKey === undefined ? null : bodyHash(body);
+    if (idempotencyKey !== undefined) {
+      const prior = await store.findByIdempotencyKey(client.id, idempotencyKey);
+      if (prior) return { request: this.#sameBody(prior, hash), created: false };
+    }
+    const { template, maxTokens, estimate } = this.estimate(body);
+    if (scheduler.queueDepth >= this.#d.maxQueueDepth) {
+      throw new AllotError('QUEUE_BACKUP', `The queue holds ${scheduler.queueDepth} requests, its limit; retry later`, { retryAfterS: 5 });
+    }
+    const now = clock.now();
+    const tier = registry.tier(client.tier);
+    const urgency = body.urgency ?? 'normal';
+    const s = score(tier.priorityPoints, urgency, 0, this.#d.starvationMs, 10);
+    const request: WorkRequest = {
+      id: uuidv7(now), clientId: client.id, template: template.name, state: 'PENDING', urgency,
+      klass: body.queue === 'deferred' ? 2 : body.queue === 'batch' ? 1 : 0,
+      basePoints: tier.priorityPoints + URGENCY_POINTS[urgency], priority: s, model: template.model, maxTokens,
+      input: body.input, parameters: body.parameters ?? {}, estimate, holdNano: estimate.maxCostNano, period: periodOf(now, this.#d.budgetTimeZone),
+      reserved: null, attempts: 0, maxAttempts: template.retry.maxAttempts, leaseToken: 0, leaseOwner: null, leaseExpiresAt: null,
+      deadlineAt: null, runAt: null, progress: null, output: null, error: null, usage: null, costNano: 0,
+      idempotencyKey: idempotencyKey ?? null, bodyHash: hash, createdAt: now, updatedAt: now, startedAt: null, completedAt: null,
+    };
+    const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client) });
+    if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
+    scheduler.enqueued(res.request);
+    events.emit('request:accepted', res.request);
+    return { request: res.request, created: true };
+  }
+
+  #sameBody(prior: WorkRequest, hash: string | null): WorkRequest {
+    if (prior.bodyHash !== hash) {
+      throw new AllotError('IDEMPOTENCY_MISMATCH', 'Idempotency-Key was already used with a different request body', { details: { request_id: prior.id } });
+    }
+    return prior;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Alert conditions from SPEC section 8, evaluated when asked. (Firing and
+ * resolved history and webhooks are not built yet: these are the
+ * conditions as they stand now.)
+ */
+import type { AppDeps } from '../http/deps.ts';
+
+export interface Alert {
+  readonly kind: 'pool_low' | 'budget_high' | 'queue_backup' | 'request_starving';
+  readonly severity: 'warning' | 'critical';
+  readonly subject: string;
+  readonly message: string;
+  readonly value: number;
+}
+
+export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store' | 'admission'>): Promise<Alert[]> {
+  const out: Alert[] = [];
+  for (const [name, b] of d.scheduler.bucketLevels()) {
+    const ratio = Math.max(0, b.level) / b.capacity;
+    if (ratio < 0.1) out.push({ kind: 'pool_low', severity: 'warning', subject: name, message: `${name} has ${(ratio * 100).toFixed(1)}% available`, value: ratio });
+  }
+  const period = d.admission.currentPeriod();
+  for (const c of d.registry.clients()) {
+    const limit = d.admission.budgetLimitNano(c);
+    if (!limit) continue;
+    const b = await d.store.getBudget(c.id, period);
+    const used = (b.spentNano + b.heldNano) / limit;
+    if (used > 0.95) out.push({ kind: 'budget_high', severity: used >= 1 ? 'critical' : 'warning', subject: c.id, message: `${c.name} has used ${(used * 100).toFixed(1)}% of its ${period} budget`, value: used });
+  }
+  if (d.scheduler.queueDepth > 1000) out.push({ kind: 'queue_backup', severity: 'warning', subject: 'queue', message: `${d.scheduler.queueDepth} requests queued`, value: d.scheduler.queueDepth });
+  for (const [level, s] of Object.entries(d.scheduler.queueStats())) {
+    if (s.oldestWaitMs > 10 * 60_000) out.push({ kind: 'request_starving', severity: 'warning', subject: level, message: `A ${level} request has waited ${(s.oldestWaitMs / 60_000).toFixed(1)} minutes`, value: s.oldestWaitMs });
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+/** Identifiers and secrets. */
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * A UUIDv7: 48 bits of milliseconds then randomness, so ids sort by
+ * creation time (useful for listings and for B-tree locality).
+ */
+export function uuidv7(now: number = Date.now()): string {
+  const b = randomBytes(16);
+  const ms = BigInt(Math.max(0, Math.floor(now)));
+  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  b[6] = ((b[6] as number) & 0x0f) | 0x70;
+  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function clientId(): string {
+  return `cl_${randomBytes(9).toString('base64url')}`;
+}
+
+/** A new secret: shown once, stored as `hashSecret(key)`. */
+export function newSecret(prefix: 'ak' | 'adm' | 'wk'): { key: string; hash: string; prefix: string } {
+  const key = `${prefix}_${randomBytes(24).toString('base64url')}`;
+  return { key, hash: hashSecret(key), prefix: key.slice(0, prefix.length + 7) };
+}
+
+/** Keys are long random strings, so a fast hash is enough (no password stretching needed). */
+export function hashSecret(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Stable hash of a JSON value with keys sorted, for Idempotency-Key body comparison. */
+export function bodyHash(v: unknown): string {
+  return createHash('sha256').update(canonical(v)).digest('hex');
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .toSorted()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}

@@ -1,0 +1,106 @@
+/**
+ * In-memory view of the slowly changing entities (tiers, resources, workers,
+ * templates, clients) so that the hot path never reads them from storage.
+ * Every admin change goes through here: it writes the store first, then
+ * updates the cache, so the cache never shows what is not durable.
+ */
+import { AllotError } from '../core/errors.ts';
+import type { Price } from '../core/cost.ts';
+import type { Client, Resource, TemplateDef, Tier, WorkerDef } from '../model.ts';
+import type { Store } from '../store/store.ts';
+
+export class Registry {
+  readonly tiers: ReadonlyMap<string, Tier>;
+  readonly resources: ReadonlyMap<string, Resource>;
+  readonly #byModel = new Map<string, Resource>();
+  readonly #workers = new Map<string, WorkerDef>();
+  readonly #templates = new Map<string, TemplateDef>();
+  readonly #clients = new Map<string, Client>();
+  readonly #store: Store;
+
+  constructor(store: Store, tiers: ReadonlyMap<string, Tier>, resources: ReadonlyMap<string, Resource>) {
+    this.#store = store;
+    this.tiers = tiers;
+    this.resources = resources;
+    for (const r of resources.values()) if (r.model) this.#byModel.set(r.model, r);
+  }
+
+  async load(): Promise<void> {
+    for (const w of await this.#store.listWorkers()) this.#workers.set(w.name, w);
+    for (const t of await this.#store.listTemplates()) this.#templates.set(t.name, t);
+    for (const c of await this.#store.listClients()) this.#clients.set(c.id, c);
+  }
+
+  /** A token resource by its model name or its own name. */
+  modelResource(model: string): Resource | undefined {
+    return this.#byModel.get(model) ?? (this.resources.get(model)?.kind === 'tokens' ? this.resources.get(model) : undefined);
+  }
+
+  priceOf = (resource: string): Price | undefined => this.resources.get(resource)?.price;
+
+  tier(name: string): Tier {
+    const t = this.tiers.get(name);
+    if (!t) throw new AllotError('VALIDATION_ERROR', `Unknown tier "${name}"; known: ${[...this.tiers.keys()].join(', ')}`);
+    return t;
+  }
+
+  // ---- workers ------------------------------------------------------------
+  worker(name: string): WorkerDef | undefined {
+    return this.#workers.get(name);
+  }
+  workers(): WorkerDef[] {
+    return [...this.#workers.values()];
+  }
+  async putWorker(w: WorkerDef, actor: string): Promise<void> {
+    await this.#store.putWorker(w, actor);
+    this.#workers.set(w.name, w);
+  }
+  async deleteWorker(name: string, actor: string): Promise<boolean> {
+    const users = [...this.#templates.values()].filter((t) => t.worker === name).map((t) => t.name);
+    if (users.length) throw new AllotError('CONFLICT', `Worker "${name}" is used by templates: ${users.join(', ')}`);
+    const ok = await this.#store.deleteWorker(name, actor);
+    this.#workers.delete(name);
+    return ok;
+  }
+
+  // ---- templates ----------------------------------------------------------
+  template(name: string): TemplateDef | undefined {
+    return this.#templates.get(name);
+  }
+  templates(): TemplateDef[] {
+    return [...this.#templates.values()];
+  }
+  async putTemplate(t: TemplateDef, actor: string): Promise<void> {
+    await this.#store.putTemplate(t, actor);
+    this.#templates.set(t.name, t);
+  }
+  async deleteTemplate(name: string, actor: string, inFlight: number): Promise<boolean> {
+    if (inFlight > 0) throw new AllotError('CONFLICT', `Template "${name}" has ${inFlight} requests in flight; cancel them or let them finish first`);
+    const ok = await this.#store.deleteTemplate(name, actor);
+    this.#templates.delete(name);
+    return ok;
+  }
+
+  // ---- clients --------------------------------------------------------------
+  client(id: string): Client | undefined {
+    return this.#clients.get(id);
+  }
+  clients(): Client[] {
+    return [...this.#clients.values()];
+  }
+  cacheClient(c: Client): void {
+    this.#clients.set(c.id, c);
+  }
+  forgetClient(id: string): void {
+    this.#clients.delete(id);
+  }
+
+  /** The client's effective monthly budget in USD (null = unlimited). */
+  budgetUsd(c: Client): number | null {
+    return c.monthlyBudgetUsd ?? this.tier(c.tier).monthlyBudgetUsd;
+  }
+
+  maxConcurrent(c: Client): number {
+    return c.maxConcurrent ?? this.tier(c.tier).maxConcurrent;
+  }
+}

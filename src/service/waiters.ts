@@ -1,0 +1,45 @@
+/**
+ * Callers of POST /api/execute wait for their request to end. One listener
+ * per terminal event serves all waiters through a map, instead of one
+ * listener per waiter (which would make every completion O(waiters)).
+ */
+import type { Events } from '../events.ts';
+import type { WorkRequest } from '../model.ts';
+
+export class Waiters {
+  readonly #waiting = new Map<string, Set<(r: WorkRequest) => void>>();
+
+  constructor(events: Events) {
+    const settle = (r: WorkRequest): void => {
+      const set = this.#waiting.get(r.id);
+      if (!set) return;
+      this.#waiting.delete(r.id);
+      for (const fn of set) fn(r);
+    };
+    events.on('request:completed', settle);
+    events.on('request:failed', settle);
+    events.on('request:cancelled', settle);
+  }
+
+  /** Resolves with the ended request, or null after `ms`. */
+  wait(id: string, ms: number): Promise<WorkRequest | null> {
+    return new Promise((resolve) => {
+      let set = this.#waiting.get(id);
+      if (!set) {
+        set = new Set();
+        this.#waiting.set(id, set);
+      }
+      const s = set;
+      const fn = (r: WorkRequest): void => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        s.delete(fn);
+        if (s.size === 0 && this.#waiting.get(id) === s) this.#waiting.delete(id);
+        resolve(null);
+      }, ms);
+      s.add(fn);
+    });
+  }
+}

@@ -1,0 +1,517 @@
+/**
+ * The embedded store: one SQLite file through node:sqlite, one connection,
+ * WAL journal. SQLite is a single writer, and node:sqlite is synchronous, so
+ * each operation below runs start to finish inside one BEGIN IMMEDIATE …
+ * COMMIT without interleaving: that is what makes the budget check and hold
+ * atomic, and the fencing-token checks race-free.
+ *
+ * Durability: with `synchronous=NORMAL` a committed transaction survives a
+ * process crash (kill -9); `FULL` also survives power loss, at a throughput
+ * cost. Both are offered through config (`database.synchronous`).
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { AllotError } from '../../core/errors.ts';
+import { assertTransition, STATES, type State } from '../../core/states.ts';
+import type { BucketState } from '../../core/token-bucket.ts';
+import type { AuditEntry, Client, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type {
+  AuditFilter, BucketWrites, BudgetRow, EnqueueInput, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  StoreCapabilities, UsageRow,
+} from '../store.ts';
+import { migrateSqlite } from './migrate.ts';
+import { INSERT_REQUEST, requestParams, toAudit, toClient, toRequest } from './rows.ts';
+
+type Row = Record<string, unknown>;
+type Val = string | number | null;
+
+interface TransitionSpec {
+  readonly from: readonly State[];
+  readonly to: State;
+  /** Fencing token the caller holds; null for operator actions (cancel) and the reaper. */
+  readonly token: number | null;
+  readonly now: number;
+  readonly set?: Readonly<Record<string, Val>>;
+  /** Release the request's hold (terminal states). */
+  readonly releaseHold?: boolean;
+  readonly chargeNano?: number;
+  readonly buckets?: BucketWrites | undefined;
+  readonly actor: string;
+  readonly data?: Record<string, unknown> | undefined;
+}
+
+export class SqliteStore implements Store {
+  readonly capabilities: StoreCapabilities = Object.freeze({ multiProcess: false, durableCommits: true });
+  readonly #db: DatabaseSync;
+  readonly #stmts = new Map<string, StatementSync>();
+
+  /** @param path file path, or ':memory:' for tests that do not need a file. */
+  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous ?? 'NORMAL'};
+      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;`);
+  }
+
+  async migrate(): Promise<MigrationResult[]> {
+    return migrateSqlite(this.#db);
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #q(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #depth = 0;
+
+  /** Runs `fn` in a transaction; nested calls join the outer one. */
+  #tx<T>(fn: () => T): T {
+    if (this.#depth > 0) {
+      this.#depth++;
+      try {
+        return fn();
+      } finally {
+        this.#depth--;
+      }
+    }
+    this.#depth = 1;
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const r = fn();
+      this.#db.exec('COMMIT');
+      return r;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.#depth = 0;
+    }
+  }
+
+  #audit(e: Omit<AuditEntry, 'seq'>): void {
+    this.#q('INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      e.at, e.requestId, e.clientId, e.kind, e.from, e.to, e.actor, e.data === null ? null : JSON.stringify(e.data),
+    );
+  }
+
+  #admin(actor: string, action: string, data: Record<string, unknown>): void {
+    this.#audit({ at: Date.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor, data: { action, ...data } });
+  }
+
+  #writeBuckets(buckets: BucketWrites | undefined): void {
+    if (!buckets) return;
+    const st = this.#q(
+      'INSERT INTO buckets (resource, level, updated_at) VALUES (?, ?, ?) ON CONFLICT(resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at',
+    );
+    for (const [name, b] of buckets) st.run(name, b.level, b.updatedAt);
+  }
+
+  #budgetRow(clientId: string, period: string): BudgetRow {
+    const r = this.#q('SELECT spent_nano, held_nano FROM budgets WHERE client_id = ? AND period = ?').get(clientId, period) as Row | undefined;
+    return { clientId, period, spentNano: Number(r?.spent_nano ?? 0), heldNano: Number(r?.held_nano ?? 0) };
+  }
+
+  /** The one place a request changes state: checks, update, budget, buckets, audit. */
+  #transition(id: string, t: TransitionSpec): WorkRequest | null {
+    return this.#tx(() => {
+      const row = this.#q('SELECT state, lease_token, client_id, period, hold_nano FROM requests WHERE id = ?').get(id) as Row | undefined;
+      if (!row) return null;
+      const from = row.state as State;
+      if (!t.from.includes(from)) return null;
+      if (t.token !== null && Number(row.lease_token) !== t.token) return null;
+      assertTransition(from, t.to);
+      const set: Record<string, Val> = { ...t.set, state: t.to, updated_at: t.now };
+      const cols = Object.keys(set);
+      const updated = this.#q(`UPDATE requests SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? RETURNING *`).get(
+        ...cols.map((c) => set[c] as Val),
+        id,
+      ) as Row;
+      const release = t.releaseHold ? Number(row.hold_nano) : 0;
+      const charge = t.chargeNano ?? 0;
+      if (release !== 0 || charge !== 0) {
+        this.#q(
+          'UPDATE budgets SET held_nano = MAX(0, held_nano - ?), spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?',
+        ).run(release, charge, row.client_id as string, row.period as string);
+      }
+      this.#writeBuckets(t.buckets);
+      this.#audit({
+        at: t.now, requestId: id, clientId: row.client_id as string, kind: 'transition', from, to: t.to, actor: t.actor,
+        data: t.data ?? null,
+      });
+      return toRequest(updated);
+    });
+  }
+
+  // ---- settings -----------------------------------------------------------
+
+  async getSetting(key: string): Promise<string | null> {
+    const r = this.#q('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
+    return r ? (r.value as string) : null;
+  }
+
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value);
+    return (await this.getSetting(key)) as string;
+  }
+
+  // ---- clients ------------------------------------------------------------
+
+  async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.createdAt, c.updatedAt,
+      );
+      this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, c.id, keyPrefix, c.createdAt);
+      this.#admin(actor, 'client:create', { client_id: c.id, name: c.name, tier: c.tier });
+    });
+  }
+
+  async getClient(id: string): Promise<Client | null> {
+    const r = this.#q('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
+    return r ? toClient(r) : null;
+  }
+
+  async listClients(): Promise<Client[]> {
+    return (this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient);
+  }
+
+  async updateClient(c: Client, actor: string): Promise<void> {
+    this.#tx(() => {
+      this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, updated_at = ? WHERE id = ?').run(
+        c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.updatedAt, c.id,
+      );
+      this.#admin(actor, 'client:update', { client_id: c.id, name: c.name, tier: c.tier, monthly_budget_usd: c.monthlyBudgetUsd });
+    });
+  }
+
+  async deleteClient(id: string, actor: string): Promise<boolean> {
+    return this.#tx(() => {
+      const active = this.#q(
+        "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')",
+      ).get(id) as Row;
+      if (Number(active.n) > 0) {
+        throw new AllotError('CONFLICT', `Client ${id} has ${active.n} requests in flight; cancel them first`);
+      }
+      const r = this.#q('DELETE FROM clients WHERE id = ?').run(id);
+      if (Number(r.changes) > 0) this.#admin(actor, 'client:delete', { client_id: id });
+      return Number(r.changes) > 0;
+    });
+  }
+
+  async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, clientId, keyPrefix, Date.now());
+      this.#admin(actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
+    });
+  }
+
+  async clientByKeyHash(hash: string): Promise<Client | null> {
+    const r = this.#q('SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?').get(hash) as Row | undefined;
+    return r ? toClient(r) : null;
+  }
+
+  // ---- workers and templates ---------------------------------------------
+
+  async putWorker(w: WorkerDef, actor: string): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO workers (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
+        w.name, JSON.stringify(w), Date.now(),
+      );
+      this.#admin(actor, 'worker:put', { name: w.name, transport: w.transport });
+    });
+  }
+
+  async getWorker(name: string): Promise<WorkerDef | null> {
+    const r = this.#q('SELECT def FROM workers WHERE name = ?').get(name) as Row | undefined;
+    return r ? (JSON.parse(r.def as string) as WorkerDef) : null;
+  }
+
+  async listWorkers(): Promise<WorkerDef[]> {
+    return (this.#q('SELECT def FROM workers ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as WorkerDef);
+  }
+
+  async deleteWorker(name: string, actor: string): Promise<boolean> {
+    return this.#tx(() => {
+      const r = this.#q('DELETE FROM workers WHERE name = ?').run(name);
+      if (Number(r.changes) > 0) this.#admin(actor, 'worker:delete', { name });
+      return Number(r.changes) > 0;
+    });
+  }
+
+  async putTemplate(t: TemplateDef, actor: string): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO templates (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
+        t.name, JSON.stringify(t), Date.now(),
+      );
+      this.#admin(actor, 'template:put', { name: t.name, worker: t.worker });
+    });
+  }
+
+  async getTemplate(name: string): Promise<TemplateDef | null> {
+    const r = this.#q('SELECT def FROM templates WHERE name = ?').get(name) as Row | undefined;
+    return r ? (JSON.parse(r.def as string) as TemplateDef) : null;
+  }
+
+  async listTemplates(): Promise<TemplateDef[]> {
+    return (this.#q('SELECT def FROM templates ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as TemplateDef);
+  }
+
+  async deleteTemplate(name: string, actor: string): Promise<boolean> {
+    return this.#tx(() => {
+      const r = this.#q('DELETE FROM templates WHERE name = ?').run(name);
+      if (Number(r.changes) > 0) this.#admin(actor, 'template:delete', { name });
+      return Number(r.changes) > 0;
+    });
+  }
+
+  // ---- buckets and budgets ------------------------------------------------
+
+  async loadBuckets(): Promise<Map<string, BucketState>> {
+    const m = new Map<string, BucketState>();
+    for (const r of this.#q('SELECT resource, level, updated_at FROM buckets').all() as Row[]) {
+      m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
+    }
+    return m;
+  }
+
+  async getBudget(clientId: string, period: string): Promise<BudgetRow> {
+    return this.#budgetRow(clientId, period);
+  }
+
+  async listBudgets(clientId: string): Promise<BudgetRow[]> {
+    return (this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
+      clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
+    }));
+  }
+
+  // ---- requests -----------------------------------------------------------
+
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    const q = input.request;
+    return this.#tx((): EnqueueResult => {
+      if (q.idempotencyKey !== null) {
+        const prior = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(q.clientId, q.idempotencyKey) as Row | undefined;
+        if (prior) return { kind: 'existing', request: toRequest(prior) };
+      }
+      this.#q('INSERT INTO budgets (client_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING').run(q.clientId, q.period);
+      const b = this.#budgetRow(q.clientId, q.period);
+      if (input.budgetLimitNano !== null && b.spentNano + b.heldNano + q.holdNano > input.budgetLimitNano) {
+        const remainingNano = Math.max(0, input.budgetLimitNano - b.spentNano - b.heldNano);
+        throw new AllotError('BUDGET_EXCEEDED', `Estimated worst-case cost does not fit the remaining budget of client ${q.clientId}`, {
+          details: { required_nano: q.holdNano, remaining_nano: remainingNano, spent_nano: b.spentNano, held_nano: b.heldNano, limit_nano: input.budgetLimitNano, period: q.period },
+        });
+      }
+      this.#q('UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?').run(q.holdNano, q.clientId, q.period);
+      this.#q(INSERT_REQUEST).run(...requestParams(q));
+      this.#audit({
+        at: q.createdAt, requestId: q.id, clientId: q.clientId, kind: 'transition', from: null, to: q.state, actor: 'api',
+        data: { template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources },
+      });
+      return { kind: 'created', request: q };
+    });
+  }
+
+  async getRequest(id: string): Promise<WorkRequest | null> {
+    const r = this.#q('SELECT * FROM requests WHERE id = ?').get(id) as Row | undefined;
+    return r ? toRequest(r) : null;
+  }
+
+  async findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
+    const r = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(clientId, key) as Row | undefined;
+    return r ? toRequest(r) : null;
+  }
+
+  async listRequests(f: RequestFilter): Promise<WorkRequest[]> {
+    const where: string[] = [];
+    const args: Val[] = [];
+    if (f.clientId) {
+      where.push('client_id = ?');
+      args.push(f.clientId);
+    }
+    if (f.template) {
+      where.push('template = ?');
+      args.push(f.template);
+    }
+    if (f.states?.length) {
+      where.push(`state IN (${f.states.map(() => '?').join(', ')})`);
+      args.push(...f.states);
+    }
+    if (f.before) {
+      where.push('(created_at, id) < (SELECT created_at, id FROM requests WHERE id = ?)');
+      args.push(f.before);
+    }
+    const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    return (this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest);
+  }
+
+  async loadQueued(): Promise<WorkRequest[]> {
+    return (this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest);
+  }
+
+  async countByState(): Promise<Record<State, number>> {
+    const out = Object.fromEntries(Object.values(STATES).map((s) => [s, 0])) as Record<State, number>;
+    for (const r of this.#q('SELECT state, COUNT(*) AS n FROM requests GROUP BY state').all() as Row[]) out[r.state as State] = Number(r.n);
+    return out;
+  }
+
+  async usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]> {
+    const rows = this.#q(`SELECT template, COUNT(*) AS requests,
+        SUM(state = 'COMPLETED') AS completed, SUM(state = 'FAILED') AS failed,
+        SUM(COALESCE(json_extract(usage, '$.tokens.input'), 0)) AS input_tokens,
+        SUM(COALESCE(json_extract(usage, '$.tokens.output'), 0)) AS output_tokens,
+        SUM(cost_nano) AS cost_nano
+      FROM requests WHERE client_id = ? AND (? IS NULL OR period = ?) GROUP BY template ORDER BY template`).all(clientId, period, period) as Row[];
+    return rows.map((r) => ({
+      template: r.template as string, requests: Number(r.requests), completed: Number(r.completed), failed: Number(r.failed),
+      inputTokens: Number(r.input_tokens), outputTokens: Number(r.output_tokens), costNano: Number(r.cost_nano),
+    }));
+  }
+
+  // ---- lifecycle ------------------------------------------------------------
+
+  async claim(id: string, o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites }): Promise<WorkRequest | null> {
+    return this.#tx(() => {
+      const cur = this.#q('SELECT lease_token FROM requests WHERE id = ?').get(id) as Row | undefined;
+      if (!cur) return null;
+      return this.#transition(id, {
+        from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner,
+        set: { lease_token: Number(cur.lease_token) + 1, lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) },
+        buckets: o.buckets, data: { reserved: o.reserved },
+      });
+    });
+  }
+
+  async start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
+    return this.#transitionWithAttempt(id, token, o);
+  }
+
+  #transitionWithAttempt(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
+    return this.#tx(() => {
+      const cur = this.#q('SELECT attempts, started_at FROM requests WHERE id = ?').get(id) as Row | undefined;
+      if (!cur) return null;
+      return this.#transition(id, {
+        from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
+        set: {
+          attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
+          started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+        },
+        data: { attempt: Number(cur.attempts) + 1 },
+      });
+    });
+  }
+
+  async unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
+    return this.#transition(id, {
+      from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
+      set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
+    });
+  }
+
+  async setProgress(id: string, token: number, p: Progress): Promise<boolean> {
+    const r = this.#q("UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'").run(JSON.stringify(p), id, token);
+    return Number(r.changes) > 0;
+  }
+
+  async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null> {
+    return this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
+      output: JSON.stringify(o.output ?? null), error: null, completed_at: o.now,
+      progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
+    });
+  }
+
+  async retryLater(id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
+    return this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) });
+  }
+
+  async fail(id: string, token: number, o: { now: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
+    return this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now });
+  }
+
+  /** End of an attempt: add its usage and cost to the request and the budget. */
+  #settled(id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): WorkRequest | null {
+    return this.#tx(() => {
+      const cur = this.#q('SELECT usage, cost_nano FROM requests WHERE id = ?').get(id) as Row | undefined;
+      if (!cur) return null;
+      const prev = cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null;
+      const usage = addUsage(prev, s.usage);
+      return this.#transition(id, {
+        from: ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+        releaseHold: terminal, chargeNano: s.costNano,
+        set: { ...set, usage: JSON.stringify(usage), cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null },
+        data: { cost_nano: s.costNano, usage: s.usage, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },
+      });
+    });
+  }
+
+  async promote(id: string, now: number): Promise<WorkRequest | null> {
+    return this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
+  }
+
+  async cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites }): Promise<WorkRequest | null> {
+    return this.#transition(id, {
+      from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
+      releaseHold: true, buckets: o.buckets,
+      set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null},
+    });
+  }
+
+  async reapExpiredLeases(now: number, opts: { foreignOwnersOf?: string } = {}): Promise<WorkRequest[]> {
+    const rows = this.#q(
+      "SELECT id, attempts, max_attempts, state FROM requests WHERE state IN ('PREPARING', 'RUNNING') AND (lease_expires_at < :now OR (:owner IS NOT NULL AND lease_owner IS NOT :owner))",
+    ).all({ now, owner: opts.foreignOwnersOf ?? null }) as Row[];
+    const out: WorkRequest[] = [];
+    for (const r of rows) {
+      const exhausted = Number(r.attempts) >= Number(r.max_attempts) && r.state === 'RUNNING';
+      const error = { code: 'LEASE_EXPIRED', message: 'The dispatcher holding this request stopped answering before it finished', retryable: true };
+      const res = this.#transition(r.id as string, {
+        from: ['PREPARING', 'RUNNING'], to: exhausted ? 'FAILED' : 'WAITING_RETRY', token: null, now, actor: 'reaper',
+        releaseHold: exhausted,
+        set: exhausted
+          ? { error: JSON.stringify(error), completed_at: now, reserved: null, lease_owner: null, lease_expires_at: null }
+          : { error: JSON.stringify(error), run_at: now, reserved: null, lease_owner: null, lease_expires_at: null },
+        data: { reason: 'lease expired' },
+      });
+      if (res) out.push(res);
+    }
+    return out;
+  }
+
+  async appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
+    this.#audit(entry);
+  }
+
+  async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const args: Val[] = [];
+    if (f.requestId) {
+      where.push('request_id = ?');
+      args.push(f.requestId);
+    }
+    if (f.clientId) {
+      where.push('client_id = ?');
+      args.push(f.clientId);
+    }
+    if (f.afterSeq !== undefined) {
+      where.push('seq > ?');
+      args.push(f.afterSeq);
+    }
+    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+    return (this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
+  }
+}
+
+function addUsage(a: Settlement['usage'] | null, b: Settlement['usage']): Settlement['usage'] {
+  if (!a) return b;
+  const resources: Record<string, number> = { ...a.resources };
+  for (const [k, v] of Object.entries(b.resources)) resources[k] = (resources[k] ?? 0) + v;
+  return { tokens: { input: a.tokens.input + b.tokens.input, output: a.tokens.output + b.tokens.output }, resources };
+}

@@ -1,0 +1,159 @@
+/**
+ * The one storage interface. Operations are named after what they mean;
+ * none takes a connection or transaction. Each operation is atomic: its
+ * state change, budget change, bucket levels and audit row commit together
+ * before the promise resolves, so whatever the caller acknowledges is durable.
+ *
+ * Fencing: `claim` bumps `leaseToken`; every later write for that run
+ * presents the token and is refused (returns null) when it no longer
+ * matches, so a dispatcher that lost its lease can neither complete nor
+ * charge the request.
+ */
+import type { BucketState } from '../core/token-bucket.ts';
+import type { Usage } from '../core/cost.ts';
+import type { Nano } from '../core/money.ts';
+import type { State } from '../core/states.ts';
+import type { AuditEntry, Client, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
+
+export interface StoreCapabilities {
+  /** Several processes may share the store (FOR UPDATE SKIP LOCKED claiming). */
+  readonly multiProcess: boolean;
+  /** Transactions are durable across a process crash when committed. */
+  readonly durableCommits: boolean;
+}
+
+export interface MigrationResult {
+  readonly version: number;
+  readonly name: string;
+  readonly status: 'applied' | 'skipped';
+}
+
+/** Bucket levels to write with an operation, by resource. */
+export type BucketWrites = ReadonlyMap<string, BucketState>;
+
+export interface BudgetRow {
+  readonly clientId: string;
+  readonly period: string;
+  readonly spentNano: Nano;
+  readonly heldNano: Nano;
+}
+
+export interface EnqueueInput {
+  readonly request: WorkRequest;
+  /** The client's budget limit for the request's period (null = none). */
+  readonly budgetLimitNano: Nano | null;
+}
+
+export type EnqueueResult =
+  | { readonly kind: 'created'; readonly request: WorkRequest }
+  | { readonly kind: 'existing'; readonly request: WorkRequest };
+
+export interface Settlement {
+  /** Actual usage reported (zero when unknown). */
+  readonly usage: Usage;
+  /** Cost of this attempt's usage, charged to the budget. */
+  readonly costNano: Nano;
+  readonly buckets: BucketWrites;
+}
+
+export interface RequestFilter {
+  readonly clientId?: string | undefined;
+  readonly states?: readonly State[] | undefined;
+  readonly template?: string | undefined;
+  readonly limit?: number | undefined;
+  /** Pagination: ids created strictly before this request. */
+  readonly before?: string | undefined;
+}
+
+export interface AuditFilter {
+  readonly requestId?: string | undefined;
+  readonly clientId?: string | undefined;
+  readonly afterSeq?: number | undefined;
+  readonly limit?: number | undefined;
+}
+
+export interface UsageRow {
+  readonly template: string;
+  readonly requests: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costNano: Nano;
+}
+
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+  migrate(): Promise<MigrationResult[]>;
+  close(): Promise<void>;
+
+  getSetting(key: string): Promise<string | null>;
+  /** Sets only if absent; returns the value now stored. */
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
+
+  createClient(client: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void>;
+  getClient(id: string): Promise<Client | null>;
+  listClients(): Promise<Client[]>;
+  updateClient(client: Client, actor: string): Promise<void>;
+  deleteClient(id: string, actor: string): Promise<boolean>;
+  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void>;
+  clientByKeyHash(hash: string): Promise<Client | null>;
+
+  putWorker(worker: WorkerDef, actor: string): Promise<void>;
+  getWorker(name: string): Promise<WorkerDef | null>;
+  listWorkers(): Promise<WorkerDef[]>;
+  deleteWorker(name: string, actor: string): Promise<boolean>;
+
+  putTemplate(template: TemplateDef, actor: string): Promise<void>;
+  getTemplate(name: string): Promise<TemplateDef | null>;
+  listTemplates(): Promise<TemplateDef[]>;
+  deleteTemplate(name: string, actor: string): Promise<boolean>;
+
+  loadBuckets(): Promise<Map<string, BucketState>>;
+  getBudget(clientId: string, period: string): Promise<BudgetRow>;
+  listBudgets(clientId: string): Promise<BudgetRow[]>;
+
+  /**
+   * Accept a request: idempotency lookup, budget check and hold, insert and
+   * audit, all in one transaction. Throws BUDGET_EXCEEDED; returns the
+   * earlier request for a repeated idempotency key.
+   */
+  enqueue(input: EnqueueInput): Promise<EnqueueResult>;
+  getRequest(id: string): Promise<WorkRequest | null>;
+  findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null>;
+  listRequests(filter: RequestFilter): Promise<WorkRequest[]>;
+  /** PENDING and WAITING_RETRY requests, to rebuild the run queue at start. */
+  loadQueued(): Promise<WorkRequest[]>;
+  countByState(): Promise<Record<State, number>>;
+  usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]>;
+
+  /** PENDING → PREPARING: reserve resources and take a lease. Null if no longer PENDING. */
+  claim(id: string, opts: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites }): Promise<WorkRequest | null>;
+  /** PREPARING → RUNNING under the lease; counts an attempt and sets the deadline. */
+  start(id: string, token: number, opts: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null>;
+  /** PREPARING → PENDING: dispatch could not begin; returns the reservation. */
+  unclaim(id: string, token: number, opts: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null>;
+  setProgress(id: string, token: number, progress: Progress): Promise<boolean>;
+  /** RUNNING → COMPLETED: charge the cost, release the hold, store the output. */
+  complete(id: string, token: number, opts: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null>;
+  /** RUNNING|PREPARING → WAITING_RETRY: charge what the attempt used; keep the hold. */
+  retryLater(id: string, token: number, opts: { now: number; runAt: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null>;
+  /** RUNNING|PREPARING → FAILED: charge what was used, release the hold. */
+  fail(id: string, token: number, opts: { now: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null>;
+  /** WAITING_RETRY → PENDING once `runAt` has passed. */
+  promote(id: string, now: number): Promise<WorkRequest | null>;
+  /** Any cancellable state → CANCELLED: release the hold and the reservation at once. */
+  cancel(id: string, opts: { now: number; actor: string; buckets: BucketWrites }): Promise<WorkRequest | null>;
+  /**
+   * PREPARING/RUNNING requests whose lease expired before `now`: to
+   * WAITING_RETRY (runAt = now), or FAILED when attempts are used up.
+   * Reservations are treated as consumed: the work may have happened.
+   * `foreignOwnersOf`: also reap every lease not held by this owner, at
+   * once; only for stores without `multiProcess`, where any other owner is
+   * a previous, dead incarnation of this process.
+   */
+  reapExpiredLeases(now: number, opts?: { foreignOwnersOf?: string }): Promise<WorkRequest[]>;
+
+  appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void>;
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+}

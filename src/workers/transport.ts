@@ -1,0 +1,78 @@
+/**
+ * What Allot sends a worker (the job) and what it makes of the answer.
+ * Transports differ only in how bytes travel; all of them return a
+ * `WorkerOutcome` built by `parseStandardResponse`, so a failure means the
+ * same thing whichever transport carried it.
+ */
+import type { Usage } from '../core/cost.ts';
+import type { RequestError, WorkerDef } from '../model.ts';
+
+export interface Job {
+  readonly request_id: string;
+  readonly template: string;
+  readonly stage: number;
+  readonly attempt: number;
+  readonly input: unknown;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly deadline_ms: number;
+  readonly progress?: { readonly url: string; readonly token: string } | undefined;
+}
+
+export type WorkerOutcome =
+  | { readonly ok: true; readonly output: unknown; readonly usage: Usage | null; readonly metadata: Record<string, unknown> }
+  | { readonly ok: false; readonly error: RequestError; readonly usage: Usage | null };
+
+export interface DispatchContext {
+  readonly signal: AbortSignal;
+  /** Progress reported in-band (subprocess stdout); HTTP workers post it to Allot instead. */
+  readonly onProgress: (percent: number, message: string | undefined) => void;
+}
+
+export interface Transport {
+  dispatch(worker: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome>;
+  close(): Promise<void>;
+}
+
+export const failure = (code: string, message: string, retryable: boolean, usage: Usage | null = null): WorkerOutcome => ({
+  ok: false, error: { code, message, retryable }, usage,
+});
+
+/** The error for a dispatch that was aborted: by the deadline or by cancellation. */
+export function abortOutcome(signal: AbortSignal): WorkerOutcome {
+  const reason = signal.reason as { code?: string } | undefined;
+  if (reason?.code === 'CANCELLED') return failure('CANCELLED', 'Cancelled while running', false);
+  return failure('REQUEST_TIMEOUT', 'The worker did not answer before the deadline', true);
+}
+
+const nonNeg = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
+
+function parseUsage(u: unknown): Usage | null {
+  if (!u || typeof u !== 'object') return null;
+  const o = u as { tokens?: { input?: unknown; output?: unknown }; resources?: unknown };
+  const resources: Record<string, number> = {};
+  if (o.resources && typeof o.resources === 'object') {
+    for (const [k, v] of Object.entries(o.resources as Record<string, unknown>)) if (nonNeg(v) > 0) resources[k] = nonNeg(v);
+  }
+  if (!o.tokens && Object.keys(resources).length === 0) return null;
+  return { tokens: { input: nonNeg(o.tokens?.input), output: nonNeg(o.tokens?.output) }, resources };
+}
+
+/**
+ * The standard response: `{ success, output, usage, metadata }` or
+ * `{ success: false, error: { code, message, retryable } }`. Anything else is
+ * a retryable WORKER_ERROR naming what was wrong.
+ */
+export function parseStandardResponse(body: unknown, httpStatus = 200): WorkerOutcome {
+  if (!body || typeof body !== 'object' || typeof (body as { success?: unknown }).success !== 'boolean') {
+    return failure('WORKER_ERROR', `Worker answered${httpStatus === 200 ? '' : ` HTTP ${httpStatus}`} without the standard response (no boolean "success")`, httpStatus >= 500 || httpStatus === 200);
+  }
+  const b = body as { success: boolean; output?: unknown; usage?: unknown; metadata?: unknown; error?: { code?: unknown; message?: unknown; retryable?: unknown } };
+  const usage = parseUsage(b.usage);
+  if (b.success) {
+    const metadata = b.metadata && typeof b.metadata === 'object' ? (b.metadata as Record<string, unknown>) : {};
+    return { ok: true, output: b.output ?? null, usage, metadata };
+  }
+  const e = b.error ?? {};
+  const retryable = typeof e.retryable === 'boolean' ? e.retryable : httpStatus >= 500;
+  return failure(typeof e.code === 'string' ? e.code : 'WORKER_ERROR', typeof e.message === 'string' ? e.message : 'Worker reported a failure', retryable, usage);
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { describe, test } from 'node:test';
+import { defineWorker, runSubprocess } from '../../sdk/worker/index.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const NODE = `${ROOT}node_modules/.bin/node`;
+const KEYWORDS = `${ROOT}examples/keywords/worker.ts`;
+
+const TEXT =
+  'Machine learning models need training data. Good training data makes machine learning models more accurate, ' +
+  'and engineers who build machine learning models spend most of their time cleaning training data.';
+
+interface RunResult {
+  code: number | null;
+  lines: Record<string, unknown>[];
+  stderr: string;
+}
+
+/** Spawn the keywords worker, feed it stdin and collect its NDJSON stdout. */
+function runWorker(stdin: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [KEYWORDS], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        assert.ok(out.endsWith('\n'), `stdout must end with a newline: ${JSON.stringify(out)}`);
+        const lines = out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+        resolve({ code, lines, stderr: err });
+      } catch (e) {
+        reject(e);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('close', () => clearTimeout(timer));
+    child.stdin.end(stdin);
+  });
+}
+
+function wireJob(input: unknown, parameters: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    request_id: randomUUID(),
+    template: 'keywords',
+    stage: 0,
+    attempt: 1,
+    input,
+    parameters,
+    deadline_ms: Date.now() + 30_000,
+  });
+}
+
+describe('keywords worker as a subprocess', () => {
+  test('writes progress lines, then one final response line, then exits 0', async () => {
+    const { code, lines, stderr } = await runWorker(`${wireJob({ text: TEXT, limit: 5 }, { max_tokens: 50 })}\n`);
+    assert.equal(code, 0, stderr);
+    assert.ok(lines.length >= 2, 'expected at least one progress line before the response');
+    const final = lines.at(-1) as Record<string, any>;
+    const progress = lines.slice(0, -1);
+    for (const p of progress) {
+      assert.equal(typeof p.progress, 'number');
+      assert.ok(!('success' in p));
+    }
+    assert.equal(progress.at(-1)?.progress, 100);
+
+    assert.equal(final.success, true);
+    const phrases = (final.output.keywords as { phrase: string; score: number }[]).map((k) => k.phrase);
+    assert.ok(phrases.includes('machine learning models'), phrases.join(' | '));
+    assert.ok(phrases.length <= 5);
+    assert.ok(final.usage.tokens.input > 20);
+    assert.ok(final.usage.tokens.output > 0 && final.usage.tokens.output <= 50);
+    assert.equal(typeof final.usage.duration, 'number');
+  });
+
+  test('invalid JSON on stdin answers VALIDATION_ERROR and exits 0', async () => {
+    const { code, lines } = await runWorker('{not json');
+    assert.equal(code, 0);
+    assert.equal(lines.length, 1);
+    const [res] = lines as Record<string, any>[];
+    assert.equal(res?.success, false);
+    assert.equal(res?.error.code, 'VALIDATION_ERROR');
+    assert.equal(res?.error.retryable, false);
+  });
+
+  test('a job without input.text is a non-retryable VALIDATION_ERROR', async () => {
+    const { code, lines } = await runWorker(wireJob({ limit: 3 }));
+    assert.equal(code, 0);
+    const res = lines.at(-1) as Record<string, any>;
+    assert.equal(res.success, false);
+    assert.deepEqual(res.error, { code: 'VALIDATION_ERROR', message: 'input.text must be a string', retryable: false });
+  });
+
+  test('a malformed envelope names the field', async () => {
+    const { code, lines } = await runWorker(JSON.stringify({ request_id: 'x', input: { text: 'a' } }));
+    assert.equal(code, 0);
+    const res = lines.at(-1) as Record<string, any>;
+    assert.equal(res.error.code, 'VALIDATION_ERROR');
+    assert.match(res.error.message, /template/);
+  });
+});
+
+describe('runSubprocess with explicit streams', () => {
+  test('reads the job from stdin and writes NDJSON to stdout', async () => {
+    const worker = defineWorker<{ n: number }, { doubled: number }>({
+      name: 'double',
+      handler(job, ctx) {
+        ctx.progress(50, 'half');
+        ctx.addUsage({ resources: { cpu_ms: 1 } });
+        return { doubled: job.input.n * 2 };
+      },
+    });
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    stdin.end(JSON.stringify({ request_id: 'r', template: 't', input: { n: 21 } }));
+    await runSubprocess(worker, { stdin, stdout });
+    const lines = out.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines[0], { progress: 50, message: 'half' });
+    assert.equal(lines.length, 2);
+    assert.equal(lines[1].success, true);
+    assert.deepEqual(lines[1].output, { doubled: 42 });
+    assert.deepEqual(lines[1].usage.resources, { cpu_ms: 1 });
+  });
+});
