@@ -20,6 +20,10 @@ export class Metrics {
       name: 'allot_dispatch_delay_seconds', help: 'Time from runnable to dispatch', registers: [r],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
     });
+    const dispatchDelayQ = new client.Summary({
+      name: 'allot_dispatch_delay_quantiles_seconds', help: 'Time from runnable to dispatch, quantiles over the last 10 minutes', registers: [r],
+      percentiles: [0.5, 0.9, 0.99, 0.999], maxAgeSeconds: 600, ageBuckets: 5,
+    });
     const duration = new client.Histogram({
       name: 'allot_request_run_seconds', help: 'Worker run time', labelNames: ['template'], registers: [r],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
@@ -61,7 +65,10 @@ export class Metrics {
     });
 
     events.on('request:accepted', (q) => requests.inc({ outcome: 'accepted', template: q.template }));
-    events.on('request:started', (_q, delayMs) => dispatchDelay.observe(delayMs / 1000));
+    events.on('request:started', (_q, delayMs) => {
+      dispatchDelay.observe(delayMs / 1000);
+      dispatchDelayQ.observe(delayMs / 1000);
+    });
     events.on('request:completed', (q, ms) => {
       requests.inc({ outcome: 'completed', template: q.template });
       duration.observe({ template: q.template }, ms / 1000);

@@ -29,12 +29,20 @@ export function settle(b: BudgetState, held: Nano, actual: Nano): BudgetState {
   return { ...b, held: Math.max(0, b.held - held), spent: b.spent + actual };
 }
 
+const FORMATS = new Map<string, Intl.DateTimeFormat>();
+
 /**
  * The budget period (calendar month) containing `now` in `timeZone`, as
  * 'YYYY-MM'. Periods change at local midnight on the 1st.
  */
 export function periodOf(now: number, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit' }).formatToParts(new Date(now));
+  let fmt = FORMATS.get(timeZone);
+  if (!fmt) {
+    // Building a DateTimeFormat costs ~100 µs; admission asks for every request.
+    fmt = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit' });
+    FORMATS.set(timeZone, fmt);
+  }
+  const parts = fmt.formatToParts(new Date(now));
   const y = parts.find((p) => p.type === 'year')?.value ?? '1970';
   const m = parts.find((p) => p.type === 'month')?.value ?? '01';
   return `${y}-${m}`;

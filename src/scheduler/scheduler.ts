@@ -63,7 +63,7 @@ interface Queued {
   readonly basePoints: number;
   readonly priority: Score;
   readonly klass: QueuedItem['klass'];
-  /** When it became runnable (accepted, or back from a retry wait). */
+  /** performance.now() when it became runnable (accepted, or back from a retry wait). */
   readonly readyAt: number;
 }
 
@@ -174,7 +174,7 @@ export class Scheduler {
   #push(r: WorkRequest, now: number): void {
     if (this.#queued.has(r.id)) return;
     this.#queued.set(r.id, {
-      clientId: r.clientId, template: r.template, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, readyAt: now,
+      clientId: r.clientId, template: r.template, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, readyAt: performance.now(),
     });
     this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
     this.#queue.push({ id: r.id, clientId: r.clientId, group: `${r.template}|${r.model ?? ''}`, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
@@ -301,15 +301,14 @@ export class Scheduler {
     const deadlineAt = now + template.timeoutMs;
     const running = await store.start(id, entry.token, { now, deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs });
     if (!running) return; // Cancelled meanwhile: cancel() already ended the reservation.
-    events.emit('request:started', running, now - q.readyAt);
-    const p = this.#dispatch(entry, running, deadlineAt).catch((err) => {
+    const p = this.#dispatch(entry, running, deadlineAt, q.readyAt).catch((err) => {
       events.emit('worker:error', entry.worker, toErr(err));
     });
     this.#inflight.add(p);
     void p.finally(() => this.#inflight.delete(p));
   }
 
-  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number): Promise<void> {
+  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number): Promise<void> {
     const { registry, clock } = this.#d;
     const template = registry.template(req.template);
     const worker = template && registry.worker(template.worker);
@@ -325,6 +324,8 @@ export class Scheduler {
       progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token) },
     };
     const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
+    // What Allot added between "runnable" and "sent to the worker": queueing, reservation, two durable writes.
+    this.#d.events.emit('request:started', req, performance.now() - readyAt);
     let outcome: WorkerOutcome;
     try {
       outcome = await this.#d.transports[worker.transport].dispatch(worker, job, {
@@ -379,7 +380,7 @@ export class Scheduler {
    */
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
     const ledger = this.#ledger as ResourceLedger;
-    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.reserved, entry.reserved, now) };
+    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.reserved, entry.reserved, now), returned: {} };
     const reg = this.#d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const used: Record<string, number> = {};
@@ -387,7 +388,9 @@ export class Scheduler {
     for (const [name, amount] of Object.entries(usage.resources)) used[name] = (used[name] ?? 0) + amount;
     if (model) used[model.name] = (used[model.name] ?? 0) + usage.tokens.input + usage.tokens.output;
     const { nano } = usageCost(usage, model?.price, reg.priceOf);
-    return { usage, costNano: nano, buckets: ledger.settle(entry.reserved, used, now) };
+    const returned: Record<string, number> = {};
+    for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
+    return { usage, costNano: nano, buckets: ledger.settle(entry.reserved, used, now), returned };
   }
 
   #release(entry: Running): void {
@@ -473,7 +476,7 @@ export class Scheduler {
     }
     this.#unqueue(id);
     this.#retryIds.delete(id);
-    const r = await this.#d.store.cancel(id, { now, actor, buckets });
+    const r = await this.#d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
     if (r) this.#d.events.emit('request:cancelled', r);
     this.kick();

@@ -54,6 +54,8 @@ export interface Settlement {
   /** Cost of this attempt's usage, charged to the budget. */
   readonly costNano: Nano;
   readonly buckets: BucketWrites;
+  /** Units given back to each bucket (negative: overuse debited), for the audit log. */
+  readonly returned: Readonly<Record<string, number>>;
 }
 
 export interface RequestFilter {
@@ -143,7 +145,7 @@ export interface Store {
   /** WAITING_RETRY → PENDING once `runAt` has passed. */
   promote(id: string, now: number): Promise<WorkRequest | null>;
   /** Any cancellable state → CANCELLED: release the hold and the reservation at once. */
-  cancel(id: string, opts: { now: number; actor: string; buckets: BucketWrites }): Promise<WorkRequest | null>;
+  cancel(id: string, opts: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null>;
   /**
    * PREPARING/RUNNING requests whose lease expired before `now`: to
    * WAITING_RETRY (runAt = now), or FAILED when attempts are used up.

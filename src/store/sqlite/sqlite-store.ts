@@ -59,6 +59,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#commit();
     if (this.#db.isOpen) this.#db.close();
   }
 
@@ -72,8 +73,16 @@ export class SqliteStore implements Store {
   }
 
   #depth = 0;
+  /** Callers waiting for the open group-commit transaction; null when none is open. */
+  #batch: { resolve: (() => void)[]; reject: ((e: unknown) => void)[] } | null = null;
 
-  /** Runs `fn` in a transaction; nested calls join the outer one. */
+  /**
+   * Runs `fn` as one atomic operation. Operations are grouped: the first one
+   * opens a transaction that commits once the event loop has run the rest of
+   * this turn's operations (group commit), and each runs inside its own
+   * SAVEPOINT so a failing one (BUDGET_EXCEEDED) rolls back alone.
+   * Nested calls join the outer operation.
+   */
   #tx<T>(fn: () => T): T {
     if (this.#depth > 0) {
       this.#depth++;
@@ -83,18 +92,52 @@ export class SqliteStore implements Store {
         this.#depth--;
       }
     }
+    if (!this.#batch) {
+      this.#q('BEGIN IMMEDIATE').run();
+      this.#batch = { resolve: [], reject: [] };
+      setImmediate(() => this.#commit());
+    }
     this.#depth = 1;
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.#q('SAVEPOINT op').run();
     try {
       const r = fn();
-      this.#db.exec('COMMIT');
+      this.#q('RELEASE op').run();
       return r;
     } catch (err) {
-      this.#db.exec('ROLLBACK');
+      this.#q('ROLLBACK TO op').run();
+      this.#q('RELEASE op').run();
       throw err;
     } finally {
       this.#depth = 0;
     }
+  }
+
+  #commit(): void {
+    const b = this.#batch;
+    if (!b) return;
+    this.#batch = null;
+    try {
+      this.#q('COMMIT').run();
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      for (const r of b.reject) r(err);
+      return;
+    }
+    for (const r of b.resolve) r();
+  }
+
+  /**
+   * Hand `value` to the caller only once everything it may reflect is
+   * durable: if a group commit is open (this operation's own writes, or
+   * others' that a read may have seen), wait for it.
+   */
+  #ack<T>(value: T): Promise<T> {
+    const b = this.#batch;
+    if (!b) return Promise.resolve(value);
+    return new Promise<T>((resolve, reject) => {
+      b.resolve.push(() => resolve(value));
+      b.reject.push(reject);
+    });
   }
 
   #audit(e: Omit<AuditEntry, 'seq'>): void {
@@ -155,46 +198,46 @@ export class SqliteStore implements Store {
 
   async getSetting(key: string): Promise<string | null> {
     const r = this.#q('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
-    return r ? (r.value as string) : null;
+    return this.#ack(r ? (r.value as string) : null);
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value);
-    return (await this.getSetting(key)) as string;
+    return this.#ack((await this.getSetting(key)) as string);
   }
 
   // ---- clients ------------------------------------------------------------
 
   async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
         c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.createdAt, c.updatedAt,
       );
       this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, c.id, keyPrefix, c.createdAt);
       this.#admin(actor, 'client:create', { client_id: c.id, name: c.name, tier: c.tier });
-    });
+    }));
   }
 
   async getClient(id: string): Promise<Client | null> {
     const r = this.#q('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
-    return r ? toClient(r) : null;
+    return this.#ack(r ? toClient(r) : null);
   }
 
   async listClients(): Promise<Client[]> {
-    return (this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient);
+    return this.#ack((this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient));
   }
 
   async updateClient(c: Client, actor: string): Promise<void> {
-    this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, updated_at = ? WHERE id = ?').run(
         c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.updatedAt, c.id,
       );
       this.#admin(actor, 'client:update', { client_id: c.id, name: c.name, tier: c.tier, monthly_budget_usd: c.monthlyBudgetUsd });
-    });
+    }));
   }
 
   async deleteClient(id: string, actor: string): Promise<boolean> {
-    return this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       const active = this.#q(
         "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')",
       ).get(id) as Row;
@@ -204,73 +247,73 @@ export class SqliteStore implements Store {
       const r = this.#q('DELETE FROM clients WHERE id = ?').run(id);
       if (Number(r.changes) > 0) this.#admin(actor, 'client:delete', { client_id: id });
       return Number(r.changes) > 0;
-    });
+    }));
   }
 
   async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, clientId, keyPrefix, Date.now());
       this.#admin(actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
-    });
+    }));
   }
 
   async clientByKeyHash(hash: string): Promise<Client | null> {
     const r = this.#q('SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?').get(hash) as Row | undefined;
-    return r ? toClient(r) : null;
+    return this.#ack(r ? toClient(r) : null);
   }
 
   // ---- workers and templates ---------------------------------------------
 
   async putWorker(w: WorkerDef, actor: string): Promise<void> {
-    this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       this.#q('INSERT INTO workers (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
         w.name, JSON.stringify(w), Date.now(),
       );
       this.#admin(actor, 'worker:put', { name: w.name, transport: w.transport });
-    });
+    }));
   }
 
   async getWorker(name: string): Promise<WorkerDef | null> {
     const r = this.#q('SELECT def FROM workers WHERE name = ?').get(name) as Row | undefined;
-    return r ? (JSON.parse(r.def as string) as WorkerDef) : null;
+    return this.#ack(r ? (JSON.parse(r.def as string) as WorkerDef) : null);
   }
 
   async listWorkers(): Promise<WorkerDef[]> {
-    return (this.#q('SELECT def FROM workers ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as WorkerDef);
+    return this.#ack((this.#q('SELECT def FROM workers ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as WorkerDef));
   }
 
   async deleteWorker(name: string, actor: string): Promise<boolean> {
-    return this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       const r = this.#q('DELETE FROM workers WHERE name = ?').run(name);
       if (Number(r.changes) > 0) this.#admin(actor, 'worker:delete', { name });
       return Number(r.changes) > 0;
-    });
+    }));
   }
 
   async putTemplate(t: TemplateDef, actor: string): Promise<void> {
-    this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       this.#q('INSERT INTO templates (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
         t.name, JSON.stringify(t), Date.now(),
       );
       this.#admin(actor, 'template:put', { name: t.name, worker: t.worker });
-    });
+    }));
   }
 
   async getTemplate(name: string): Promise<TemplateDef | null> {
     const r = this.#q('SELECT def FROM templates WHERE name = ?').get(name) as Row | undefined;
-    return r ? (JSON.parse(r.def as string) as TemplateDef) : null;
+    return this.#ack(r ? (JSON.parse(r.def as string) as TemplateDef) : null);
   }
 
   async listTemplates(): Promise<TemplateDef[]> {
-    return (this.#q('SELECT def FROM templates ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as TemplateDef);
+    return this.#ack((this.#q('SELECT def FROM templates ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as TemplateDef));
   }
 
   async deleteTemplate(name: string, actor: string): Promise<boolean> {
-    return this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       const r = this.#q('DELETE FROM templates WHERE name = ?').run(name);
       if (Number(r.changes) > 0) this.#admin(actor, 'template:delete', { name });
       return Number(r.changes) > 0;
-    });
+    }));
   }
 
   // ---- buckets and budgets ------------------------------------------------
@@ -280,24 +323,24 @@ export class SqliteStore implements Store {
     for (const r of this.#q('SELECT resource, level, updated_at FROM buckets').all() as Row[]) {
       m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
     }
-    return m;
+    return this.#ack(m);
   }
 
   async getBudget(clientId: string, period: string): Promise<BudgetRow> {
-    return this.#budgetRow(clientId, period);
+    return this.#ack(this.#budgetRow(clientId, period));
   }
 
   async listBudgets(clientId: string): Promise<BudgetRow[]> {
-    return (this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
+    return this.#ack((this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
       clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
-    }));
+    })));
   }
 
   // ---- requests -----------------------------------------------------------
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const q = input.request;
-    return this.#tx((): EnqueueResult => {
+    return this.#ack(this.#tx((): EnqueueResult => {
       if (q.idempotencyKey !== null) {
         const prior = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(q.clientId, q.idempotencyKey) as Row | undefined;
         if (prior) return { kind: 'existing', request: toRequest(prior) };
@@ -317,17 +360,17 @@ export class SqliteStore implements Store {
         data: { template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources },
       });
       return { kind: 'created', request: q };
-    });
+    }));
   }
 
   async getRequest(id: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE id = ?').get(id) as Row | undefined;
-    return r ? toRequest(r) : null;
+    return this.#ack(r ? toRequest(r) : null);
   }
 
   async findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(clientId, key) as Row | undefined;
-    return r ? toRequest(r) : null;
+    return this.#ack(r ? toRequest(r) : null);
   }
 
   async listRequests(f: RequestFilter): Promise<WorkRequest[]> {
@@ -350,17 +393,17 @@ export class SqliteStore implements Store {
       args.push(f.before);
     }
     const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-    return (this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest);
+    return this.#ack((this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest));
   }
 
   async loadQueued(): Promise<WorkRequest[]> {
-    return (this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest);
+    return this.#ack((this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest));
   }
 
   async countByState(): Promise<Record<State, number>> {
     const out = Object.fromEntries(Object.values(STATES).map((s) => [s, 0])) as Record<State, number>;
     for (const r of this.#q('SELECT state, COUNT(*) AS n FROM requests GROUP BY state').all() as Row[]) out[r.state as State] = Number(r.n);
-    return out;
+    return this.#ack(out);
   }
 
   async usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]> {
@@ -370,16 +413,16 @@ export class SqliteStore implements Store {
         SUM(COALESCE(json_extract(usage, '$.tokens.output'), 0)) AS output_tokens,
         SUM(cost_nano) AS cost_nano
       FROM requests WHERE client_id = ? AND (? IS NULL OR period = ?) GROUP BY template ORDER BY template`).all(clientId, period, period) as Row[];
-    return rows.map((r) => ({
+    return this.#ack(rows.map((r) => ({
       template: r.template as string, requests: Number(r.requests), completed: Number(r.completed), failed: Number(r.failed),
       inputTokens: Number(r.input_tokens), outputTokens: Number(r.output_tokens), costNano: Number(r.cost_nano),
-    }));
+    })));
   }
 
   // ---- lifecycle ------------------------------------------------------------
 
   async claim(id: string, o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites }): Promise<WorkRequest | null> {
-    return this.#tx(() => {
+    return this.#ack(this.#tx(() => {
       const cur = this.#q('SELECT lease_token FROM requests WHERE id = ?').get(id) as Row | undefined;
       if (!cur) return null;
       return this.#transition(id, {
@@ -387,11 +430,11 @@ export class SqliteStore implements Store {
         set: { lease_token: Number(cur.lease_token) + 1, lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) },
         buckets: o.buckets, data: { reserved: o.reserved },
       });
-    });
+    }));
   }
 
   async start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
-    return this.#transitionWithAttempt(id, token, o);
+    return this.#ack(this.#transitionWithAttempt(id, token, o));
   }
 
   #transitionWithAttempt(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
@@ -410,30 +453,30 @@ export class SqliteStore implements Store {
   }
 
   async unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
-    return this.#transition(id, {
+    return this.#ack(this.#transition(id, {
       from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
       set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
-    });
+    }));
   }
 
   async setProgress(id: string, token: number, p: Progress): Promise<boolean> {
     const r = this.#q("UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'").run(JSON.stringify(p), id, token);
-    return Number(r.changes) > 0;
+    return this.#ack(Number(r.changes) > 0);
   }
 
   async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
+    return this.#ack(this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
       output: JSON.stringify(o.output ?? null), error: null, completed_at: o.now,
       progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
-    });
+    }));
   }
 
   async retryLater(id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) });
+    return this.#ack(this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) }));
   }
 
   async fail(id: string, token: number, o: { now: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now });
+    return this.#ack(this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now }));
   }
 
   /** End of an attempt: add its usage and cost to the request and the budget. */
@@ -447,21 +490,21 @@ export class SqliteStore implements Store {
         from: ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
         releaseHold: terminal, chargeNano: s.costNano,
         set: { ...set, usage: JSON.stringify(usage), cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null },
-        data: { cost_nano: s.costNano, usage: s.usage, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },
+        data: { cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },
       });
     });
   }
 
   async promote(id: string, now: number): Promise<WorkRequest | null> {
-    return this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
+    return this.#ack(this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } }));
   }
 
-  async cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites }): Promise<WorkRequest | null> {
-    return this.#transition(id, {
+  async cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
+    return this.#ack(this.#transition(id, {
       from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
-      releaseHold: true, buckets: o.buckets,
+      releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
       set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null},
-    });
+    }));
   }
 
   async reapExpiredLeases(now: number, opts: { foreignOwnersOf?: string } = {}): Promise<WorkRequest[]> {
@@ -482,7 +525,7 @@ export class SqliteStore implements Store {
       });
       if (res) out.push(res);
     }
-    return out;
+    return this.#ack(out);
   }
 
   async appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
@@ -505,7 +548,7 @@ export class SqliteStore implements Store {
       args.push(f.afterSeq);
     }
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    return (this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
+    return this.#ack((this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit));
   }
 }
 

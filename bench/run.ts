@@ -1,0 +1,176 @@
+/**
+ * `npm run bench`: Allot's throughput and added latency with a no-op HTTP
+ * worker on loopback. Every phase starts a fresh Allot process on a fresh
+ * SQLite file (durable transitions, synchronous=NORMAL), a separate no-op
+ * worker process, and drives load from this process over HTTP: two HTTP
+ * hops per request (client → Allot, Allot → worker).
+ *
+ * Phases:
+ *  1. end to end, concurrency 1: POST /api/execute in a loop (submit → COMPLETED)
+ *  2. end to end, concurrency 50
+ *  3. drain: 20,000 requests queued with the scheduler paused, then resumed
+ *  4. added latency at half load: open-loop arrivals at 50% of phase 2's rate;
+ *     p50/p99 of "runnable → dispatched" from Allot's own summary metric
+ */
+import { join } from 'node:path';
+import { Client, percentile, ROOT, sleep, startProcess, tempDir, writeJson, type Proc } from '../test/helpers/proc.ts';
+
+const ADMIN = 'bench-admin-key-0123456789';
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const SECONDS = Number(args.get('seconds') ?? 10);
+const DRAIN_N = Number(args.get('drain') ?? 20_000);
+const ALLOT_PORT = 18787;
+const WORKER_PORT = 19100;
+
+interface Env {
+  allot: Proc;
+  worker: Proc;
+  admin: Client;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+async function setup(): Promise<Env> {
+  const dir = tempDir('allot-bench-');
+  writeJson(join(dir, 'config.json'), {
+    workers: { noop: { transport: 'http', url: `http://127.0.0.1:${WORKER_PORT}/`, max_concurrency: 64 } },
+    templates: { noop: { worker: 'noop', timeout_ms: 30_000 } },
+    scheduler: { max_queue_depth: 200_000 },
+  });
+  const worker = await startProcess([join(ROOT, 'examples/noop/server.ts'), '--port', String(WORKER_PORT)], { ready: /listening on/ });
+  const allot = await startProcess([join(ROOT, 'src/main.ts')], {
+    env: { ALLOT_PORT: String(ALLOT_PORT), ALLOT_DB: join(dir, 'allot.db'), ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn' },
+    ready: /Allot listening/,
+  });
+  const admin = new Client(`http://127.0.0.1:${ALLOT_PORT}`, ADMIN);
+  const r = await admin.request<{ api_key: string }>('POST', '/admin/clients', { name: 'bench', tier: 'enterprise', max_concurrent: 10_000 });
+  const client = admin.withKey(r.body.api_key);
+  return {
+    allot, worker, admin, client,
+    async stop() {
+      admin.close();
+      client.close();
+      await allot.stop();
+      await worker.stop();
+    },
+  };
+}
+
+const JOB = { template: 'noop', input: { n: 1 } };
+
+/** Closed loop: `concurrency` callers each POST /api/execute back to back for `seconds`. */
+async function closedLoop(client: Client, concurrency: number, seconds: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const r = await client.request<{ status: string }>('POST', '/api/execute', JOB);
+        if (r.status !== 200 || r.body.status !== 'COMPLETED') errors++;
+        else lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  lat.sort((a, b) => a - b);
+  return { rps: lat.length / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), errors };
+}
+
+async function completedCount(admin: Client): Promise<number> {
+  const s = await admin.request<{ requests: Record<string, number> }>('GET', '/status');
+  return s.body.requests.COMPLETED ?? 0;
+}
+
+async function drain(env: Env, n: number): Promise<{ rate: number; enqueueRate: number; seconds: number }> {
+  await env.admin.request('POST', '/admin/scheduler/stop');
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (next < n) {
+        next++;
+        const r = await env.client.request('POST', '/api/queue/enqueue', JOB);
+        if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${JSON.stringify(r.body)}`);
+      }
+    }),
+  );
+  const enqueueRate = n / ((performance.now() - t0) / 1000);
+  const before = await completedCount(env.admin);
+  const t1 = performance.now();
+  await env.admin.request('POST', '/admin/scheduler/start');
+  for (;;) {
+    const done = (await completedCount(env.admin)) - before;
+    if (done >= n) break;
+    await sleep(20);
+  }
+  const seconds = (performance.now() - t1) / 1000;
+  return { rate: n / seconds, enqueueRate, seconds };
+}
+
+/** Open loop at `rate`/s for `seconds`: submissions do not wait for each other. */
+async function openLoop(env: Env, rate: number, seconds: number): Promise<{ sent: number; errors: number }> {
+  const interval = 1000 / rate;
+  const start = performance.now();
+  let sent = 0;
+  let errors = 0;
+  const pending = new Set<Promise<void>>();
+  while (performance.now() - start < seconds * 1000) {
+    const due = Math.floor((performance.now() - start) / interval);
+    while (sent < due) {
+      sent++;
+      const p = env.client.request('POST', '/api/queue/enqueue', JOB).then((r) => {
+        if (r.status !== 202) errors++;
+      });
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+    }
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  return { sent, errors };
+}
+
+async function dispatchQuantiles(admin: Client): Promise<Record<string, number>> {
+  const m = await admin.request<string>('GET', '/metrics');
+  const out: Record<string, number> = {};
+  for (const line of String(m.body).split('\n')) {
+    const x = /^allot_dispatch_delay_quantiles_seconds\{quantile="([\d.]+)"\} ([\d.e+-]+|NaN)/.exec(line);
+    if (x) out[x[1] as string] = Number(x[2]) * 1000;
+  }
+  return out;
+}
+
+async function phase<T>(name: string, fn: (env: Env) => Promise<T>): Promise<T> {
+  process.stdout.write(`… ${name}\n`);
+  const env = await setup();
+  try {
+    await closedLoop(env.client, 8, 1); // warm-up: JIT, connections, SQLite pages
+    return await fn(env);
+  } finally {
+    await env.stop();
+  }
+}
+
+const c1 = await phase('end to end, concurrency 1', (env) => closedLoop(env.client, 1, SECONDS));
+const c50 = await phase('end to end, concurrency 50', (env) => closedLoop(env.client, 50, SECONDS));
+const dr = await phase(`drain of ${DRAIN_N} queued requests`, (env) => drain(env, DRAIN_N));
+const half = Math.max(1, Math.round(c50.rps / 2));
+const lat = await phase(`added latency at half load (${half}/s open loop)`, async (env) => {
+  const r = await openLoop(env, half, SECONDS);
+  await sleep(500);
+  return { ...r, q: await dispatchQuantiles(env.admin) };
+});
+
+const f = (v: number, d = 0): string => v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const rows = [
+  ['end-to-end req/s, concurrency 1', f(c1.rps), `client p50 ${f(c1.p50, 2)} ms, p99 ${f(c1.p99, 2)} ms, errors ${c1.errors}`],
+  ['end-to-end req/s, concurrency 50', f(c50.rps), `client p50 ${f(c50.p50, 2)} ms, p99 ${f(c50.p99, 2)} ms, errors ${c50.errors}`],
+  [`drain of ${f(DRAIN_N)} queued, req/s`, f(dr.rate), `${f(dr.seconds, 2)} s; enqueue ran at ${f(dr.enqueueRate)} req/s`],
+  [`dispatch delay p50 at ${f(half)}/s`, `${f(lat.q['0.5'] ?? NaN, 3)} ms`, 'runnable → sent to worker, inside Allot'],
+  [`dispatch delay p99 at ${f(half)}/s`, `${f(lat.q['0.99'] ?? NaN, 3)} ms`, `p99.9 ${f(lat.q['0.999'] ?? NaN, 3)} ms; sent ${lat.sent}, errors ${lat.errors}`],
+];
+const w0 = Math.max(...rows.map((r) => (r[0] as string).length));
+const w1 = Math.max(...rows.map((r) => (r[1] as string).length));
+process.stdout.write('\nAllot bench (no-op HTTP worker on loopback, SQLite file, every transition durable)\n');
+for (const r of rows) process.stdout.write(`  ${(r[0] as string).padEnd(w0)}  ${(r[1] as string).padStart(w1)}  ${r[2]}\n`);
