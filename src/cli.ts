@@ -1,0 +1,82 @@
+/**
+ * `allot <command>`: operator commands. Each returns an exit code; only
+ * this file decides how the process ends.
+ *
+ *   allot start            serve Allot (same as npm start)
+ *   allot db migrate       apply database migrations and list them
+ *   allot config check     validate configuration and print what it resolves to
+ *   allot version
+ */
+import { ConfigError, resolveConfig, type ResolvedConfig } from './config/resolve.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+
+const HELP = `Usage: allot <command>
+
+Commands:
+  start           Serve Allot (same as npm start)
+  db migrate      Apply database migrations to ALLOT_DB and list them
+  config check    Validate the configuration (ALLOT_CONFIG and ALLOT_* variables)
+  version         Print the version
+  help            This text
+
+Configuration comes from ALLOT_CONFIG (a JSON file) and ALLOT_* environment variables; see README.md.
+`;
+
+function config(): ResolvedConfig {
+  return resolveConfig(process.env);
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [cmd, sub] = argv;
+  switch (cmd) {
+    case 'start':
+      await import('./main.ts');
+      return -1; // keeps running
+    case 'db': {
+      if (sub !== 'migrate') break;
+      const c = config();
+      const store = new SqliteStore(c.dbPath, { synchronous: c.dbSync });
+      try {
+        for (const m of await store.migrate()) process.stdout.write(`${String(m.version).padStart(4, '0')} ${m.name}: ${m.status}\n`);
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
+    case 'config': {
+      if (sub !== 'check') break;
+      const c = config();
+      process.stdout.write(`${JSON.stringify(
+        {
+          host: c.host, port: c.port, db: c.dbPath, config: c.configPath ?? null, admin_key: c.adminKey ? 'set (ALLOT_ADMIN_KEY)' : 'generated on first start',
+          tiers: Object.fromEntries(c.tiers), resources: Object.fromEntries(c.resources), workers: c.workers.map((w) => w.name), templates: c.templates.map((t) => t.name),
+        },
+        null, 2,
+      )}\nconfiguration OK\n`);
+      return 0;
+    }
+    case 'version': {
+      const { VERSION } = await import('./boot.ts');
+      process.stdout.write(`allot ${VERSION}\n`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+  }
+  process.stderr.write(`allot: unknown command "${argv.join(' ')}"\n\n${HELP}`);
+  return 2;
+}
+
+try {
+  const code = await run(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 2;
+  } else throw err;
+}
