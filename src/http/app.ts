@@ -4,9 +4,9 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { AllotError } from '../core/errors.ts';
 import type { AppDeps, Env } from './deps.ts';
+import { readBody } from './body.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
@@ -29,15 +29,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   });
   app.notFound((c) => c.json(envelope('NOT_FOUND', `No route ${c.req.method} ${c.req.path}`), 404));
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: d.config.maxBodyBytes,
-      onError: () => {
-        throw new AllotError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${d.config.maxBodyBytes} bytes`, { details: { limit_bytes: d.config.maxBodyBytes } });
-      },
-    }),
-  );
+  app.use('*', readBody(d.config.maxBodyBytes));
 
   const authenticate = (adminOnly: boolean): MiddlewareHandler<Env> => async (c, next) => {
     const p = await d.auth.principal(c.req.header('authorization'));

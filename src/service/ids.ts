@@ -1,18 +1,15 @@
 /** Identifiers and secrets. */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 /**
  * A UUIDv7: 48 bits of milliseconds then randomness, so ids sort by
  * creation time (useful for listings and for B-tree locality).
  */
 export function uuidv7(now: number = Date.now()): string {
-  const b = randomBytes(16);
-  const ms = BigInt(Math.max(0, Math.floor(now)));
-  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  b[6] = ((b[6] as number) & 0x0f) | 0x70;
-  b[8] = ((b[8] as number) & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  // randomUUID draws from a pooled entropy buffer: far cheaper per id than randomBytes(16).
+  const r = randomUUID();
+  const ts = Math.max(0, Math.floor(now)).toString(16).padStart(12, '0').slice(-12);
+  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${r.slice(15)}`;
 }
 
 export function clientId(): string {
