@@ -43,7 +43,14 @@ export interface RunningAllot {
 export async function startAllot(config: ResolvedConfig, opts: { clock?: Clock; logger?: Logger } = {}): Promise<RunningAllot> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: config.logLevel });
-  const store = new SqliteStore(config.dbPath, { synchronous: config.dbSync });
+  const store = new SqliteStore(config.dbPath, {
+    synchronous: config.dbSync,
+    onFatal: (err) => {
+      // Memory has moved past what the disk holds; only a restart from disk is consistent.
+      log.fatal({ err }, 'database commit failed; exiting so that state is rebuilt from disk');
+      process.exit(1);
+    },
+  });
   const migrations = await store.migrate();
   for (const m of migrations) if (m.status === 'applied') log.info({ migration: m.version, name: m.name }, 'migration applied');
 

@@ -29,6 +29,11 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   });
   app.notFound((c) => c.json(envelope('NOT_FOUND', `No route ${c.req.method} ${c.req.path}`), 404));
 
+  // Nothing leaves before what it reflects is committed: every acknowledgement waits for the group commit.
+  app.use('*', async (_c, next) => {
+    await next();
+    await d.store.durable();
+  });
   app.use('*', readBody(d.config.maxBodyBytes));
 
   const authenticate = (adminOnly: boolean): MiddlewareHandler<Env> => async (c, next) => {

@@ -3,13 +3,14 @@
  * the request id and its lease token by an HMAC, so a worker can report only
  * for the run it was given, and a stale run is fenced out by the store.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export class ProgressTokens {
-  readonly #secret: Buffer;
+  /** A KeyObject, so the key is not re-imported for every token. */
+  readonly #secret: KeyObject;
 
   constructor(secret: Buffer = randomBytes(32)) {
-    this.#secret = secret;
+    this.#secret = createSecretKey(secret);
   }
 
   issue(requestId: string, leaseToken: number): string {

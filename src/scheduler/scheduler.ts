@@ -298,6 +298,10 @@ export class Scheduler {
       await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: ${what}`, retryable: false }, usage: null });
       return;
     }
+    // The reservation must be on disk before the worker can spend it: after a crash, the
+    // buckets then still account for it. RUNNING need not wait: if it is lost, the reaper
+    // finds the request PREPARING and it runs again (delivery is at least once).
+    await store.durable();
     const deadlineAt = now + template.timeoutMs;
     const running = await store.start(id, entry.token, { now, deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs });
     if (!running) return; // Cancelled meanwhile: cancel() already ended the reservation.

@@ -1,8 +1,15 @@
 /**
  * The one storage interface. Operations are named after what they mean;
  * none takes a connection or transaction. Each operation is atomic: its
- * state change, budget change, bucket levels and audit row commit together
- * before the promise resolves, so whatever the caller acknowledges is durable.
+ * state change, budget change, bucket levels and audit row are applied
+ * together, and later operations see them.
+ *
+ * Durability is a separate barrier: `durable()` resolves once every
+ * operation applied so far is committed. A backend may commit each
+ * operation before resolving it (then `durable()` is immediate) or group
+ * several into one commit (SQLite). Whoever tells the outside world about a
+ * change (an HTTP response, a dispatch that spends a reservation) awaits
+ * `durable()` first.
  *
  * Fencing: `claim` bumps `leaseToken`; every later write for that run
  * presents the token and is refused (returns null) when it no longer
@@ -87,6 +94,8 @@ export interface UsageRow {
 export interface Store {
   readonly capabilities: StoreCapabilities;
   migrate(): Promise<MigrationResult[]>;
+  /** Resolves when everything applied so far is committed; rejects if that commit failed. */
+  durable(): Promise<void>;
   close(): Promise<void>;
 
   getSetting(key: string): Promise<string | null>;

@@ -46,8 +46,16 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #stmts = new Map<string, StatementSync>();
 
-  /** @param path file path, or ':memory:' for tests that do not need a file. */
-  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
+  readonly #onFatal: (err: unknown) => void;
+
+  /**
+   * @param path file path, or ':memory:' for tests that do not need a file.
+   * @param opts.onFatal called when a COMMIT fails; the process should stop. @default throws
+   */
+  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL'; onFatal?: (err: unknown) => void } = {}) {
+    this.#onFatal = opts.onFatal ?? ((err) => {
+      throw err;
+    });
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous ?? 'NORMAL'};
@@ -80,7 +88,8 @@ export class SqliteStore implements Store {
    * Runs `fn` as one atomic operation. Operations are grouped: the first one
    * opens a transaction that commits once the event loop has run the rest of
    * this turn's operations (group commit), and each runs inside its own
-   * SAVEPOINT so a failing one (BUDGET_EXCEEDED) rolls back alone.
+   * SAVEPOINT so a failing one (BUDGET_EXCEEDED) rolls back alone. Results
+   * are returned at once; `durable()` waits for the COMMIT.
    * Nested calls join the outer operation.
    */
   #tx<T>(fn: () => T): T {
@@ -121,21 +130,19 @@ export class SqliteStore implements Store {
     } catch (err) {
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       for (const r of b.reject) r(err);
+      // Callers already acted on these writes in memory: only a restart from disk is consistent now.
+      this.#onFatal(err);
       return;
     }
     for (const r of b.resolve) r();
   }
 
-  /**
-   * Hand `value` to the caller only once everything it may reflect is
-   * durable: if a group commit is open (this operation's own writes, or
-   * others' that a read may have seen), wait for it.
-   */
-  #ack<T>(value: T): Promise<T> {
+  /** Resolves once everything written so far is committed; see Store.durable. */
+  durable(): Promise<void> {
     const b = this.#batch;
-    if (!b) return Promise.resolve(value);
-    return new Promise<T>((resolve, reject) => {
-      b.resolve.push(() => resolve(value));
+    if (!b) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      b.resolve.push(resolve);
       b.reject.push(reject);
     });
   }
@@ -198,18 +205,18 @@ export class SqliteStore implements Store {
 
   async getSetting(key: string): Promise<string | null> {
     const r = this.#q('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
-    return this.#ack(r ? (r.value as string) : null);
+    return (r ? (r.value as string) : null);
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value);
-    return this.#ack((await this.getSetting(key)) as string);
+    return ((await this.getSetting(key)) as string);
   }
 
   // ---- clients ------------------------------------------------------------
 
   async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
         c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.createdAt, c.updatedAt,
       );
@@ -220,15 +227,15 @@ export class SqliteStore implements Store {
 
   async getClient(id: string): Promise<Client | null> {
     const r = this.#q('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
-    return this.#ack(r ? toClient(r) : null);
+    return (r ? toClient(r) : null);
   }
 
   async listClients(): Promise<Client[]> {
-    return this.#ack((this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient));
+    return ((this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient));
   }
 
   async updateClient(c: Client, actor: string): Promise<void> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, updated_at = ? WHERE id = ?').run(
         c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.updatedAt, c.id,
       );
@@ -237,7 +244,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteClient(id: string, actor: string): Promise<boolean> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       const active = this.#q(
         "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')",
       ).get(id) as Row;
@@ -251,7 +258,7 @@ export class SqliteStore implements Store {
   }
 
   async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, clientId, keyPrefix, Date.now());
       this.#admin(actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
     }));
@@ -259,13 +266,13 @@ export class SqliteStore implements Store {
 
   async clientByKeyHash(hash: string): Promise<Client | null> {
     const r = this.#q('SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?').get(hash) as Row | undefined;
-    return this.#ack(r ? toClient(r) : null);
+    return (r ? toClient(r) : null);
   }
 
   // ---- workers and templates ---------------------------------------------
 
   async putWorker(w: WorkerDef, actor: string): Promise<void> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       this.#q('INSERT INTO workers (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
         w.name, JSON.stringify(w), Date.now(),
       );
@@ -275,15 +282,15 @@ export class SqliteStore implements Store {
 
   async getWorker(name: string): Promise<WorkerDef | null> {
     const r = this.#q('SELECT def FROM workers WHERE name = ?').get(name) as Row | undefined;
-    return this.#ack(r ? (JSON.parse(r.def as string) as WorkerDef) : null);
+    return (r ? (JSON.parse(r.def as string) as WorkerDef) : null);
   }
 
   async listWorkers(): Promise<WorkerDef[]> {
-    return this.#ack((this.#q('SELECT def FROM workers ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as WorkerDef));
+    return ((this.#q('SELECT def FROM workers ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as WorkerDef));
   }
 
   async deleteWorker(name: string, actor: string): Promise<boolean> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       const r = this.#q('DELETE FROM workers WHERE name = ?').run(name);
       if (Number(r.changes) > 0) this.#admin(actor, 'worker:delete', { name });
       return Number(r.changes) > 0;
@@ -291,7 +298,7 @@ export class SqliteStore implements Store {
   }
 
   async putTemplate(t: TemplateDef, actor: string): Promise<void> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       this.#q('INSERT INTO templates (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
         t.name, JSON.stringify(t), Date.now(),
       );
@@ -301,15 +308,15 @@ export class SqliteStore implements Store {
 
   async getTemplate(name: string): Promise<TemplateDef | null> {
     const r = this.#q('SELECT def FROM templates WHERE name = ?').get(name) as Row | undefined;
-    return this.#ack(r ? (JSON.parse(r.def as string) as TemplateDef) : null);
+    return (r ? (JSON.parse(r.def as string) as TemplateDef) : null);
   }
 
   async listTemplates(): Promise<TemplateDef[]> {
-    return this.#ack((this.#q('SELECT def FROM templates ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as TemplateDef));
+    return ((this.#q('SELECT def FROM templates ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as TemplateDef));
   }
 
   async deleteTemplate(name: string, actor: string): Promise<boolean> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       const r = this.#q('DELETE FROM templates WHERE name = ?').run(name);
       if (Number(r.changes) > 0) this.#admin(actor, 'template:delete', { name });
       return Number(r.changes) > 0;
@@ -323,15 +330,15 @@ export class SqliteStore implements Store {
     for (const r of this.#q('SELECT resource, level, updated_at FROM buckets').all() as Row[]) {
       m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
     }
-    return this.#ack(m);
+    return (m);
   }
 
   async getBudget(clientId: string, period: string): Promise<BudgetRow> {
-    return this.#ack(this.#budgetRow(clientId, period));
+    return (this.#budgetRow(clientId, period));
   }
 
   async listBudgets(clientId: string): Promise<BudgetRow[]> {
-    return this.#ack((this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
+    return ((this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
       clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
     })));
   }
@@ -340,7 +347,7 @@ export class SqliteStore implements Store {
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const q = input.request;
-    return this.#ack(this.#tx((): EnqueueResult => {
+    return (this.#tx((): EnqueueResult => {
       if (q.idempotencyKey !== null) {
         const prior = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(q.clientId, q.idempotencyKey) as Row | undefined;
         if (prior) return { kind: 'existing', request: toRequest(prior) };
@@ -365,12 +372,12 @@ export class SqliteStore implements Store {
 
   async getRequest(id: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE id = ?').get(id) as Row | undefined;
-    return this.#ack(r ? toRequest(r) : null);
+    return (r ? toRequest(r) : null);
   }
 
   async findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(clientId, key) as Row | undefined;
-    return this.#ack(r ? toRequest(r) : null);
+    return (r ? toRequest(r) : null);
   }
 
   async listRequests(f: RequestFilter): Promise<WorkRequest[]> {
@@ -393,17 +400,17 @@ export class SqliteStore implements Store {
       args.push(f.before);
     }
     const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-    return this.#ack((this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest));
+    return ((this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest));
   }
 
   async loadQueued(): Promise<WorkRequest[]> {
-    return this.#ack((this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest));
+    return ((this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest));
   }
 
   async countByState(): Promise<Record<State, number>> {
     const out = Object.fromEntries(Object.values(STATES).map((s) => [s, 0])) as Record<State, number>;
     for (const r of this.#q('SELECT state, COUNT(*) AS n FROM requests GROUP BY state').all() as Row[]) out[r.state as State] = Number(r.n);
-    return this.#ack(out);
+    return (out);
   }
 
   async usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]> {
@@ -413,7 +420,7 @@ export class SqliteStore implements Store {
         SUM(COALESCE(json_extract(usage, '$.tokens.output'), 0)) AS output_tokens,
         SUM(cost_nano) AS cost_nano
       FROM requests WHERE client_id = ? AND (? IS NULL OR period = ?) GROUP BY template ORDER BY template`).all(clientId, period, period) as Row[];
-    return this.#ack(rows.map((r) => ({
+    return (rows.map((r) => ({
       template: r.template as string, requests: Number(r.requests), completed: Number(r.completed), failed: Number(r.failed),
       inputTokens: Number(r.input_tokens), outputTokens: Number(r.output_tokens), costNano: Number(r.cost_nano),
     })));
@@ -422,7 +429,7 @@ export class SqliteStore implements Store {
   // ---- lifecycle ------------------------------------------------------------
 
   async claim(id: string, o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites }): Promise<WorkRequest | null> {
-    return this.#ack(this.#tx(() => {
+    return (this.#tx(() => {
       const cur = this.#q('SELECT lease_token FROM requests WHERE id = ?').get(id) as Row | undefined;
       if (!cur) return null;
       return this.#transition(id, {
@@ -434,7 +441,7 @@ export class SqliteStore implements Store {
   }
 
   async start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
-    return this.#ack(this.#transitionWithAttempt(id, token, o));
+    return (this.#transitionWithAttempt(id, token, o));
   }
 
   #transitionWithAttempt(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
@@ -453,7 +460,7 @@ export class SqliteStore implements Store {
   }
 
   async unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
-    return this.#ack(this.#transition(id, {
+    return (this.#transition(id, {
       from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
       set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
     }));
@@ -461,22 +468,22 @@ export class SqliteStore implements Store {
 
   async setProgress(id: string, token: number, p: Progress): Promise<boolean> {
     const r = this.#q("UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'").run(JSON.stringify(p), id, token);
-    return this.#ack(Number(r.changes) > 0);
+    return (Number(r.changes) > 0);
   }
 
   async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#ack(this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
+    return (this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
       output: JSON.stringify(o.output ?? null), error: null, completed_at: o.now,
       progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
     }));
   }
 
   async retryLater(id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#ack(this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) }));
+    return (this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) }));
   }
 
   async fail(id: string, token: number, o: { now: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#ack(this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now }));
+    return (this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now }));
   }
 
   /** End of an attempt: add its usage and cost to the request and the budget. */
@@ -496,11 +503,11 @@ export class SqliteStore implements Store {
   }
 
   async promote(id: string, now: number): Promise<WorkRequest | null> {
-    return this.#ack(this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } }));
+    return (this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } }));
   }
 
   async cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
-    return this.#ack(this.#transition(id, {
+    return (this.#transition(id, {
       from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
       releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
       set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null},
@@ -525,7 +532,7 @@ export class SqliteStore implements Store {
       });
       if (res) out.push(res);
     }
-    return this.#ack(out);
+    return (out);
   }
 
   async appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
@@ -548,7 +555,7 @@ export class SqliteStore implements Store {
       args.push(f.afterSeq);
     }
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    return this.#ack((this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit));
+    return ((this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit));
   }
 }
 
