@@ -125,7 +125,7 @@ export class Scheduler {
     const reaped = await store.reapExpiredLeases(now, this.#d.store.capabilities.multiProcess ? {} : { foreignOwnersOf: this.#o.instanceId });
     for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
     for (const r of await store.loadQueued()) {
-      if (r.state === 'PENDING') this.#push(r, now);
+      if (r.state === 'PENDING') this.#push(r);
       else if (r.state === 'WAITING_RETRY') this.#addRetry(r.id, r.runAt ?? now);
     }
     this.#reaper = setInterval(() => void this.reap().catch((err) => this.#d.events.emit('worker:error', 'reaper', toErr(err))), this.#o.reaperIntervalMs);
@@ -167,11 +167,11 @@ export class Scheduler {
 
   /** A request was durably accepted: queue it. */
   enqueued(r: WorkRequest): void {
-    this.#push(r, this.#d.clock.now());
+    this.#push(r);
     this.kick();
   }
 
-  #push(r: WorkRequest, now: number): void {
+  #push(r: WorkRequest): void {
     if (this.#queued.has(r.id)) return;
     this.#queued.set(r.id, {
       clientId: r.clientId, template: r.template, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, readyAt: performance.now(),
@@ -435,7 +435,7 @@ export class Scheduler {
       if (!this.#retryIds.delete(top.id)) continue;
       const r = await this.#d.store.promote(top.id, now);
       if (r) {
-        this.#push(r, now);
+        this.#push(r);
         n++;
       }
     }

@@ -76,10 +76,10 @@ describe('1,000 requests from three tiers, end to end', () => {
       const api = allot.as(c.key);
       let sumNano = 0;
       let count = 0;
-      let before: string | undefined;
+      let page: string | undefined;
       for (;;) {
         const r = await api.request<{ requests: { cost_usd: number; status: string; usage: { tokens: { input: number; output: number } } }[]; next_before: string | null }>(
-          'GET', `/api/executions?limit=1000${before ? `&before=${before}` : ''}`,
+          'GET', `/api/executions?limit=1000${page ? `&before=${page}` : ''}`,
         );
         for (const q of r.body.requests) {
           assert.equal(q.status, 'COMPLETED');
@@ -88,7 +88,7 @@ describe('1,000 requests from three tiers, end to end', () => {
           count++;
         }
         if (r.body.requests.length < 1000 || !r.body.next_before) break;
-        before = r.body.next_before;
+        page = r.body.next_before;
       }
       const expected = [...submitted.values()].filter((id) => id === c.id).length;
       assert.equal(count, expected, `${c.tier}: sees exactly its own ${expected} requests`);

@@ -59,7 +59,8 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous ?? 'NORMAL'};
-      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;`);
+      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;
+      PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;`);
   }
 
   async migrate(): Promise<MigrationResult[]> {
@@ -494,7 +495,7 @@ export class SqliteStore implements Store {
       const prev = cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null;
       const usage = addUsage(prev, s.usage);
       return this.#transition(id, {
-        from: ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+        from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
         releaseHold: terminal, chargeNano: s.costNano,
         set: { ...set, usage: JSON.stringify(usage), cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null },
         data: { cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },

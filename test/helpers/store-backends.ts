@@ -1,0 +1,115 @@
+/**
+ * The storage backends the store contract suite (test/contract) runs
+ * against. Every backend must pass the same suite.
+ *
+ * Environment:
+ * - `ALLOT_TEST_BACKENDS`: comma list of backend names to run (default: all).
+ * - `ALLOT_KEEP_TEST_DB`: keep the SQLite files of the run and log their paths.
+ * - `ALLOT_TEST_PG_URL`: PostgreSQL connection URL for the `postgres` backend.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../src/store/store.ts';
+
+export interface BackendHandle {
+  /** The store under test, not yet migrated (after `reopen`, the reopened one). */
+  readonly store: Store;
+  /** Close the store and open a new one on the same database, as a restarted process would. */
+  reopen(): Promise<Store>;
+  /**
+   * A second store on the same database, open alongside the first (another
+   * connection, as another process would have): it sees only what is committed.
+   * Closed by `cleanup`.
+   */
+  peer(): Promise<Store>;
+  /** Close the store and drop the database. */
+  cleanup(): Promise<void>;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** true, or the reason the backend cannot run here (the suite reports it as skipped). */
+  available(): boolean | string;
+  /** A fresh, empty, unmigrated database. */
+  create(): Promise<BackendHandle>;
+}
+
+const sqliteFile: Backend = {
+  name: 'sqlite-file',
+  available: () => true,
+  async create() {
+    const dir = await mkdtemp(join(tmpdir(), 'allot-store-'));
+    const path = join(dir, 'allot.db');
+    let store: Store = new SqliteStore(path);
+    const peers: Store[] = [];
+    return {
+      get store() {
+        return store;
+      },
+      async reopen() {
+        await store.close();
+        store = new SqliteStore(path);
+        return store;
+      },
+      async peer() {
+        const p = new SqliteStore(path);
+        peers.push(p);
+        return p;
+      },
+      async cleanup() {
+        for (const p of peers) await p.close();
+        await store.close();
+        if (process.env.ALLOT_KEEP_TEST_DB) console.log(`# kept test database ${path}`);
+        else await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+type PostgresFactory = (url: string) => Promise<BackendHandle>;
+
+/**
+ * Wire the PostgreSQL store in here once it exists: open it on a fresh,
+ * isolated schema (or database) of `url`, and drop that on cleanup.
+ */
+function postgresFactory(): PostgresFactory | null {
+  return null;
+}
+
+const postgres: Backend = {
+  name: 'postgres',
+  available() {
+    if (!postgresFactory()) return 'no PostgreSQL store implementation yet (issue: scale-out)';
+    if (!process.env.ALLOT_TEST_PG_URL) return 'ALLOT_TEST_PG_URL is not set';
+    return true;
+  },
+  async create() {
+    const factory = postgresFactory();
+    const url = process.env.ALLOT_TEST_PG_URL;
+    if (!factory || !url) throw new Error(`postgres backend is not available: ${String(this.available())}`);
+    return factory(url);
+  },
+};
+
+const ALL_BACKENDS: readonly Backend[] = [sqliteFile, postgres];
+
+function selected(): Backend[] {
+  const list = process.env.ALLOT_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!list?.length) return [...ALL_BACKENDS];
+  const unknown = list.filter((n) => !ALL_BACKENDS.some((b) => b.name === n));
+  if (unknown.length) {
+    throw new Error(`ALLOT_TEST_BACKENDS names unknown backends: ${unknown.join(', ')} (known: ${ALL_BACKENDS.map((b) => b.name).join(', ')})`);
+  }
+  return ALL_BACKENDS.filter((b) => list.includes(b.name));
+}
+
+export const BACKENDS: readonly Backend[] = selected();
+
+/** node:test `skip` option for a backend: false when it can run, else the reason. */
+export function skipReason(backend: Backend): false | string {
+  const a = backend.available();
+  if (a === true) return false;
+  return a === false ? `${backend.name} is not available` : a;
+}
