@@ -11,6 +11,9 @@
  *  3. drain: 20,000 requests queued with the scheduler paused, then resumed
  *  4. added latency at half load: open-loop arrivals at 50% of phase 2's rate;
  *     p50/p99 of "runnable → dispatched" from Allot's own summary metric
+ *
+ * Options: --seconds=10 --drain=20000. ALLOT_BENCH_PROFILE=<dir> writes a
+ * V8 CPU profile of each Allot process there.
  */
 import { join } from 'node:path';
 import { Client, percentile, ROOT, sleep, startProcess, tempDir, writeJson, type Proc } from '../test/helpers/proc.ts';
@@ -19,8 +22,6 @@ const ADMIN = 'bench-admin-key-0123456789';
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 10);
 const DRAIN_N = Number(args.get('drain') ?? 20_000);
-const ALLOT_PORT = 18787;
-const WORKER_PORT = 19100;
 
 interface Env {
   allot: Proc;
@@ -32,17 +33,18 @@ interface Env {
 
 async function setup(): Promise<Env> {
   const dir = tempDir('allot-bench-');
+  const worker = await startProcess([join(ROOT, 'examples/noop/server.ts'), '--port', '0'], { ready: /listening on (http:\/\/\S+)/ });
+  const workerUrl = /listening on (http:\/\/\S+)/.exec(worker.output())?.[1] as string;
   writeJson(join(dir, 'config.json'), {
-    workers: { noop: { transport: 'http', url: `http://127.0.0.1:${WORKER_PORT}/`, max_concurrency: 64 } },
+    workers: { noop: { transport: 'http', url: workerUrl, max_concurrency: 64 } },
     templates: { noop: { worker: 'noop', timeout_ms: 30_000 } },
     scheduler: { max_queue_depth: 200_000 },
   });
-  const worker = await startProcess([join(ROOT, 'examples/noop/server.ts'), '--port', String(WORKER_PORT)], { ready: /listening on/ });
-  const allot = await startProcess([join(ROOT, 'src/main.ts')], {
-    env: { ALLOT_PORT: String(ALLOT_PORT), ALLOT_DB: join(dir, 'allot.db'), ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn' },
-    ready: /Allot listening/,
+  const allot = await startProcess([...(process.env.ALLOT_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ALLOT_BENCH_PROFILE}`] : []), join(ROOT, 'src/main.ts')], {
+    env: { ALLOT_PORT: '0', ALLOT_DB: join(dir, 'allot.db'), ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn' },
+    ready: /Allot listening on (http:\/\/\S+)/,
   });
-  const admin = new Client(`http://127.0.0.1:${ALLOT_PORT}`, ADMIN);
+  const admin = new Client(/Allot listening on (http:\/\/\S+)/.exec(allot.output())?.[1] as string, ADMIN);
   const r = await admin.request<{ api_key: string }>('POST', '/admin/clients', { name: 'bench', tier: 'enterprise', max_concurrent: 10_000 });
   const client = admin.withKey(r.body.api_key);
   return {
@@ -50,7 +52,7 @@ async function setup(): Promise<Env> {
     async stop() {
       admin.close();
       client.close();
-      await allot.stop();
+      await allot.stop('SIGINT');
       await worker.stop();
     },
   };

@@ -89,6 +89,16 @@ export interface Progress {
   readonly at: number;
 }
 
+/**
+ * The parts of a template a request keeps from the moment it was admitted,
+ * so that editing the template changes only what is admitted afterwards.
+ */
+export interface RunPolicy {
+  readonly worker: string;
+  readonly timeoutMs: number;
+  readonly retry: Omit<RetryPolicy, 'maxAttempts'>;
+}
+
 export interface WorkRequest {
   readonly id: string;
   readonly clientId: string;
@@ -103,7 +113,9 @@ export interface WorkRequest {
   readonly model: string | undefined;
   readonly maxTokens: number;
   readonly input: unknown;
+  /** The template's parameters overlaid with the request's, as admitted. */
   readonly parameters: Readonly<Record<string, unknown>>;
+  readonly policy: RunPolicy;
   readonly estimate: Estimate;
   readonly holdNano: Nano;
   readonly period: string;

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { Resource, Tier } from '../model.ts';
 import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
-import { configInput, resourceInput, tierInput } from './schema.ts';
+import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
 import type { TemplateDef, WorkerDef } from '../model.ts';
 
 export interface ResolvedConfig {
@@ -66,6 +66,50 @@ function intEnv(env: Env, key: string, issues: string[], min: number, max: numbe
   return n;
 }
 
+type Parsed = z.output<typeof configInput>;
+type Section = keyof Parsed;
+const SECTIONS = configInput.shape;
+const NAMED: ReadonlySet<Section> = new Set(['tiers', 'resources', 'workers', 'templates']);
+
+function parseEntries<S extends z.ZodType>(entries: Record<string, unknown>, schema: S, prefix: string, issues: string[]): Record<string, z.output<S>> {
+  const out: Record<string, z.output<S>> = {};
+  for (const [name, value] of Object.entries(entries)) {
+    if (!nameSchema.safeParse(name).success) {
+      issues.push(`${prefix}.${name}: names must be 1-64 letters, digits, ".", "_" or "-"`);
+      continue;
+    }
+    const r = schema.safeParse(value);
+    if (r.success) out[name] = r.data;
+    else issues.push(...zodIssues(r.error, `${prefix}.${name}`));
+  }
+  return out;
+}
+
+function parseSections(raw: unknown, issues: string[]): Partial<Parsed> {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    issues.push('(root): the config file must hold a JSON object');
+    return {};
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!Object.hasOwn(SECTIONS, key)) {
+      issues.push(`${key}: unknown key (known: ${Object.keys(SECTIONS).join(', ')})`);
+      continue;
+    }
+    const section = key as Section;
+    const schema = SECTIONS[section].unwrap();
+    if (NAMED.has(section)) {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) issues.push(`${key}: must be an object of named entries`);
+      else out[key] = parseEntries(value as Record<string, unknown>, (schema as unknown as z.ZodRecord<z.ZodString, z.ZodType>).valueType, key, issues);
+      continue;
+    }
+    const r = schema.safeParse(value);
+    if (r.success) out[key] = r.data;
+    else issues.push(...zodIssues(r.error, key));
+  }
+  return out as Partial<Parsed>;
+}
+
 /** Resolve config from `env` (process.env in main) and the file it names. Throws ConfigError. */
 export function resolveConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): ResolvedConfig {
   const issues: string[] = [];
@@ -78,19 +122,17 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
       throw new ConfigError([`ALLOT_CONFIG: cannot read "${configPath}" as JSON: ${(err as Error).message}`], configPath);
     }
   }
-  const parsed = configInput.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, ''), configPath ?? 'defaults');
-  const c = parsed.data;
+  // Each section and each named entry is checked on its own, so that one bad
+  // entry does not hide problems elsewhere: every issue is reported at once.
+  const c = parseSections(raw, issues);
 
   const tiers = new Map<string, Tier>();
-  for (const [name, t] of Object.entries({ ...DEFAULT_TIERS, ...c.tiers })) {
-    const v = tierInput.parse(t);
+  for (const [name, v] of Object.entries({ ...parseEntries(DEFAULT_TIERS, tierInput, 'tiers', issues), ...c.tiers })) {
     tiers.set(name, { name, priorityPoints: v.priority_points, maxConcurrent: v.max_concurrent, monthlyBudgetUsd: v.monthly_budget_usd });
   }
   const resources = new Map<string, Resource>();
   const models = new Map<string, string>();
-  for (const [name, r] of Object.entries({ ...DEFAULT_RESOURCES, ...c.resources })) {
-    const v = resourceInput.parse(r);
+  for (const [name, v] of Object.entries({ ...parseEntries(DEFAULT_RESOURCES, resourceInput, 'resources', issues), ...c.resources })) {
     if (v.kind === 'tokens' && !v.model) issues.push(`resources.${name}.model: required for kind "tokens"`);
     if (v.kind !== 'tokens' && (v.input_cost_per_unit_usd !== undefined || v.output_cost_per_unit_usd !== undefined)) {
       issues.push(`resources.${name}: input/output prices only apply to kind "tokens"`);
@@ -113,7 +155,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   }
   const templates: TemplateDef[] = [];
   for (const [name, t] of Object.entries(c.templates ?? {})) {
-    // Templates may name workers registered through the API earlier; main re-checks against the store.
+    // Templates may name workers registered through the API earlier; boot re-checks against the store.
     const { def, issues: ti } = toTemplateDef(name, t, 'config', { resources, workerExists: () => true });
     issues.push(...ti.map((i) => `templates.${name}.${i}`));
     templates.push(def);

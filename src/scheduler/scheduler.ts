@@ -58,11 +58,12 @@ export interface SchedulerDeps {
 
 interface Queued {
   readonly clientId: string;
-  readonly template: string;
+  readonly worker: string;
   readonly needs: Amounts;
   readonly basePoints: number;
   readonly priority: Score;
   readonly klass: QueuedItem['klass'];
+  readonly timeoutMs: number;
   /** performance.now() when it became runnable (accepted, or back from a retry wait). */
   readonly readyAt: number;
 }
@@ -174,10 +175,10 @@ export class Scheduler {
   #push(r: WorkRequest): void {
     if (this.#queued.has(r.id)) return;
     this.#queued.set(r.id, {
-      clientId: r.clientId, template: r.template, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, readyAt: performance.now(),
+      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, readyAt: performance.now(),
     });
     this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
-    this.#queue.push({ id: r.id, clientId: r.clientId, group: `${r.template}|${r.model ?? ''}`, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
+    this.#queue.push({ id: r.id, clientId: r.clientId, group: `${r.policy.worker}|${r.model ?? ''}`, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
   }
 
   #unqueue(id: string): Queued | undefined {
@@ -259,8 +260,7 @@ export class Scheduler {
     const reg = this.#d.registry;
     const client = reg.client(q.clientId);
     if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
-    const t = reg.template(q.template);
-    const w = t ? reg.worker(t.worker) : undefined;
+    const w = reg.worker(q.worker);
     if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
     const c = (this.#ledger as ResourceLedger).check(q.needs, now);
     if (!c.ok) {
@@ -274,12 +274,11 @@ export class Scheduler {
     const { store, registry, events } = this.#d;
     const q = this.#unqueue(id);
     if (!q) return;
-    const template = registry.template(q.template);
-    const worker = template ? registry.worker(template.worker) : undefined;
+    const worker = registry.worker(q.worker);
     const ledger = this.#ledger as ResourceLedger;
     const writes = ledger.reserve(q.needs, now);
-    const leaseMs = (template?.timeoutMs ?? 30_000) + this.#o.leaseGraceMs;
-    const claimed = await store.claim(id, { owner: this.#o.instanceId, now, leaseMs, reserved: { ...q.needs }, buckets: writes });
+    const timeoutMs = q.timeoutMs;
+    const claimed = await store.claim(id, { owner: this.#o.instanceId, now, leaseMs: timeoutMs + this.#o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes });
     if (!claimed) {
       ledger.giveBack(q.needs, now); // Cancelled between pick and claim; nothing was written.
       return;
@@ -293,16 +292,15 @@ export class Scheduler {
     this.#fairness.record(q.clientId, Object.values(q.needs).reduce((a, b) => a + b, 0) || 1, now);
     events.emit('request:claimed', claimed);
 
-    if (!template || !worker) {
-      const what = !template ? `template "${q.template}" no longer exists` : `worker "${template.worker}" is not registered`;
-      await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: ${what}`, retryable: false }, usage: null });
+    if (!worker) {
+      await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: worker "${q.worker}" is not registered`, retryable: false }, usage: null });
       return;
     }
     // The reservation must be on disk before the worker can spend it: after a crash, the
     // buckets then still account for it. RUNNING need not wait: if it is lost, the reaper
     // finds the request PREPARING and it runs again (delivery is at least once).
     await store.durable();
-    const deadlineAt = now + template.timeoutMs;
+    const deadlineAt = now + timeoutMs;
     const running = await store.start(id, entry.token, { now, deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs });
     if (!running) return; // Cancelled meanwhile: cancel() already ended the reservation.
     const p = this.#dispatch(entry, running, deadlineAt, q.readyAt).catch((err) => {
@@ -314,16 +312,15 @@ export class Scheduler {
 
   async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number): Promise<void> {
     const { registry, clock } = this.#d;
-    const template = registry.template(req.template);
-    const worker = template && registry.worker(template.worker);
-    if (!template || !worker) return;
+    const worker = registry.worker(req.policy.worker);
+    if (!worker) return;
     const job: Job = {
       request_id: req.id,
       template: req.template,
       stage: 0,
       attempt: req.attempts,
       input: req.input,
-      parameters: { ...template.parameters, ...req.parameters, ...(req.model ? { model: req.model } : {}), max_tokens: req.maxTokens },
+      parameters: { ...req.parameters, ...(req.model ? { model: req.model } : {}), max_tokens: req.maxTokens },
       deadline_ms: deadlineAt,
       progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token) },
     };
@@ -358,8 +355,9 @@ export class Scheduler {
       next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
       if (next) events.emit('request:completed', next, now - entry.startedAt);
     } else {
-      const template = registry.template(req.template);
-      const policy = { ...(template?.retry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, factor: 2 }), maxAttempts: req.maxAttempts };
+      // A worker that gives up at the deadline it was sent reports its own code; the stable one is Allot's.
+      if (outcome.error.code === 'DEADLINE_EXCEEDED') outcome = { ...outcome, error: { ...outcome.error, code: 'REQUEST_TIMEOUT', retryable: true } };
+      const policy = { ...req.policy.retry, maxAttempts: req.maxAttempts };
       if (shouldRetry(policy, req.attempts, outcome.error.retryable)) {
         const runAt = now + backoffDelay(policy, req.attempts, this.#d.random);
         next = await store.retryLater(entry.id, entry.token, { now, runAt, error: outcome.error, settlement });

@@ -29,6 +29,7 @@ export function makeRequest(over: Partial<WorkRequest> = {}): WorkRequest {
     maxTokens: 256,
     input: { text: `document ${n}`, lines: ['a', 'b'], nested: { ok: true, n: 1.25 } },
     parameters: { temperature: 0.2, style: 'brief' },
+    policy: { worker: 'summarizer', timeoutMs: 30_000, retry: { baseDelayMs: 1000, maxDelayMs: 60_000, factor: 2 } },
     estimate: { inputTokens: 40, maxOutputTokens: 256, resources: { 'gpt-test': 296, email: 1 }, maxCostNano: holdNano },
     holdNano,
     period: PERIOD,

@@ -172,7 +172,8 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
         parameters: { ...t.parameters }, description: t.description,
       };
-      return c.json(await putTemplate(name, { ...cur, ...c.req.valid('json') }), 200);
+      const patch = c.req.valid('json');
+      return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry } }), 200);
     },
   );
   app.openapi(

@@ -8,7 +8,8 @@ import { body, errors, ExecuteBody, Execution, json, Loose, RequestIdParam, Subm
 import { estimateView, executionView } from '../views.ts';
 
 const IdempotencyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(200).optional().openapi({ param: { name: 'Idempotency-Key', in: 'header' }, description: 'Retries with the same key return the original request' }),
+  // Header names are case-insensitive; Hono hands them over lower-cased.
+  'idempotency-key': z.string().min(1).max(200).optional().openapi({ description: 'Idempotency-Key: retries with the same key return the original request' }),
 });
 
 const Accepted = z

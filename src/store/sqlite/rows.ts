@@ -35,6 +35,7 @@ export function toRequest(r: Row): WorkRequest {
     maxTokens: Number(r.max_tokens),
     input: json(r.input),
     parameters: json(r.parameters) as Record<string, unknown>,
+    policy: json(r.policy) as WorkRequest['policy'],
     estimate: json(r.estimate) as WorkRequest['estimate'],
     holdNano: Number(r.hold_nano),
     period: r.period as string,
@@ -65,7 +66,7 @@ export function requestParams(q: WorkRequest): (string | number | null)[] {
   const s = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
   return [
     q.id, q.clientId, q.template, q.state, q.urgency, q.klass, q.basePoints, JSON.stringify(q.priority), q.model ?? null,
-    q.maxTokens, JSON.stringify(q.input ?? null), JSON.stringify(q.parameters), JSON.stringify(q.estimate), q.holdNano, q.period,
+    q.maxTokens, JSON.stringify(q.input ?? null), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
     s(q.progress), s(q.output), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
     q.startedAt, q.completedAt,
@@ -73,9 +74,9 @@ export function requestParams(q: WorkRequest): (string | number | null)[] {
 }
 
 export const INSERT_REQUEST = `INSERT INTO requests (id, client_id, template, state, urgency, klass, base_points, priority, model,
-  max_tokens, input, parameters, estimate, hold_nano, period, reserved, attempts, max_attempts, lease_token, lease_owner,
+  max_tokens, input, parameters, policy, estimate, hold_nano, period, reserved, attempts, max_attempts, lease_token, lease_owner,
   lease_expires_at, deadline_at, run_at, progress, output, error, usage, cost_nano, idempotency_key, body_hash, created_at,
-  updated_at, started_at, completed_at) VALUES (${Array.from({ length: 34 }, () => '?').join(', ')})`;
+  updated_at, started_at, completed_at) VALUES (${Array.from({ length: 35 }, () => '?').join(', ')})`;
 
 export function toAudit(r: Row): AuditEntry {
   return {

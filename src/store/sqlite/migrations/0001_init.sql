@@ -61,6 +61,7 @@ CREATE TABLE requests (
   max_tokens INTEGER NOT NULL,
   input TEXT NOT NULL,
   parameters TEXT NOT NULL,
+  policy TEXT NOT NULL,
   estimate TEXT NOT NULL,
   hold_nano INTEGER NOT NULL,
   period TEXT NOT NULL,
