@@ -341,7 +341,7 @@ export class Scheduler {
 
   /** Reconcile a worker's answer: settle buckets and budget, then complete, retry or fail. */
   async #finish(entry: Running, req: WorkRequest, outcome: WorkerOutcome): Promise<void> {
-    const { store, events, clock, registry } = this.#d;
+    const { store, events, clock } = this.#d;
     const mine = this.#running.get(entry.id);
     if (mine !== entry) {
       events.emit('request:stale-result', entry.id, entry.token);
