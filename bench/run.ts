@@ -12,7 +12,8 @@
  *  4. added latency at half load: open-loop arrivals at 50% of phase 2's rate;
  *     p50/p99 of "runnable → dispatched" from Allot's own summary metric
  *
- * Options: --seconds=10 --drain=20000. ALLOT_BENCH_PROFILE=<dir> writes a
+ * Options: --seconds=10 --drain=20000 --phases=c1,c50,drain,latency --rate=N
+ * (arrival rate of the latency phase; default half of phase 2's). ALLOT_BENCH_PROFILE=<dir> writes a
  * V8 CPU profile of each Allot process there.
  */
 import { join } from 'node:path';
@@ -104,7 +105,7 @@ async function drain(env: Env, n: number): Promise<{ rate: number; enqueueRate: 
   for (;;) {
     const done = (await completedCount(env.admin)) - before;
     if (done >= n) break;
-    await sleep(20);
+    await sleep(100);
   }
   const seconds = (performance.now() - t1) / 1000;
   return { rate: n / seconds, enqueueRate, seconds };
@@ -139,6 +140,8 @@ async function dispatchQuantiles(admin: Client): Promise<Record<string, number>>
   for (const line of String(m.body).split('\n')) {
     const x = /^allot_dispatch_delay_quantiles_seconds\{quantile="([\d.]+)"\} ([\d.e+-]+|NaN)/.exec(line);
     if (x) out[x[1] as string] = Number(x[2]) * 1000;
+    const lag = /^allot_process_nodejs_eventloop_lag_(p50|p99|max)_seconds ([\d.e+-]+)/.exec(line);
+    if (lag) out[`lag_${lag[1]}`] = Number(lag[2]) * 1000;
   }
   return out;
 }
@@ -154,15 +157,19 @@ async function phase<T>(name: string, fn: (env: Env) => Promise<T>): Promise<T> 
   }
 }
 
-const c1 = await phase('end to end, concurrency 1', (env) => closedLoop(env.client, 1, SECONDS));
-const c50 = await phase('end to end, concurrency 50', (env) => closedLoop(env.client, 50, SECONDS));
-const dr = await phase(`drain of ${DRAIN_N} queued requests`, (env) => drain(env, DRAIN_N));
-const half = Math.max(1, Math.round(c50.rps / 2));
-const lat = await phase(`added latency at half load (${half}/s open loop)`, async (env) => {
-  const r = await openLoop(env, half, SECONDS);
-  await sleep(500);
-  return { ...r, q: await dispatchQuantiles(env.admin) };
-});
+const PHASES = new Set((args.get('phases') ?? 'c1,c50,drain,latency').split(','));
+const none = { rps: NaN, p50: NaN, p99: NaN, errors: 0 };
+const c1 = PHASES.has('c1') ? await phase('end to end, concurrency 1', (env) => closedLoop(env.client, 1, SECONDS)) : none;
+const c50 = PHASES.has('c50') ? await phase('end to end, concurrency 50', (env) => closedLoop(env.client, 50, SECONDS)) : none;
+const dr = PHASES.has('drain') ? await phase(`drain of ${DRAIN_N} queued requests`, (env) => drain(env, DRAIN_N)) : { rate: NaN, enqueueRate: NaN, seconds: NaN };
+const half = Number(args.get('rate') ?? Math.max(1, Math.round(c50.rps / 2)));
+const lat = PHASES.has('latency') && Number.isFinite(half)
+  ? await phase(`added latency at half load (${half}/s open loop)`, async (env) => {
+      const r = await openLoop(env, half, SECONDS);
+      await sleep(500);
+      return { ...r, q: await dispatchQuantiles(env.admin) };
+    })
+  : { sent: 0, errors: 0, q: {} as Record<string, number> };
 
 const f = (v: number, d = 0): string => v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const rows = [
@@ -171,6 +178,7 @@ const rows = [
   [`drain of ${f(DRAIN_N)} queued, req/s`, f(dr.rate), `${f(dr.seconds, 2)} s; enqueue ran at ${f(dr.enqueueRate)} req/s`],
   [`dispatch delay p50 at ${f(half)}/s`, `${f(lat.q['0.5'] ?? NaN, 3)} ms`, 'runnable → sent to worker, inside Allot'],
   [`dispatch delay p99 at ${f(half)}/s`, `${f(lat.q['0.99'] ?? NaN, 3)} ms`, `p99.9 ${f(lat.q['0.999'] ?? NaN, 3)} ms; sent ${lat.sent}, errors ${lat.errors}`],
+  ['event-loop lag in that phase', `${f(lat.q.lag_p99 ?? NaN, 3)} ms`, `p99 (p50 ${f(lat.q.lag_p50 ?? NaN, 3)} ms, max ${f(lat.q.lag_max ?? NaN, 3)} ms), from prom-client`],
 ];
 const w0 = Math.max(...rows.map((r) => (r[0] as string).length));
 const w1 = Math.max(...rows.map((r) => (r[1] as string).length));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
-const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'allot-store-bench-')), 'a.db'));
+const store = new SqliteStore(join(mkdtempSync(join(process.env.DIR ?? tmpdir(), 'allot-store-bench-')), 'a.db'));
 await store.migrate();
 await store.createClient({ id: 'c1', name: 'c', tier: 'basic', monthlyBudgetUsd: null, maxConcurrent: null, createdAt: 1, updatedAt: 1 }, 'h', 'p', 'a');
 const N = 20000;

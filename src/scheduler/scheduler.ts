@@ -72,7 +72,8 @@ interface Running {
   readonly id: string;
   readonly clientId: string;
   readonly worker: string;
-  readonly token: number;
+  /** Fencing token; -1 until the claim is applied. */
+  token: number;
   readonly reserved: Amounts;
   readonly abort: AbortController;
   readonly startedAt: number;
@@ -229,7 +230,8 @@ export class Scheduler {
             },
           });
           if (!item) break;
-          await this.#launch(item.id, now);
+          // Not awaited: the pass goes on picking while claims commit and dispatches run.
+          this.#launch(item.id, now);
           started++;
           if (this.#stopping || this.#paused) break;
         }
@@ -270,44 +272,58 @@ export class Scheduler {
     return { result: 'ok' };
   }
 
-  async #launch(id: string, now: number): Promise<void> {
-    const { store, registry, events } = this.#d;
+  /**
+   * Start a picked request. The synchronous part takes its resources, its
+   * client's and worker's slots, so the rest of the pass sees them taken;
+   * the claim, its commit and the dispatch continue without holding up the pass.
+   */
+  #launch(id: string, now: number): void {
+    const { registry, events } = this.#d;
     const q = this.#unqueue(id);
     if (!q) return;
     const worker = registry.worker(q.worker);
-    const ledger = this.#ledger as ResourceLedger;
-    const writes = ledger.reserve(q.needs, now);
-    const timeoutMs = q.timeoutMs;
-    const claimed = await store.claim(id, { owner: this.#o.instanceId, now, leaseMs: timeoutMs + this.#o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes });
-    if (!claimed) {
-      ledger.giveBack(q.needs, now); // Cancelled between pick and claim; nothing was written.
-      return;
-    }
+    const writes = (this.#ledger as ResourceLedger).reserve(q.needs, now);
     const entry: Running = {
-      id, clientId: q.clientId, worker: worker?.name ?? '', token: claimed.leaseToken, reserved: q.needs, abort: new AbortController(), startedAt: now,
+      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, abort: new AbortController(), startedAt: now,
     };
     this.#running.set(id, entry);
     inc(this.#runningByClient, q.clientId);
     if (worker) inc(this.#runningByWorker, worker.name);
     this.#fairness.record(q.clientId, Object.values(q.needs).reduce((a, b) => a + b, 0) || 1, now);
-    events.emit('request:claimed', claimed);
-
-    if (!worker) {
-      await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: worker "${q.worker}" is not registered`, retryable: false }, usage: null });
-      return;
-    }
-    // The reservation must be on disk before the worker can spend it: after a crash, the
-    // buckets then still account for it. RUNNING need not wait: if it is lost, the reaper
-    // finds the request PREPARING and it runs again (delivery is at least once).
-    await store.durable();
-    const deadlineAt = now + timeoutMs;
-    const running = await store.start(id, entry.token, { now, deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs });
-    if (!running) return; // Cancelled meanwhile: cancel() already ended the reservation.
-    const p = this.#dispatch(entry, running, deadlineAt, q.readyAt).catch((err) => {
+    const p = this.#claimAndRun(entry, q, writes, now).catch((err) => {
       events.emit('worker:error', entry.worker, toErr(err));
     });
     this.#inflight.add(p);
     void p.finally(() => this.#inflight.delete(p));
+  }
+
+  async #claimAndRun(entry: Running, q: Queued, writes: BucketWrites, now: number): Promise<void> {
+    const { store, registry, events } = this.#d;
+    const worker = registry.worker(q.worker);
+    const deadlineAt = now + q.timeoutMs;
+    const claimed = await store.claim(entry.id, {
+      owner: this.#o.instanceId, now, leaseMs: q.timeoutMs + this.#o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes,
+      ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs } } : {}),
+    });
+    if (!claimed) {
+      // Cancelled between pick and claim: nothing was written for it.
+      if (this.#running.get(entry.id) === entry) {
+        this.#release(entry);
+        (this.#ledger as ResourceLedger).giveBack(q.needs, this.#d.clock.now());
+      }
+      return;
+    }
+    entry.token = claimed.leaseToken;
+    events.emit('request:claimed', claimed);
+    if (!worker) {
+      await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: worker "${q.worker}" is not registered`, retryable: false }, usage: null });
+      return;
+    }
+    // The reservation must be on disk before the worker can spend it: after a crash the
+    // buckets still account for it, and the reaper takes the request back.
+    await store.durable();
+    if (this.#running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
+    await this.#dispatch(entry, claimed, deadlineAt, q.readyAt);
   }
 
   async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number): Promise<void> {

@@ -138,8 +138,15 @@ export interface Store {
   countByState(): Promise<Record<State, number>>;
   usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]>;
 
-  /** PENDING → PREPARING: reserve resources and take a lease. Null if no longer PENDING. */
-  claim(id: string, opts: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites }): Promise<WorkRequest | null>;
+  /**
+   * PENDING → PREPARING: reserve resources and take a lease. Null if no longer PENDING.
+   * With `start`, also PREPARING → RUNNING in the same operation (two audit rows), for
+   * a dispatcher that sends the work as soon as the claim is durable.
+   */
+  claim(
+    id: string,
+    opts: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
+  ): Promise<WorkRequest | null>;
   /** PREPARING → RUNNING under the lease; counts an attempt and sets the deadline. */
   start(id: string, token: number, opts: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null>;
   /** PREPARING → PENDING: dispatch could not begin; returns the reservation. */

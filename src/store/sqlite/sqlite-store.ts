@@ -10,6 +10,7 @@
  * cost. Both are offered through config (`database.synchronous`).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AllotError } from '../../core/errors.ts';
@@ -26,19 +27,23 @@ import { INSERT_REQUEST, requestParams, toAudit, toClient, toRequest } from './r
 type Row = Record<string, unknown>;
 type Val = string | number | null;
 
+/** What a transition reads before it writes: enough to check, fence, settle and count. */
+const CURRENT_COLUMNS = 'state, lease_token, client_id, period, hold_nano, attempts, started_at, usage, cost_nano';
+
 interface TransitionSpec {
   readonly from: readonly State[];
   readonly to: State;
   /** Fencing token the caller holds; null for operator actions (cancel) and the reaper. */
   readonly token: number | null;
   readonly now: number;
-  readonly set?: Readonly<Record<string, Val>>;
+  /** Columns to set; a function receives the current row (see CURRENT_COLUMNS). */
+  readonly set?: Readonly<Record<string, Val>> | ((cur: Row) => Readonly<Record<string, Val>>);
   /** Release the request's hold (terminal states). */
   readonly releaseHold?: boolean;
   readonly chargeNano?: number;
   readonly buckets?: BucketWrites | undefined;
   readonly actor: string;
-  readonly data?: Record<string, unknown> | undefined;
+  readonly data?: Record<string, unknown> | ((cur: Row) => Record<string, unknown>) | undefined;
 }
 
 export class SqliteStore implements Store {
@@ -47,6 +52,8 @@ export class SqliteStore implements Store {
   readonly #stmts = new Map<string, StatementSync>();
 
   readonly #onFatal: (err: unknown) => void;
+  #checkpointer: Worker | undefined;
+  #checkpointerExited: Promise<unknown> = Promise.resolve();
 
   /**
    * @param path file path, or ':memory:' for tests that do not need a file.
@@ -59,8 +66,16 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous ?? 'NORMAL'};
-      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;
-      PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;`);
+      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;`);
+    if (path !== ':memory:') {
+      // Checkpoints (and their fsyncs) run on a worker thread, not inside a COMMIT here.
+      this.#db.exec('PRAGMA wal_autocheckpoint = 0');
+      const w = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), { workerData: { path, intervalMs: 200 } });
+      this.#checkpointerExited = new Promise((r) => w.once('exit', r));
+      w.on('error', (err) => this.#onFatal(err));
+      w.unref();
+      this.#checkpointer = w;
+    }
   }
 
   async migrate(): Promise<MigrationResult[]> {
@@ -69,6 +84,13 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.#commit();
+    const cp = this.#checkpointer;
+    this.#checkpointer = undefined;
+    if (cp) {
+      cp.ref(); // Keep the process alive until the last checkpoint is done.
+      cp.postMessage('stop');
+      await this.#checkpointerExited;
+    }
     if (this.#db.isOpen) this.#db.close();
   }
 
@@ -174,13 +196,13 @@ export class SqliteStore implements Store {
   /** The one place a request changes state: checks, update, budget, buckets, audit. */
   #transition(id: string, t: TransitionSpec): WorkRequest | null {
     return this.#tx(() => {
-      const row = this.#q('SELECT state, lease_token, client_id, period, hold_nano FROM requests WHERE id = ?').get(id) as Row | undefined;
+      const row = this.#q(`SELECT ${CURRENT_COLUMNS} FROM requests WHERE id = ?`).get(id) as Row | undefined;
       if (!row) return null;
       const from = row.state as State;
       if (!t.from.includes(from)) return null;
       if (t.token !== null && Number(row.lease_token) !== t.token) return null;
       assertTransition(from, t.to);
-      const set: Record<string, Val> = { ...t.set, state: t.to, updated_at: t.now };
+      const set: Record<string, Val> = { ...(typeof t.set === 'function' ? t.set(row) : t.set), state: t.to, updated_at: t.now };
       const cols = Object.keys(set);
       const updated = this.#q(`UPDATE requests SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? RETURNING *`).get(
         ...cols.map((c) => set[c] as Val),
@@ -196,8 +218,9 @@ export class SqliteStore implements Store {
       this.#writeBuckets(t.buckets);
       this.#audit({
         at: t.now, requestId: id, clientId: row.client_id as string, kind: 'transition', from, to: t.to, actor: t.actor,
-        data: t.data ?? null,
+        data: (typeof t.data === 'function' ? t.data(row) : t.data) ?? null,
       });
+      this.#countMove(from, t.to);
       return toRequest(updated);
     });
   }
@@ -367,6 +390,7 @@ export class SqliteStore implements Store {
         at: q.createdAt, requestId: q.id, clientId: q.clientId, kind: 'transition', from: null, to: q.state, actor: 'api',
         data: { template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources },
       });
+      this.#countMove(null, q.state);
       return { kind: 'created', request: q };
     }));
   }
@@ -409,9 +433,29 @@ export class SqliteStore implements Store {
   }
 
   async countByState(): Promise<Record<State, number>> {
-    const out = Object.fromEntries(Object.values(STATES).map((s) => [s, 0])) as Record<State, number>;
-    for (const r of this.#q('SELECT state, COUNT(*) AS n FROM requests GROUP BY state').all() as Row[]) out[r.state as State] = Number(r.n);
-    return (out);
+    return { ...this.#stateCounts() };
+  }
+
+  /**
+   * Requests per state, counted once from the table and then kept up to date
+   * by every write (this connection is the only writer), so /status does not
+   * scan the table on every call.
+   */
+  #counts: Record<State, number> | null = null;
+
+  #stateCounts(): Record<State, number> {
+    if (!this.#counts) {
+      const out = Object.fromEntries(Object.values(STATES).map((s) => [s, 0])) as Record<State, number>;
+      for (const r of this.#q('SELECT state, COUNT(*) AS n FROM requests GROUP BY state').all() as Row[]) out[r.state as State] = Number(r.n);
+      this.#counts = out;
+    }
+    return this.#counts;
+  }
+
+  #countMove(from: State | null, to: State): void {
+    if (!this.#counts) return; // Not loaded yet: the first read counts from the table.
+    if (from) this.#counts[from]--;
+    this.#counts[to]++;
   }
 
   async usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]> {
@@ -429,34 +473,33 @@ export class SqliteStore implements Store {
 
   // ---- lifecycle ------------------------------------------------------------
 
-  async claim(id: string, o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites }): Promise<WorkRequest | null> {
-    return (this.#tx(() => {
-      const cur = this.#q('SELECT lease_token FROM requests WHERE id = ?').get(id) as Row | undefined;
-      if (!cur) return null;
-      return this.#transition(id, {
+  async claim(
+    id: string,
+    o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
+  ): Promise<WorkRequest | null> {
+    return this.#tx(() => {
+      const claimed = this.#transition(id, {
         from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner,
-        set: { lease_token: Number(cur.lease_token) + 1, lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) },
+        set: (cur) => ({ lease_token: Number(cur.lease_token) + 1, lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) }),
         buckets: o.buckets, data: { reserved: o.reserved },
       });
-    }));
+      if (!claimed || !o.start) return claimed;
+      return this.#start(id, claimed.leaseToken, { now: o.now, ...o.start });
+    });
   }
 
   async start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
-    return (this.#transitionWithAttempt(id, token, o));
+    return this.#start(id, token, o);
   }
 
-  #transitionWithAttempt(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
-    return this.#tx(() => {
-      const cur = this.#q('SELECT attempts, started_at FROM requests WHERE id = ?').get(id) as Row | undefined;
-      if (!cur) return null;
-      return this.#transition(id, {
-        from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
-        set: {
-          attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
-          started_at: (cur.started_at as number | null) ?? o.now, progress: null,
-        },
-        data: { attempt: Number(cur.attempts) + 1 },
-      });
+  #start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
+    return this.#transition(id, {
+      from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
+      set: (cur) => ({
+        attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
+        started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+      }),
+      data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
     });
   }
 
@@ -489,17 +532,14 @@ export class SqliteStore implements Store {
 
   /** End of an attempt: add its usage and cost to the request and the budget. */
   #settled(id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): WorkRequest | null {
-    return this.#tx(() => {
-      const cur = this.#q('SELECT usage, cost_nano FROM requests WHERE id = ?').get(id) as Row | undefined;
-      if (!cur) return null;
-      const prev = cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null;
-      const usage = addUsage(prev, s.usage);
-      return this.#transition(id, {
-        from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
-        releaseHold: terminal, chargeNano: s.costNano,
-        set: { ...set, usage: JSON.stringify(usage), cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null },
-        data: { cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },
-      });
+    return this.#transition(id, {
+      from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+      releaseHold: terminal, chargeNano: s.costNano,
+      set: (cur) => ({
+        ...set, usage: JSON.stringify(addUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
+        cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
+      }),
+      data: { cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },
     });
   }
 
