@@ -36,6 +36,19 @@ const FORMATS = new Map<string, Intl.DateTimeFormat>();
  * 'YYYY-MM'. Periods change at local midnight on the 1st.
  */
 export function periodOf(now: number, timeZone: string): string {
+  // Months start on a whole minute in every time zone: the answer for a minute is the answer for all of it.
+  const minute = Math.floor(now / 60_000);
+  const key = `${timeZone}|${minute}`;
+  if (key === lastKey) return lastPeriod;
+  lastPeriod = computePeriod(now, timeZone);
+  lastKey = key;
+  return lastPeriod;
+}
+
+let lastKey = '';
+let lastPeriod = '';
+
+function computePeriod(now: number, timeZone: string): string {
   let fmt = FORMATS.get(timeZone);
   if (!fmt) {
     // Building a DateTimeFormat costs ~100 µs; admission asks for every request.

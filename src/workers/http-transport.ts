@@ -13,6 +13,16 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 export class HttpTransport implements Transport {
   readonly #agents = new Map<string, http.Agent>();
+  readonly #urls = new Map<string, URL>();
+
+  #url(u: string): URL {
+    let url = this.#urls.get(u);
+    if (!url) {
+      url = new URL(u);
+      this.#urls.set(u, url);
+    }
+    return url;
+  }
 
   #agent(w: WorkerDef, secure: boolean): http.Agent {
     const key = `${w.name}|${w.maxConcurrency}|${secure}`;
@@ -28,7 +38,7 @@ export class HttpTransport implements Transport {
   dispatch(w: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome> {
     if (!w.url) return Promise.resolve(failure('WORKER_UNAVAILABLE', `Worker "${w.name}" has no url`, false));
     if (ctx.signal.aborted) return Promise.resolve(abortOutcome(ctx.signal));
-    const url = new URL(w.url);
+    const url = this.#url(w.url);
     const secure = url.protocol === 'https:';
     const body = JSON.stringify(job);
     const headers: Record<string, string | number> = {

@@ -595,6 +595,30 @@ for (const backend of BACKENDS) {
           assert.deepEqual(await transitions(store, q.id), ['null→PENDING', 'PENDING→PREPARING', 'PREPARING→RUNNING', 'RUNNING→COMPLETED']);
         });
 
+        it('claim with start goes PENDING → PREPARING → RUNNING in one operation, audited as two transitions', async () => {
+          const q = await admit({ holdNano: 700 });
+          const r = must(await store.claim(q.id, {
+            owner: 'owner-a', now: T0 + 1000, leaseMs: 30_000, reserved: { 'gpt-test': 296 }, buckets: buckets({ 'gpt-test': 704 }, T0 + 1000),
+            start: { deadlineAt: T0 + 20_000, leaseExpiresAt: T0 + 25_000 },
+          }));
+          assert.equal(r.state, 'RUNNING');
+          assert.equal(r.attempts, 1);
+          assert.ok(r.leaseToken > q.leaseToken);
+          assert.equal(r.leaseOwner, 'owner-a');
+          assert.equal(r.deadlineAt, T0 + 20_000);
+          assert.equal(r.leaseExpiresAt, T0 + 25_000);
+          assert.equal(r.startedAt, T0 + 1000);
+          assert.deepEqual(r.reserved, { 'gpt-test': 296 });
+          assert.deepEqual(await store.getRequest(q.id), r);
+          assert.deepEqual((await store.loadBuckets()).get('gpt-test'), { level: 704, updatedAt: T0 + 1000 });
+          assert.deepEqual(await transitions(store, q.id), ['null→PENDING', 'PENDING→PREPARING', 'PREPARING→RUNNING']);
+          assert.equal((await store.countByState()).RUNNING, 1);
+          const done = must(await store.complete(q.id, r.leaseToken, { now: T0 + 2000, output: 1, settlement: settlement(10) }));
+          assert.equal(done.state, 'COMPLETED');
+          const again = await store.claim(q.id, { owner: 'owner-b', now: T0 + 3000, leaseMs: 1, reserved: {}, buckets: NO_BUCKETS, start: { deadlineAt: T0 + 4000, leaseExpiresAt: T0 + 5000 } });
+          assert.equal(again, null, 'only a PENDING request can be claimed');
+        });
+
         it('a stale token (claim, unclaim, claim again) is refused for every write', async () => {
           const q = await admit({ holdNano: 800 });
           const c1 = must(await store.claim(q.id, { owner: 'A', now: T0 + 10, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ email: 4 }, T0 + 10) }));

@@ -33,6 +33,11 @@ const CURRENT_COLUMNS = 'state, lease_token, client_id, period, hold_nano, attem
 interface TransitionSpec {
   readonly from: readonly State[];
   readonly to: State;
+  /**
+   * Pass through this state on the way to `to` in the same write: both steps
+   * are checked and audited (`via.data` for the first), one row update is made.
+   */
+  readonly via?: { readonly state: State; readonly actor: string; readonly data?: Record<string, unknown> } | undefined;
   /** Fencing token the caller holds; null for operator actions (cancel) and the reaper. */
   readonly token: number | null;
   readonly now: number;
@@ -201,7 +206,10 @@ export class SqliteStore implements Store {
       const from = row.state as State;
       if (!t.from.includes(from)) return null;
       if (t.token !== null && Number(row.lease_token) !== t.token) return null;
-      assertTransition(from, t.to);
+      if (t.via) {
+        assertTransition(from, t.via.state);
+        assertTransition(t.via.state, t.to);
+      } else assertTransition(from, t.to);
       const set: Record<string, Val> = { ...(typeof t.set === 'function' ? t.set(row) : t.set), state: t.to, updated_at: t.now };
       const cols = Object.keys(set);
       const updated = this.#q(`UPDATE requests SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? RETURNING *`).get(
@@ -216,8 +224,10 @@ export class SqliteStore implements Store {
         ).run(release, charge, row.client_id as string, row.period as string);
       }
       this.#writeBuckets(t.buckets);
+      const clientId = row.client_id as string;
+      if (t.via) this.#audit({ at: t.now, requestId: id, clientId, kind: 'transition', from, to: t.via.state, actor: t.via.actor, data: t.via.data ?? null });
       this.#audit({
-        at: t.now, requestId: id, clientId: row.client_id as string, kind: 'transition', from, to: t.to, actor: t.actor,
+        at: t.now, requestId: id, clientId, kind: 'transition', from: t.via ? t.via.state : from, to: t.to, actor: t.actor,
         data: (typeof t.data === 'function' ? t.data(row) : t.data) ?? null,
       });
       this.#countMove(from, t.to);
@@ -477,14 +487,25 @@ export class SqliteStore implements Store {
     id: string,
     o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
   ): Promise<WorkRequest | null> {
-    return this.#tx(() => {
-      const claimed = this.#transition(id, {
-        from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner,
-        set: (cur) => ({ lease_token: Number(cur.lease_token) + 1, lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) }),
-        buckets: o.buckets, data: { reserved: o.reserved },
+    const claim = {
+      lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved),
+    };
+    if (!o.start) {
+      return this.#transition(id, {
+        from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, buckets: o.buckets, data: { reserved: o.reserved },
+        set: (cur) => ({ ...claim, lease_token: Number(cur.lease_token) + 1 }),
       });
-      if (!claimed || !o.start) return claimed;
-      return this.#start(id, claimed.leaseToken, { now: o.now, ...o.start });
+    }
+    const start = o.start;
+    // PENDING → PREPARING → RUNNING in one row update, audited as two transitions.
+    return this.#transition(id, {
+      from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
+      actor: 'dispatcher', buckets: o.buckets,
+      set: (cur) => ({
+        ...claim, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: start.deadlineAt,
+        lease_expires_at: start.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+      }),
+      data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
     });
   }
 
