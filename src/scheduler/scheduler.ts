@@ -191,7 +191,7 @@ export class Scheduler {
     return q;
   }
 
-  /** Ask for a scheduling pass soon (coalesced). */
+  /** Ask for a scheduling pass soon (coalesced while one is pending or running). */
   kick(): void {
     if (this.#passRunning) {
       this.#passAgain = true;
@@ -199,7 +199,10 @@ export class Scheduler {
     }
     if (this.#passScheduled || this.#stopping || !this.#started) return;
     this.#passScheduled = true;
-    setImmediate(() => {
+    // A microtask, not setImmediate: the pass then runs before this turn's group
+    // commit, so a claim shares the commit of the submission that caused it
+    // instead of waiting a whole event-loop turn for the next one.
+    queueMicrotask(() => {
       this.#passScheduled = false;
       void this.#pass();
     });
