@@ -239,46 +239,46 @@ export class SqliteStore implements Store {
 
   async getSetting(key: string): Promise<string | null> {
     const r = this.#q('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
-    return (r ? (r.value as string) : null);
+    return r ? (r.value as string) : null;
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value);
-    return ((await this.getSetting(key)) as string);
+    return (await this.getSetting(key)) as string;
   }
 
   // ---- clients ------------------------------------------------------------
 
   async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return (this.#tx(() => {
+    return this.#tx(() => {
       this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
         c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.createdAt, c.updatedAt,
       );
       this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, c.id, keyPrefix, c.createdAt);
       this.#admin(actor, 'client:create', { client_id: c.id, name: c.name, tier: c.tier });
-    }));
+    });
   }
 
   async getClient(id: string): Promise<Client | null> {
     const r = this.#q('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
-    return (r ? toClient(r) : null);
+    return r ? toClient(r) : null;
   }
 
   async listClients(): Promise<Client[]> {
-    return ((this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient));
+    return (this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient);
   }
 
   async updateClient(c: Client, actor: string): Promise<void> {
-    return (this.#tx(() => {
+    return this.#tx(() => {
       this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, updated_at = ? WHERE id = ?').run(
         c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.updatedAt, c.id,
       );
       this.#admin(actor, 'client:update', { client_id: c.id, name: c.name, tier: c.tier, monthly_budget_usd: c.monthlyBudgetUsd });
-    }));
+    });
   }
 
   async deleteClient(id: string, actor: string): Promise<boolean> {
-    return (this.#tx(() => {
+    return this.#tx(() => {
       const active = this.#q(
         "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')",
       ).get(id) as Row;
@@ -288,73 +288,80 @@ export class SqliteStore implements Store {
       const r = this.#q('DELETE FROM clients WHERE id = ?').run(id);
       if (Number(r.changes) > 0) this.#admin(actor, 'client:delete', { client_id: id });
       return Number(r.changes) > 0;
-    }));
+    });
   }
 
   async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return (this.#tx(() => {
+    return this.#tx(() => {
       this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, clientId, keyPrefix, Date.now());
       this.#admin(actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
-    }));
+    });
   }
 
   async clientByKeyHash(hash: string): Promise<Client | null> {
     const r = this.#q('SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?').get(hash) as Row | undefined;
-    return (r ? toClient(r) : null);
+    return r ? toClient(r) : null;
   }
 
   // ---- workers and templates ---------------------------------------------
 
   async putWorker(w: WorkerDef, actor: string): Promise<void> {
-    return (this.#tx(() => {
-      this.#q('INSERT INTO workers (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
-        w.name, JSON.stringify(w), Date.now(),
-      );
-      this.#admin(actor, 'worker:put', { name: w.name, transport: w.transport });
-    }));
+    this.#putDefinition('workers', w.name, w, actor, 'worker:put', { transport: w.transport });
   }
 
   async getWorker(name: string): Promise<WorkerDef | null> {
-    const r = this.#q('SELECT def FROM workers WHERE name = ?').get(name) as Row | undefined;
-    return (r ? (JSON.parse(r.def as string) as WorkerDef) : null);
+    return this.#getDefinition<WorkerDef>('workers', name);
   }
 
   async listWorkers(): Promise<WorkerDef[]> {
-    return ((this.#q('SELECT def FROM workers ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as WorkerDef));
+    return this.#listDefinitions<WorkerDef>('workers');
   }
 
   async deleteWorker(name: string, actor: string): Promise<boolean> {
-    return (this.#tx(() => {
-      const r = this.#q('DELETE FROM workers WHERE name = ?').run(name);
-      if (Number(r.changes) > 0) this.#admin(actor, 'worker:delete', { name });
-      return Number(r.changes) > 0;
-    }));
+    return this.#deleteDefinition('workers', name, actor, 'worker:delete');
   }
 
   async putTemplate(t: TemplateDef, actor: string): Promise<void> {
-    return (this.#tx(() => {
-      this.#q('INSERT INTO templates (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at').run(
-        t.name, JSON.stringify(t), Date.now(),
-      );
-      this.#admin(actor, 'template:put', { name: t.name, worker: t.worker });
-    }));
+    this.#putDefinition('templates', t.name, t, actor, 'template:put', { worker: t.worker });
   }
 
   async getTemplate(name: string): Promise<TemplateDef | null> {
-    const r = this.#q('SELECT def FROM templates WHERE name = ?').get(name) as Row | undefined;
-    return (r ? (JSON.parse(r.def as string) as TemplateDef) : null);
+    return this.#getDefinition<TemplateDef>('templates', name);
   }
 
   async listTemplates(): Promise<TemplateDef[]> {
-    return ((this.#q('SELECT def FROM templates ORDER BY name').all() as Row[]).map((r) => JSON.parse(r.def as string) as TemplateDef));
+    return this.#listDefinitions<TemplateDef>('templates');
   }
 
   async deleteTemplate(name: string, actor: string): Promise<boolean> {
-    return (this.#tx(() => {
-      const r = this.#q('DELETE FROM templates WHERE name = ?').run(name);
-      if (Number(r.changes) > 0) this.#admin(actor, 'template:delete', { name });
+    return this.#deleteDefinition('templates', name, actor, 'template:delete');
+  }
+
+  // Workers and templates are stored alike: a name and its definition as JSON.
+  #putDefinition(table: 'workers' | 'templates', name: string, def: unknown, actor: string, action: string, data: Record<string, unknown>): void {
+    this.#tx(() => {
+      this.#q(`INSERT INTO ${table} (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at`).run(
+        name, JSON.stringify(def), Date.now(),
+      );
+      this.#admin(actor, action, { name, ...data });
+    });
+  }
+
+  #getDefinition<T>(table: 'workers' | 'templates', name: string): T | null {
+    const r = this.#q(`SELECT def FROM ${table} WHERE name = ?`).get(name) as Row | undefined;
+    return r ? (JSON.parse(r.def as string) as T) : null;
+  }
+
+  #listDefinitions<T>(table: 'workers' | 'templates'): T[] {
+    return (this.#q(`SELECT def FROM ${table} ORDER BY name`).all() as Row[]).map((r) => JSON.parse(r.def as string) as T);
+  }
+
+  #deleteDefinition(table: 'workers' | 'templates', name: string, actor: string, action: string): boolean {
+    return this.#tx(() => {
+      const r = this.#q(`DELETE FROM ${table} WHERE name = ?`).run(name);
+      if (Number(r.changes) > 0) this.#admin(actor, action, { name });
       return Number(r.changes) > 0;
-    }));
+    });
   }
 
   // ---- buckets and budgets ------------------------------------------------
@@ -364,24 +371,24 @@ export class SqliteStore implements Store {
     for (const r of this.#q('SELECT resource, level, updated_at FROM buckets').all() as Row[]) {
       m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
     }
-    return (m);
+    return m;
   }
 
   async getBudget(clientId: string, period: string): Promise<BudgetRow> {
-    return (this.#budgetRow(clientId, period));
+    return this.#budgetRow(clientId, period);
   }
 
   async listBudgets(clientId: string): Promise<BudgetRow[]> {
-    return ((this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
+    return (this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
       clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
-    })));
+    }));
   }
 
   // ---- requests -----------------------------------------------------------
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const q = input.request;
-    return (this.#tx((): EnqueueResult => {
+    return this.#tx((): EnqueueResult => {
       if (q.idempotencyKey !== null) {
         const prior = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(q.clientId, q.idempotencyKey) as Row | undefined;
         if (prior) return { kind: 'existing', request: toRequest(prior) };
@@ -402,17 +409,17 @@ export class SqliteStore implements Store {
       });
       this.#countMove(null, q.state);
       return { kind: 'created', request: q };
-    }));
+    });
   }
 
   async getRequest(id: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE id = ?').get(id) as Row | undefined;
-    return (r ? toRequest(r) : null);
+    return r ? toRequest(r) : null;
   }
 
   async findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(clientId, key) as Row | undefined;
-    return (r ? toRequest(r) : null);
+    return r ? toRequest(r) : null;
   }
 
   async listRequests(f: RequestFilter): Promise<WorkRequest[]> {
@@ -435,11 +442,11 @@ export class SqliteStore implements Store {
       args.push(f.before);
     }
     const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-    return ((this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest));
+    return (this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest);
   }
 
   async loadQueued(): Promise<WorkRequest[]> {
-    return ((this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest));
+    return (this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest);
   }
 
   async countByState(): Promise<Record<State, number>> {
@@ -475,10 +482,10 @@ export class SqliteStore implements Store {
         SUM(COALESCE(json_extract(usage, '$.tokens.output'), 0)) AS output_tokens,
         SUM(cost_nano) AS cost_nano
       FROM requests WHERE client_id = ? AND (? IS NULL OR period = ?) GROUP BY template ORDER BY template`).all(clientId, period, period) as Row[];
-    return (rows.map((r) => ({
+    return rows.map((r) => ({
       template: r.template as string, requests: Number(r.requests), completed: Number(r.completed), failed: Number(r.failed),
       inputTokens: Number(r.input_tokens), outputTokens: Number(r.output_tokens), costNano: Number(r.cost_nano),
-    })));
+    }));
   }
 
   // ---- lifecycle ------------------------------------------------------------
@@ -525,30 +532,30 @@ export class SqliteStore implements Store {
   }
 
   async unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
-    return (this.#transition(id, {
+    return this.#transition(id, {
       from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
       set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
-    }));
+    });
   }
 
   async setProgress(id: string, token: number, p: Progress): Promise<boolean> {
     const r = this.#q("UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'").run(JSON.stringify(p), id, token);
-    return (Number(r.changes) > 0);
+    return Number(r.changes) > 0;
   }
 
   async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null> {
-    return (this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
+    return this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
       output: JSON.stringify(o.output ?? null), error: null, completed_at: o.now,
       progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
-    }));
+    });
   }
 
   async retryLater(id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
-    return (this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) }));
+    return this.#settled(id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) });
   }
 
   async fail(id: string, token: number, o: { now: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {
-    return (this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now }));
+    return this.#settled(id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now });
   }
 
   /** End of an attempt: add its usage and cost to the request and the budget. */
@@ -565,15 +572,15 @@ export class SqliteStore implements Store {
   }
 
   async promote(id: string, now: number): Promise<WorkRequest | null> {
-    return (this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } }));
+    return this.#transition(id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
   }
 
   async cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
-    return (this.#transition(id, {
+    return this.#transition(id, {
       from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
       releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
       set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null},
-    }));
+    });
   }
 
   async reapExpiredLeases(now: number, opts: { foreignOwnersOf?: string } = {}): Promise<WorkRequest[]> {
@@ -594,7 +601,7 @@ export class SqliteStore implements Store {
       });
       if (res) out.push(res);
     }
-    return (out);
+    return out;
   }
 
   async appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
@@ -617,7 +624,7 @@ export class SqliteStore implements Store {
       args.push(f.afterSeq);
     }
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    return ((this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit));
+    return (this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
   }
 }
 
