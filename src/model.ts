@@ -147,7 +147,8 @@ export interface AuditEntry {
   readonly at: number;
   readonly requestId: string | null;
   readonly clientId: string | null;
-  readonly kind: 'transition' | 'admin';
+  /** transition: a request changed state; admin: an operator action; resource: a worker used a bucket directly. */
+  readonly kind: 'transition' | 'admin' | 'resource';
   readonly from: string | null;
   readonly to: string | null;
   readonly actor: string;

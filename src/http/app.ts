@@ -36,15 +36,18 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   });
   app.use('*', readBody(d.config.maxBodyBytes));
 
-  const authenticate = (adminOnly: boolean): MiddlewareHandler<Env> => async (c, next) => {
+  const MESSAGES = { api: 'Client endpoints need a client API key (or the admin key to read)', admin: 'Admin endpoints need the admin key', worker: 'This endpoint needs a worker token' } as const;
+  const authenticate = (area: 'api' | 'admin' | 'worker'): MiddlewareHandler<Env> => async (c, next) => {
     const p = await d.auth.principal(c.req.header('authorization'));
-    if (!p) throw new AllotError('UNAUTHORIZED', 'Send "Authorization: Bearer <key>" with a valid API key');
-    if (adminOnly && p.kind !== 'admin') throw new AllotError('FORBIDDEN', 'Admin endpoints need the admin key');
+    if (!p) throw new AllotError('UNAUTHORIZED', 'Send "Authorization: Bearer <key>" with a valid key');
+    const allowed = area === 'api' ? p.kind === 'client' || p.kind === 'admin' : area === 'admin' ? p.kind === 'admin' : p.kind === 'worker';
+    if (!allowed) throw new AllotError('FORBIDDEN', MESSAGES[area]);
     c.set('principal', p);
     await next();
   };
-  app.use('/api/*', authenticate(false));
-  app.use('/admin/*', authenticate(true));
+  app.use('/api/*', authenticate('api'));
+  app.use('/admin/*', authenticate('admin'));
+  for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations']) app.use(path, authenticate('worker'));
 
   registerSystemRoutes(app, d);
   registerRequestRoutes(app, d);

@@ -30,6 +30,7 @@ import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResourceLedger, type Amounts } from './ledger.ts';
+import { WorkerReservations } from './worker-reservations.ts';
 import type { ProgressTokens } from './progress-token.ts';
 
 export interface SchedulerOptions {
@@ -94,6 +95,7 @@ export class Scheduler {
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
   #ledger: ResourceLedger | undefined;
+  #units: WorkerReservations | undefined;
   #started: Promise<void> | undefined;
   #stopping = false;
   #paused = false;
@@ -123,6 +125,7 @@ export class Scheduler {
     const { store, clock } = this.#d;
     const now = clock.now();
     this.#ledger = new ResourceLedger(this.#d.registry.resources, await store.loadBuckets(), now);
+    this.#units = new WorkerReservations({ ledger: this.#ledger, store, clock, events: this.#d.events, resources: this.#d.registry.resources });
     // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process.
     const reaped = await store.reapExpiredLeases(now, this.#d.store.capabilities.multiProcess ? {} : { foreignOwnersOf: this.#o.instanceId });
     for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
@@ -461,9 +464,16 @@ export class Scheduler {
     return n;
   }
 
-  /** Take back requests whose lease expired. Exposed for tests. */
+  /** Units workers hold themselves (/internal/reserve). Available once started. */
+  get units(): WorkerReservations {
+    if (!this.#units) throw new AllotError('INTERNAL_ERROR', 'The scheduler has not started');
+    return this.#units;
+  }
+
+  /** Take back requests whose lease expired, and units whose reservation expired. Exposed for tests. */
   async reap(): Promise<number> {
     const now = this.#d.clock.now();
+    if (this.#units?.sweep()) this.kick();
     const reaped = await this.#d.store.reapExpiredLeases(now);
     for (const r of reaped) {
       const mine = this.#running.get(r.id);

@@ -1,15 +1,19 @@
 /**
- * Who is calling: a client (API key), or the operator (admin key). Keys are
+ * Who is calling: a client (API key), the operator (admin key), or a worker
+ * (its token, for /internal endpoints). Keys are
  * compared by SHA-256 hash; the plain key is never stored. Lookups are
  * cached per hash, since every API call authenticates.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { Client } from '../model.ts';
+import type { Client, WorkerDef } from '../model.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret } from './ids.ts';
 import type { Registry } from './registry.ts';
 
-export type Principal = { readonly kind: 'client'; readonly client: Client } | { readonly kind: 'admin' };
+export type Principal =
+  | { readonly kind: 'client'; readonly client: Client }
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'worker'; readonly worker: WorkerDef };
 
 export class Auth {
   readonly #store: Store;
@@ -37,6 +41,8 @@ export class Auth {
       if (c) return { kind: 'client', client: c };
       this.#clientByHash.delete(hash);
     }
+    const worker = this.#registry.workerByTokenHash(hash);
+    if (worker) return { kind: 'worker', worker };
     const client = await this.#store.clientByKeyHash(hash);
     if (!client) return null;
     this.#clientByHash.set(hash, client.id);

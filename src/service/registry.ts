@@ -8,12 +8,15 @@ import { AllotError } from '../core/errors.ts';
 import type { Price } from '../core/cost.ts';
 import type { Client, Resource, TemplateDef, Tier, WorkerDef } from '../model.ts';
 import type { Store } from '../store/store.ts';
+import { hashSecret } from './ids.ts';
 
 export class Registry {
   readonly tiers: ReadonlyMap<string, Tier>;
   readonly resources: ReadonlyMap<string, Resource>;
   readonly #byModel = new Map<string, Resource>();
   readonly #workers = new Map<string, WorkerDef>();
+  /** sha256(worker token) → worker name, for authenticating workers' calls to /internal. */
+  readonly #workerByTokenHash = new Map<string, string>();
   readonly #templates = new Map<string, TemplateDef>();
   readonly #clients = new Map<string, Client>();
   readonly #store: Store;
@@ -26,7 +29,7 @@ export class Registry {
   }
 
   async load(): Promise<void> {
-    for (const w of await this.#store.listWorkers()) this.#workers.set(w.name, w);
+    for (const w of await this.#store.listWorkers()) this.#setWorker(w);
     for (const t of await this.#store.listTemplates()) this.#templates.set(t.name, t);
     for (const c of await this.#store.listClients()) this.#clients.set(c.id, c);
   }
@@ -53,12 +56,27 @@ export class Registry {
   }
   async putWorker(w: WorkerDef, actor: string): Promise<void> {
     await this.#store.putWorker(w, actor);
+    this.#setWorker(w);
+  }
+
+  #setWorker(w: WorkerDef): void {
+    const prior = this.#workers.get(w.name);
+    if (prior?.token) this.#workerByTokenHash.delete(hashSecret(prior.token));
     this.#workers.set(w.name, w);
+    if (w.token) this.#workerByTokenHash.set(hashSecret(w.token), w.name);
+  }
+
+  /** The worker whose token hashes to `hash`. */
+  workerByTokenHash(hash: string): WorkerDef | undefined {
+    const name = this.#workerByTokenHash.get(hash);
+    return name === undefined ? undefined : this.#workers.get(name);
   }
   async deleteWorker(name: string, actor: string): Promise<boolean> {
     const users = [...this.#templates.values()].filter((t) => t.worker === name).map((t) => t.name);
     if (users.length) throw new AllotError('CONFLICT', `Worker "${name}" is used by templates: ${users.join(', ')}`);
     const ok = await this.#store.deleteWorker(name, actor);
+    const prior = this.#workers.get(name);
+    if (prior?.token) this.#workerByTokenHash.delete(hashSecret(prior.token));
     this.#workers.delete(name);
     return ok;
   }

@@ -173,5 +173,11 @@ export interface Store {
   reapExpiredLeases(now: number, opts?: { foreignOwnersOf?: string }): Promise<WorkRequest[]>;
 
   appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void>;
+  /**
+   * Bucket levels changed outside a request's lifecycle (a worker reserving,
+   * consuming or releasing units itself): write them with one audit row
+   * (kind 'resource') in one operation.
+   */
+  adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
 }

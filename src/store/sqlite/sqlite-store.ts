@@ -604,6 +604,13 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
+    this.#tx(() => {
+      this.#writeBuckets(buckets);
+      this.#audit({ at: entry.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: entry.actor, data: entry.data });
+    });
+  }
+
   async appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
     this.#audit(entry);
   }
