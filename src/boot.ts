@@ -13,6 +13,7 @@ import { ConfigError } from './config/resolve.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { Events } from './events.ts';
 import { buildApp } from './http/app.ts';
+import type { AppDeps } from './http/deps.ts';
 import { Metrics } from './metrics.ts';
 import { ProgressTokens } from './scheduler/progress-token.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -29,18 +30,34 @@ import { SubprocessTransport } from './workers/subprocess-transport.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-export interface RunningAllot {
-  readonly url: string;
-  readonly port: number;
+export interface BuildOptions {
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** @default pino at config.logLevel */
+  readonly logger?: Logger;
+  /** Called with unexpected errors the HTTP layer turned into INTERNAL_ERROR. @default logged */
+  readonly onInternalError?: (err: unknown) => void;
+}
+
+/** Allot wired up but not listening: the HTTP app, its dependencies, start and stop. */
+export interface Allot {
+  readonly app: ReturnType<typeof buildApp>;
+  readonly deps: AppDeps;
   readonly store: Store;
   readonly scheduler: Scheduler;
   readonly events: Events;
+  readonly log: Logger;
   /** Set only when this start generated the admin key: print it once. */
   readonly generatedAdminKey: string | undefined;
-  stop(): Promise<void>;
+  /** Where workers reach Allot (progress URLs); known once something listens. */
+  setPublicUrl(url: string): void;
+  /** Start scheduling. Idempotent. */
+  start(): Promise<void>;
+  /** Drain the scheduler (at most `drainMs`, default 10 s), close transports and the store. Idempotent. */
+  stop(drainMs?: number): Promise<void>;
 }
 
-export async function startAllot(config: ResolvedConfig, opts: { clock?: Clock; logger?: Logger } = {}): Promise<RunningAllot> {
+export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<Allot> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: config.logLevel });
   const store = new SqliteStore(config.dbPath, {
@@ -80,47 +97,75 @@ export async function startAllot(config: ResolvedConfig, opts: { clock?: Clock; 
   const scheduler = new Scheduler(
     { store, registry, events, clock, transports, progressTokens },
     {
-      instanceId, starvationMs: config.starvationMs, fairnessHalfLifeMs: config.fairnessHalfLifeMs, leaseGraceMs: config.leaseGraceMs,
-      reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
+      instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
+      leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
     },
   );
   const admission = new Admission({
     store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
   });
   const metrics = new Metrics(events, scheduler);
-  const app = buildApp(
-    {
-      store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-      config, startedAt: clock.now(), version: VERSION,
-    },
-    { onInternalError: (err) => log.error({ err }, 'internal error') },
-  );
+  const deps: AppDeps = {
+    store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
+    config, startedAt: clock.now(), version: VERSION,
+  };
+  const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
   events.on('request:stale-result', (id, token) => log.warn({ id, token }, 'result under a stale lease refused'));
 
+  let stopping: Promise<void> | undefined;
+  return {
+    app, deps, store, scheduler, events, log, generatedAdminKey,
+    setPublicUrl(url) {
+      publicUrl ||= url;
+    },
+    start: () => scheduler.start(),
+    stop(drainMs) {
+      stopping ??= (async () => {
+        await scheduler.stop(drainMs);
+        await transports.http.close();
+        await transports.subprocess.close();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+export interface RunningAllot {
+  readonly url: string;
+  readonly port: number;
+  readonly store: Store;
+  readonly scheduler: Scheduler;
+  readonly events: Events;
+  /** Set only when this start generated the admin key: print it once. */
+  readonly generatedAdminKey: string | undefined;
+  stop(): Promise<void>;
+}
+
+/** Build Allot, listen on config.host:config.port, start scheduling. */
+export async function startAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<RunningAllot> {
+  const allot = await buildAllot(config, opts);
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const s = serve({ fetch: allot.app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  publicUrl ||= url;
-  await scheduler.start();
-  log.info({ url, db: config.dbPath, instance: instanceId, version: VERSION }, 'allot listening');
+  allot.setPublicUrl(url);
+  await allot.start();
+  allot.log.info({ url, db: config.dbPath, version: VERSION }, 'allot listening');
 
   let stopping: Promise<void> | undefined;
   return {
-    url, port, store, scheduler, events, generatedAdminKey,
+    url, port, store: allot.store, scheduler: allot.scheduler, events: allot.events, generatedAdminKey: allot.generatedAdminKey,
     stop() {
       stopping ??= (async () => {
         await new Promise<void>((r) => {
           server.close(() => r());
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
-        await scheduler.stop();
-        await transports.http.close();
-        await transports.subprocess.close();
-        await store.close();
+        await allot.stop();
       })();
       return stopping;
     },

@@ -15,6 +15,8 @@ export const DEFAULTS = Object.freeze({
   /** SQLite `synchronous`: NORMAL survives a process crash (kill -9); FULL also survives power loss. */
   dbSync: 'NORMAL' as 'NORMAL' | 'FULL',
   starvationMs: 10 * MINUTE,
+  /** A request that has waited this long and does not fit gets capacity held for it. */
+  holdAfterMs: 30 * SECOND,
   fairnessHalfLifeMs: 1 * MINUTE,
   leaseGraceMs: 5 * SECOND,
   reaperIntervalMs: 1 * SECOND,

@@ -22,6 +22,7 @@ export interface ResolvedConfig {
   readonly adminKey: string | undefined;
   readonly configPath: string | undefined;
   readonly starvationMs: number;
+  readonly holdAfterMs: number;
   readonly fairnessHalfLifeMs: number;
   readonly leaseGraceMs: number;
   readonly reaperIntervalMs: number;
@@ -184,6 +185,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     adminKey,
     configPath,
     starvationMs: c.scheduler?.starvation_ms ?? DEFAULTS.starvationMs,
+    holdAfterMs: c.scheduler?.hold_after_ms ?? DEFAULTS.holdAfterMs,
     fairnessHalfLifeMs: c.scheduler?.fairness_half_life_ms ?? DEFAULTS.fairnessHalfLifeMs,
     leaseGraceMs: c.scheduler?.lease_grace_ms ?? DEFAULTS.leaseGraceMs,
     reaperIntervalMs: c.scheduler?.reaper_interval_ms ?? DEFAULTS.reaperIntervalMs,

@@ -62,6 +62,7 @@ export const configInput = z.strictObject({
   scheduler: z
     .strictObject({
       starvation_ms: positive.optional(),
+      hold_after_ms: nonNegative.optional(),
       fairness_half_life_ms: positive.optional(),
       lease_grace_ms: nonNegative.optional(),
       reaper_interval_ms: positive.optional(),

@@ -187,6 +187,20 @@ export class RunQueue {
     return ahead;
   }
 
+  /**
+   * The oldest live item of each group that has waited at least `minWaitMs`
+   * (deferred ones only when `allowDeferred`), oldest first. O(groups): the
+   * scheduler uses it to decide which long-waiting request capacity is held for.
+   */
+  oldest(now: number, minWaitMs: number, allowDeferred: boolean): QueuedItem[] {
+    const out: Entry[] = [];
+    for (const ah of this.#ageHeaps.values()) {
+      const top = this.#cleanTop(ah);
+      if (top && now - top.item.enqueuedAt >= minWaitMs && (top.item.klass !== 2 || allowDeferred)) out.push(top);
+    }
+    return out.toSorted((a, b) => (byAge(a, b) ? -1 : 1)).map((e) => e.item);
+  }
+
   /** Live items, for status views. */
   items(): IterableIterator<QueuedItem> {
     const it = this.#live.values();

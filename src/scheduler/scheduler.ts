@@ -37,6 +37,13 @@ export interface SchedulerOptions {
   readonly instanceId: string;
   /** @default 10 minutes */
   readonly starvationMs: number;
+  /**
+   * A request that has waited this long and whose resources are short gets
+   * them held: nothing else takes from those buckets until it has started,
+   * so a large request is not starved by a stream of small ones.
+   * @default 30 seconds
+   */
+  readonly holdAfterMs: number;
   /** @default 1 minute */
   readonly fairnessHalfLifeMs: number;
   /** Lease = template timeout + this. @default 5 seconds */
@@ -94,6 +101,8 @@ export class Scheduler {
   readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
+  /** resource → the request it is held for (see holdAfterMs). */
+  readonly #holds = new Map<string, string>();
   #ledger: ResourceLedger | undefined;
   #units: WorkerReservations | undefined;
   #started: Promise<void> | undefined;
@@ -191,6 +200,7 @@ export class Scheduler {
     this.#queued.delete(id);
     this.#queue.remove(id);
     dec(this.#queuedByClient, q.clientId);
+    for (const [res, holder] of this.#holds) if (holder === id) this.#holds.delete(res);
     return q;
   }
 
@@ -222,6 +232,7 @@ export class Scheduler {
     try {
       do {
         this.#passAgain = false;
+        minWait = Math.min(minWait, this.#updateHolds(this.#d.clock.now()));
         for (;;) {
           const now = this.#d.clock.now();
           const active = this.#activeClients();
@@ -250,6 +261,38 @@ export class Scheduler {
     if (Number.isFinite(minWait) && this.#queue.size > 0) this.#wakeIn(Math.max(1, minWait));
   }
 
+  /**
+   * Hold short resources for the oldest requests that have waited at least
+   * holdAfterMs (oldest first; one holder per resource). Returns the shortest
+   * wait until a holder could fit.
+   */
+  #updateHolds(now: number): number {
+    let minWait = Infinity;
+    if (this.#queue.size === 0) return minWait;
+    const ledger = this.#ledger as ResourceLedger;
+    const reg = this.#d.registry;
+    for (const it of this.#queue.oldest(now, this.#o.holdAfterMs, false)) {
+      const q = this.#queued.get(it.id);
+      if (!q) continue;
+      const client = reg.client(q.clientId);
+      if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) continue; // It could not start anyway.
+      for (const [res, amount] of Object.entries(q.needs)) {
+        if (this.#holds.has(res) || amount <= 0) continue;
+        const c = ledger.check({ [res]: amount }, now);
+        if (!c.ok) {
+          this.#holds.set(res, it.id);
+          minWait = Math.min(minWait, c.waitMs);
+        }
+      }
+    }
+    return minWait;
+  }
+
+  /** Resources held for long-waiting requests: resource → request id. */
+  holds(): Record<string, string> {
+    return Object.fromEntries(this.#holds);
+  }
+
   #wakeIn(ms: number): void {
     clearTimeout(this.#wakeTimer);
     this.#wakeTimer = setTimeout(() => this.kick(), ms);
@@ -268,6 +311,10 @@ export class Scheduler {
     const reg = this.#d.registry;
     const client = reg.client(q.clientId);
     if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
+    for (const res of Object.keys(q.needs)) {
+      const holder = this.#holds.get(res);
+      if (holder !== undefined && holder !== it.id) return { result: 'group' }; // Held for an older request.
+    }
     const w = reg.worker(q.worker);
     if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
     const c = (this.#ledger as ResourceLedger).check(q.needs, now);

@@ -1,15 +1,11 @@
 /**
- * In-process Allot for HTTP tests: the same wiring as `startAllot` in
- * src/boot.ts (config → SQLite store → registry → scheduler → buildApp), but
- * the app is returned instead of listening, and tests call it with
- * `app.request()`.
+ * In-process Allot for HTTP tests: `buildAllot` from src/boot.ts, the same
+ * wiring as `npm start` (config → SQLite store → registry → scheduler →
+ * buildApp), without listening; tests call the app with `app.request()`.
  *
  * One socket is opened on purpose: a relay that HTTP workers post progress
  * to (the job's `progress.url`). It forwards each post to `app.request()`
  * unchanged and records it, so progress goes through the real route.
- *
- * Keep this in step with startAllot: it repeats that function's wiring
- * because startAllot always listens and does not return the app.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -19,25 +15,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { VERSION } from '../../src/boot.ts';
-import { ConfigError, resolveConfig, type ResolvedConfig } from '../../src/config/resolve.ts';
+import { pino } from 'pino';
+import { buildAllot, type Allot } from '../../src/boot.ts';
+import { resolveConfig, type ResolvedConfig } from '../../src/config/resolve.ts';
 import { systemClock, type Clock } from '../../src/core/clock.ts';
-import { Events } from '../../src/events.ts';
-import { buildApp } from '../../src/http/app.ts';
 import type { AppDeps, Env } from '../../src/http/deps.ts';
-import { Metrics } from '../../src/metrics.ts';
-import { ProgressTokens } from '../../src/scheduler/progress-token.ts';
-import { Scheduler } from '../../src/scheduler/scheduler.ts';
-import { Admission } from '../../src/service/admission.ts';
-import { Auth } from '../../src/service/auth.ts';
-import { hashSecret } from '../../src/service/ids.ts';
-import { Registry } from '../../src/service/registry.ts';
-import { countTokens } from '../../src/service/tokenizer.ts';
-import { Waiters } from '../../src/service/waiters.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Scheduler } from '../../src/scheduler/scheduler.ts';
 import type { Store } from '../../src/store/store.ts';
-import { HttpTransport } from '../../src/workers/http-transport.ts';
-import { SubprocessTransport } from '../../src/workers/subprocess-transport.ts';
 
 // oxlint-disable-next-line typescript/no-explicit-any -- response bodies are checked field by field by the tests
 export type Json = any;
@@ -142,43 +126,16 @@ export interface HarnessOptions {
 export async function startHarness(fileConfig: Record<string, unknown>, options: HarnessOptions = {}): Promise<Harness> {
   const { config, dir, adminKey } = writeConfig(fileConfig, options.env);
   const clock = options.clock ?? systemClock;
-  const store = new SqliteStore(config.dbPath, { synchronous: config.dbSync });
-  await store.migrate();
-  const adminHash = hashSecret(adminKey);
-
-  const registry = new Registry(store, config.tiers, config.resources);
-  await registry.load();
-  // As boot.ts applyConfigEntities: config workers and templates are written to the store.
-  for (const w of config.workers) await registry.putWorker(w, 'config');
-  const issues = config.templates.filter((t) => !registry.worker(t.worker)).map((t) => `templates.${t.name}.worker: no worker named "${t.worker}" in the config or the database`);
-  if (issues.length) {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-    throw new ConfigError(issues, config.configPath ?? 'config');
-  }
-  for (const t of config.templates) await registry.putTemplate(t, 'config');
-
-  const events = new Events();
-  const progressTokens = new ProgressTokens();
-  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport() };
-  let publicUrl = '';
-  const scheduler = new Scheduler(
-    { store, registry, events, clock, transports, progressTokens },
-    {
-      instanceId: `allot-test-${randomUUID().slice(0, 8)}`, starvationMs: config.starvationMs, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
-      leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
-    },
-  );
-  const admission = new Admission({
-    store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
-  });
-  const metrics = new Metrics(events, scheduler);
   const internalErrors: unknown[] = [];
-  const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-    config, startedAt: clock.now(), version: VERSION,
-  };
-  const app = buildApp(deps, { onInternalError: (err) => internalErrors.push(err) });
+  let allot: Allot;
+  try {
+    // The same wiring as `npm start` (src/boot.ts), without listening.
+    allot = await buildAllot(config, { clock, logger: pino({ level: 'silent' }), onInternalError: (err) => internalErrors.push(err) });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const { app, deps, store, scheduler } = allot;
 
   // The progress relay: workers reach Allot over HTTP; the relay hands each post to the in-process app.
   const progressPosts: ProgressPost[] = [];
@@ -204,8 +161,8 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
     });
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
-  publicUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
-  await scheduler.start();
+  allot.setPublicUrl(`http://127.0.0.1:${(relay.address() as AddressInfo).port}`);
+  await allot.start();
 
   const errorResponses: CallResult[] = [];
   const call = async (method: string, path: string, opts: CallOptions = {}): Promise<CallResult> => {
@@ -257,10 +214,7 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
         relay.close(() => resolve());
         relay.closeAllConnections();
       });
-      await scheduler.stop(2_000);
-      await transports.http.close();
-      await transports.subprocess.close();
-      await store.close();
+      await allot.stop(2_000);
       rmSync(dir, { recursive: true, force: true });
     })();
     return closing;
