@@ -97,7 +97,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const scheduler = new Scheduler(
     { store, registry, events, clock, transports, progressTokens },
     {
-      instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
+      instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, deferred: config.deferred, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
       leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
     },
   );

@@ -18,6 +18,8 @@ export const DEFAULTS = Object.freeze({
   /** A request that has waited this long and does not fit gets capacity held for it. */
   holdAfterMs: 30 * SECOND,
   fairnessHalfLifeMs: 1 * MINUTE,
+  /** Deferred work also runs once every bucket has been under this utilization for this long. */
+  deferredLowUtilization: { below: 0.3, forMs: 1 * MINUTE },
   leaseGraceMs: 5 * SECOND,
   reaperIntervalMs: 1 * SECOND,
   maxQueueDepth: 100_000,

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import type { Resource, Tier } from '../model.ts';
+import { validateWindows, type DeferredPolicy, type OffPeakWindow } from '../core/offpeak.ts';
 import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
 import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
@@ -23,6 +24,8 @@ export interface ResolvedConfig {
   readonly configPath: string | undefined;
   readonly starvationMs: number;
   readonly holdAfterMs: number;
+  /** When deferred work may run. */
+  readonly deferred: DeferredPolicy;
   readonly fairnessHalfLifeMs: number;
   readonly leaseGraceMs: number;
   readonly reaperIntervalMs: number;
@@ -168,6 +171,17 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   } catch {
     issues.push(`budget.time_zone: "${tz}" is not an IANA time zone`);
   }
+  const offpeak = c.scheduler?.offpeak;
+  const windows = offpeak?.windows ?? [];
+  issues.push(...validateWindows(windows).map((m) => `scheduler.offpeak.${m}`));
+  const offpeakTz = offpeak?.time_zone ?? tz;
+  try {
+    Intl.DateTimeFormat('en', { timeZone: offpeakTz }).format(0);
+  } catch {
+    issues.push(`scheduler.offpeak.time_zone: "${offpeakTz}" is not an IANA time zone`);
+  }
+  const low = offpeak?.low_utilization === undefined ? DEFAULTS.deferredLowUtilization : offpeak.low_utilization && { below: offpeak.low_utilization.below, forMs: offpeak.low_utilization.for_ms };
+  const deferred: DeferredPolicy = Object.freeze({ windows: windows as OffPeakWindow[], timeZone: offpeakTz, lowUtilization: low });
   const port = intEnv(env, 'ALLOT_PORT', issues, 0, 65535);
   const sync = env.ALLOT_DB_SYNC;
   if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') issues.push(`ALLOT_DB_SYNC: must be NORMAL or FULL, got "${sync}"`);
@@ -186,6 +200,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     configPath,
     starvationMs: c.scheduler?.starvation_ms ?? DEFAULTS.starvationMs,
     holdAfterMs: c.scheduler?.hold_after_ms ?? DEFAULTS.holdAfterMs,
+    deferred,
     fairnessHalfLifeMs: c.scheduler?.fairness_half_life_ms ?? DEFAULTS.fairnessHalfLifeMs,
     leaseGraceMs: c.scheduler?.lease_grace_ms ?? DEFAULTS.leaseGraceMs,
     reaperIntervalMs: c.scheduler?.reaper_interval_ms ?? DEFAULTS.reaperIntervalMs,

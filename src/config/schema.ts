@@ -67,6 +67,14 @@ export const configInput = z.strictObject({
       lease_grace_ms: nonNegative.optional(),
       reaper_interval_ms: positive.optional(),
       max_queue_depth: z.number().int().positive().optional(),
+      offpeak: z
+        .strictObject({
+          /** [{ start: 'HH:MM', end: 'HH:MM', days?: [0-6] }], checked by validateWindows. */
+          windows: z.array(z.unknown()).optional(),
+          time_zone: z.string().min(1).optional(),
+          low_utilization: z.strictObject({ below: z.number().min(0).max(1), for_ms: nonNegative }).nullable().optional(),
+        })
+        .optional(),
     })
     .optional(),
   limits: z.strictObject({ max_body_bytes: z.number().int().positive().optional() }).optional(),

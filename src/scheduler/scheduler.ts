@@ -22,6 +22,7 @@ import { AllotError } from '../core/errors.ts';
 import { Heap } from '../core/heap.ts';
 import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
+import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPolicy, type DeferredReason, type LowUtilState } from '../core/offpeak.ts';
 import { RunQueue, type Eligibility, type QueuedItem } from '../core/run-queue.ts';
 import type { Events } from '../events.ts';
 import type { RequestError, WorkRequest } from '../model.ts';
@@ -44,6 +45,8 @@ export interface SchedulerOptions {
    * @default 30 seconds
    */
   readonly holdAfterMs: number;
+  /** When deferred work may run: off-peak windows, or a while of low utilization. */
+  readonly deferred: DeferredPolicy;
   /** @default 1 minute */
   readonly fairnessHalfLifeMs: number;
   /** Lease = template timeout + this. @default 5 seconds */
@@ -101,6 +104,7 @@ export class Scheduler {
   readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
+  #lowUtil: LowUtilState = { since: null };
   /** resource → the request it is held for (see holdAfterMs). */
   readonly #holds = new Map<string, string>();
   #ledger: ResourceLedger | undefined;
@@ -230,6 +234,8 @@ export class Scheduler {
     let started = 0;
     let minWait = Infinity;
     try {
+      // Deferred work is rare: only look at the clock and the buckets when some is queued.
+      const allowDeferred = this.#queue.size > this.#queue.nonDeferredSize && deferredAllowed(this.#o.deferred, this.#lowUtil, this.#d.clock.now()).allowed;
       do {
         this.#passAgain = false;
         minWait = Math.min(minWait, this.#updateHolds(this.#d.clock.now()));
@@ -238,7 +244,7 @@ export class Scheduler {
           const active = this.#activeClients();
           const item = this.#queue.pick({
             now,
-            allowDeferred: this.#queue.nonDeferredSize === 0,
+            allowDeferred,
             fairness: (c) => this.#fairness.points(c, active, now),
             eligible: (it) => {
               const e = this.#eligible(it, now);
@@ -286,6 +292,30 @@ export class Scheduler {
       }
     }
     return minWait;
+  }
+
+  /**
+   * Utilization as deferred work sees it: the fullest bucket's used share,
+   * and 1 while scored (non-deferred) work is waiting.
+   */
+  #utilization(now: number): number {
+    if (this.#queue.nonDeferredSize > 0) return 1;
+    let u = 0;
+    for (const b of (this.#ledger as ResourceLedger).levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
+    return u;
+  }
+
+  /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
+  #observe(now: number): void {
+    const low = this.#o.deferred.lowUtilization;
+    if (low && this.#ledger) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
+  }
+
+  /** Whether deferred work may run now, why, and when the next off-peak window opens. */
+  deferredStatus(): { allowed: boolean; reason: DeferredReason; nextWindowAt: number | null } {
+    const now = this.#d.clock.now();
+    const d = deferredAllowed(this.#o.deferred, this.#lowUtil, now);
+    return { ...d, nextWindowAt: nextWindowStart(now, this.#o.deferred.windows, this.#o.deferred.timeZone) };
   }
 
   /** Resources held for long-waiting requests: resource → request id. */
@@ -521,6 +551,8 @@ export class Scheduler {
   async reap(): Promise<number> {
     const now = this.#d.clock.now();
     if (this.#units?.sweep()) this.kick();
+    this.#observe(now);
+    if (this.#queue.size > this.#queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
     const reaped = await this.#d.store.reapExpiredLeases(now);
     for (const r of reaped) {
       const mine = this.#running.get(r.id);

@@ -28,6 +28,10 @@ export function registerSystemRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     return c.json({
       scheduler: d.scheduler.paused ? 'paused' : 'running',
       queue: { depth: d.scheduler.queueDepth, running: d.scheduler.runningCount, waiting_retry: d.scheduler.waitingRetries(), levels, holds: d.scheduler.holds() },
+      deferred: (() => {
+        const s = d.scheduler.deferredStatus();
+        return { allowed: s.allowed, reason: s.reason, next_window_at: s.nextWindowAt === null ? null : new Date(s.nextWindowAt).toISOString() };
+      })(),
       requests: await d.store.countByState(),
       resources: Object.fromEntries([...buckets].map(([k, v]) => [k, { available: Math.floor(Math.max(0, v.level)), capacity: v.capacity, utilization: Number((1 - Math.max(0, v.level) / v.capacity).toFixed(4)) }])),
       workers: d.registry.workers().map((w) => ({ name: w.name, transport: w.transport, running: d.scheduler.runningOnWorker(w.name), max_concurrency: w.maxConcurrency })),

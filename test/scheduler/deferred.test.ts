@@ -1,0 +1,84 @@
+/**
+ * Deferred work runs only in off-peak windows, or once utilization has been
+ * low for a while; scored work is not held up by it. Fake clock, real worker.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FakeClock } from '../../src/core/clock.ts';
+import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { startHarness, type Harness } from '../helpers/app-harness.ts';
+
+async function withAllot(offpeak: Record<string, unknown>, clock: FakeClock, fn: (h: Harness, key: string) => Promise<void>): Promise<void> {
+  const worker = await serveHttp(defineWorker({ name: 'noop', dedupe: false, handler: () => ({ ok: true }) }));
+  let h: Harness | undefined;
+  try {
+    h = await startHarness({ scheduler: { offpeak }, workers: { noop: { transport: 'http', url: worker.url } }, templates: { job: { worker: 'noop' } } }, { clock });
+    const c = await h.createClient('standard');
+    await fn(h, c.key);
+  } finally {
+    await h?.close();
+    await worker.close();
+  }
+}
+
+async function submit(h: Harness, key: string, queue?: 'deferred'): Promise<string> {
+  const r = await h.call('POST', '/api/queue/enqueue', { key, json: { template: 'job', input: {}, ...(queue ? { queue } : {}) } });
+  assert.equal(r.status, 202, r.text);
+  return r.body.request_id as string;
+}
+
+async function settled(h: Harness): Promise<void> {
+  await h.scheduler.reap();
+  for (let i = 0; i < 100 && h.scheduler.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+}
+
+const status = async (h: Harness, key: string, id: string): Promise<string> => (await h.call('GET', `/api/execution/${id}`, { key })).body.status;
+
+describe('deferred work', () => {
+  test('waits for the off-peak window; scored work runs meanwhile', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0)); // Monday 12:00 UTC
+    await withAllot({ windows: [{ start: '22:00', end: '06:00' }], time_zone: 'UTC', low_utilization: null }, clock, async (h, key) => {
+      const deferred = await submit(h, key, 'deferred');
+      const normal = await submit(h, key);
+      await settled(h);
+      assert.equal(await status(h, key, normal), 'COMPLETED');
+      assert.equal(await status(h, key, deferred), 'PENDING');
+      const view = await h.call('GET', `/api/execution/${deferred}`, { key });
+      assert.equal(view.body.level, 'deferred');
+      const s = (await h.call('GET', '/status')).body.deferred;
+      assert.deepEqual(s, { allowed: false, reason: 'peak', next_window_at: '2026-11-23T22:00:00.000Z' });
+
+      clock.set(Date.UTC(2026, 10, 23, 21, 59, 59));
+      await settled(h);
+      assert.equal(await status(h, key, deferred), 'PENDING', 'one second before the window');
+      clock.set(Date.UTC(2026, 10, 23, 22, 0, 0));
+      await settled(h);
+      assert.equal(await status(h, key, deferred), 'COMPLETED', 'runs once the window opens');
+      assert.equal((await h.call('GET', '/status')).body.deferred.reason, 'off-peak window');
+    });
+  });
+
+  test('runs after utilization has been low for low_utilization.for_ms when no window is configured', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+    await withAllot({ low_utilization: { below: 0.5, for_ms: 60_000 } }, clock, async (h, key) => {
+      const deferred = await submit(h, key, 'deferred');
+      await settled(h); // first low sample at 12:00:00
+      assert.equal(await status(h, key, deferred), 'PENDING');
+      clock.advance(59_000);
+      await settled(h);
+      assert.equal(await status(h, key, deferred), 'PENDING', 'low for 59 s is not yet a while');
+      clock.advance(1_000);
+      await settled(h);
+      assert.equal(await status(h, key, deferred), 'COMPLETED');
+    });
+  });
+
+  test('a bad window in the config names the key', async () => {
+    const clock = new FakeClock();
+    await assert.rejects(
+      withAllot({ windows: [{ start: '25:00', end: '06:00' }] }, clock, async () => {}),
+      (err: Error) => /scheduler\.offpeak\.windows\[0\]\.start/.test(err.message),
+    );
+  });
+});
