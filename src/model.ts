@@ -3,6 +3,7 @@
  * entries are converted to and from these in one place each.
  */
 import type { Price, Usage } from './core/cost.ts';
+import type { PoolDef } from './core/pools.ts';
 import type { Nano } from './core/money.ts';
 import type { Score, Urgency } from './core/priority.ts';
 import type { QueueClass } from './core/run-queue.ts';
@@ -26,6 +27,8 @@ export interface Resource {
   readonly capacity: number;
   readonly refillPerS: number;
   readonly price: Price;
+  /** Reserved and dedicated slices; the rest is shared. */
+  readonly pools?: readonly PoolDef[] | undefined;
 }
 
 export interface WorkerDef {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import type { Resource, Tier } from '../model.ts';
 import { validateWindows, type DeferredPolicy, type OffPeakWindow } from '../core/offpeak.ts';
+import { validatePools } from '../core/pools.ts';
 import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
 import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
@@ -146,8 +147,10 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
       if (prior) issues.push(`resources.${name}.model: "${v.model}" is already the model of resources.${prior}`);
       models.set(v.model, name);
     }
+    const pools = v.pools ?? [];
+    issues.push(...validatePools(pools, new Set(tiers.keys())).map((m) => `resources.${name}.${m}`));
     resources.set(name, {
-      name, kind: v.kind, model: v.model, unit: v.unit, capacity: v.capacity, refillPerS: v.refill_per_s,
+      name, kind: v.kind, model: v.model, unit: v.unit, capacity: v.capacity, refillPerS: v.refill_per_s, pools,
       price: { costPerUnitUsd: v.cost_per_unit_usd, inputCostPerUnitUsd: v.input_cost_per_unit_usd, outputCostPerUnitUsd: v.output_cost_per_unit_usd },
     });
   }

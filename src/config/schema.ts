@@ -15,6 +15,14 @@ export const tierInput = z.strictObject({
   monthly_budget_usd: nonNegative.nullable(),
 });
 
+export const poolInput = z.strictObject({
+  name: name,
+  kind: z.enum(['reserved', 'dedicated']),
+  tier: z.string().min(1).optional(),
+  client: z.string().min(1).optional(),
+  share: z.number().positive().max(1),
+});
+
 export const resourceInput = z.strictObject({
   kind: z.enum(['tokens', 'count']).default('count'),
   model: z.string().min(1).optional(),
@@ -24,6 +32,8 @@ export const resourceInput = z.strictObject({
   cost_per_unit_usd: nonNegative,
   input_cost_per_unit_usd: nonNegative.optional(),
   output_cost_per_unit_usd: nonNegative.optional(),
+  /** Reserved and dedicated slices of capacity and refill; the rest is shared. */
+  pools: z.array(poolInput).optional(),
 });
 
 export const retryInput = z.strictObject({

@@ -52,3 +52,11 @@ export function clientView(c: Client, budgetUsd: number | null, maxConcurrent: n
     updated_at: iso(c.updatedAt),
   };
 }
+
+/** A resource's pools with their live levels. */
+export function poolView(d: { scheduler: Scheduler }, resource: string) {
+  return d.scheduler.poolLevels(resource).map(({ pool, level }) => ({
+    name: pool.name, kind: pool.kind, tier: pool.tier ?? null, client: pool.client ?? null,
+    capacity: Number(pool.capacity.toFixed(6)), refill_per_s: Number(pool.refillPerS.toFixed(6)), available: Math.floor(Math.max(0, level)),
+  }));
+}

@@ -1,94 +1,184 @@
 /**
- * The live token buckets of one scheduler. Every change returns the new
- * levels of the buckets it touched so that the caller can write them in the
- * same store transaction as the state change that caused it.
+ * The live token buckets of one scheduler: one bucket per pool of each
+ * resource (a resource without pools has one, its shared pool, keyed by the
+ * resource name). Every change returns the new levels of the buckets it
+ * touched so that the caller can write them in the same store transaction
+ * as the state change that caused it.
  *
  * Invariant (SQLite): a change here and the store write it belongs to run in
  * one synchronous stretch of JavaScript, so nothing can observe one without
  * the other.
  */
-import { fullBucket, refill, settle, giveBack as tbGiveBack, tryTake, waitFor, type BucketState } from '../core/token-bucket.ts';
+import { buildPools, drawOrder, resourceOfKey, type Pool, type PoolDef, type Requester } from '../core/pools.ts';
+import { debit, fullBucket, giveBack as tbGiveBack, refill, type BucketState } from '../core/token-bucket.ts';
 import type { Resource } from '../model.ts';
 import type { BucketWrites } from '../store/store.ts';
 
 export type Amounts = Readonly<Record<string, number>>;
 
+export interface DrawContext {
+  /** Who draws: decides which pools it may use. Absent: shared pools only. */
+  readonly who?: Requester | undefined;
+  /** Whether a reserved pool's owner has work waiting (then it lends nothing). */
+  readonly ownerWaiting: (p: Pool) => boolean;
+}
+
+const NOBODY_WAITING: DrawContext = { ownerWaiting: () => false };
+
+export interface PoolLevel {
+  readonly pool: Pool;
+  readonly level: number;
+}
+
 export class ResourceLedger {
-  readonly #resources: ReadonlyMap<string, Resource>;
+  readonly #pools = new Map<string, Pool[]>();
+  readonly #byKey = new Map<string, Pool>();
   readonly #state = new Map<string, BucketState>();
 
   constructor(resources: ReadonlyMap<string, Resource>, saved: ReadonlyMap<string, BucketState>, now: number) {
-    this.#resources = resources;
-    for (const [name, r] of resources) {
-      const s = saved.get(name);
-      // A capacity lowered in config since the last run must not leave a level above it.
-      this.#state.set(name, s ? { level: Math.min(r.capacity, s.level), updatedAt: s.updatedAt } : fullBucket(r, now));
+    for (const [name, r] of resources) this.#configure(name, r.capacity, r.refillPerS, r.pools ?? [], saved, now);
+  }
+
+  #configure(resource: string, capacity: number, refillPerS: number, defs: readonly PoolDef[], saved: ReadonlyMap<string, BucketState>, now: number): void {
+    for (const p of this.#pools.get(resource) ?? []) this.#byKey.delete(p.key);
+    const pools = buildPools(resource, capacity, refillPerS, defs);
+    this.#pools.set(resource, pools);
+    for (const p of pools) {
+      this.#byKey.set(p.key, p);
+      const s = saved.get(p.key);
+      // A capacity lowered since the last run must not leave a level above it.
+      this.#state.set(p.key, s ? { level: Math.min(p.capacity, s.level), updatedAt: s.updatedAt } : fullBucket(p, now));
     }
   }
 
+  /** Replace a resource's pools (admin change); pools that keep their key keep their level. */
+  reconfigure(resource: Resource, now: number): BucketWrites {
+    this.#configure(resource.name, resource.capacity, resource.refillPerS, resource.pools ?? [], new Map(this.#state), now);
+    const writes = new Map<string, BucketState>();
+    for (const p of this.#pools.get(resource.name) ?? []) writes.set(p.key, this.#level(p, now));
+    return writes;
+  }
+
+  #level(p: Pool, now: number): BucketState {
+    return refill(p, this.#state.get(p.key) as BucketState, now);
+  }
+
   /** Whether all of `needs` can be taken now; if not, the first short resource and its wait. */
-  check(needs: Amounts, now: number): { ok: true } | { ok: false; resource: string; needed: number; waitMs: number } {
+  check(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): { ok: true } | { ok: false; resource: string; needed: number; waitMs: number } {
     for (const [name, amount] of Object.entries(needs)) {
-      const r = this.#resources.get(name);
-      const s = this.#state.get(name);
-      if (!r || !s || amount <= 0) continue;
-      const cur = refill(r, s, now);
-      if (cur.level < amount) return { ok: false, resource: name, needed: amount, waitMs: waitFor(r, cur, amount, now) };
+      const pools = this.#pools.get(name);
+      if (!pools || amount <= 0) continue;
+      const order = drawOrder(pools, ctx.who, ctx.ownerWaiting);
+      let available = 0;
+      let rate = 0;
+      let room = 0;
+      for (const p of order) {
+        available += Math.max(0, this.#level(p, now).level);
+        rate += p.refillPerS;
+        room += p.capacity;
+      }
+      if (available >= amount) continue;
+      let waitMs = amount > room + 1e-9 || rate <= 0 ? Infinity : Math.ceil(((amount - available) * 1000) / rate);
+      // Time going backwards: nothing refills until the clock is back past the last update.
+      for (const p of order) waitMs = Math.max(waitMs, (this.#state.get(p.key) as BucketState).updatedAt - now);
+      return { ok: false, resource: name, needed: amount, waitMs };
     }
     return { ok: true };
   }
 
-  /** Take `needs` (call `check` first: a short bucket is an error here). */
-  reserve(needs: Amounts, now: number): BucketWrites {
+  /**
+   * Take `needs` (call `check` first with the same context). Returns the
+   * bucket writes and what was taken from each pool, which settle and
+   * giveBack need.
+   */
+  reserve(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): { writes: BucketWrites; taken: Amounts } {
     const writes = new Map<string, BucketState>();
+    const taken: Record<string, number> = {};
     for (const [name, amount] of Object.entries(needs)) {
-      const r = this.#resources.get(name);
-      const s = this.#state.get(name);
-      if (!r || !s || amount <= 0) continue;
-      const t = tryTake(r, s, amount, now);
-      if (!t.ok) throw new Error(`ledger: ${name} cannot supply ${amount}; check() first`);
-      this.#state.set(name, t.state);
-      writes.set(name, t.state);
+      const pools = this.#pools.get(name);
+      if (!pools || amount <= 0) continue;
+      let rest = amount;
+      for (const p of drawOrder(pools, ctx.who, ctx.ownerWaiting)) {
+        if (rest <= 1e-12) break;
+        const s = this.#level(p, now);
+        const take = Math.min(rest, Math.max(0, s.level));
+        if (take <= 0) continue;
+        const next = { level: s.level - take, updatedAt: s.updatedAt };
+        this.#state.set(p.key, next);
+        writes.set(p.key, next);
+        taken[p.key] = (taken[p.key] ?? 0) + take;
+        rest -= take;
+      }
+      if (rest > 1e-9) throw new Error(`ledger: ${name} cannot supply ${amount}; check() first`);
     }
-    return writes;
+    return { writes, taken };
   }
 
-  /** Replace a reservation by actual use: unused units return, overuse is debited. */
-  settle(reserved: Amounts, used: Amounts, now: number): BucketWrites {
+  /**
+   * Replace what was taken by what was used, per resource: unused units go
+   * back to the pools they came from, borrowed ones first (so lent capacity
+   * returns to its owner soonest); overuse is debited from the first pool.
+   */
+  settle(taken: Amounts, used: Amounts, now: number): BucketWrites {
     const writes = new Map<string, BucketState>();
-    const names = new Set([...Object.keys(reserved), ...Object.keys(used)]);
-    for (const name of names) {
-      const r = this.#resources.get(name);
-      const s = this.#state.get(name);
-      if (!r || !s) continue;
-      const next = settle(r, s, reserved[name] ?? 0, used[name] ?? 0, now);
-      this.#state.set(name, next);
-      writes.set(name, next);
+    const byResource = new Map<string, [string, number][]>();
+    for (const [key, amount] of Object.entries(taken)) {
+      const r = resourceOfKey(key);
+      byResource.set(r, [...(byResource.get(r) ?? []), [key, amount]]);
+    }
+    for (const name of Object.keys(used)) if (!byResource.has(name) && this.#pools.has(name)) byResource.set(name, []);
+    for (const [name, parts] of byResource) {
+      const total = parts.reduce((a, [, v]) => a + v, 0);
+      const u = used[name] ?? 0;
+      if (u <= total) {
+        let back = total - u;
+        for (const [key, amount] of [...parts].reverse()) {
+          if (back <= 0) break;
+          const give = Math.min(back, amount);
+          this.#put(key, (p, s) => tbGiveBack(p, s, give, now), writes);
+          back -= give;
+        }
+      } else {
+        const key = parts[0]?.[0] ?? (this.#pools.get(name)?.[0]?.key as string | undefined);
+        if (key) this.#put(key, (p, s) => debit(p, s, u - total, now), writes);
+      }
     }
     return writes;
   }
 
-  /** Return a whole reservation (cancelled before it could run). */
-  giveBack(reserved: Amounts, now: number): BucketWrites {
+  /** Return everything taken (cancelled before it could run). */
+  giveBack(taken: Amounts, now: number): BucketWrites {
     const writes = new Map<string, BucketState>();
-    for (const [name, amount] of Object.entries(reserved)) {
-      const r = this.#resources.get(name);
-      const s = this.#state.get(name);
-      if (!r || !s) continue;
-      const next = tbGiveBack(r, s, amount, now);
-      this.#state.set(name, next);
-      writes.set(name, next);
-    }
+    for (const [key, amount] of Object.entries(taken)) this.#put(key, (p, s) => tbGiveBack(p, s, amount, now), writes);
     return writes;
   }
 
-  /** Current level of every bucket (refilled to `now`, not written back). */
+  #put(key: string, f: (p: Pool, s: BucketState) => BucketState, writes: Map<string, BucketState>): void {
+    const p = this.#byKey.get(key);
+    const s = this.#state.get(key);
+    if (!p || !s) return;
+    const next = f(p, s);
+    this.#state.set(key, next);
+    writes.set(key, next);
+  }
+
+  /** Current level and capacity of every resource, pools summed (refilled to `now`, not written back). */
   levels(now: number): Map<string, { level: number; capacity: number }> {
     const out = new Map<string, { level: number; capacity: number }>();
-    for (const [name, r] of this.#resources) {
-      const s = this.#state.get(name);
-      if (s) out.set(name, { level: refill(r, s, now).level, capacity: r.capacity });
+    for (const [name, pools] of this.#pools) {
+      let level = 0;
+      let capacity = 0;
+      for (const p of pools) {
+        level += this.#level(p, now).level;
+        capacity += p.capacity;
+      }
+      out.set(name, { level, capacity });
     }
     return out;
+  }
+
+  /** Every pool of a resource with its current level. */
+  poolLevels(resource: string, now: number): PoolLevel[] {
+    return (this.#pools.get(resource) ?? []).map((pool) => ({ pool, level: this.#level(pool, now).level }));
   }
 }

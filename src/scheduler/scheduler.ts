@@ -30,7 +30,7 @@ import type { Registry } from '../service/registry.ts';
 import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
-import { ResourceLedger, type Amounts } from './ledger.ts';
+import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import type { ProgressTokens } from './progress-token.ts';
 
@@ -86,6 +86,8 @@ interface Running {
   /** Fencing token; -1 until the claim is applied. */
   token: number;
   readonly reserved: Amounts;
+  /** What was taken from each pool bucket (settle and giveBack need it). */
+  readonly taken: Amounts;
   readonly abort: AbortController;
   readonly startedAt: number;
 }
@@ -267,6 +269,38 @@ export class Scheduler {
     if (Number.isFinite(minWait) && this.#queue.size > 0) this.#wakeIn(Math.max(1, minWait));
   }
 
+  /** Who draws for a queued request, and which pool owners have work waiting (they lend nothing). */
+  #drawContext(clientId: string): DrawContext {
+    const client = this.#d.registry.client(clientId);
+    return {
+      who: client ? { clientId, tier: client.tier } : undefined,
+      ownerWaiting: (p) => {
+        if (p.client !== undefined) return (this.#queuedByClient.get(p.client) ?? 0) > 0;
+        for (const id of this.#queuedByClient.keys()) if (this.#d.registry.client(id)?.tier === p.tier) return true;
+        return false;
+      },
+    };
+  }
+
+  /**
+   * Apply a resource's new pools (after Registry.setPools). Pools that keep
+   * their name keep their level; units running requests took from a pool
+   * that no longer exists come back by refill only.
+   */
+  async reconfigurePools(name: string): Promise<void> {
+    const r = this.#d.registry.resources.get(name);
+    if (!r || !this.#ledger) return;
+    const now = this.#d.clock.now();
+    const writes = this.#ledger.reconfigure(r, now);
+    await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data: { action: 'pools', resource: name, pools: r.pools ?? [] } });
+    this.kick();
+  }
+
+  /** Pool levels of a resource, for views. */
+  poolLevels(resource: string): PoolLevel[] {
+    return this.#ledger ? this.#ledger.poolLevels(resource, this.#d.clock.now()) : [];
+  }
+
   /**
    * Hold short resources for the oldest requests that have waited at least
    * holdAfterMs (oldest first; one holder per resource). Returns the shortest
@@ -284,7 +318,7 @@ export class Scheduler {
       if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) continue; // It could not start anyway.
       for (const [res, amount] of Object.entries(q.needs)) {
         if (this.#holds.has(res) || amount <= 0) continue;
-        const c = ledger.check({ [res]: amount }, now);
+        const c = ledger.check({ [res]: amount }, now, this.#drawContext(q.clientId));
         if (!c.ok) {
           this.#holds.set(res, it.id);
           minWait = Math.min(minWait, c.waitMs);
@@ -347,7 +381,7 @@ export class Scheduler {
     }
     const w = reg.worker(q.worker);
     if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
-    const c = (this.#ledger as ResourceLedger).check(q.needs, now);
+    const c = (this.#ledger as ResourceLedger).check(q.needs, now, this.#drawContext(q.clientId));
     if (!c.ok) {
       this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
       return { result: 'group', waitMs: c.waitMs };
@@ -365,9 +399,9 @@ export class Scheduler {
     const q = this.#unqueue(id);
     if (!q) return;
     const worker = registry.worker(q.worker);
-    const writes = (this.#ledger as ResourceLedger).reserve(q.needs, now);
+    const { writes, taken } = (this.#ledger as ResourceLedger).reserve(q.needs, now, this.#drawContext(q.clientId));
     const entry: Running = {
-      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, abort: new AbortController(), startedAt: now,
+      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now,
     };
     this.#running.set(id, entry);
     inc(this.#runningByClient, q.clientId);
@@ -392,7 +426,7 @@ export class Scheduler {
       // Cancelled between pick and claim: nothing was written for it.
       if (this.#running.get(entry.id) === entry) {
         this.#release(entry);
-        (this.#ledger as ResourceLedger).giveBack(q.needs, this.#d.clock.now());
+        (this.#ledger as ResourceLedger).giveBack(entry.taken, this.#d.clock.now());
       }
       return;
     }
@@ -481,7 +515,7 @@ export class Scheduler {
    */
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
     const ledger = this.#ledger as ResourceLedger;
-    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.reserved, entry.reserved, now), returned: {} };
+    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.taken, entry.reserved, now), returned: {} };
     const reg = this.#d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const used: Record<string, number> = {};
@@ -491,7 +525,7 @@ export class Scheduler {
     const { nano } = usageCost(usage, model?.price, reg.priceOf);
     const returned: Record<string, number> = {};
     for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
-    return { usage, costNano: nano, buckets: ledger.settle(entry.reserved, used, now), returned };
+    return { usage, costNano: nano, buckets: ledger.settle(entry.taken, used, now), returned };
   }
 
   #release(entry: Running): void {
@@ -582,7 +616,7 @@ export class Scheduler {
     let buckets = EMPTY;
     if (run) {
       this.#release(run);
-      buckets = (this.#ledger as ResourceLedger).giveBack(run.reserved, now);
+      buckets = (this.#ledger as ResourceLedger).giveBack(run.taken, now);
     }
     this.#unqueue(id);
     this.#retryIds.delete(id);

@@ -24,6 +24,8 @@ export interface UnitReservation {
   readonly amount: number;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** Units per pool bucket (workers draw from shared pools). */
+  readonly taken: Readonly<Record<string, number>>;
 }
 
 export type TakeOutcome = { readonly ok: true; readonly reservation: UnitReservation } | { readonly ok: false; readonly waitMs: number };
@@ -69,11 +71,12 @@ export class WorkerReservations {
       this.#events.emit('bucket:throttled', resource, amount, c.waitMs);
       return { ok: false, waitMs: c.waitMs };
     }
+    const { writes, taken } = this.#ledger.reserve(need, now);
     const reservation: UnitReservation = {
-      id: `rsv_${randomUUID()}`, worker, resource, amount, createdAt: now, expiresAt: now + Math.min(MAX_RESERVATION_TTL_MS, Math.max(1, ttlMs)),
+      id: `rsv_${randomUUID()}`, worker, resource, amount, createdAt: now, expiresAt: now + Math.min(MAX_RESERVATION_TTL_MS, Math.max(1, ttlMs)), taken,
     };
     this.#held.set(reservation.id, reservation);
-    this.#write(this.#ledger.reserve(need, now), `worker:${worker}`, { action: 'reserve', reservation_id: reservation.id, resource, amount, expires_at: reservation.expiresAt });
+    this.#write(writes, `worker:${worker}`, { action: 'reserve', reservation_id: reservation.id, resource, amount, expires_at: reservation.expiresAt });
     return { ok: true, reservation };
   }
 
@@ -92,7 +95,7 @@ export class WorkerReservations {
     const u = used ?? r.amount;
     if (!(u >= 0)) throw new AllotError('VALIDATION_ERROR', 'amount: must be 0 or more');
     this.#held.delete(id);
-    const writes = this.#ledger.settle({ [r.resource]: r.amount }, { [r.resource]: u }, this.#clock.now());
+    const writes = this.#ledger.settle(r.taken, { [r.resource]: u }, this.#clock.now());
     this.#write(writes, `worker:${worker}`, { action: 'consume', reservation_id: id, resource: r.resource, amount: u, returned: r.amount - u });
     return { reservation: r, used: u, returned: r.amount - u };
   }
@@ -107,7 +110,7 @@ export class WorkerReservations {
       this.#events.emit('bucket:throttled', resource, amount, c.waitMs);
       return { ok: false, waitMs: c.waitMs };
     }
-    this.#write(this.#ledger.reserve(need, now), `worker:${worker}`, { action: 'consume', resource, amount });
+    this.#write(this.#ledger.reserve(need, now).writes, `worker:${worker}`, { action: 'consume', resource, amount });
     return { ok: true };
   }
 
@@ -115,7 +118,7 @@ export class WorkerReservations {
   release(worker: string, id: string): UnitReservation {
     const r = this.#mine(worker, id);
     this.#held.delete(id);
-    this.#write(this.#ledger.giveBack({ [r.resource]: r.amount }, this.#clock.now()), `worker:${worker}`, { action: 'release', reservation_id: id, resource: r.resource, amount: r.amount });
+    this.#write(this.#ledger.giveBack(r.taken, this.#clock.now()), `worker:${worker}`, { action: 'release', reservation_id: id, resource: r.resource, amount: r.amount });
     return r;
   }
 
@@ -126,7 +129,7 @@ export class WorkerReservations {
     for (const r of this.#held.values()) {
       if (r.expiresAt > now) continue;
       this.#held.delete(r.id);
-      this.#write(this.#ledger.giveBack({ [r.resource]: r.amount }, now), 'reaper', { action: 'expire', reservation_id: r.id, worker: r.worker, resource: r.resource, amount: r.amount });
+      this.#write(this.#ledger.giveBack(r.taken, now), 'reaper', { action: 'expire', reservation_id: r.id, worker: r.worker, resource: r.resource, amount: r.amount });
       n++;
     }
     return n;

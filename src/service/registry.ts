@@ -12,7 +12,7 @@ import { hashSecret } from './ids.ts';
 
 export class Registry {
   readonly tiers: ReadonlyMap<string, Tier>;
-  readonly resources: ReadonlyMap<string, Resource>;
+  readonly #resources: Map<string, Resource>;
   readonly #byModel = new Map<string, Resource>();
   readonly #workers = new Map<string, WorkerDef>();
   /** sha256(worker token) → worker name, for authenticating workers' calls to /internal. */
@@ -24,11 +24,35 @@ export class Registry {
   constructor(store: Store, tiers: ReadonlyMap<string, Tier>, resources: ReadonlyMap<string, Resource>) {
     this.#store = store;
     this.tiers = tiers;
-    this.resources = resources;
+    this.#resources = new Map(resources);
     for (const r of resources.values()) if (r.model) this.#byModel.set(r.model, r);
   }
 
+  /** Resources, with pools as last set by an operator (else as configured). */
+  get resources(): ReadonlyMap<string, Resource> {
+    return this.#resources;
+  }
+
+  /** Replace a resource's pools and keep the change (settings key `pools:<resource>`). */
+  async setPools(name: string, pools: Resource['pools'], actor: string): Promise<Resource> {
+    const r = this.#resources.get(name);
+    if (!r) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    await this.#store.putSetting(`pools:${name}`, JSON.stringify(pools ?? []), actor);
+    const next = { ...r, pools: pools ?? [] };
+    this.#setResource(next);
+    return next;
+  }
+
+  #setResource(r: Resource): void {
+    this.#resources.set(r.name, r);
+    if (r.model) this.#byModel.set(r.model, r);
+  }
+
   async load(): Promise<void> {
+    for (const r of [...this.#resources.values()]) {
+      const saved = await this.#store.getSetting(`pools:${r.name}`);
+      if (saved !== null) this.#setResource({ ...r, pools: JSON.parse(saved) as Resource['pools'] });
+    }
     for (const w of await this.#store.listWorkers()) this.#setWorker(w);
     for (const t of await this.#store.listTemplates()) this.#templates.set(t.name, t);
     for (const c of await this.#store.listClients()) this.#clients.set(c.id, c);

@@ -101,6 +101,8 @@ export interface Store {
   getSetting(key: string): Promise<string | null>;
   /** Sets only if absent; returns the value now stored. */
   setSettingIfAbsent(key: string, value: string): Promise<string>;
+  /** Sets (or with null, removes) a setting, with an admin audit row. */
+  putSetting(key: string, value: string | null, actor: string): Promise<void>;
 
   createClient(client: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void>;
   getClient(id: string): Promise<Client | null>;

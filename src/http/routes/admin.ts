@@ -1,14 +1,15 @@
 /** Operator endpoints: clients and keys, workers, templates, tiers, resources, scheduler, audit, dead letters, alerts. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { toTemplateDef, toWorkerDef, templateView, workerView } from '../../config/entities.ts';
-import { templateInput, workerInput } from '../../config/schema.ts';
+import { poolInput, templateInput, workerInput } from '../../config/schema.ts';
+import { validatePools } from '../../core/pools.ts';
 import { AllotError } from '../../core/errors.ts';
 import type { Client } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
 import { alerts } from '../../service/alerts.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { body, ClientCreate, ClientUpdate, errors, IdParam, json, Loose, NameParam } from '../schemas.ts';
-import { clientView, executionView } from '../views.ts';
+import { clientView, executionView, poolView } from '../views.ts';
 
 const WorkerBody = workerInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Worker');
 const WorkerPatch = workerInput.partial().openapi('WorkerUpdate');
@@ -199,9 +200,32 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       return c.json({
         resources: [...d.registry.resources.values()].map((r) => ({
           name: r.name, kind: r.kind, model: r.model ?? null, unit: r.unit, capacity: r.capacity, refill_per_s: r.refillPerS, level: lv.get(r.name)?.level ?? null,
+          pools: poolView(d, r.name),
           cost_per_unit_usd: r.price.costPerUnitUsd, input_cost_per_unit_usd: r.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: r.price.outputCostPerUnitUsd ?? null,
         })),
       }, 200);
+    },
+  );
+
+  const PoolsBody = z.strictObject({ pools: z.array(poolInput) }).openapi('Pools');
+  app.openapi(
+    createRoute({
+      method: 'put', path: '/admin/resources/{name}/pools', tags: ['admin'],
+      summary: 'Set the reserved and dedicated pools of a resource (the rest of its capacity is shared); kept across restarts',
+      request: { params: NameParam, ...body(PoolsBody) }, responses: { 200: json(Loose, 'Pools'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      if (!d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+      const pools = c.req.valid('json').pools;
+      const issues = validatePools(pools, new Set(d.registry.tiers.keys()));
+      pools.forEach((p, i) => {
+        if (p.client !== undefined && !d.registry.client(p.client)) issues.push(`pools[${i}].client: no client "${p.client}"`);
+      });
+      if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
+      await d.registry.setPools(name, pools, 'admin');
+      await d.scheduler.reconfigurePools(name);
+      return c.json({ resource: name, pools: poolView(d, name) }, 200);
     },
   );
 

@@ -7,7 +7,7 @@ import { refill, waitFor } from '../../core/token-bucket.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { visibleRequest } from '../guards.ts';
 import { body, CheckBody, errors, EstimateBody, json, Loose, RequestIdParam } from '../schemas.ts';
-import { estimateView } from '../views.ts';
+import { estimateView, poolView } from '../views.ts';
 
 export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   /** Per resource: available now and how long until `amount` would be. */
@@ -36,7 +36,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
           name: r.name, kind: r.kind, model: r.model ?? null, unit: r.unit, capacity: r.capacity, available: Math.floor(available),
           refill_per_s: r.refillPerS, utilization: Number((1 - available / r.capacity).toFixed(4)),
           cost_per_unit_usd: r.price.costPerUnitUsd, input_cost_per_unit_usd: r.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: r.price.outputCostPerUnitUsd ?? null,
-          pools: [{ kind: 'shared', capacity: r.capacity, available: Math.floor(available) }],
+          pools: poolView(d, r.name),
         };
       });
       return c.json({ resources }, 200);

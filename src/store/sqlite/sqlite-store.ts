@@ -247,6 +247,14 @@ export class SqliteStore implements Store {
     return (await this.getSetting(key)) as string;
   }
 
+  async putSetting(key: string, value: string | null, actor: string): Promise<void> {
+    this.#tx(() => {
+      if (value === null) this.#q('DELETE FROM settings WHERE key = ?').run(key);
+      else this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+      this.#admin(actor, 'setting:put', { key, value });
+    });
+  }
+
   // ---- clients ------------------------------------------------------------
 
   async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
