@@ -103,7 +103,9 @@ export function owns(p: Pool, who: Requester): boolean {
  * reserved), shared, then reserved pools of others whose owners have no work
  * waiting. Without a requester (a worker's own use), only shared pools.
  */
-export function drawOrder(pools: readonly Pool[], who: Requester | undefined, ownerWaiting: (p: Pool) => boolean): Pool[] {
+export function drawOrder(pools: readonly Pool[], who: Requester | undefined, ownerWaiting: (p: Pool) => boolean): readonly Pool[] {
+  // Most resources have only their shared pool: no need to sort anything out.
+  if (pools.length === 1 && pools[0]?.kind === 'shared') return pools;
   if (!who) return pools.filter((p) => p.kind === 'shared');
   const own = pools.filter((p) => p.kind !== 'shared' && owns(p, who)).toSorted((a, b) => (a.kind === b.kind ? 0 : a.kind === 'dedicated' ? -1 : 1));
   const shared = pools.filter((p) => p.kind === 'shared');

@@ -23,6 +23,7 @@ import { Heap } from '../core/heap.ts';
 import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPolicy, type DeferredReason, type LowUtilState } from '../core/offpeak.ts';
+import type { Pool } from '../core/pools.ts';
 import { RunQueue, type Eligibility, type QueuedItem } from '../core/run-queue.ts';
 import type { Events } from '../events.ts';
 import type { RequestError, WorkRequest } from '../model.ts';
@@ -269,17 +270,17 @@ export class Scheduler {
     if (Number.isFinite(minWait) && this.#queue.size > 0) this.#wakeIn(Math.max(1, minWait));
   }
 
-  /** Who draws for a queued request, and which pool owners have work waiting (they lend nothing). */
+  /** Which pool owners have work waiting (they lend nothing). */
+  readonly #ownerWaiting = (p: Pool): boolean => {
+    if (p.client !== undefined) return (this.#queuedByClient.get(p.client) ?? 0) > 0;
+    for (const id of this.#queuedByClient.keys()) if (this.#d.registry.client(id)?.tier === p.tier) return true;
+    return false;
+  };
+
+  /** Who draws for a queued request. */
   #drawContext(clientId: string): DrawContext {
     const client = this.#d.registry.client(clientId);
-    return {
-      who: client ? { clientId, tier: client.tier } : undefined,
-      ownerWaiting: (p) => {
-        if (p.client !== undefined) return (this.#queuedByClient.get(p.client) ?? 0) > 0;
-        for (const id of this.#queuedByClient.keys()) if (this.#d.registry.client(id)?.tier === p.tier) return true;
-        return false;
-      },
-    };
+    return { who: client ? { clientId, tier: client.tier } : undefined, ownerWaiting: this.#ownerWaiting };
   }
 
   /**
