@@ -29,6 +29,8 @@ export function executionView(r: WorkRequest, scheduler: Scheduler) {
     error: r.error,
     usage: r.usage ?? null,
     cost_usd: nanoToUsd(r.costNano),
+    /** What the worker's usage cost beyond the budget hold (it used more than max_tokens allowed). */
+    overrun_usd: nanoToUsd(Math.max(0, r.costNano - r.holdNano)),
     estimate: estimateView(r.estimate),
     hold_usd: r.state === 'COMPLETED' || r.state === 'FAILED' || r.state === 'CANCELLED' ? 0 : nanoToUsd(r.holdNano),
     idempotency_key: r.idempotencyKey,

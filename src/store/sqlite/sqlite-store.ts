@@ -575,7 +575,14 @@ export class SqliteStore implements Store {
         ...set, usage: JSON.stringify(addUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
         cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
       }),
-      data: { cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(set.error ? { error: JSON.parse(set.error as string) } : {}) },
+      data: (cur) => {
+        // A worker that used more than it was allowed costs more than the hold: charged, and recorded here.
+        const overrun = Number(cur.cost_nano) + s.costNano - Number(cur.hold_nano);
+        return {
+          cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}),
+          ...(set.error ? { error: JSON.parse(set.error as string) } : {}),
+        };
+      },
     });
   }
 
