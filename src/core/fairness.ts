@@ -1,7 +1,10 @@
 /**
  * Client fairness from recent usage, as an exponentially decaying sum.
  * A client at or below its fair share (1 / active clients) gets the full 10
- * points; above it, points fall linearly to 0 at a 100% share.
+ * points; above it, points fall linearly to 0 at 1.5 times the fair share.
+ * (Falling only by 100% share was too gentle: a client at 1.24× its share
+ * still got 9.7 points, and floods of unequal size kept shares proportional
+ * to demand; measured by the scheduling simulator, bench/sched.)
  */
 export interface Decaying {
   readonly value: number;
@@ -25,5 +28,5 @@ export function fairnessPoints(share: number, activeClients: number): number {
   if (activeClients <= 1) return 10;
   const fair = 1 / activeClients;
   if (share <= fair) return 10;
-  return Math.max(0, 10 * (1 - (share - fair) / (1 - fair)));
+  return Math.max(0, 10 * (1 - (2 * (share - fair)) / fair));
 }

@@ -132,7 +132,7 @@ export class ResourceLedger {
       const u = used[name] ?? 0;
       if (u <= total) {
         let back = total - u;
-        for (const [key, amount] of [...parts].reverse()) {
+        for (const [key, amount] of parts.toReversed()) {
           if (back <= 0) break;
           const give = Math.min(back, amount);
           this.#put(key, (p, s) => tbGiveBack(p, s, give, now), writes);
@@ -175,6 +175,12 @@ export class ResourceLedger {
       out.set(name, { level, capacity });
     }
     return out;
+  }
+
+  /** Whether a resource is split into more than its shared pool. */
+  hasPools(resource: string): boolean {
+    const pools = this.#pools.get(resource);
+    return pools !== undefined && (pools.length > 1 || pools[0]?.kind !== 'shared');
   }
 
   /** Every pool of a resource with its current level. */

@@ -242,6 +242,9 @@ export class Scheduler {
       do {
         this.#passAgain = false;
         minWait = Math.min(minWait, this.#updateHolds(this.#d.clock.now()));
+        // Holders first: the run queue may rank a refused request of the same group above a
+        // holder and skip the whole group, so a holder that fits is started here directly.
+        started += this.#launchHolders();
         for (;;) {
           const now = this.#d.clock.now();
           const active = this.#activeClients();
@@ -353,6 +356,21 @@ export class Scheduler {
     return { ...d, nextWindowAt: nextWindowStart(now, this.#o.deferred.windows, this.#o.deferred.timeZone) };
   }
 
+  /** Start every holder that now fits and may run. Returns how many started. */
+  #launchHolders(): number {
+    let n = 0;
+    for (const id of new Set(this.#holds.values())) {
+      const q = this.#queued.get(id);
+      if (!q) continue;
+      const now = this.#d.clock.now();
+      const e = this.#eligible({ id, clientId: q.clientId, group: '', klass: q.klass, basePoints: q.basePoints, enqueuedAt: 0 }, now);
+      if (e.result !== 'ok') continue;
+      this.#launch(id, now);
+      n++;
+    }
+    return n;
+  }
+
   /** Resources held for long-waiting requests: resource → request id. */
   holds(): Record<string, string> {
     return Object.fromEntries(this.#holds);
@@ -382,10 +400,13 @@ export class Scheduler {
     }
     const w = reg.worker(q.worker);
     if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
-    const c = (this.#ledger as ResourceLedger).check(q.needs, now, this.#drawContext(q.clientId));
+    const ledger = this.#ledger as ResourceLedger;
+    const c = ledger.check(q.needs, now, this.#drawContext(q.clientId));
     if (!c.ok) {
       this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
-      return { result: 'group', waitMs: c.waitMs };
+      // With reserved or dedicated pools, whether it fits depends on who draws: another
+      // client of the same group (a pool's owner) may fit, so skip only this client.
+      return { result: ledger.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
     }
     return { result: 'ok' };
   }

@@ -49,7 +49,7 @@ export class Registry {
   }
 
   async load(): Promise<void> {
-    for (const r of [...this.#resources.values()]) {
+    for (const r of this.#resources.values()) {
       const saved = await this.#store.getSetting(`pools:${r.name}`);
       if (saved !== null) this.#setResource({ ...r, pools: JSON.parse(saved) as Resource['pools'] });
     }

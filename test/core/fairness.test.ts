@@ -105,11 +105,13 @@ describe('fairnessPoints', () => {
     assert.equal(fairnessPoints(0.5, 2), 10);
   });
 
-  it('falls linearly from 10 at the fair share to 0 at a 100% share', () => {
+  it('falls linearly from 10 at the fair share to 0 at 1.5 times the fair share', () => {
+    assert.equal(fairnessPoints(0.375, 4), 0); // 1.5 × 0.25
     assert.equal(fairnessPoints(1, 4), 0);
-    assert.equal(fairnessPoints(0.625, 4), 5); // halfway between 0.25 and 1
-    assert.ok(Math.abs(fairnessPoints(0.4375, 4) - 7.5) < 1e-12);
-    assert.equal(fairnessPoints(0.75, 2), 5);
+    assert.equal(fairnessPoints(0.3125, 4), 5); // halfway between 0.25 and 0.375
+    assert.ok(Math.abs(fairnessPoints(0.28125, 4) - 7.5) < 1e-12);
+    assert.equal(fairnessPoints(0.625, 2), 5);
+    assert.equal(fairnessPoints(0.75, 2), 0);
     assert.equal(fairnessPoints(1, 2), 0);
   });
 
@@ -130,7 +132,7 @@ describe('fairnessPoints', () => {
           assert.ok(pLo >= 0 && pLo <= 10 && pHi >= 0 && pHi <= 10);
           assert.ok(pHi <= pLo + 1e-12);
           const fair = 1 / n;
-          const expected = hi <= fair ? 10 : (10 * (1 - hi)) / (1 - fair);
+          const expected = hi <= fair ? 10 : Math.max(0, 10 * (1 - (2 * (hi - fair)) / fair));
           assert.ok(Math.abs(pHi - expected) < 1e-9, `${pHi} vs ${expected}`);
         },
       ),

@@ -55,6 +55,6 @@ test('an overrun is charged, recorded, and blocks the next request until there i
   assertEnvelope(next, 402, 'BUDGET_EXCEEDED');
 
   await h.call('PATCH', `/admin/clients/${c.id}`, { key: h.adminKey, json: { monthly_budget_usd: 0.02 } });
-  const after = await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'greedy', input: {} } });
-  assert.equal(after.status, 202, 'room again once the budget allows it');
+  const later = await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'greedy', input: {} } });
+  assert.equal(later.status, 202, 'room again once the budget allows it');
 });

@@ -51,7 +51,7 @@ async function step(h: Harness): Promise<void> {
 
 const status = async (h: Harness, key: string, id: string): Promise<string> => (await h.call('GET', `/api/execution/${id}`, { key })).body.status;
 
-async function pools(h: Harness): Promise<Record<string, number>> {
+async function poolLevels(h: Harness): Promise<Record<string, number>> {
   const r = await h.call('GET', '/api/resources/availability', { key: h.adminKey });
   const res = (r.body.resources as { name: string; pools: { name: string; available: number }[] }[]).find((x) => x.name === 'llm.p');
   return Object.fromEntries((res?.pools ?? []).map((p) => [p.name, p.available]));
@@ -64,13 +64,13 @@ describe('reserved pools', () => {
     try {
       const ent = await h.createClient('enterprise');
       const basic = await h.createClient('basic');
-      assert.deepEqual(await pools(h), { shared: 500, ent: 500 });
+      assert.deepEqual(await poolLevels(h), { shared: 500, ent: 500 });
 
       // Enterprise is idle: basic may borrow its pool.
       const b1 = await submit(h, basic.key, 800);
       await step(h);
       assert.equal(await status(h, basic.key, b1), 'COMPLETED');
-      assert.deepEqual(await pools(h), { shared: 0, ent: 200 }, 'shared first, then borrowed');
+      assert.deepEqual(await poolLevels(h), { shared: 0, ent: 200 }, 'shared first, then borrowed');
 
       // Enterprise now has work waiting: its pool is no longer lent.
       const e1 = await submit(h, ent.key, 400);
@@ -86,7 +86,7 @@ describe('reserved pools', () => {
       await step(h);
       assert.equal(await status(h, ent.key, e1), 'COMPLETED', "the owner's wait is its refill time, 2 s");
       assert.equal(await status(h, basic.key, b2), 'PENDING');
-      assert.deepEqual(await pools(h), { shared: 0, ent: 0 });
+      assert.deepEqual(await poolLevels(h), { shared: 0, ent: 0 });
       clock.advance(2000); // enterprise idle again: basic may borrow
       await step(h);
       assert.equal(await status(h, basic.key, b2), 'COMPLETED');
@@ -117,12 +117,12 @@ describe('dedicated pools', () => {
         json: { pools: [{ name: 'mine', kind: 'dedicated', client: d.id, share: 0.3 }, { name: 'ent', kind: 'reserved', tier: 'enterprise', share: 0.3 }] },
       });
       assert.equal(ok.status, 200, ok.text);
-      assert.deepEqual(await pools(h), { shared: 400, mine: 300, ent: 300 });
+      assert.deepEqual(await poolLevels(h), { shared: 400, mine: 300, ent: 300 });
 
       const b = await submit(h, basic.key, 650); // shared 400 + borrowed enterprise 250
       await step(h);
       assert.equal(await status(h, basic.key, b), 'COMPLETED');
-      assert.deepEqual(await pools(h), { shared: 0, mine: 300, ent: 50 }, 'the dedicated pool is not lent');
+      assert.deepEqual(await poolLevels(h), { shared: 0, mine: 300, ent: 50 }, 'the dedicated pool is not lent');
       const b2 = await submit(h, basic.key, 100);
       await step(h);
       assert.equal(await status(h, basic.key, b2), 'PENDING', 'the dedicated pool still has 300, but not for basic');
