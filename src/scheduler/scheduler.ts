@@ -76,6 +76,8 @@ interface Queued {
   readonly priority: Score;
   readonly klass: QueuedItem['klass'];
   readonly timeoutMs: number;
+  /** When it was accepted (clock ms). */
+  readonly enqueuedAt: number;
   /** performance.now() when it became runnable (accepted, or back from a retry wait). */
   readonly readyAt: number;
 }
@@ -108,6 +110,9 @@ export class Scheduler {
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
   #lowUtil: LowUtilState = { since: null };
+  /** resource → the first (highest-ranked) request refused for it in the current pass. */
+  readonly #refusedThisPass = new Map<string, string>();
+  #holderWaitMs = Infinity;
   /** resource → the request it is held for (see holdAfterMs). */
   readonly #holds = new Map<string, string>();
   #ledger: ResourceLedger | undefined;
@@ -195,7 +200,7 @@ export class Scheduler {
   #push(r: WorkRequest): void {
     if (this.#queued.has(r.id)) return;
     this.#queued.set(r.id, {
-      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, readyAt: performance.now(),
+      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt, readyAt: performance.now(),
     });
     this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
     this.#queue.push({ id: r.id, clientId: r.clientId, group: `${r.policy.worker}|${r.model ?? ''}`, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
@@ -241,10 +246,12 @@ export class Scheduler {
       const allowDeferred = this.#queue.size > this.#queue.nonDeferredSize && deferredAllowed(this.#o.deferred, this.#lowUtil, this.#d.clock.now()).allowed;
       do {
         this.#passAgain = false;
-        minWait = Math.min(minWait, this.#updateHolds(this.#d.clock.now()));
+        this.#refusedThisPass.clear();
         // Holders first: the run queue may rank a refused request of the same group above a
         // holder and skip the whole group, so a holder that fits is started here directly.
+        this.#holderWaitMs = Infinity;
         started += this.#launchHolders();
+        minWait = Math.min(minWait, this.#holderWaitMs);
         for (;;) {
           const now = this.#d.clock.now();
           const active = this.#activeClients();
@@ -306,30 +313,20 @@ export class Scheduler {
   }
 
   /**
-   * Hold short resources for the oldest requests that have waited at least
-   * holdAfterMs (oldest first; one holder per resource). Returns the shortest
-   * wait until a holder could fit.
+   * A hold is granted to a request that was refused for lack of a resource
+   * and then overtaken on that resource in the same pass (a request ranked
+   * below it was admitted because it needed less), once it has waited
+   * holdAfterMs. Requests of equal size under saturation never overtake each
+   * other, so holds never override priority; they only stop a large request
+   * from being starved by smaller ones.
    */
-  #updateHolds(now: number): number {
-    let minWait = Infinity;
-    if (this.#queue.size === 0) return minWait;
-    const ledger = this.#ledger as ResourceLedger;
-    const reg = this.#d.registry;
-    for (const it of this.#queue.oldest(now, this.#o.holdAfterMs, false)) {
-      const q = this.#queued.get(it.id);
-      if (!q) continue;
-      const client = reg.client(q.clientId);
-      if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) continue; // It could not start anyway.
-      for (const [res, amount] of Object.entries(q.needs)) {
-        if (this.#holds.has(res) || amount <= 0) continue;
-        const c = ledger.check({ [res]: amount }, now, this.#drawContext(q.clientId));
-        if (!c.ok) {
-          this.#holds.set(res, it.id);
-          minWait = Math.min(minWait, c.waitMs);
-        }
-      }
+  #noteAdmitted(id: string, needs: Amounts, now: number): void {
+    for (const res of Object.keys(needs)) {
+      const refused = this.#refusedThisPass.get(res);
+      if (refused === undefined || refused === id || this.#holds.has(res)) continue;
+      const q = this.#queued.get(refused);
+      if (q && now - q.enqueuedAt >= this.#o.holdAfterMs) this.#holds.set(res, refused);
     }
-    return minWait;
   }
 
   /**
@@ -363,8 +360,11 @@ export class Scheduler {
       const q = this.#queued.get(id);
       if (!q) continue;
       const now = this.#d.clock.now();
-      const e = this.#eligible({ id, clientId: q.clientId, group: '', klass: q.klass, basePoints: q.basePoints, enqueuedAt: 0 }, now);
-      if (e.result !== 'ok') continue;
+      const e = this.#eligible({ id, clientId: q.clientId, group: '', klass: q.klass, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt }, now);
+      if (e.result !== 'ok') {
+        if (e.waitMs !== undefined) this.#holderWaitMs = Math.min(this.#holderWaitMs, e.waitMs);
+        continue;
+      }
       this.#launch(id, now);
       n++;
     }
@@ -403,6 +403,7 @@ export class Scheduler {
     const ledger = this.#ledger as ResourceLedger;
     const c = ledger.check(q.needs, now, this.#drawContext(q.clientId));
     if (!c.ok) {
+      if (!this.#refusedThisPass.has(c.resource)) this.#refusedThisPass.set(c.resource, it.id);
       this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
       // With reserved or dedicated pools, whether it fits depends on who draws: another
       // client of the same group (a pool's owner) may fit, so skip only this client.
@@ -420,6 +421,7 @@ export class Scheduler {
     const { registry, events } = this.#d;
     const q = this.#unqueue(id);
     if (!q) return;
+    this.#noteAdmitted(id, q.needs, now);
     const worker = registry.worker(q.worker);
     const { writes, taken } = (this.#ledger as ResourceLedger).reserve(q.needs, now, this.#drawContext(q.clientId));
     const entry: Running = {
