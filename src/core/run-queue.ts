@@ -6,7 +6,8 @@
  * - a group whose resources are exhausted is skipped as a whole, and other
  *   groups still run (no head-of-line blocking);
  * - a client at its concurrency limit is skipped as a whole;
- * - the fairness points, which change with a client's recent usage, are the
+ * - the fairness points, which change with a client's recent usage of the
+ *   group's resource, are the
  *   same for every request in a heap and can be added when heap tops are
  *   compared, so each heap's order never changes after insertion.
  *
@@ -56,7 +57,7 @@ interface Entry {
 export interface PickOptions {
   readonly now: number;
   /** Fairness points (0-10) of a client now. */
-  readonly fairness: (clientId: string) => number;
+  readonly fairness: (clientId: string, group: string) => number;
   /** Whether the item can start now; 'client' or 'group' skips all like it. */
   readonly eligible: (item: QueuedItem) => Eligibility;
   readonly allowDeferred: boolean;
@@ -141,7 +142,7 @@ export class RunQueue {
       }
       if (blockedGroups.has(h.group) || blockedClients.has(h.clientId)) continue;
       if (top.item.klass === 2 && !opts.allowDeferred) continue;
-      tops.push({ e: top, eff: top.key + opts.fairness(h.clientId) });
+      tops.push({ e: top, eff: top.key + opts.fairness(h.clientId, h.group) });
     }
     tops.sort((a, b) =>
       a.e.item.klass !== b.e.item.klass ? a.e.item.klass - b.e.item.klass : b.eff !== a.eff ? b.eff - a.eff : a.e.seq - b.e.seq,
@@ -160,11 +161,11 @@ export class RunQueue {
    * How many live items would be picked before `id` if everything were
    * eligible now (0 = next). O(n): for the position endpoint, not hot paths.
    */
-  position(id: string, now: number, fairness: (clientId: string) => number): number | undefined {
+  position(id: string, now: number, fairness: (clientId: string, group: string) => number): number | undefined {
     const me = this.#live.get(id);
     if (!me) return undefined;
     const starvedMe = now - me.item.enqueuedAt >= this.#starvationMs;
-    const myEff = me.key + fairness(me.item.clientId);
+    const myEff = me.key + fairness(me.item.clientId, me.item.group);
     let ahead = 0;
     for (const e of this.#live.values()) {
       if (e === me) continue;
@@ -181,7 +182,7 @@ export class RunQueue {
         if (e.item.klass < me.item.klass) ahead++;
         continue;
       }
-      const eff = e.key + fairness(e.item.clientId);
+      const eff = e.key + fairness(e.item.clientId, e.item.group);
       if (eff > myEff || (eff === myEff && e.seq < me.seq)) ahead++;
     }
     return ahead;

@@ -109,6 +109,8 @@ export class Scheduler {
   readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
+  /** Run-queue group → the resource whose share decides fairness for it. */
+  readonly #groupResource = new Map<string, string>();
   #lowUtil: LowUtilState = { since: null };
   /** resource → the first (highest-ranked) request refused for it in the current pass. */
   readonly #refusedThisPass = new Map<string, string>();
@@ -203,7 +205,11 @@ export class Scheduler {
       clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt, readyAt: performance.now(),
     });
     this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
-    this.#queue.push({ id: r.id, clientId: r.clientId, group: `${r.policy.worker}|${r.model ?? ''}`, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
+    const group = `${r.policy.worker}|${r.model ?? ''}`;
+    if (!this.#groupResource.has(group)) {
+      this.#groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined));
+    }
+    this.#queue.push({ id: r.id, clientId: r.clientId, group, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
   }
 
   #unqueue(id: string): Queued | undefined {
@@ -258,7 +264,7 @@ export class Scheduler {
           const item = this.#queue.pick({
             now,
             allowDeferred,
-            fairness: (c) => this.#fairness.points(c, active, now),
+            fairness: (c, g) => this.#fairness.points(c, this.#groupResource.get(g) ?? '', active, now),
             eligible: (it) => {
               const e = this.#eligible(it, now);
               if (e.waitMs !== undefined) minWait = Math.min(minWait, e.waitMs);
@@ -430,7 +436,9 @@ export class Scheduler {
     this.#running.set(id, entry);
     inc(this.#runningByClient, q.clientId);
     if (worker) inc(this.#runningByWorker, worker.name);
-    this.#fairness.record(q.clientId, Object.values(q.needs).reduce((a, b) => a + b, 0) || 1, now);
+    const needs = Object.entries(q.needs);
+    if (needs.length === 0) this.#fairness.record(q.clientId, '', 1, now);
+    for (const [res, amount] of needs) this.#fairness.record(q.clientId, res, amount, now);
     const p = this.#claimAndRun(entry, q, writes, now).catch((err) => {
       events.emit('worker:error', entry.worker, toErr(err));
     });
@@ -664,13 +672,13 @@ export class Scheduler {
   position(id: string): number | undefined {
     const now = this.#d.clock.now();
     const active = this.#activeClients();
-    return this.#queue.position(id, now, (c) => this.#fairness.points(c, active, now));
+    return this.#queue.position(id, now, (c, g) => this.#fairness.points(c, this.#groupResource.get(g) ?? '', active, now));
   }
 
   /** The live priority of a request: parts as now, with wait and fairness current. */
   liveScore(r: WorkRequest): Score & { level: string } {
     const now = this.#d.clock.now();
-    const fair = this.#fairness.points(r.clientId, this.#activeClients(), now);
+    const fair = this.#fairness.points(r.clientId, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined), this.#activeClients(), now);
     const waited = r.state === 'PENDING' || r.state === 'WAITING_RETRY' ? now - r.createdAt : (r.startedAt ?? now) - r.createdAt;
     const s = score(r.priority.parts.tier, r.urgency, waited, this.#o.starvationMs, fair);
     const requested = r.klass === 1 ? 'batch' : r.klass === 2 ? 'deferred' : undefined;
@@ -707,6 +715,11 @@ export class Scheduler {
   waitingRetries(): number {
     return this.#retryIds.size;
   }
+}
+
+/** The contended resource fairness is measured on: the model's, else the first needed, else none (''). */
+function primaryResource(needs: Readonly<Record<string, number>>, model: string | undefined): string {
+  return model ?? Object.keys(needs)[0] ?? '';
 }
 
 function inc(m: Map<string, number>, k: string): void {

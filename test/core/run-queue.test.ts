@@ -656,7 +656,7 @@ function modelPick(
     .filter((x) => o.now - x.it.enqueuedAt >= T && allowed(x.it))
     .toSorted((a, b) => a.it.enqueuedAt - b.it.enqueuedAt || a.seq - b.seq);
   for (const { it: x } of starved) if (!skip(x) && ask(x) === 'ok') return { picked: x.id, asked };
-  const eff = (x: QueuedItem): number => x.basePoints - (20 * x.enqueuedAt) / T + o.fairness(x.clientId);
+  const eff = (x: QueuedItem): number => x.basePoints - (20 * x.enqueuedAt) / T + o.fairness(x.clientId, x.group);
   const scored = live
     .filter((x) => allowed(x.it))
     .toSorted((a, b) => a.it.klass - b.it.klass || eff(b.it) - eff(a.it) || a.seq - b.seq);
