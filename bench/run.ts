@@ -13,6 +13,8 @@
  *     p50/p99 of "runnable → dispatched" from Allot's own summary metric
  *
  * Options: --seconds=10 --drain=20000 --phases=c1,c50,drain,latency --rate=N
+ * --resources=none|bucket|pools (what the no-op template needs: nothing, a token
+ * resource, or a token resource split into reserved pools)
  * (arrival rate of the latency phase; default half of phase 2's). ALLOT_BENCH_PROFILE=<dir> writes a
  * V8 CPU profile of each Allot process there.
  */
@@ -23,6 +25,8 @@ const ADMIN = 'bench-admin-key-0123456789';
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 10);
 const DRAIN_N = Number(args.get('drain') ?? 20_000);
+const RESOURCES = args.get('resources') ?? 'none';
+if (!['none', 'bucket', 'pools'].includes(RESOURCES)) throw new Error(`--resources must be none, bucket or pools, got "${RESOURCES}"`);
 
 interface Env {
   allot: Proc;
@@ -36,9 +40,17 @@ async function setup(): Promise<Env> {
   const dir = tempDir('allot-bench-');
   const worker = await startProcess([join(ROOT, 'examples/noop/server.ts'), '--port', '0'], { ready: /listening on (http:\/\/\S+)/ });
   const workerUrl = /listening on (http:\/\/\S+)/.exec(worker.output())?.[1] as string;
+  // --resources=none (default): the no-op template needs nothing. --resources=bucket: it needs
+  // tokens of one model resource. --resources=pools: that resource is split into pools.
+  const tokens = { kind: 'tokens', model: 'bench', unit: 'token', capacity: 1e9, refill_per_s: 1e9, cost_per_unit_usd: 0.000001 };
+  const pools = [
+    { name: 'ent', kind: 'reserved', tier: 'enterprise', share: 0.3 },
+    { name: 'std', kind: 'reserved', tier: 'standard', share: 0.2 },
+  ];
   writeJson(join(dir, 'config.json'), {
     workers: { noop: { transport: 'http', url: workerUrl, max_concurrency: 64 } },
-    templates: { noop: { worker: 'noop', timeout_ms: 30_000 } },
+    templates: { noop: { worker: 'noop', timeout_ms: 30_000, ...(RESOURCES === 'none' ? {} : { model: 'bench', max_tokens: 16 }) } },
+    ...(RESOURCES === 'none' ? {} : { resources: { 'bench.tokens': RESOURCES === 'pools' ? { ...tokens, pools } : tokens } }),
     scheduler: { max_queue_depth: 200_000 },
   });
   const allot = await startProcess([...(process.env.ALLOT_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ALLOT_BENCH_PROFILE}`] : []), join(ROOT, 'src/main.ts')], {
@@ -182,5 +194,5 @@ const rows = [
 ];
 const w0 = Math.max(...rows.map((r) => (r[0] as string).length));
 const w1 = Math.max(...rows.map((r) => (r[1] as string).length));
-process.stdout.write('\nAllot bench (no-op HTTP worker on loopback, SQLite file, every transition durable)\n');
+process.stdout.write(`\nAllot bench (no-op HTTP worker on loopback, SQLite file, every transition durable; template needs: ${RESOURCES === 'none' ? 'nothing' : RESOURCES === 'bucket' ? 'a token bucket' : 'a token bucket split into pools'})\n`);
 for (const r of rows) process.stdout.write(`  ${(r[0] as string).padEnd(w0)}  ${(r[1] as string).padStart(w1)}  ${r[2]}\n`);
