@@ -1,0 +1,62 @@
+/**
+ * Budgets are monthly in the configured time zone: a client at its limit is
+ * refused until the month turns there, then starts the new period at zero
+ * (holds and spend of the old period stay with it).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeClock } from '../../src/core/clock.ts';
+import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { assertEnvelope, startHarness } from '../helpers/app-harness.ts';
+
+test('the budget period turns at local midnight on the 1st, in budget.time_zone', async () => {
+  const worker = await serveHttp(
+    defineWorker({
+      name: 'spender',
+      dedupe: false,
+      handler: (job, ctx) => {
+        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens) });
+        return {};
+      },
+    }),
+  );
+  // 2026-12-01 04:30 UTC is still November 30 in New York (UTC-5).
+  const clock = new FakeClock(Date.UTC(2026, 11, 1, 4, 30, 0));
+  const h = await startHarness(
+    {
+      budget: { time_zone: 'America/New_York' },
+      resources: { 'llm.b': { kind: 'tokens', model: 'b', unit: 'token', capacity: 1e6, refill_per_s: 1e6, cost_per_unit_usd: 0.001 } },
+      workers: { spender: { transport: 'http', url: worker.url } },
+      templates: { job: { worker: 'spender', model: 'b', max_tokens: 1000 } },
+    },
+    { clock },
+  );
+  try {
+    const c = await h.createClient('basic', { monthly_budget_usd: 1.5 });
+    const run = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'job', input: {} } });
+    assert.equal(run.status, 200, run.text);
+    assert.equal(run.body.cost_usd, 1, '1,000 tokens at $0.001');
+    let u = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
+    assert.equal(u.body.period, '2026-11');
+    assert.equal(u.body.spent_usd, 1);
+    assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'job', input: {} } }), 402, 'BUDGET_EXCEEDED');
+
+    clock.set(Date.UTC(2026, 11, 1, 4, 59, 59)); // 23:59:59 in New York
+    assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'job', input: {} } }), 402, 'BUDGET_EXCEEDED');
+
+    clock.set(Date.UTC(2026, 11, 1, 5, 0, 0)); // midnight, December 1st, in New York
+    u = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
+    assert.equal(u.body.period, '2026-12');
+    assert.equal(u.body.spent_usd, 0);
+    const next = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'job', input: {} } });
+    assert.equal(next.status, 200, next.text);
+    const all = await h.call('GET', `/api/usage/${c.id}`, { key: c.key });
+    assert.deepEqual(
+      (all.body.periods as { period: string; spent_usd: number }[]).map((p) => [p.period, p.spent_usd]),
+      [['2026-12', 1], ['2026-11', 1]],
+    );
+  } finally {
+    await h.close();
+    await worker.close();
+  }
+});
