@@ -31,6 +31,13 @@ export interface PoolLevel {
 }
 
 export class ResourceLedger {
+  /**
+   * The latest time any operation was given. Every operation runs at least
+   * at this time, so after the clock goes back, all pools agree on when a
+   * take happened (otherwise a pool not touched since could later credit
+   * refill for time it spent full).
+   */
+  #high = -Infinity;
   readonly #pools = new Map<string, Pool[]>();
   readonly #byKey = new Map<string, Pool>();
   readonly #state = new Map<string, BucketState>();
@@ -53,10 +60,16 @@ export class ResourceLedger {
 
   /** Replace a resource's pools (admin change); pools that keep their key keep their level. */
   reconfigure(resource: Resource, now: number): BucketWrites {
+    now = this.#at(now);
     this.#configure(resource.name, resource.capacity, resource.refillPerS, resource.pools ?? [], new Map(this.#state), now);
     const writes = new Map<string, BucketState>();
     for (const p of this.#pools.get(resource.name) ?? []) writes.set(p.key, this.#level(p, now));
     return writes;
+  }
+
+  #at(now: number): number {
+    if (now > this.#high) this.#high = now;
+    return this.#high;
   }
 
   #level(p: Pool, now: number): BucketState {
@@ -65,6 +78,7 @@ export class ResourceLedger {
 
   /** Whether all of `needs` can be taken now; if not, the first short resource and its wait. */
   check(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): { ok: true } | { ok: false; resource: string; needed: number; waitMs: number } {
+    now = this.#at(now);
     for (const [name, amount] of Object.entries(needs)) {
       const pools = this.#pools.get(name);
       if (!pools || amount <= 0) continue;
@@ -92,6 +106,7 @@ export class ResourceLedger {
    * giveBack need.
    */
   reserve(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): { writes: BucketWrites; taken: Amounts } {
+    now = this.#at(now);
     const writes = new Map<string, BucketState>();
     const taken: Record<string, number> = {};
     for (const [name, amount] of Object.entries(needs)) {
@@ -120,6 +135,7 @@ export class ResourceLedger {
    * returns to its owner soonest); overuse is debited from the first pool.
    */
   settle(taken: Amounts, used: Amounts, now: number): BucketWrites {
+    now = this.#at(now);
     const writes = new Map<string, BucketState>();
     const byResource = new Map<string, [string, number][]>();
     for (const [key, amount] of Object.entries(taken)) {
@@ -148,6 +164,7 @@ export class ResourceLedger {
 
   /** Return everything taken (cancelled before it could run). */
   giveBack(taken: Amounts, now: number): BucketWrites {
+    now = this.#at(now);
     const writes = new Map<string, BucketState>();
     for (const [key, amount] of Object.entries(taken)) this.#put(key, (p, s) => tbGiveBack(p, s, amount, now), writes);
     return writes;
@@ -164,6 +181,7 @@ export class ResourceLedger {
 
   /** Current level and capacity of every resource, pools summed (refilled to `now`, not written back). */
   levels(now: number): Map<string, { level: number; capacity: number }> {
+    now = this.#at(now);
     const out = new Map<string, { level: number; capacity: number }>();
     for (const [name, pools] of this.#pools) {
       let level = 0;
@@ -185,6 +203,7 @@ export class ResourceLedger {
 
   /** Every pool of a resource with its current level. */
   poolLevels(resource: string, now: number): PoolLevel[] {
+    now = this.#at(now);
     return (this.#pools.get(resource) ?? []).map((pool) => ({ pool, level: this.#level(pool, now).level }));
   }
 }
