@@ -61,17 +61,24 @@ export class WorkerReservations {
     void this.#store.adjustBuckets(buckets, { at: this.#clock.now(), actor, data });
   }
 
-  /** Hold `amount` units for `ttlMs`, or say how long until they could be had. */
-  reserve(worker: string, resource: string, amount: number, ttlMs: number): TakeOutcome {
+  /** Take units from the shared pool now, or say how long until they could be had. */
+  #take(resource: string, amount: number, now: number): { ok: true; writes: BucketWrites; taken: Readonly<Record<string, number>> } | { ok: false; waitMs: number } {
     this.#resource(resource, amount);
-    const now = this.#clock.now();
     const need = { [resource]: amount };
     const c = this.#ledger.check(need, now);
     if (!c.ok) {
       this.#events.emit('bucket:throttled', resource, amount, c.waitMs);
       return { ok: false, waitMs: c.waitMs };
     }
-    const { writes, taken } = this.#ledger.reserve(need, now);
+    return { ok: true, ...this.#ledger.reserve(need, now) };
+  }
+
+  /** Hold `amount` units for `ttlMs`, or say how long until they could be had. */
+  reserve(worker: string, resource: string, amount: number, ttlMs: number): TakeOutcome {
+    const now = this.#clock.now();
+    const t = this.#take(resource, amount, now);
+    if (!t.ok) return t;
+    const { writes, taken } = t;
     const reservation: UnitReservation = {
       id: `rsv_${randomUUID()}`, worker, resource, amount, createdAt: now, expiresAt: now + Math.min(MAX_RESERVATION_TTL_MS, Math.max(1, ttlMs)), taken,
     };
@@ -102,15 +109,9 @@ export class WorkerReservations {
 
   /** Take units at once, without a reservation. */
   consumeNow(worker: string, resource: string, amount: number): { ok: true } | { ok: false; waitMs: number } {
-    this.#resource(resource, amount);
-    const now = this.#clock.now();
-    const need = { [resource]: amount };
-    const c = this.#ledger.check(need, now);
-    if (!c.ok) {
-      this.#events.emit('bucket:throttled', resource, amount, c.waitMs);
-      return { ok: false, waitMs: c.waitMs };
-    }
-    this.#write(this.#ledger.reserve(need, now).writes, `worker:${worker}`, { action: 'consume', resource, amount });
+    const t = this.#take(resource, amount, this.#clock.now());
+    if (!t.ok) return t;
+    this.#write(t.writes, `worker:${worker}`, { action: 'consume', resource, amount });
     return { ok: true };
   }
 

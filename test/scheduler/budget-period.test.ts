@@ -6,20 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { startSpender } from '../helpers/spender.ts';
 import { assertEnvelope, startHarness } from '../helpers/app-harness.ts';
 
 test('the budget period turns at local midnight on the 1st, in budget.time_zone', async () => {
-  const worker = await serveHttp(
-    defineWorker({
-      name: 'spender',
-      dedupe: false,
-      handler: (job, ctx) => {
-        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens) });
-        return {};
-      },
-    }),
-  );
+  const worker = await startSpender();
   // 2026-12-01 04:30 UTC is still November 30 in New York (UTC-5).
   const clock = new FakeClock(Date.UTC(2026, 11, 1, 4, 30, 0));
   const h = await startHarness(

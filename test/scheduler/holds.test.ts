@@ -8,23 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { startSpender } from '../helpers/spender.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 
 const CAPACITY = 10_000;
 const REFILL = 1_000;
 
 async function scenario(holdAfterMs: number): Promise<{ bigStartedAfterMs: number | null; smallsWhileWaiting: number; holds: Record<string, string>[] }> {
-  const worker = await serveHttp(
-    defineWorker({
-      name: 'spender',
-      dedupe: false,
-      handler: (job, ctx) => {
-        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens) });
-        return {};
-      },
-    }),
-  );
+  const worker = await startSpender();
   const clock = new FakeClock(Date.UTC(2026, 10, 23, 9, 0, 0));
   let h: Harness | undefined;
   try {

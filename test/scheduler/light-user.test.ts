@@ -6,20 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { startSpender } from '../helpers/spender.ts';
 import { startHarness } from '../helpers/app-harness.ts';
 
 test("a light client's request overtakes a heavy client's backlog", async () => {
-  const worker = await serveHttp(
-    defineWorker({
-      name: 'spender',
-      dedupe: false,
-      handler: (job, ctx) => {
-        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens) });
-        return {};
-      },
-    }),
-  );
+  const worker = await startSpender();
   const clock = new FakeClock(Date.UTC(2026, 10, 23, 10, 0, 0));
   const h = await startHarness(
     {

@@ -7,21 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { startSpender } from '../helpers/spender.ts';
 import { assertEnvelope, startHarness, type Harness } from '../helpers/app-harness.ts';
 
 let worker: HttpWorkerServer;
 before(async () => {
-  worker = await serveHttp(
-    defineWorker({
-      name: 'spender',
-      dedupe: false,
-      handler: (job, ctx) => {
-        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens) });
-        return {};
-      },
-    }),
-  );
+  worker = await startSpender();
 });
 after(async () => {
   await worker?.close();
