@@ -56,6 +56,8 @@ export interface TemplateDef {
   readonly retry: RetryPolicy;
   readonly parameters: Readonly<Record<string, unknown>>;
   readonly description?: string | undefined;
+  /** Seconds a result is reused for an identical request; 0 = never. */
+  readonly cacheTtlS: number;
   readonly source: 'config' | 'api';
 }
 
@@ -99,7 +101,19 @@ export interface Progress {
 export interface RunPolicy {
   readonly worker: string;
   readonly timeoutMs: number;
+  /** Keep the result this long for identical requests (0 = no caching). */
+  readonly cacheTtlS?: number | undefined;
   readonly retry: Omit<RetryPolicy, 'maxAttempts'>;
+}
+
+/** What the optimizer did for a request (SPEC section 5). */
+export interface Optimization {
+  readonly cache?: {
+    readonly key: string;
+    readonly hit: boolean;
+    /** The request whose result was reused (hit) or awaited (in-flight duplicate). */
+    readonly sourceRequestId?: string | undefined;
+  };
 }
 
 export interface WorkRequest {
@@ -139,6 +153,7 @@ export interface WorkRequest {
   readonly costNano: Nano;
   readonly idempotencyKey: string | null;
   readonly bodyHash: string | null;
+  readonly optimization: Optimization | null;
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly startedAt: number | null;

@@ -51,7 +51,7 @@ export function toTemplateDef(
         maxAttempts: t.max_attempts ?? r.maxAttempts, baseDelayMs: t.retry?.base_delay_ms ?? r.baseDelayMs,
         maxDelayMs: t.retry?.max_delay_ms ?? r.maxDelayMs, factor: t.retry?.factor ?? r.factor,
       },
-      parameters: t.parameters ?? {}, description: t.description, source,
+      parameters: t.parameters ?? {}, description: t.description, cacheTtlS: t.cache_ttl_s ?? 0, source,
     },
     issues,
   };
@@ -69,6 +69,6 @@ export function templateView(t: TemplateDef): Record<string, unknown> {
   return {
     name: t.name, worker: t.worker, model: t.model, max_tokens: t.maxTokens, resources: t.resources, timeout_ms: t.timeoutMs,
     max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
-    parameters: t.parameters, description: t.description, source: t.source,
+    parameters: t.parameters, description: t.description, cache_ttl_s: t.cacheTtlS, source: t.source,
   };
 }

@@ -62,6 +62,8 @@ export const templateInput = z.strictObject({
   retry: retryInput.optional(),
   parameters: z.record(z.string(), z.unknown()).optional(),
   description: z.string().optional(),
+  /** Reuse a result for an identical request (same input, parameters and model) this many seconds. */
+  cache_ttl_s: z.number().nonnegative().optional(),
 });
 
 export const configInput = z.strictObject({

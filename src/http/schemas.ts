@@ -26,6 +26,7 @@ export const SubmitBody = z
     max_tokens: z.number().int().positive().optional().openapi({ description: 'Lower the template cap for this request' }),
     parameters: z.record(z.string(), z.unknown()).optional(),
     queue: z.enum(['batch', 'deferred']).optional().openapi({ description: 'Ask for the batch or deferred level instead of the scored one' }),
+    optimize: z.boolean().optional().openapi({ description: 'false: no optimization for this request (the result cache is neither read nor shared)' }),
   })
   .openapi('SubmitRequest');
 

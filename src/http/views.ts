@@ -34,6 +34,7 @@ export function executionView(r: WorkRequest, scheduler: Scheduler) {
     estimate: estimateView(r.estimate),
     hold_usd: r.state === 'COMPLETED' || r.state === 'FAILED' || r.state === 'CANCELLED' ? 0 : nanoToUsd(r.holdNano),
     idempotency_key: r.idempotencyKey,
+    cache: r.optimization?.cache ? { hit: r.optimization.cache.hit, source_request_id: r.optimization.cache.sourceRequestId ?? null } : null,
     created_at: iso(r.createdAt),
     started_at: iso(r.startedAt),
     completed_at: iso(r.completedAt),

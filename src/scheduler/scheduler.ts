@@ -32,6 +32,7 @@ import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
+import { InFlightDuplicates } from './in-flight.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import type { ProgressTokens } from './progress-token.ts';
 
@@ -109,6 +110,7 @@ export class Scheduler {
   readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
+  readonly #duplicates = new InFlightDuplicates();
   /** Run-queue group → the resource whose share decides fairness for it. */
   readonly #groupResource = new Map<string, string>();
   #lowUtil: LowUtilState = { since: null };
@@ -201,6 +203,8 @@ export class Scheduler {
 
   #push(r: WorkRequest): void {
     if (this.#queued.has(r.id)) return;
+    const key = cacheKeyOf(r);
+    if (key !== undefined && this.#duplicates.follow(r.id, key)) return; // Answered when its leader finishes.
     this.#queued.set(r.id, {
       clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt, readyAt: performance.now(),
     });
@@ -518,7 +522,10 @@ export class Scheduler {
     let next: WorkRequest | null;
     if (outcome.ok) {
       next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
-      if (next) events.emit('request:completed', next, now - entry.startedAt);
+      if (next) {
+        events.emit('request:completed', next, now - entry.startedAt);
+        await this.#shareResult(next);
+      }
     } else {
       // A worker that gives up at the deadline it was sent reports its own code; the stable one is Allot's.
       if (outcome.error.code === 'DEADLINE_EXCEEDED') outcome = { ...outcome, error: { ...outcome.error, code: 'REQUEST_TIMEOUT', retryable: true } };
@@ -532,7 +539,10 @@ export class Scheduler {
         }
       } else {
         next = await store.fail(entry.id, entry.token, { now, error: outcome.error, settlement });
-        if (next) events.emit('request:failed', next);
+        if (next) {
+          events.emit('request:failed', next);
+          await this.#handOver(next.id);
+        }
       }
       events.emit('worker:error', entry.worker, outcome.error);
     }
@@ -627,7 +637,10 @@ export class Scheduler {
         mine.abort.abort({ code: 'REQUEST_TIMEOUT' });
       }
       if (r.state === 'WAITING_RETRY') this.#addRetry(r.id, r.runAt ?? now);
-      else if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
+      else if (r.state === 'FAILED') {
+        this.#d.events.emit('request:failed', r);
+        await this.#handOver(r.id);
+      }
     }
     if (reaped.length) this.kick();
     return reaped.length;
@@ -639,6 +652,41 @@ export class Scheduler {
     const ok = await this.#d.store.setProgress(id, token, { percent: pct, message, at: this.#d.clock.now() });
     if (ok) this.#d.events.emit('request:progress', id, pct, message);
     return ok;
+  }
+
+  /**
+   * A cacheable request finished: keep its result for the template's TTL and
+   * answer the identical requests that waited for it, at no cost.
+   */
+  async #shareResult(done: WorkRequest): Promise<void> {
+    const key = cacheKeyOf(done);
+    if (key === undefined) return;
+    const { store, clock, events } = this.#d;
+    const now = clock.now();
+    await store.storeCache({
+      key, template: done.template, output: done.output, usage: done.usage, sourceRequestId: done.id, createdAt: now, expiresAt: now + (done.policy.cacheTtlS ?? 0) * 1000,
+    });
+    for (const id of this.#duplicates.ended(done.id)?.followers ?? []) {
+      const t = clock.now();
+      const claimed = await store.claim(id, { owner: this.#o.instanceId, now: t, leaseMs: 60_000, reserved: {}, buckets: EMPTY, start: { deadlineAt: t, leaseExpiresAt: t + 60_000 } });
+      if (!claimed) continue; // Cancelled meanwhile.
+      const served = await store.complete(id, claimed.leaseToken, {
+        now: t, output: done.output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: EMPTY, returned: {} },
+        optimization: { cache: { key, hit: true, sourceRequestId: done.id } },
+      });
+      if (served) events.emit('request:completed', served, 0);
+    }
+  }
+
+  /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */
+  async #handOver(id: string): Promise<void> {
+    const ended = this.#duplicates.ended(id);
+    if (!ended) return;
+    for (const fid of ended.followers) {
+      const r = await this.#d.store.getRequest(fid);
+      if (r?.state === 'PENDING') this.#push(r);
+    }
+    this.kick();
   }
 
   /** Cancel from any cancellable state; releases the hold and any reservation at once. */
@@ -654,7 +702,10 @@ export class Scheduler {
     this.#retryIds.delete(id);
     const r = await this.#d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
-    if (r) this.#d.events.emit('request:cancelled', r);
+    if (r) {
+      this.#d.events.emit('request:cancelled', r);
+      await this.#handOver(id);
+    }
     this.kick();
     return r;
   }
@@ -715,6 +766,12 @@ export class Scheduler {
   waitingRetries(): number {
     return this.#retryIds.size;
   }
+}
+
+/** The result-cache key of a request that should share or reuse results, if any. */
+function cacheKeyOf(r: WorkRequest): string | undefined {
+  const c = r.optimization?.cache;
+  return c && !c.hit && (r.policy.cacheTtlS ?? 0) > 0 ? c.key : undefined;
 }
 
 /** The contended resource fairness is measured on: the model's, else the first needed, else none (''). */

@@ -14,7 +14,7 @@ import type { Client, Estimate, TemplateDef, WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { estimateRequest } from './estimate.ts';
-import { bodyHash, uuidv7 } from './ids.ts';
+import { bodyHash, cacheKey, uuidv7 } from './ids.ts';
 import type { Registry } from './registry.ts';
 import type { TokenCounter } from './tokenizer.ts';
 
@@ -25,6 +25,8 @@ export interface SubmitBody {
   readonly max_tokens?: number | undefined;
   readonly parameters?: Record<string, unknown> | undefined;
   readonly queue?: 'batch' | 'deferred' | undefined;
+  /** false: no optimization for this request (no cache). */
+  readonly optimize?: boolean | undefined;
 }
 
 export interface AdmissionDeps {
@@ -86,28 +88,38 @@ export class Admission {
       if (prior) return { request: this.#sameBody(prior, hash), created: false };
     }
     const { template, maxTokens, estimate } = this.estimate(body);
-    if (scheduler.queueDepth >= this.#d.maxQueueDepth) {
+    const now = clock.now();
+    const parameters = { ...template.parameters, ...body.parameters };
+    // Result caching: an identical request (template, normalized input, parameters, model) answered within the TTL.
+    const key = template.cacheTtlS > 0 && body.optimize !== false ? cacheKey(template.name, body.input, parameters, template.model, maxTokens) : null;
+    const hit = key === null ? null : await store.lookupCache(key, now);
+    if (!hit && scheduler.queueDepth >= this.#d.maxQueueDepth) {
       throw new AllotError('QUEUE_BACKUP', `The queue holds ${scheduler.queueDepth} requests, its limit; retry later`, { retryAfterS: 5 });
     }
-    const now = clock.now();
     const tier = registry.tier(client.tier);
     const urgency = body.urgency ?? 'normal';
     const s = score(tier.priorityPoints, urgency, 0, this.#d.starvationMs, 10);
     const request: WorkRequest = {
-      id: uuidv7(now), clientId: client.id, template: template.name, state: 'PENDING', urgency,
+      id: uuidv7(now), clientId: client.id, template: template.name, state: hit ? 'COMPLETED' : 'PENDING', urgency,
       klass: body.queue === 'deferred' ? 2 : body.queue === 'batch' ? 1 : 0,
       basePoints: tier.priorityPoints + URGENCY_POINTS[urgency], priority: s, model: template.model, maxTokens,
-      input: body.input, parameters: { ...template.parameters, ...body.parameters },
-      policy: { worker: template.worker, timeoutMs: template.timeoutMs, retry: { baseDelayMs: template.retry.baseDelayMs, maxDelayMs: template.retry.maxDelayMs, factor: template.retry.factor } },
-      estimate, holdNano: estimate.maxCostNano, period: periodOf(now, this.#d.budgetTimeZone),
+      input: body.input, parameters,
+      policy: {
+        worker: template.worker, timeoutMs: template.timeoutMs, cacheTtlS: key === null ? 0 : template.cacheTtlS,
+        retry: { baseDelayMs: template.retry.baseDelayMs, maxDelayMs: template.retry.maxDelayMs, factor: template.retry.factor },
+      },
+      estimate, holdNano: hit ? 0 : estimate.maxCostNano, period: periodOf(now, this.#d.budgetTimeZone),
       reserved: null, attempts: 0, maxAttempts: template.retry.maxAttempts, leaseToken: 0, leaseOwner: null, leaseExpiresAt: null,
-      deadlineAt: null, runAt: null, progress: null, output: null, error: null, usage: null, costNano: 0,
-      idempotencyKey: idempotencyKey ?? null, bodyHash: hash, createdAt: now, updatedAt: now, startedAt: null, completedAt: null,
+      deadlineAt: null, runAt: null, progress: hit ? { percent: 100, message: 'answered from cache', at: now } : null,
+      output: hit ? hit.output : null, error: null, usage: hit ? { tokens: { input: 0, output: 0 }, resources: {} } : null, costNano: 0,
+      idempotencyKey: idempotencyKey ?? null, bodyHash: hash, createdAt: now, updatedAt: now, startedAt: null, completedAt: hit ? now : null,
+      optimization: key === null ? null : { cache: { key, hit: Boolean(hit), sourceRequestId: hit?.sourceRequestId } },
     };
     const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client) });
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
-    scheduler.enqueued(res.request);
     events.emit('request:accepted', res.request);
+    if (hit) events.emit('request:completed', res.request, 0);
+    else scheduler.enqueued(res.request);
     return { request: res.request, created: true };
   }
 

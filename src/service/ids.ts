@@ -42,3 +42,19 @@ function canonical(v: unknown): string {
   }
   return JSON.stringify(v) ?? 'null';
 }
+
+/**
+ * The result-cache key of a request: template, normalized input (keys sorted,
+ * strings trimmed, runs of white space folded), the parameters that change
+ * the output, the model and max_tokens.
+ */
+export function cacheKey(template: string, input: unknown, parameters: unknown, model: string | undefined, maxTokens: number): string {
+  return createHash('sha256').update(canonical({ t: template, i: normalize(input), p: parameters, m: model ?? null, x: maxTokens })).digest('hex');
+}
+
+function normalize(v: unknown): unknown {
+  if (typeof v === 'string') return v.trim().replace(/\s+/g, ' ');
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
+  return v;
+}

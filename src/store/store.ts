@@ -20,7 +20,7 @@ import type { BucketState } from '../core/token-bucket.ts';
 import type { Usage } from '../core/cost.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
-import type { AuditEntry, Client, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
+import type { AuditEntry, Client, Optimization, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
 
 export interface StoreCapabilities {
   /** Several processes may share the store (FOR UPDATE SKIP LOCKED claiming). */
@@ -91,6 +91,16 @@ export interface UsageRow {
   readonly costNano: Nano;
 }
 
+export interface CachedResult {
+  readonly key: string;
+  readonly template: string;
+  readonly output: unknown;
+  readonly usage: Usage | null;
+  readonly sourceRequestId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
   migrate(): Promise<MigrationResult[]>;
@@ -155,7 +165,7 @@ export interface Store {
   unclaim(id: string, token: number, opts: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null>;
   setProgress(id: string, token: number, progress: Progress): Promise<boolean>;
   /** RUNNING → COMPLETED: charge the cost, release the hold, store the output. */
-  complete(id: string, token: number, opts: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null>;
+  complete(id: string, token: number, opts: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null>;
   /** RUNNING|PREPARING → WAITING_RETRY: charge what the attempt used; keep the hold. */
   retryLater(id: string, token: number, opts: { now: number; runAt: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null>;
   /** RUNNING|PREPARING → FAILED: charge what was used, release the hold. */
@@ -173,6 +183,13 @@ export interface Store {
    * a previous, dead incarnation of this process.
    */
   reapExpiredLeases(now: number, opts?: { foreignOwnersOf?: string }): Promise<WorkRequest[]>;
+
+  /** A result cached under `key` that is still fresh at `now`, or null. */
+  lookupCache(key: string, now: number): Promise<CachedResult | null>;
+  /** Keep a result (replacing an older one under the same key). */
+  storeCache(entry: CachedResult): Promise<void>;
+  /** Forget a template's cached results (and expired ones of any template); returns how many went. */
+  purgeCache(template: string, now: number, actor: string): Promise<number>;
 
   appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void>;
   /**

@@ -48,6 +48,7 @@ export function makeRequest(over: Partial<WorkRequest> = {}): WorkRequest {
     costNano: 0,
     idempotencyKey: null,
     bodyHash: null,
+    optimization: null,
     createdAt: T0 + n,
     updatedAt: T0 + n,
     startedAt: null,
@@ -75,7 +76,7 @@ export function makeTemplate(name: string, over: Partial<TemplateDef> = {}): Tem
   return {
     name, worker: 'w-http', model: 'gpt-test', maxTokens: 512, resources: { email: 1 }, timeoutMs: 30_000,
     retry: { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000, factor: 2 }, parameters: { temperature: 0 },
-    description: `template ${name}`, source: 'api', ...over,
+    description: `template ${name}`, cacheTtlS: 0, source: 'api', ...over,
   };
 }
 

@@ -1189,6 +1189,25 @@ for (const backend of BACKENDS) {
 
       // ---- invariant under random operation sequences -------------------------
 
+      describe('result cache', () => {
+        it('stores, finds while fresh, replaces, and purges by template (and expired entries)', async () => {
+          const entry = { key: 'k1', template: 'summarize', output: { text: 'x' }, usage: usage(1, 2), sourceRequestId: 'req_a', createdAt: T0, expiresAt: T0 + 1000 };
+          assert.equal(await store.lookupCache('k1', T0), null);
+          await store.storeCache(entry);
+          assert.deepEqual(await store.lookupCache('k1', T0 + 999), entry);
+          assert.equal(await store.lookupCache('k1', T0 + 1000), null, 'expired at expiresAt');
+          await store.storeCache({ ...entry, output: 'new', sourceRequestId: 'req_b', expiresAt: T0 + 5000 });
+          assert.equal((await store.lookupCache('k1', T0 + 2000))?.sourceRequestId, 'req_b');
+          await store.storeCache({ ...entry, key: 'k2', template: 'other', expiresAt: T0 + 5000 });
+          await store.storeCache({ ...entry, key: 'k3', template: 'other', expiresAt: T0 + 10 });
+          assert.equal(await store.purgeCache('summarize', T0 + 100, 'admin'), 2, 'k1 by template, k3 because it expired');
+          assert.equal(await store.lookupCache('k1', T0 + 200), null);
+          assert.notEqual(await store.lookupCache('k2', T0 + 200), null, 'other templates stay');
+          const audit = await store.listAudit({});
+          assert.ok(audit.some((e) => e.kind === 'admin' && (e.data as { action?: string } | null)?.action === 'cache:purge'));
+        });
+      });
+
       describe('budget invariant under random operations', () => {
         // ALLOT_TEST_SEED=n replays one seed (its coverage of every state is then not required).
         const chosen = process.env.ALLOT_TEST_SEED;

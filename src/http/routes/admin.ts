@@ -171,7 +171,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const cur = {
         worker: t.worker, model: t.model, max_tokens: t.model ? t.maxTokens : undefined, resources: { ...t.resources }, timeout_ms: t.timeoutMs,
         max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
-        parameters: { ...t.parameters }, description: t.description,
+        parameters: { ...t.parameters }, description: t.description, cache_ttl_s: t.cacheTtlS,
       };
       const patch = c.req.valid('json');
       return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry } }), 200);
@@ -185,6 +185,15 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const inFlight = await d.store.listRequests({ template: name, states: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], limit: 10_000 });
       await d.registry.deleteTemplate(name, 'admin', inFlight.length);
       return c.json({ deleted: name }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: 'delete', path: '/admin/templates/{name}/cache', tags: ['admin'], summary: "Forget a template's cached results", request: { params: NameParam }, responses: { 200: json(Loose, 'Purged'), ...errors } }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
+      return c.json({ template: name, removed: await d.store.purgeCache(name, d.clock.now(), 'admin') }, 200);
     },
   );
 

@@ -54,6 +54,7 @@ export function toRequest(r: Row): WorkRequest {
     costNano: Number(r.cost_nano),
     idempotencyKey: (r.idempotency_key as string | null) ?? null,
     bodyHash: (r.body_hash as string | null) ?? null,
+    optimization: json(r.optimization) as WorkRequest['optimization'],
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     startedAt: num(r.started_at),
@@ -69,14 +70,14 @@ export function requestParams(q: WorkRequest): (string | number | null)[] {
     q.maxTokens, JSON.stringify(q.input ?? null), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
     s(q.progress), s(q.output), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
-    q.startedAt, q.completedAt,
+    q.startedAt, q.completedAt, s(q.optimization),
   ];
 }
 
 export const INSERT_REQUEST = `INSERT INTO requests (id, client_id, template, state, urgency, klass, base_points, priority, model,
   max_tokens, input, parameters, policy, estimate, hold_nano, period, reserved, attempts, max_attempts, lease_token, lease_owner,
   lease_expires_at, deadline_at, run_at, progress, output, error, usage, cost_nano, idempotency_key, body_hash, created_at,
-  updated_at, started_at, completed_at) VALUES (${Array.from({ length: 35 }, () => '?').join(', ')})`;
+  updated_at, started_at, completed_at, optimization) VALUES (${Array.from({ length: 36 }, () => '?').join(', ')})`;
 
 export function toAudit(r: Row): AuditEntry {
   return {

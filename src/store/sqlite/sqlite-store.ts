@@ -16,9 +16,9 @@ import { dirname } from 'node:path';
 import { AllotError } from '../../core/errors.ts';
 import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
-import type { AuditEntry, Client, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AuditEntry, Client, Optimization, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, EnqueueInput, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -551,10 +551,11 @@ export class SqliteStore implements Store {
     return Number(r.changes) > 0;
   }
 
-  async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement }): Promise<WorkRequest | null> {
+  async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
     return this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
       output: JSON.stringify(o.output ?? null), error: null, completed_at: o.now,
       progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
+      ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
     });
   }
 
@@ -617,6 +618,33 @@ export class SqliteStore implements Store {
       if (res) out.push(res);
     }
     return out;
+  }
+
+  async lookupCache(key: string, now: number): Promise<CachedResult | null> {
+    const r = this.#q('SELECT * FROM result_cache WHERE key = ? AND expires_at > ?').get(key, now) as Row | undefined;
+    if (!r) return null;
+    return {
+      key, template: r.template as string, output: JSON.parse(r.output as string), usage: r.usage ? (JSON.parse(r.usage as string) as CachedResult['usage']) : null,
+      sourceRequestId: r.source_request_id as string, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
+    };
+  }
+
+  async storeCache(e: CachedResult): Promise<void> {
+    this.#tx(() => {
+      this.#q(`INSERT INTO result_cache (key, template, output, usage, source_request_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(key) DO UPDATE SET template = excluded.template, output = excluded.output, usage = excluded.usage,
+        source_request_id = excluded.source_request_id, created_at = excluded.created_at, expires_at = excluded.expires_at`).run(
+        e.key, e.template, JSON.stringify(e.output ?? null), e.usage ? JSON.stringify(e.usage) : null, e.sourceRequestId, e.createdAt, e.expiresAt,
+      );
+    });
+  }
+
+  async purgeCache(template: string, now: number, actor: string): Promise<number> {
+    return this.#tx(() => {
+      const r = this.#q('DELETE FROM result_cache WHERE template = ? OR expires_at <= ?').run(template, now);
+      this.#admin(actor, 'cache:purge', { template, removed: Number(r.changes) });
+      return Number(r.changes);
+    });
   }
 
   async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {

@@ -1,0 +1,116 @@
+/**
+ * Result caching (SPEC section 5): an identical request within the TTL is
+ * answered from the cache at zero cost without dispatch; identical requests
+ * in flight at once run once; `optimize: false` and other parameters miss;
+ * an admin can purge a template's cache.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { FakeClock } from '../../src/core/clock.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { startHarness, type Harness } from '../helpers/app-harness.ts';
+
+let calls = 0;
+let release: (() => void) | undefined;
+let worker: HttpWorkerServer;
+let h: Harness;
+const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+
+before(async () => {
+  worker = await serveHttp(
+    defineWorker({
+      name: 'echo',
+      dedupe: false,
+      handler: async (job, ctx) => {
+        calls++;
+        if ((job.input as { hold?: boolean }).hold) await new Promise<void>((r) => (release = r));
+        ctx.addUsage({ inputTokens: 10, outputTokens: 20 });
+        return { echo: (job.input as { text?: string }).text ?? null, n: calls };
+      },
+    }),
+  );
+  h = await startHarness(
+    {
+      resources: { 'llm.c': { kind: 'tokens', model: 'c', unit: 'token', capacity: 1e6, refill_per_s: 1e6, cost_per_unit_usd: 0.001 } },
+      workers: { echo: { transport: 'http', url: worker.url } },
+      templates: { cached: { worker: 'echo', model: 'c', max_tokens: 50, cache_ttl_s: 3600 }, plain: { worker: 'echo', model: 'c', max_tokens: 50 } },
+    },
+    { clock },
+  );
+});
+
+after(async () => {
+  release?.();
+  await h?.close();
+  await worker?.close();
+});
+
+const run = async (key: string, json: Record<string, unknown>) => {
+  const r = await h.call('POST', '/api/execute', { key, json: { template: 'cached', ...json } });
+  assert.equal(r.status, 200, r.text);
+  return r.body;
+};
+
+test('a repeat within the TTL is answered from the cache, at no cost, without the worker', async () => {
+  const c = await h.createClient('standard');
+  const calls0 = calls;
+  const first = await run(c.key, { input: { text: 'Hello   world ' } });
+  assert.equal(first.status, 'COMPLETED');
+  assert.deepEqual(first.cache, { hit: false, source_request_id: null });
+  assert.equal(first.cost_usd, 0.03, '30 tokens at $0.001');
+  const second = await run(c.key, { input: { text: 'Hello world' } }); // same after normalizing white space
+  assert.equal(second.status, 'COMPLETED');
+  assert.deepEqual(second.cache, { hit: true, source_request_id: first.request_id });
+  assert.deepEqual(second.output, first.output);
+  assert.equal(second.cost_usd, 0);
+  assert.equal(calls, calls0 + 1, 'the worker ran once');
+  const usage = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
+  assert.equal(usage.body.spent_usd, 0.03);
+  assert.equal(usage.body.held_usd, 0);
+
+  // Other parameters, optimize:false, or a template without caching: the worker runs.
+  assert.equal((await run(c.key, { input: { text: 'Hello world' }, max_tokens: 40 })).cache.hit, false);
+  const opted = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'cached', input: { text: 'Hello world' }, optimize: false } });
+  assert.equal(opted.body.cache, null);
+  assert.equal(opted.body.cost_usd, 0.03);
+  const plain = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'plain', input: { text: 'Hello world' } } });
+  assert.equal(plain.body.cache, null);
+  assert.equal(calls, calls0 + 4);
+});
+
+test('the cache expires after cache_ttl_s, and an admin can purge it', async () => {
+  const c = await h.createClient('standard');
+  const a = await run(c.key, { input: { text: 'expiry' } });
+  clock.advance(3_599_000);
+  assert.equal((await run(c.key, { input: { text: 'expiry' } })).cache.hit, true);
+  clock.advance(1_000);
+  const fresh = await run(c.key, { input: { text: 'expiry' } });
+  assert.equal(fresh.cache.hit, false, 'one hour later it runs again');
+  assert.notEqual(fresh.request_id, a.request_id);
+  assert.equal((await run(c.key, { input: { text: 'expiry' } })).cache.hit, true);
+  const purge = await h.call('DELETE', '/admin/templates/cached/cache', { key: h.adminKey });
+  assert.equal(purge.status, 200, purge.text);
+  assert.ok(purge.body.removed >= 1);
+  assert.equal((await run(c.key, { input: { text: 'expiry' } })).cache.hit, false);
+});
+
+test('identical requests in flight at once run once; the others wait for the first', async () => {
+  const c = await h.createClient('standard');
+  const calls0 = calls;
+  const submit = () => h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'cached', input: { text: 'together', hold: true } } });
+  const ids = [(await submit()).body.request_id, (await submit()).body.request_id, (await submit()).body.request_id] as string[];
+  const reached = (): boolean => release !== undefined;
+  for (let i = 0; i < 100 && !reached(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(release, 'the first reached the worker');
+  const waiting = await h.call('GET', `/api/execution/${ids[1]}`, { key: c.key });
+  assert.equal(waiting.body.status, 'PENDING', 'the duplicate waits');
+  release?.();
+  const done = await Promise.all(ids.map((id) => h.waitTerminal(id, c.key)));
+  assert.deepEqual(done.map((x) => x.status), ['COMPLETED', 'COMPLETED', 'COMPLETED']);
+  assert.equal(calls, calls0 + 1, 'the worker ran once');
+  assert.deepEqual(done.map((x) => x.cost_usd), [0.03, 0, 0]);
+  assert.equal(done[1].cache.source_request_id, ids[0]);
+  assert.deepEqual(done[2].output, done[0].output);
+  const usage = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
+  assert.equal(usage.body.held_usd, 0, 'the duplicates’ holds were released');
+});
