@@ -1,4 +1,5 @@
 /** Row ↔ entity conversion for the SQLite store. */
+import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import type { AuditEntry, Client, WorkRequest } from '../../model.ts';
 import type { State } from '../../core/states.ts';
 import type { Urgency } from '../../core/priority.ts';
@@ -6,7 +7,23 @@ import type { QueueClass } from '../../core/run-queue.ts';
 
 type Row = Record<string, unknown>;
 
-const json = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(v as string));
+/**
+ * Payload compression (SPEC section 5): a JSON value of at least
+ * COMPRESS_MIN_BYTES is stored as a zstd-compressed BLOB, anything smaller
+ * as TEXT. SQLite keeps each value's own type, so reads tell them apart.
+ */
+export const COMPRESS_MIN_BYTES = 4096;
+
+export function packJson(v: unknown): string | Uint8Array {
+  const text = JSON.stringify(v ?? null);
+  return text.length >= COMPRESS_MIN_BYTES ? zstdCompressSync(Buffer.from(text, 'utf8')) : text;
+}
+
+const json = (v: unknown): unknown => {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Uint8Array) return JSON.parse(zstdDecompressSync(v).toString('utf8'));
+  return JSON.parse(v as string);
+};
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 export function toClient(r: Row): Client {
@@ -20,6 +37,8 @@ export function toClient(r: Row): Client {
     updatedAt: Number(r.updated_at),
   };
 }
+
+export { json as unpackJson };
 
 export function toRequest(r: Row): WorkRequest {
   return {
@@ -63,13 +82,13 @@ export function toRequest(r: Row): WorkRequest {
 }
 
 /** Parameters for INSERT INTO requests, in column order of INSERT_REQUEST. */
-export function requestParams(q: WorkRequest): (string | number | null)[] {
+export function requestParams(q: WorkRequest): (string | number | null | Uint8Array)[] {
   const s = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
   return [
     q.id, q.clientId, q.template, q.state, q.urgency, q.klass, q.basePoints, JSON.stringify(q.priority), q.model ?? null,
-    q.maxTokens, JSON.stringify(q.input ?? null), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
+    q.maxTokens, packJson(q.input), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
-    s(q.progress), s(q.output), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
+    s(q.progress), q.output === null || q.output === undefined ? null : packJson(q.output), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
     q.startedAt, q.completedAt, s(q.optimization),
   ];
 }

@@ -22,10 +22,10 @@ import type {
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
-import { INSERT_REQUEST, requestParams, toAudit, toClient, toRequest } from './rows.ts';
+import { INSERT_REQUEST, packJson, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
 
 type Row = Record<string, unknown>;
-type Val = string | number | null;
+type Val = string | number | null | Uint8Array;
 
 /** What a transition reads before it writes: enough to check, fence, settle and count. */
 const CURRENT_COLUMNS = 'state, lease_token, client_id, period, hold_nano, attempts, started_at, usage, cost_nano';
@@ -553,7 +553,7 @@ export class SqliteStore implements Store {
 
   async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
     return this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
-      output: JSON.stringify(o.output ?? null), error: null, completed_at: o.now,
+      output: packJson(o.output), error: null, completed_at: o.now,
       progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
       ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
     });
@@ -624,7 +624,7 @@ export class SqliteStore implements Store {
     const r = this.#q('SELECT * FROM result_cache WHERE key = ? AND expires_at > ?').get(key, now) as Row | undefined;
     if (!r) return null;
     return {
-      key, template: r.template as string, output: JSON.parse(r.output as string), usage: r.usage ? (JSON.parse(r.usage as string) as CachedResult['usage']) : null,
+      key, template: r.template as string, output: unpackJson(r.output), usage: r.usage ? (JSON.parse(r.usage as string) as CachedResult['usage']) : null,
       sourceRequestId: r.source_request_id as string, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
     };
   }
@@ -634,7 +634,7 @@ export class SqliteStore implements Store {
       this.#q(`INSERT INTO result_cache (key, template, output, usage, source_request_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(key) DO UPDATE SET template = excluded.template, output = excluded.output, usage = excluded.usage,
         source_request_id = excluded.source_request_id, created_at = excluded.created_at, expires_at = excluded.expires_at`).run(
-        e.key, e.template, JSON.stringify(e.output ?? null), e.usage ? JSON.stringify(e.usage) : null, e.sourceRequestId, e.createdAt, e.expiresAt,
+        e.key, e.template, packJson(e.output), e.usage ? JSON.stringify(e.usage) : null, e.sourceRequestId, e.createdAt, e.expiresAt,
       );
     });
   }

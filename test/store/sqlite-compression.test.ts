@@ -1,0 +1,55 @@
+/**
+ * Payload compression in the SQLite store: inputs and outputs of 4 KiB or
+ * more are stored as zstd BLOBs and read back unchanged; small ones stay TEXT.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { makeRequest } from '../contract/fixtures.ts';
+
+test('large inputs and outputs are stored compressed, transparently', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'allot-compress-'));
+  const path = join(dir, 'a.db');
+  const store = new SqliteStore(path);
+  try {
+    await store.migrate();
+    const big = { text: 'The quick brown fox jumps over the lazy dog. '.repeat(500) }; // ~22 KB of JSON
+    const small = { text: 'short' };
+    const a = makeRequest({ id: 'big', input: big, holdNano: 0 });
+    const b = makeRequest({ id: 'small', input: small, holdNano: 0 });
+    await store.enqueue({ request: a, budgetLimitNano: null });
+    await store.enqueue({ request: b, budgetLimitNano: null });
+    const claimed = await store.claim('big', { owner: 'o', now: 1, leaseMs: 1000, reserved: {}, buckets: new Map(), start: { deadlineAt: 100, leaseExpiresAt: 1000 } });
+    const output = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
+    await store.complete('big', claimed?.leaseToken as number, { now: 2, output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: new Map(), returned: {} } });
+    await store.durable();
+
+    const back = await store.getRequest('big');
+    assert.deepEqual(back?.input, big);
+    assert.deepEqual(back?.output, output);
+    assert.deepEqual((await store.getRequest('small'))?.input, small);
+
+    const peer = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = peer.prepare('SELECT id, typeof(input) AS ti, length(input) AS li, typeof(output) AS tout, length(output) AS lo FROM requests ORDER BY id').all() as {
+        id: string; ti: string; li: number; tout: string; lo: number | null;
+      }[];
+      const bigRow = rows.find((r) => r.id === 'big');
+      const smallRow = rows.find((r) => r.id === 'small');
+      assert.equal(bigRow?.ti, 'blob');
+      assert.ok((bigRow?.li as number) < JSON.stringify(big).length / 10, `stored ${bigRow?.li} bytes for ${JSON.stringify(big).length}`);
+      assert.equal(bigRow?.tout, 'blob');
+      assert.ok((bigRow?.lo as number) < JSON.stringify(output).length / 10);
+      assert.equal(smallRow?.ti, 'text');
+    } finally {
+      peer.close();
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
