@@ -58,6 +58,14 @@ export interface TemplateDef {
   readonly description?: string | undefined;
   /** Seconds a result is reused for an identical request; 0 = never. */
   readonly cacheTtlS: number;
+  /** Cheaper models (token resources' model names), in order. */
+  readonly fallbackModels: readonly string[];
+  /** Never downgraded. */
+  readonly critical: boolean;
+  /** Downgrade from this share of the monthly budget used (spent + held). @default 0.8 */
+  readonly downgradeBudgetThreshold: number;
+  /** Downgrade when the model's bucket is expected to take longer than this. @default 10 seconds */
+  readonly downgradeMaxWaitMs: number;
   readonly source: 'config' | 'api';
 }
 
@@ -108,6 +116,11 @@ export interface RunPolicy {
 
 /** What the optimizer did for a request (SPEC section 5). */
 export interface Optimization {
+  readonly downgrade?: {
+    readonly requested: string;
+    readonly used: string;
+    readonly reason: 'budget' | 'congestion';
+  };
   readonly cache?: {
     readonly key: string;
     readonly hit: boolean;

@@ -38,6 +38,13 @@ export function toTemplateDef(
     } else model = r.model ?? r.name;
   }
   if (t.max_tokens !== undefined && t.model === undefined) issues.push('max_tokens: only meaningful with a model');
+  const fallbackModels: string[] = [];
+  (t.fallback_models ?? []).forEach((m, i) => {
+    const r = [...ctx.resources.values()].find((x) => x.kind === 'tokens' && (x.model === m || x.name === m));
+    if (!r) issues.push(`fallback_models[${i}]: "${m}" is not a token resource's model`);
+    else fallbackModels.push(r.model ?? r.name);
+  });
+  if (fallbackModels.length && t.model === undefined) issues.push('fallback_models: only meaningful with a model');
   for (const res of Object.keys(t.resources ?? {})) {
     if (!ctx.resources.has(res)) issues.push(`resources.${res}: no such resource (known: ${[...ctx.resources.keys()].join(', ')})`);
   }
@@ -51,7 +58,8 @@ export function toTemplateDef(
         maxAttempts: t.max_attempts ?? r.maxAttempts, baseDelayMs: t.retry?.base_delay_ms ?? r.baseDelayMs,
         maxDelayMs: t.retry?.max_delay_ms ?? r.maxDelayMs, factor: t.retry?.factor ?? r.factor,
       },
-      parameters: t.parameters ?? {}, description: t.description, cacheTtlS: t.cache_ttl_s ?? 0, source,
+      parameters: t.parameters ?? {}, description: t.description, cacheTtlS: t.cache_ttl_s ?? 0, fallbackModels, critical: t.critical ?? false,
+      downgradeBudgetThreshold: t.downgrade?.budget_threshold ?? 0.8, downgradeMaxWaitMs: t.downgrade?.max_wait_ms ?? 10_000, source,
     },
     issues,
   };
@@ -69,6 +77,7 @@ export function templateView(t: TemplateDef): Record<string, unknown> {
   return {
     name: t.name, worker: t.worker, model: t.model, max_tokens: t.maxTokens, resources: t.resources, timeout_ms: t.timeoutMs,
     max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
-    parameters: t.parameters, description: t.description, cache_ttl_s: t.cacheTtlS, source: t.source,
+    parameters: t.parameters, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: t.fallbackModels, critical: t.critical,
+    downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs }, source: t.source,
   };
 }

@@ -64,6 +64,18 @@ export const templateInput = z.strictObject({
   description: z.string().optional(),
   /** Reuse a result for an identical request (same input, parameters and model) this many seconds. */
   cache_ttl_s: z.number().nonnegative().optional(),
+  /** Cheaper models to fall back to, in order, when the budget is under pressure or the model is congested. */
+  fallback_models: z.array(z.string().min(1)).optional(),
+  /** Critical templates are never downgraded. */
+  critical: z.boolean().optional(),
+  downgrade: z
+    .strictObject({
+      /** Share of the monthly budget used (spent + held) from which requests move to a cheaper model. @default 0.8 */
+      budget_threshold: z.number().min(0).max(1).optional(),
+      /** Expected wait for the model's bucket beyond which requests move to a cheaper model. @default 10000 */
+      max_wait_ms: z.number().nonnegative().optional(),
+    })
+    .optional(),
 });
 
 export const configInput = z.strictObject({

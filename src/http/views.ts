@@ -23,6 +23,8 @@ export function executionView(r: WorkRequest, scheduler: Scheduler) {
     attempts: r.attempts,
     max_attempts: r.maxAttempts,
     model: r.model ?? null,
+    model_requested: r.optimization?.downgrade?.requested ?? r.model ?? null,
+    downgrade_reason: r.optimization?.downgrade?.reason ?? null,
     max_tokens: r.maxTokens,
     progress: r.progress ? { percent: r.progress.percent, message: r.progress.message ?? null, at: iso(r.progress.at) } : null,
     output: r.output ?? null,

@@ -111,6 +111,8 @@ export class Scheduler {
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
   readonly #duplicates = new InFlightDuplicates();
+  /** Units queued requests need, per resource: the backlog a new request waits behind. */
+  readonly #queuedDemand = new Map<string, number>();
   /** Run-queue group → the resource whose share decides fairness for it. */
   readonly #groupResource = new Map<string, string>();
   #lowUtil: LowUtilState = { since: null };
@@ -209,6 +211,7 @@ export class Scheduler {
       clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt, readyAt: performance.now(),
     });
     this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
+    for (const [res, n] of Object.entries(r.estimate.resources)) this.#queuedDemand.set(res, (this.#queuedDemand.get(res) ?? 0) + n);
     const group = `${r.policy.worker}|${r.model ?? ''}`;
     if (!this.#groupResource.has(group)) {
       this.#groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined));
@@ -222,6 +225,7 @@ export class Scheduler {
     this.#queued.delete(id);
     this.#queue.remove(id);
     dec(this.#queuedByClient, q.clientId);
+    for (const [res, n] of Object.entries(q.needs)) this.#queuedDemand.set(res, Math.max(0, (this.#queuedDemand.get(res) ?? 0) - n));
     for (const [res, holder] of this.#holds) if (holder === id) this.#holds.delete(res);
     return q;
   }
@@ -315,6 +319,20 @@ export class Scheduler {
     const writes = this.#ledger.reconfigure(r, now);
     await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data: { action: 'pools', resource: name, pools: r.pools ?? [] } });
     this.kick();
+  }
+
+  /**
+   * How long a new request needing `amount` of `resource` is expected to
+   * wait for it: the queued backlog on that resource plus its own need,
+   * less what the bucket holds now, at the refill rate. 0 when it would fit.
+   */
+  expectedWaitMs(resource: string, amount: number): number {
+    const r = this.#d.registry.resources.get(resource);
+    const lv = this.#ledger?.levels(this.#d.clock.now()).get(resource);
+    if (!r || !lv) return 0;
+    const short = (this.#queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
+    if (short <= 0) return 0;
+    return r.refillPerS > 0 ? Math.ceil((short * 1000) / r.refillPerS) : Infinity;
   }
 
   /** Pool levels of a resource, for views. */

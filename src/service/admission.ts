@@ -87,8 +87,11 @@ export class Admission {
       const prior = await store.findByIdempotencyKey(client.id, idempotencyKey);
       if (prior) return { request: this.#sameBody(prior, hash), created: false };
     }
-    const { template, maxTokens, estimate } = this.estimate(body);
+    const asked = this.estimate(body);
     const now = clock.now();
+    const urgencyAsked = body.urgency ?? 'normal';
+    const downgrade = body.optimize === false || urgencyAsked === 'critical' ? null : await this.#downgrade(client, asked.template, asked.estimate, now);
+    const { template, maxTokens, estimate } = downgrade ?? asked;
     const parameters = { ...template.parameters, ...body.parameters };
     // Result caching: an identical request (template, normalized input, parameters, model) answered within the TTL.
     const key = template.cacheTtlS > 0 && body.optimize !== false ? cacheKey(template.name, body.input, parameters, template.model, maxTokens) : null;
@@ -113,7 +116,10 @@ export class Admission {
       deadlineAt: null, runAt: null, progress: hit ? { percent: 100, message: 'answered from cache', at: now } : null,
       output: hit ? hit.output : null, error: null, usage: hit ? { tokens: { input: 0, output: 0 }, resources: {} } : null, costNano: 0,
       idempotencyKey: idempotencyKey ?? null, bodyHash: hash, createdAt: now, updatedAt: now, startedAt: null, completedAt: hit ? now : null,
-      optimization: key === null ? null : { cache: { key, hit: Boolean(hit), sourceRequestId: hit?.sourceRequestId } },
+      optimization: key === null && !downgrade ? null : {
+        ...(downgrade ? { downgrade: { requested: asked.template.model as string, used: template.model as string, reason: downgrade.reason } } : {}),
+        ...(key === null ? {} : { cache: { key, hit: Boolean(hit), sourceRequestId: hit?.sourceRequestId } }),
+      },
     };
     const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client) });
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
@@ -121,6 +127,28 @@ export class Admission {
     if (hit) events.emit('request:completed', res.request, 0);
     else scheduler.enqueued(res.request);
     return { request: res.request, created: true };
+  }
+
+  /**
+   * Model downgrade (SPEC section 5): a non-critical request of a template
+   * with fallback models moves to the first cheaper one when its client has
+   * used `downgradeBudgetThreshold` of its budget, or when the model's bucket
+   * is expected to take longer than `downgradeMaxWaitMs`.
+   */
+  async #downgrade(client: Client, t: TemplateDef, estimate: Estimate, now: number): Promise<(ReturnType<Admission['estimate']> & { reason: 'budget' | 'congestion' }) | null> {
+    if (t.critical || t.fallbackModels.length === 0 || !t.model) return null;
+    let reason: 'budget' | 'congestion' | null = null;
+    const limit = this.budgetLimitNano(client);
+    if (limit !== null && limit > 0) {
+      const b = await this.#d.store.getBudget(client.id, periodOf(now, this.#d.budgetTimeZone));
+      if ((b.spentNano + b.heldNano) / limit >= t.downgradeBudgetThreshold) reason = 'budget';
+    }
+    const primary = this.#d.registry.modelResource(t.model);
+    if (!reason && primary && this.#d.scheduler.expectedWaitMs(primary.name, estimate.resources[primary.name] ?? 0) > t.downgradeMaxWaitMs) reason = 'congestion';
+    if (!reason) return null;
+    const cheaper: TemplateDef = { ...t, model: t.fallbackModels[0] };
+    const maxTokens = estimate.maxOutputTokens || t.maxTokens;
+    return { template: cheaper, maxTokens, estimate: estimateRequest(cheaper, undefined, maxTokens, this.#d.registry, () => estimate.inputTokens), reason };
   }
 
   #sameBody(prior: WorkRequest, hash: string | null): WorkRequest {

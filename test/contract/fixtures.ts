@@ -76,7 +76,8 @@ export function makeTemplate(name: string, over: Partial<TemplateDef> = {}): Tem
   return {
     name, worker: 'w-http', model: 'gpt-test', maxTokens: 512, resources: { email: 1 }, timeoutMs: 30_000,
     retry: { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000, factor: 2 }, parameters: { temperature: 0 },
-    description: `template ${name}`, cacheTtlS: 0, source: 'api', ...over,
+    description: `template ${name}`, cacheTtlS: 0, fallbackModels: [], critical: false, downgradeBudgetThreshold: 0.8, downgradeMaxWaitMs: 10_000,
+    source: 'api', ...over,
   };
 }
 
