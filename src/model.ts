@@ -66,6 +66,8 @@ export interface TemplateDef {
   readonly downgradeBudgetThreshold: number;
   /** Downgrade when the model's bucket is expected to take longer than this. @default 10 seconds */
   readonly downgradeMaxWaitMs: number;
+  /** Low-urgency requests are deferred to off-peak, for at most `deadlineMs`. */
+  readonly offpeak: { readonly allowed: boolean; readonly deadlineMs: number };
   readonly source: 'config' | 'api';
 }
 
@@ -116,6 +118,8 @@ export interface RunPolicy {
 
 /** What the optimizer did for a request (SPEC section 5). */
 export interface Optimization {
+  /** Deferred to off-peak by its template; runs anyway from `deadlineAt`. */
+  readonly offpeak?: { readonly deadlineAt: number };
   readonly downgrade?: {
     readonly requested: string;
     readonly used: string;

@@ -59,7 +59,8 @@ export function toTemplateDef(
         maxDelayMs: t.retry?.max_delay_ms ?? r.maxDelayMs, factor: t.retry?.factor ?? r.factor,
       },
       parameters: t.parameters ?? {}, description: t.description, cacheTtlS: t.cache_ttl_s ?? 0, fallbackModels, critical: t.critical ?? false,
-      downgradeBudgetThreshold: t.downgrade?.budget_threshold ?? 0.8, downgradeMaxWaitMs: t.downgrade?.max_wait_ms ?? 10_000, source,
+      downgradeBudgetThreshold: t.downgrade?.budget_threshold ?? 0.8, downgradeMaxWaitMs: t.downgrade?.max_wait_ms ?? 10_000,
+      offpeak: { allowed: t.offpeak?.allowed ?? false, deadlineMs: t.offpeak?.deadline_ms ?? 24 * 3_600_000 }, source,
     },
     issues,
   };
@@ -78,6 +79,7 @@ export function templateView(t: TemplateDef): Record<string, unknown> {
     name: t.name, worker: t.worker, model: t.model, max_tokens: t.maxTokens, resources: t.resources, timeout_ms: t.timeoutMs,
     max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
     parameters: t.parameters, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: t.fallbackModels, critical: t.critical,
-    downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs }, source: t.source,
+    downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs },
+    offpeak: { allowed: t.offpeak.allowed, deadline_ms: t.offpeak.deadlineMs }, source: t.source,
   };
 }

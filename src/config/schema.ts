@@ -68,6 +68,8 @@ export const templateInput = z.strictObject({
   fallback_models: z.array(z.string().min(1)).optional(),
   /** Critical templates are never downgraded. */
   critical: z.boolean().optional(),
+  /** Low-urgency requests wait for off-peak (scheduler.offpeak), but run anyway after deadline_ms. */
+  offpeak: z.strictObject({ allowed: z.boolean(), deadline_ms: z.number().int().positive().optional() }).optional(),
   downgrade: z
     .strictObject({
       /** Share of the monthly budget used (spent + held) from which requests move to a cheaper model. @default 0.8 */

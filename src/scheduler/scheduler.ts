@@ -79,6 +79,8 @@ interface Queued {
   readonly timeoutMs: number;
   /** When it was accepted (clock ms). */
   readonly enqueuedAt: number;
+  /** Deferred by its template to off-peak: runs anyway from this time. */
+  readonly deadlineAt: number | null;
   /** performance.now() when it became runnable (accepted, or back from a retry wait). */
   readonly readyAt: number;
 }
@@ -111,6 +113,7 @@ export class Scheduler {
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
   readonly #duplicates = new InFlightDuplicates();
+  readonly #groupOf = new Map<string, string>();
   /** Units queued requests need, per resource: the backlog a new request waits behind. */
   readonly #queuedDemand = new Map<string, number>();
   /** Run-queue group → the resource whose share decides fairness for it. */
@@ -207,8 +210,11 @@ export class Scheduler {
     if (this.#queued.has(r.id)) return;
     const key = cacheKeyOf(r);
     if (key !== undefined && this.#duplicates.follow(r.id, key)) return; // Answered when its leader finishes.
+    const deadline = r.optimization?.offpeak?.deadlineAt;
+    const klass = r.klass === 2 && deadline !== undefined && this.#d.clock.now() >= deadline ? 0 : r.klass;
     this.#queued.set(r.id, {
-      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass: r.klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt, readyAt: performance.now(),
+      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt,
+      deadlineAt: klass === 2 ? (r.optimization?.offpeak?.deadlineAt ?? null) : null, readyAt: performance.now(),
     });
     this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
     for (const [res, n] of Object.entries(r.estimate.resources)) this.#queuedDemand.set(res, (this.#queuedDemand.get(res) ?? 0) + n);
@@ -216,7 +222,8 @@ export class Scheduler {
     if (!this.#groupResource.has(group)) {
       this.#groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined));
     }
-    this.#queue.push({ id: r.id, clientId: r.clientId, group, klass: r.klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
+    this.#queue.push({ id: r.id, clientId: r.clientId, group, klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
+    this.#groupOf.set(r.id, group);
   }
 
   #unqueue(id: string): Queued | undefined {
@@ -224,6 +231,7 @@ export class Scheduler {
     if (!q) return undefined;
     this.#queued.delete(id);
     this.#queue.remove(id);
+    this.#groupOf.delete(id);
     dec(this.#queuedByClient, q.clientId);
     for (const [res, n] of Object.entries(q.needs)) this.#queuedDemand.set(res, Math.max(0, (this.#queuedDemand.get(res) ?? 0) - n));
     for (const [res, holder] of this.#holds) if (holder === id) this.#holds.delete(res);
@@ -366,6 +374,18 @@ export class Scheduler {
     let u = 0;
     for (const b of (this.#ledger as ResourceLedger).levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
     return u;
+  }
+
+  /** Requests a template deferred to off-peak run as ordinary work once their deadline has come. */
+  #runOverdueDeferred(now: number): void {
+    for (const [id, q] of this.#queued) {
+      if (q.deadlineAt === null || now < q.deadlineAt) continue;
+      const group = this.#groupOf.get(id) as string;
+      this.#queue.remove(id);
+      this.#queued.set(id, { ...q, klass: 0, deadlineAt: null });
+      this.#queue.push({ id, clientId: q.clientId, group, klass: 0, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt });
+      this.kick();
+    }
   }
 
   /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
@@ -646,6 +666,7 @@ export class Scheduler {
     const now = this.#d.clock.now();
     if (this.#units?.sweep()) this.kick();
     this.#observe(now);
+    this.#runOverdueDeferred(now);
     if (this.#queue.size > this.#queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
     const reaped = await this.#d.store.reapExpiredLeases(now);
     for (const r of reaped) {

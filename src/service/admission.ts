@@ -101,10 +101,14 @@ export class Admission {
     }
     const tier = registry.tier(client.tier);
     const urgency = body.urgency ?? 'normal';
+    // Off-peak scheduling: low-urgency work of a template that allows it waits for off-peak, up to its deadline.
+    const offpeak = !hit && template.offpeak.allowed && urgency === 'low' && body.optimize !== false && body.queue === undefined
+      ? { deadlineAt: now + template.offpeak.deadlineMs }
+      : null;
     const s = score(tier.priorityPoints, urgency, 0, this.#d.starvationMs, 10);
     const request: WorkRequest = {
       id: uuidv7(now), clientId: client.id, template: template.name, state: hit ? 'COMPLETED' : 'PENDING', urgency,
-      klass: body.queue === 'deferred' ? 2 : body.queue === 'batch' ? 1 : 0,
+      klass: body.queue === 'deferred' || offpeak ? 2 : body.queue === 'batch' ? 1 : 0,
       basePoints: tier.priorityPoints + URGENCY_POINTS[urgency], priority: s, model: template.model, maxTokens,
       input: body.input, parameters,
       policy: {
@@ -116,7 +120,8 @@ export class Admission {
       deadlineAt: null, runAt: null, progress: hit ? { percent: 100, message: 'answered from cache', at: now } : null,
       output: hit ? hit.output : null, error: null, usage: hit ? { tokens: { input: 0, output: 0 }, resources: {} } : null, costNano: 0,
       idempotencyKey: idempotencyKey ?? null, bodyHash: hash, createdAt: now, updatedAt: now, startedAt: null, completedAt: hit ? now : null,
-      optimization: key === null && !downgrade ? null : {
+      optimization: key === null && !downgrade && !offpeak ? null : {
+        ...(offpeak ? { offpeak } : {}),
         ...(downgrade ? { downgrade: { requested: asked.template.model as string, used: template.model as string, reason: downgrade.reason } } : {}),
         ...(key === null ? {} : { cache: { key, hit: Boolean(hit), sourceRequestId: hit?.sourceRequestId } }),
       },

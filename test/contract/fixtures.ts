@@ -77,6 +77,7 @@ export function makeTemplate(name: string, over: Partial<TemplateDef> = {}): Tem
     name, worker: 'w-http', model: 'gpt-test', maxTokens: 512, resources: { email: 1 }, timeoutMs: 30_000,
     retry: { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000, factor: 2 }, parameters: { temperature: 0 },
     description: `template ${name}`, cacheTtlS: 0, fallbackModels: [], critical: false, downgradeBudgetThreshold: 0.8, downgradeMaxWaitMs: 10_000,
+    offpeak: { allowed: false, deadlineMs: 86_400_000 },
     source: 'api', ...over,
   };
 }

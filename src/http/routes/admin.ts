@@ -173,6 +173,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
         parameters: { ...t.parameters }, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: [...t.fallbackModels], critical: t.critical,
         downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs },
+        offpeak: { allowed: t.offpeak.allowed, deadline_ms: t.offpeak.deadlineMs },
       };
       const patch = c.req.valid('json');
       return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry }, downgrade: { ...cur.downgrade, ...patch.downgrade } }), 200);
