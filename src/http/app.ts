@@ -10,6 +10,7 @@ import { readBody } from './body.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
+import { registerOptimizeRoutes } from './routes/optimize.ts';
 import { registerRequestRoutes } from './routes/requests.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
 import { registerSystemRoutes } from './routes/system.ts';
@@ -53,6 +54,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   registerRequestRoutes(app, d);
   registerResourceRoutes(app, d);
   registerUsageRoutes(app, d);
+  registerOptimizeRoutes(app, d);
   registerAdminRoutes(app, d);
   registerInternalRoutes(app, d);
 

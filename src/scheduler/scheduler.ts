@@ -562,6 +562,7 @@ export class Scheduler {
       next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
       if (next) {
         events.emit('request:completed', next, now - entry.startedAt);
+        await this.#recordDowngradeSaving(next, now);
         await this.#shareResult(next);
       }
     } else {
@@ -713,8 +714,27 @@ export class Scheduler {
         now: t, output: done.output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: EMPTY, returned: {} },
         optimization: { cache: { key, hit: true, sourceRequestId: done.id } },
       });
-      if (served) events.emit('request:completed', served, 0);
+      if (served) {
+        events.emit('request:completed', served, 0);
+        await store.recordSaving({
+          at: t, requestId: id, clientId: served.clientId, template: served.template, strategy: 'cache', usdNano: done.costNano, calls: 1, bytes: 0,
+          method: 'the cost of the identical request it waited for',
+        });
+      }
     }
+  }
+
+  /** A downgraded request saved the difference between its usage at the requested model's price and what it cost. */
+  async #recordDowngradeSaving(done: WorkRequest, now: number): Promise<void> {
+    const d = done.optimization?.downgrade;
+    if (!d || !done.usage) return;
+    const requested = this.#d.registry.modelResource(d.requested);
+    if (!requested) return;
+    const asAsked = usageCost(done.usage, requested.price, this.#d.registry.priceOf).nano;
+    await this.#d.store.recordSaving({
+      at: now, requestId: done.id, clientId: done.clientId, template: done.template, strategy: 'downgrade', usdNano: asAsked - done.costNano, calls: 0, bytes: 0,
+      method: `the same usage at ${d.requested}'s price`,
+    });
   }
 
   /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */

@@ -129,7 +129,14 @@ export class Admission {
     const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client) });
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
     events.emit('request:accepted', res.request);
-    if (hit) events.emit('request:completed', res.request, 0);
+    if (hit) {
+      events.emit('request:completed', res.request, 0);
+      const source = await store.getRequest(hit.sourceRequestId);
+      await store.recordSaving({
+        at: now, requestId: res.request.id, clientId: client.id, template: template.name, strategy: 'cache', usdNano: source?.costNano ?? 0, calls: 1, bytes: 0,
+        method: 'the cost of the request whose result was reused',
+      });
+    }
     else scheduler.enqueued(res.request);
     return { request: res.request, created: true };
   }

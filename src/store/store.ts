@@ -101,6 +101,31 @@ export interface CachedResult {
   readonly expiresAt: number;
 }
 
+/** One optimization's saving against running the request as submitted. */
+export interface Saving {
+  readonly at: number;
+  readonly requestId: string;
+  readonly clientId: string;
+  readonly template: string;
+  readonly strategy: 'cache' | 'downgrade' | 'compression' | 'batching' | 'offpeak';
+  readonly usdNano: Nano;
+  /** Worker (API) calls avoided. */
+  readonly calls: number;
+  /** Bytes not stored or sent. */
+  readonly bytes: number;
+  /** How the saving was estimated, in words. */
+  readonly method: string;
+}
+
+export interface SavingsRow {
+  readonly strategy: string;
+  readonly template: string;
+  readonly count: number;
+  readonly usdNano: Nano;
+  readonly calls: number;
+  readonly bytes: number;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
   migrate(): Promise<MigrationResult[]>;
@@ -190,6 +215,10 @@ export interface Store {
   storeCache(entry: CachedResult): Promise<void>;
   /** Forget a template's cached results (and expired ones of any template); returns how many went. */
   purgeCache(template: string, now: number, actor: string): Promise<number>;
+
+  recordSaving(s: Saving): Promise<void>;
+  /** A client's savings since `since` (ms), per strategy and template. */
+  savingsSummary(clientId: string, since: number): Promise<SavingsRow[]>;
 
   appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void>;
   /**

@@ -67,6 +67,10 @@ test('a repeat within the TTL is answered from the cache, at no cost, without th
   const usage = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
   assert.equal(usage.body.spent_usd, 0.03);
   assert.equal(usage.body.held_usd, 0);
+  const stats = await h.call('GET', `/api/optimize/stats/${c.id}`, { key: c.key });
+  assert.equal(stats.status, 200, stats.text);
+  assert.deepEqual(stats.body.strategies.cache, { requests: 1, saved_usd: 0.03, calls_saved: 1, bytes_saved: 0, by_template: { cached: 0.03 } });
+  assert.equal(stats.body.total_saved_usd, 0.03);
 
   // Other parameters, optimize:false, or a template without caching: the worker runs.
   assert.equal((await run(c.key, { input: { text: 'Hello world' }, max_tokens: 40 })).cache.hit, false);
@@ -113,4 +117,7 @@ test('identical requests in flight at once run once; the others wait for the fir
   assert.deepEqual(done[2].output, done[0].output);
   const usage = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
   assert.equal(usage.body.held_usd, 0, 'the duplicates’ holds were released');
+  const stats = await h.call('GET', `/api/optimize/stats/${c.id}`, { key: c.key });
+  assert.equal(stats.body.strategies.cache.requests, 2, 'each duplicate saved the leader’s cost');
+  assert.equal(stats.body.strategies.cache.saved_usd, 0.06);
 });

@@ -47,6 +47,10 @@ test('budget pressure moves a request to the cheaper model; critical and optimiz
   assert.equal(second.body.model_requested, 'big');
   assert.equal(second.body.downgrade_reason, 'budget');
   assert.equal(second.body.cost_usd, 0.08, '800 tokens at the cheaper price');
+  const stats = await h.call('GET', `/api/optimize/stats/${c.id}`, { key: c.key });
+  assert.equal(stats.body.strategies.downgrade.saved_usd, 0.72, '800 tokens at $0.001 instead of $0.0001');
+  const other = await h.createClient('basic');
+  assert.equal((await h.call('GET', `/api/optimize/stats/${c.id}`, { key: other.key })).status, 403, 'only its own savings');
   assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'smart', input: {}, urgency: 'critical' } }), 402, 'BUDGET_EXCEEDED');
   assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'smart', input: {}, optimize: false } }), 402, 'BUDGET_EXCEEDED');
   assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'vital', input: {} } }), 402, 'BUDGET_EXCEEDED');

@@ -18,7 +18,7 @@ import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
 import type { AuditEntry, Client, Optimization, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, Saving, SavingsRow, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -645,6 +645,22 @@ export class SqliteStore implements Store {
       this.#admin(actor, 'cache:purge', { template, removed: Number(r.changes) });
       return Number(r.changes);
     });
+  }
+
+  async recordSaving(v: Saving): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+        v.at, v.requestId, v.clientId, v.template, v.strategy, v.usdNano, v.calls, v.bytes, v.method,
+      );
+    });
+  }
+
+  async savingsSummary(clientId: string, since: number): Promise<SavingsRow[]> {
+    const rows = this.#q(`SELECT strategy, template, COUNT(*) AS n, SUM(usd_nano) AS usd, SUM(calls) AS calls, SUM(bytes) AS bytes
+      FROM savings WHERE client_id = ? AND at >= ? GROUP BY strategy, template ORDER BY strategy, template`).all(clientId, since) as Row[];
+    return rows.map((r) => ({
+      strategy: r.strategy as string, template: r.template as string, count: Number(r.n), usdNano: Number(r.usd), calls: Number(r.calls), bytes: Number(r.bytes),
+    }));
   }
 
   async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
