@@ -33,6 +33,12 @@ test('large inputs and outputs are stored compressed, transparently', async () =
     assert.deepEqual(back?.output, output);
     assert.deepEqual((await store.getRequest('small'))?.input, small);
 
+    const ledger = await store.savingsSummary(a.clientId, 0);
+    const compression = ledger.find((r) => r.strategy === 'compression');
+    assert.equal(compression?.count, 2, 'the input and the output');
+    assert.ok((compression?.bytes as number) > (JSON.stringify(big).length + JSON.stringify(output).length) * 0.9, `saved ${compression?.bytes} bytes`);
+    assert.equal(compression?.usdNano, 0);
+
     const peer = new DatabaseSync(path, { readOnly: true });
     try {
       const rows = peer.prepare('SELECT id, typeof(input) AS ti, length(input) AS li, typeof(output) AS tout, length(output) AS lo FROM requests ORDER BY id').all() as {

@@ -81,6 +81,9 @@ export function toRequest(r: Row): WorkRequest {
   };
 }
 
+/** Index of the input column among requestParams. */
+export const INPUT_PARAM = 10;
+
 /** Parameters for INSERT INTO requests, in column order of INSERT_REQUEST. */
 export function requestParams(q: WorkRequest): (string | number | null | Uint8Array)[] {
   const s = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));

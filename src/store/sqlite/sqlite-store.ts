@@ -22,7 +22,7 @@ import type {
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
-import { INSERT_REQUEST, packJson, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
+import { INPUT_PARAM, INSERT_REQUEST, packJson, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
 
 type Row = Record<string, unknown>;
 type Val = string | number | null | Uint8Array;
@@ -410,7 +410,9 @@ export class SqliteStore implements Store {
         });
       }
       this.#q('UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?').run(q.holdNano, q.clientId, q.period);
-      this.#q(INSERT_REQUEST).run(...requestParams(q));
+      const params = requestParams(q);
+      this.#q(INSERT_REQUEST).run(...params);
+      this.#compressionSaving(q.id, q.clientId, q.template, q.createdAt, q.input, params[INPUT_PARAM], 'input');
       this.#audit({
         at: q.createdAt, requestId: q.id, clientId: q.clientId, kind: 'transition', from: null, to: q.state, actor: 'api',
         data: { template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources },
@@ -552,8 +554,29 @@ export class SqliteStore implements Store {
   }
 
   async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
+    const packed = packJson(o.output);
+    return this.#tx(() => {
+      const done = this.#completeWith(id, token, o, packed);
+      if (done) this.#compressionSaving(id, done.clientId, done.template, o.now, o.output, packed, 'output');
+      return done;
+    });
+  }
+
+  /**
+   * Compression is the store's own optimization: when it stored a payload
+   * compressed, it records the bytes saved in the savings ledger.
+   */
+  #compressionSaving(requestId: string, clientId: string, template: string, at: number, value: unknown, stored: unknown, what: string): void {
+    if (!(stored instanceof Uint8Array)) return;
+    const raw = Buffer.byteLength(JSON.stringify(value ?? null));
+    this.#q('INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+      at, requestId, clientId, template, 'compression', 0, 0, raw - stored.length, `${what} stored with zstd: ${raw} → ${stored.length} bytes`,
+    );
+  }
+
+  #completeWith(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }, packed: string | Uint8Array): WorkRequest | null {
     return this.#settled(id, token, 'COMPLETED', o.now, o.settlement, true, {
-      output: packJson(o.output), error: null, completed_at: o.now,
+      output: packed, error: null, completed_at: o.now,
       progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
       ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
     });
