@@ -68,6 +68,8 @@ export interface TemplateDef {
   readonly downgradeMaxWaitMs: number;
   /** Low-urgency requests are deferred to off-peak, for at most `deadlineMs`. */
   readonly offpeak: { readonly allowed: boolean; readonly deadlineMs: number };
+  /** Batching: same `input[key]` within `windowMs` goes as one call of at most `maxSize`. */
+  readonly batch?: BatchPolicy | undefined;
   readonly source: 'config' | 'api';
 }
 
@@ -108,7 +110,15 @@ export interface Progress {
  * The parts of a template a request keeps from the moment it was admitted,
  * so that editing the template changes only what is admitted afterwards.
  */
+export interface BatchPolicy {
+  readonly key: string;
+  readonly windowMs: number;
+  readonly maxSize: number;
+}
+
 export interface RunPolicy {
+  /** Kept from the template at admission: how to batch this request, if at all. */
+  readonly batch?: BatchPolicy | undefined;
   readonly worker: string;
   readonly timeoutMs: number;
   /** Keep the result this long for identical requests (0 = no caching). */

@@ -6,7 +6,8 @@ import type { JobEnvelope } from './job.ts';
 import { httpProgressSink } from './progress.ts';
 import { emptyUsage, failure, failureFromError, serializeResponse } from './response.ts';
 import type { StandardResponse } from './response.ts';
-import { runEnvelope } from './worker.ts';
+import { runBatchHandler } from './batch.ts';
+import { batchHandlerOf, runEnvelope } from './worker.ts';
 import type { Worker } from './worker.ts';
 
 export interface ServeHttpOptions {
@@ -69,7 +70,7 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
     status: 'healthy',
     service: worker.name,
     version: worker.version,
-    capabilities: { protocol: PROTOCOL, batch: false },
+    capabilities: { protocol: PROTOCOL, batch: true, batch_handler: batchHandlerOf(worker) !== undefined },
   });
 
   const onJob = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -82,9 +83,20 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
       send(res, 413, failure('VALIDATION_ERROR', `job body exceeds ${maxBody} bytes`, false));
       return;
     }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      send(res, 400, failure('VALIDATION_ERROR', `job body is not valid JSON: ${(err as Error).message}`, false));
+      return;
+    }
+    if (body && typeof body === 'object' && Array.isArray((body as { batch?: unknown }).batch)) {
+      await onBatch((body as { batch: unknown[] }).batch, res);
+      return;
+    }
     let envelope: JobEnvelope;
     try {
-      envelope = parseJobEnvelope(JSON.parse(text));
+      envelope = parseJobEnvelope(body);
     } catch (err) {
       const parsed = err instanceof SyntaxError ? failure('VALIDATION_ERROR', `job body is not valid JSON: ${err.message}`, false) : failureFromError(err, emptyUsage());
       send(res, 400, parsed);
@@ -101,6 +113,32 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
       signal: controller.signal,
     });
     if (!res.destroyed) send(res, 200, result);
+  };
+
+  /** A batch call: the batch handler once, or each job through the ordinary handler side by side. */
+  const onBatch = async (jobs: unknown[], res: ServerResponse): Promise<void> => {
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const batch = batchHandlerOf(worker);
+    const results = batch
+      ? await runBatchHandler(batch, jobs, controller.signal)
+      : await Promise.all(
+          jobs.map(async (raw) => {
+            let envelope: JobEnvelope;
+            try {
+              envelope = parseJobEnvelope(raw);
+            } catch (err) {
+              return failureFromError(err, emptyUsage());
+            }
+            return runEnvelope(worker, envelope, { progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress), signal: controller.signal });
+          }),
+        );
+    if (res.destroyed) return;
+    const text = JSON.stringify({ success: true, results });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   };
 
   const server = createServer({ keepAlive: true, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {

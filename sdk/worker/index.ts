@@ -10,3 +10,4 @@ export { PROTOCOL, serveHttp } from './http.ts';
 export type { HttpWorkerServer, ServeHttpOptions } from './http.ts';
 export { runSubprocess } from './subprocess.ts';
 export type { SubprocessIo } from './subprocess.ts';
+export type { BatchContext, BatchHandler } from './batch.ts';

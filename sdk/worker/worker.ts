@@ -1,3 +1,4 @@
+import type { BatchHandler } from './batch.ts';
 import { DedupeCache } from './dedupe.ts';
 import { execute } from './execute.ts';
 import type { Handler, RunOptions } from './execute.ts';
@@ -19,6 +20,8 @@ export interface WorkerOptions<I, O> {
   handler: Handler<I, O>;
   /** Remember successful responses by request_id + stage; default true (1,000 entries). */
   dedupe?: boolean | { max: number };
+  /** Handle a batch of jobs in one call (see batch.ts); without it, batch calls run `handler` per job. */
+  batchHandler?: BatchHandler<I, O>;
 }
 
 export interface Worker {
@@ -35,6 +38,12 @@ type Runner = (envelope: JobEnvelope, opts: RunOptions) => Promise<StandardRespo
 
 // Transports need to run an already-parsed job; keeping that off the public Worker shape.
 const runners = new WeakMap<Worker, Runner>();
+const batchHandlers = new WeakMap<Worker, BatchHandler<Record<string, unknown>, unknown>>();
+
+/** The worker's batch handler, if it has one (used by the HTTP transport). */
+export function batchHandlerOf(worker: Worker): BatchHandler<Record<string, unknown>, unknown> | undefined {
+  return batchHandlers.get(worker);
+}
 
 /** Run a parsed job on a worker made by defineWorker (used by the transports). */
 export function runEnvelope(worker: Worker, envelope: JobEnvelope, opts: RunOptions): Promise<StandardResponse> {
@@ -87,6 +96,7 @@ export function defineWorker<I = Record<string, unknown>, O = unknown>(opts: Wor
     },
   };
   runners.set(worker, run);
+  if (opts.batchHandler) batchHandlers.set(worker, opts.batchHandler as unknown as BatchHandler<Record<string, unknown>, unknown>);
   return worker;
 }
 

@@ -60,7 +60,8 @@ export function toTemplateDef(
       },
       parameters: t.parameters ?? {}, description: t.description, cacheTtlS: t.cache_ttl_s ?? 0, fallbackModels, critical: t.critical ?? false,
       downgradeBudgetThreshold: t.downgrade?.budget_threshold ?? 0.8, downgradeMaxWaitMs: t.downgrade?.max_wait_ms ?? 10_000,
-      offpeak: { allowed: t.offpeak?.allowed ?? false, deadlineMs: t.offpeak?.deadline_ms ?? 24 * 3_600_000 }, source,
+      offpeak: { allowed: t.offpeak?.allowed ?? false, deadlineMs: t.offpeak?.deadline_ms ?? 24 * 3_600_000 },
+      batch: t.batch ? { key: t.batch.key, windowMs: t.batch.window_ms, maxSize: t.batch.max_size } : undefined, source,
     },
     issues,
   };
@@ -80,6 +81,7 @@ export function templateView(t: TemplateDef): Record<string, unknown> {
     max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
     parameters: t.parameters, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: t.fallbackModels, critical: t.critical,
     downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs },
-    offpeak: { allowed: t.offpeak.allowed, deadline_ms: t.offpeak.deadlineMs }, source: t.source,
+    offpeak: { allowed: t.offpeak.allowed, deadline_ms: t.offpeak.deadlineMs },
+    batch: t.batch ? { key: t.batch.key, window_ms: t.batch.windowMs, max_size: t.batch.maxSize } : undefined, source: t.source,
   };
 }

@@ -68,6 +68,11 @@ export const templateInput = z.strictObject({
   fallback_models: z.array(z.string().min(1)).optional(),
   /** Critical templates are never downgraded. */
   critical: z.boolean().optional(),
+  /**
+   * Requests whose input has the same value at `key` arriving within window_ms go to the worker as one
+   * call (at most max_size); results and usage are split back per request. HTTP workers only.
+   */
+  batch: z.strictObject({ key: z.string().min(1), window_ms: z.number().int().positive().max(60_000), max_size: z.number().int().min(2).max(1000) }).optional(),
   /** Low-urgency requests wait for off-peak (scheduler.offpeak), but run anyway after deadline_ms. */
   offpeak: z.strictObject({ allowed: z.boolean(), deadline_ms: z.number().int().positive().optional() }).optional(),
   downgrade: z

@@ -32,6 +32,7 @@ import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
+import { Batcher } from './batcher.ts';
 import { InFlightDuplicates } from './in-flight.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import type { ProgressTokens } from './progress-token.ts';
@@ -100,6 +101,13 @@ interface Running {
 
 const EMPTY: BucketWrites = new Map();
 
+interface BatchItem {
+  readonly entry: Running;
+  readonly req: WorkRequest;
+  readonly deadlineAt: number;
+  readonly readyAt: number;
+}
+
 export class Scheduler {
   readonly #d: SchedulerDeps;
   readonly #o: SchedulerOptions;
@@ -113,6 +121,7 @@ export class Scheduler {
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
   readonly #duplicates = new InFlightDuplicates();
+  readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
   readonly #groupOf = new Map<string, string>();
   /** Units queued requests need, per resource: the backlog a new request waits behind. */
   readonly #queuedDemand = new Map<string, number>();
@@ -175,6 +184,7 @@ export class Scheduler {
     clearInterval(this.#reaper);
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#wakeTimer);
+    void this.#batcher.flushAll();
     if (this.#inflight.size) {
       let t: NodeJS.Timeout | undefined;
       await Promise.race([Promise.allSettled(this.#inflight), new Promise((r) => (t = setTimeout(r, drainMs)))]);
@@ -514,6 +524,13 @@ export class Scheduler {
     // buckets still account for it, and the reaper takes the request back.
     await store.durable();
     if (this.#running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
+    const batch = claimed.policy.batch;
+    if (batch && this.#d.transports[worker.transport].dispatchBatch) {
+      const value = (claimed.input as Record<string, unknown> | null)?.[batch.key];
+      const key = `${worker.name}|${claimed.template}|${claimed.model ?? ''}|${JSON.stringify(value ?? null)}`;
+      await this.#batcher.add(key, { entry, req: claimed, deadlineAt, readyAt: q.readyAt }, batch.windowMs, batch.maxSize);
+      return;
+    }
     await this.#dispatch(entry, claimed, deadlineAt, q.readyAt);
   }
 
@@ -521,16 +538,7 @@ export class Scheduler {
     const { registry, clock } = this.#d;
     const worker = registry.worker(req.policy.worker);
     if (!worker) return;
-    const job: Job = {
-      request_id: req.id,
-      template: req.template,
-      stage: 0,
-      attempt: req.attempts,
-      input: req.input,
-      parameters: { ...req.parameters, ...(req.model ? { model: req.model } : {}), max_tokens: req.maxTokens },
-      deadline_ms: deadlineAt,
-      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token) },
-    };
+    const job = this.#jobFor(entry, req, deadlineAt);
     const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
     // What Allot added between "runnable" and "sent to the worker": queueing, reservation, two durable writes.
     this.#d.events.emit('request:started', req, performance.now() - readyAt);
@@ -544,6 +552,53 @@ export class Scheduler {
       clearTimeout(timer);
     }
     await this.#finish(entry, req, outcome);
+  }
+
+  /** Several requests of one batch key as one call; each is then reconciled on its own. */
+  async #dispatchBatch(items: BatchItem[]): Promise<void> {
+    const live = items.filter((x) => this.#running.get(x.entry.id) === x.entry);
+    const first = live[0];
+    if (!first) return;
+    const worker = this.#d.registry.worker(first.req.policy.worker);
+    const transport = worker && this.#d.transports[worker.transport];
+    if (!worker || !transport?.dispatchBatch) {
+      for (const x of live) await this.#dispatch(x.entry, x.req, x.deadlineAt, x.readyAt);
+      return;
+    }
+    const abort = new AbortController();
+    const deadline = Math.min(...live.map((x) => x.deadlineAt));
+    const timer = setTimeout(() => abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadline - this.#d.clock.now()));
+    for (const x of live) this.#d.events.emit('request:started', x.req, performance.now() - x.readyAt);
+    let outcomes: WorkerOutcome[];
+    try {
+      outcomes = await transport.dispatchBatch(worker, live.map((x) => this.#jobFor(x.entry, x.req, x.deadlineAt)), { signal: abort.signal, onProgress: () => {} });
+    } finally {
+      clearTimeout(timer);
+    }
+    const now = this.#d.clock.now();
+    for (const [i, x] of live.entries()) {
+      const outcome = outcomes[i] as WorkerOutcome;
+      await this.#finish(x.entry, x.req, outcome);
+      if (i > 0 && outcome.ok) {
+        await this.#d.store.recordSaving({
+          at: now, requestId: x.req.id, clientId: x.req.clientId, template: x.req.template, strategy: 'batching', usdNano: 0, calls: 1, bytes: 0,
+          method: `sent in one call with ${live.length - 1} other requests`,
+        });
+      }
+    }
+  }
+
+  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number): Job {
+    return {
+      request_id: req.id,
+      template: req.template,
+      stage: 0,
+      attempt: req.attempts,
+      input: req.input,
+      parameters: { ...req.parameters, ...(req.model ? { model: req.model } : {}), max_tokens: req.maxTokens },
+      deadline_ms: deadlineAt,
+      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token) },
+    };
   }
 
   /** Reconcile a worker's answer: settle buckets and budget, then complete, retry or fail. */

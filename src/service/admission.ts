@@ -113,6 +113,7 @@ export class Admission {
       input: body.input, parameters,
       policy: {
         worker: template.worker, timeoutMs: template.timeoutMs, cacheTtlS: key === null ? 0 : template.cacheTtlS,
+        batch: body.optimize === false ? undefined : template.batch,
         retry: { baseDelayMs: template.retry.baseDelayMs, maxDelayMs: template.retry.maxDelayMs, factor: template.retry.factor },
       },
       estimate, holdNano: hit ? 0 : estimate.maxCostNano, period: periodOf(now, this.#d.budgetTimeZone),

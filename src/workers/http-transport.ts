@@ -35,26 +35,49 @@ export class HttpTransport implements Transport {
     return a;
   }
 
+  /**
+   * Several jobs as one call: `{ "batch": [job, …] }` answered by
+   * `{ "success": true, "results": [response, …] }` in the same order.
+   * A failure of the call itself is every job's failure.
+   */
+  async dispatchBatch(w: WorkerDef, jobs: readonly Job[], ctx: DispatchContext): Promise<WorkerOutcome[]> {
+    const raw = await this.#post(w, { batch: jobs }, jobs[0]?.request_id ?? '', ctx);
+    if (!raw.ok) return jobs.map(() => raw.outcome);
+    const results = (raw.body as { results?: unknown } | null)?.results;
+    if (!Array.isArray(results) || results.length !== jobs.length) {
+      const bad = failure('WORKER_ERROR', `Worker "${w.name}" answered a batch of ${jobs.length} without ${jobs.length} results`, true);
+      return jobs.map(() => bad);
+    }
+    return results.map((r) => parseStandardResponse(r, raw.status));
+  }
+
   dispatch(w: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome> {
-    if (!w.url) return Promise.resolve(failure('WORKER_UNAVAILABLE', `Worker "${w.name}" has no url`, false));
-    if (ctx.signal.aborted) return Promise.resolve(abortOutcome(ctx.signal));
+    return this.#post(w, job, job.request_id, ctx).then((r) => (r.ok ? parseStandardResponse(r.body, r.status) : r.outcome));
+  }
+
+  #post(w: WorkerDef, payload: unknown, requestId: string, ctx: DispatchContext): Promise<{ ok: true; body: unknown; status: number } | { ok: false; outcome: WorkerOutcome }> {
+    const fail = (o: WorkerOutcome) => Promise.resolve({ ok: false as const, outcome: o });
+    if (!w.url) return fail(failure('WORKER_UNAVAILABLE', `Worker "${w.name}" has no url`, false));
+    if (ctx.signal.aborted) return fail(abortOutcome(ctx.signal));
     const url = this.#url(w.url);
     const secure = url.protocol === 'https:';
-    const body = JSON.stringify(job);
+    const body = JSON.stringify(payload);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
-      'x-allot-request-id': job.request_id,
+      'x-allot-request-id': requestId,
     };
     if (w.token) headers.authorization = `Bearer ${w.token}`;
-    return new Promise<WorkerOutcome>((resolve) => {
+    type Raw = { ok: true; body: unknown; status: number } | { ok: false; outcome: WorkerOutcome };
+    return new Promise<Raw>((resolve) => {
       let settled = false;
-      const done = (o: WorkerOutcome): void => {
+      const finish = (r: Raw): void => {
         if (settled) return;
         settled = true;
         ctx.signal.removeEventListener('abort', onAbort);
-        resolve(o);
+        resolve(r);
       };
+      const done = (o: WorkerOutcome): void => finish({ ok: false, outcome: o });
       const req = (secure ? https : http).request(
         url,
         { method: 'POST', headers, agent: this.#agent(w, secure) },
@@ -77,7 +100,7 @@ export class HttpTransport implements Transport {
               done(failure('WORKER_ERROR', `Worker "${w.name}" answered HTTP ${status} with a body that is not JSON`, status >= 500 || status === 200));
               return;
             }
-            done(parseStandardResponse(parsed, status));
+            finish({ ok: true, body: parsed, status });
           });
           res.on('error', (err) => done(failure('WORKER_UNAVAILABLE', `Worker "${w.name}": ${err.message}`, true)));
         },

@@ -30,6 +30,8 @@ export interface DispatchContext {
 
 export interface Transport {
   dispatch(worker: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome>;
+  /** Several jobs as one call, results in the same order (transports that can batch). */
+  dispatchBatch?(worker: WorkerDef, jobs: readonly Job[], ctx: DispatchContext): Promise<WorkerOutcome[]>;
   close(): Promise<void>;
 }
 

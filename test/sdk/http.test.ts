@@ -123,7 +123,7 @@ describe('serveHttp', () => {
       status: 'healthy',
       service: 'test-worker',
       version: '2.3.4',
-      capabilities: { protocol: 'allot-direct/1', batch: false },
+      capabilities: { protocol: 'allot-direct/1', batch: true, batch_handler: false },
     });
   });
 

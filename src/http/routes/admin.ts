@@ -174,6 +174,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         parameters: { ...t.parameters }, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: [...t.fallbackModels], critical: t.critical,
         downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs },
         offpeak: { allowed: t.offpeak.allowed, deadline_ms: t.offpeak.deadlineMs },
+        batch: t.batch ? { key: t.batch.key, window_ms: t.batch.windowMs, max_size: t.batch.maxSize } : undefined,
       };
       const patch = c.req.valid('json');
       return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry }, downgrade: { ...cur.downgrade, ...patch.downgrade } }), 200);

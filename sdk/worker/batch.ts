@@ -1,0 +1,63 @@
+/**
+ * Batch calls: Allot may send several jobs of one template and batch key as
+ * one HTTP call, `{ "batch": [job, …] }`, and expects `{ "success": true,
+ * "results": [response, …] }` in the same order. A worker with a
+ * `batchHandler` gets them in one call (one upstream API call for all, say);
+ * otherwise each job runs through the ordinary handler, side by side.
+ */
+import type { Job, JobEnvelope } from './job.ts';
+import { parseJobEnvelope } from './job.ts';
+import type { StandardResponse, Usage } from './response.ts';
+import { emptyUsage, failureFromError } from './response.ts';
+
+export interface BatchContext {
+  readonly signal: AbortSignal;
+  /** Report what job `index` used (each request is charged its own usage). */
+  addUsage(index: number, u: { inputTokens?: number; outputTokens?: number; resources?: Record<string, number> }): void;
+}
+
+export type BatchHandler<I, O> = (jobs: Job<I>[], ctx: BatchContext) => Promise<O[]> | O[];
+
+/** Run one batch: parse every job (a bad one fails alone), then the batch handler once. */
+export async function runBatchHandler<O>(
+  handler: BatchHandler<Record<string, unknown>, O>,
+  rawJobs: unknown[],
+  signal: AbortSignal,
+): Promise<StandardResponse[]> {
+  const parsed: (JobEnvelope | StandardResponse)[] = rawJobs.map((raw) => {
+    try {
+      return parseJobEnvelope(raw);
+    } catch (err) {
+      return failureFromError(err, emptyUsage());
+    }
+  });
+  const valid = parsed.map((p, i) => ({ p, i })).filter((x): x is { p: JobEnvelope; i: number } => 'job' in x.p);
+  const usage: Usage[] = valid.map(() => emptyUsage());
+  const started = performance.now();
+  let outputs: O[];
+  try {
+    outputs = await handler(valid.map((v) => v.p.job), {
+      signal,
+      addUsage(index, u) {
+        const target = usage[index];
+        if (!target) throw new RangeError(`addUsage: no job ${index} in this batch`);
+        target.tokens.input += u.inputTokens ?? 0;
+        target.tokens.output += u.outputTokens ?? 0;
+        for (const [k, v] of Object.entries(u.resources ?? {})) target.resources[k] = (target.resources[k] ?? 0) + v;
+      },
+    });
+    if (!Array.isArray(outputs) || outputs.length !== valid.length) {
+      throw new TypeError(`batchHandler returned ${Array.isArray(outputs) ? outputs.length : typeof outputs} results for ${valid.length} jobs`);
+    }
+  } catch (err) {
+    const results = [...parsed] as StandardResponse[];
+    valid.forEach((v, k) => (results[v.i] = failureFromError(err, usage[k] as Usage)));
+    return results;
+  }
+  const duration = Math.round((performance.now() - started) * 1000) / 1000;
+  const results = [...parsed] as StandardResponse[];
+  valid.forEach((v, k) => {
+    results[v.i] = { success: true, output: (outputs[k] ?? null) as unknown, usage: { ...(usage[k] as Usage), duration }, metadata: { batch_size: valid.length } };
+  });
+  return results;
+}
