@@ -62,6 +62,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const log = opts.logger ?? pino({ level: config.logLevel });
   const store = new SqliteStore(config.dbPath, {
     synchronous: config.dbSync,
+    compressMinBytes: config.compressMinBytes,
     onFatal: (err) => {
       // Memory has moved past what the disk holds; only a restart from disk is consistent.
       log.fatal({ err }, 'database commit failed; exiting so that state is rebuilt from disk');

@@ -32,6 +32,7 @@ export interface ResolvedConfig {
   readonly reaperIntervalMs: number;
   readonly maxQueueDepth: number;
   readonly maxBodyBytes: number;
+  readonly compressMinBytes: number;
   readonly executeWaitMs: number;
   readonly maxExecuteWaitMs: number;
   readonly budgetTimeZone: string;
@@ -209,6 +210,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     reaperIntervalMs: c.scheduler?.reaper_interval_ms ?? DEFAULTS.reaperIntervalMs,
     maxQueueDepth: c.scheduler?.max_queue_depth ?? DEFAULTS.maxQueueDepth,
     maxBodyBytes: c.limits?.max_body_bytes ?? DEFAULTS.maxBodyBytes,
+    compressMinBytes: c.limits?.compress_min_bytes ?? 4096,
     executeWaitMs: DEFAULTS.executeWaitMs,
     maxExecuteWaitMs: DEFAULTS.maxExecuteWaitMs,
     budgetTimeZone: tz,

@@ -108,7 +108,13 @@ export const configInput = z.strictObject({
         .optional(),
     })
     .optional(),
-  limits: z.strictObject({ max_body_bytes: z.number().int().positive().optional() }).optional(),
+  limits: z
+    .strictObject({
+      max_body_bytes: z.number().int().positive().optional(),
+      /** Store inputs and outputs of at least this many bytes compressed (zstd); 0 turns it off. @default 4096 */
+      compress_min_bytes: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
   budget: z.strictObject({ time_zone: z.string().min(1).optional() }).optional(),
   tiers: z.record(name, tierInput).optional(),
   resources: z.record(name, resourceInput).optional(),

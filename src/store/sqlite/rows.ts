@@ -14,9 +14,10 @@ type Row = Record<string, unknown>;
  */
 export const COMPRESS_MIN_BYTES = 4096;
 
-export function packJson(v: unknown): string | Uint8Array {
+/** @param minBytes compress from this size; 0 turns compression off. @default COMPRESS_MIN_BYTES */
+export function packJson(v: unknown, minBytes: number = COMPRESS_MIN_BYTES): string | Uint8Array {
   const text = JSON.stringify(v ?? null);
-  return text.length >= COMPRESS_MIN_BYTES ? zstdCompressSync(Buffer.from(text, 'utf8')) : text;
+  return minBytes > 0 && text.length >= minBytes ? zstdCompressSync(Buffer.from(text, 'utf8')) : text;
 }
 
 const json = (v: unknown): unknown => {
@@ -85,13 +86,13 @@ export function toRequest(r: Row): WorkRequest {
 export const INPUT_PARAM = 10;
 
 /** Parameters for INSERT INTO requests, in column order of INSERT_REQUEST. */
-export function requestParams(q: WorkRequest): (string | number | null | Uint8Array)[] {
+export function requestParams(q: WorkRequest, compressMin: number = COMPRESS_MIN_BYTES): (string | number | null | Uint8Array)[] {
   const s = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
   return [
     q.id, q.clientId, q.template, q.state, q.urgency, q.klass, q.basePoints, JSON.stringify(q.priority), q.model ?? null,
-    q.maxTokens, packJson(q.input), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
+    q.maxTokens, packJson(q.input, compressMin), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
-    s(q.progress), q.output === null || q.output === undefined ? null : packJson(q.output), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
+    s(q.progress), q.output === null || q.output === undefined ? null : packJson(q.output, compressMin), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
     q.startedAt, q.completedAt, s(q.optimization),
   ];
 }

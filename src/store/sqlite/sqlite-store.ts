@@ -22,7 +22,7 @@ import type {
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
-import { INPUT_PARAM, INSERT_REQUEST, packJson, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
+import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
 
 type Row = Record<string, unknown>;
 type Val = string | number | null | Uint8Array;
@@ -64,7 +64,10 @@ export class SqliteStore implements Store {
    * @param path file path, or ':memory:' for tests that do not need a file.
    * @param opts.onFatal called when a COMMIT fails; the process should stop. @default throws
    */
-  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL'; onFatal?: (err: unknown) => void } = {}) {
+  readonly #compressMin: number;
+
+  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL'; onFatal?: (err: unknown) => void; compressMinBytes?: number } = {}) {
+    this.#compressMin = opts.compressMinBytes ?? COMPRESS_MIN_BYTES;
     this.#onFatal = opts.onFatal ?? ((err) => {
       throw err;
     });
@@ -410,7 +413,7 @@ export class SqliteStore implements Store {
         });
       }
       this.#q('UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?').run(q.holdNano, q.clientId, q.period);
-      const params = requestParams(q);
+      const params = requestParams(q, this.#compressMin);
       this.#q(INSERT_REQUEST).run(...params);
       this.#compressionSaving(q.id, q.clientId, q.template, q.createdAt, q.input, params[INPUT_PARAM], 'input');
       this.#audit({
@@ -554,7 +557,7 @@ export class SqliteStore implements Store {
   }
 
   async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
-    const packed = packJson(o.output);
+    const packed = packJson(o.output, this.#compressMin);
     return this.#tx(() => {
       const done = this.#completeWith(id, token, o, packed);
       if (done) this.#compressionSaving(id, done.clientId, done.template, o.now, o.output, packed, 'output');
@@ -657,7 +660,7 @@ export class SqliteStore implements Store {
       this.#q(`INSERT INTO result_cache (key, template, output, usage, source_request_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(key) DO UPDATE SET template = excluded.template, output = excluded.output, usage = excluded.usage,
         source_request_id = excluded.source_request_id, created_at = excluded.created_at, expires_at = excluded.expires_at`).run(
-        e.key, e.template, packJson(e.output), e.usage ? JSON.stringify(e.usage) : null, e.sourceRequestId, e.createdAt, e.expiresAt,
+        e.key, e.template, packJson(e.output, this.#compressMin), e.usage ? JSON.stringify(e.usage) : null, e.sourceRequestId, e.createdAt, e.expiresAt,
       );
     });
   }
