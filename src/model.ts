@@ -10,6 +10,9 @@ import type { QueueClass } from './core/run-queue.ts';
 import type { RetryPolicy } from './core/retry.ts';
 import type { State } from './core/states.ts';
 
+/** The optimizer's strategies a client or request can turn off. */
+export type Strategy = 'cache' | 'downgrade' | 'batching' | 'offpeak';
+
 export interface Tier {
   readonly name: string;
   readonly priorityPoints: number;
@@ -81,6 +84,8 @@ export interface Client {
   readonly monthlyBudgetUsd: number | null;
   /** Custom max concurrency; null = the tier's. */
   readonly maxConcurrent: number | null;
+  /** Strategies this client turned off (absent = on). */
+  readonly optimizations?: Readonly<Partial<Record<Strategy, boolean>>> | undefined;
   readonly createdAt: number;
   readonly updatedAt: number;
 }

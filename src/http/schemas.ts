@@ -73,6 +73,10 @@ export const ClientCreate = z
     tier: z.string().min(1),
     monthly_budget_usd: z.number().nonnegative().nullable().optional().openapi({ description: 'Custom monthly budget; omit for the tier default' }),
     max_concurrent: z.number().int().positive().nullable().optional(),
+    optimizations: z
+      .strictObject({ cache: z.boolean().optional(), downgrade: z.boolean().optional(), batching: z.boolean().optional(), offpeak: z.boolean().optional() })
+      .optional()
+      .openapi({ description: 'Turn optimizer strategies off for this client: { "downgrade": false }' }),
   })
   .openapi('ClientCreate');
 

@@ -53,6 +53,7 @@ export function clientView(c: Client, budgetUsd: number | null, maxConcurrent: n
     monthly_budget_usd: budgetUsd,
     custom_budget: c.monthlyBudgetUsd !== null,
     max_concurrent: maxConcurrent,
+    optimizations: { cache: c.optimizations?.cache ?? true, downgrade: c.optimizations?.downgrade ?? true, batching: c.optimizations?.batching ?? true, offpeak: c.optimizations?.offpeak ?? true },
     created_at: iso(c.createdAt),
     updated_at: iso(c.updatedAt),
   };

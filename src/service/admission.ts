@@ -90,11 +90,12 @@ export class Admission {
     const asked = this.estimate(body);
     const now = clock.now();
     const urgencyAsked = body.urgency ?? 'normal';
-    const downgrade = body.optimize === false || urgencyAsked === 'critical' ? null : await this.#downgrade(client, asked.template, asked.estimate, now);
+    const on = (s: 'cache' | 'downgrade' | 'batching' | 'offpeak'): boolean => body.optimize !== false && client.optimizations?.[s] !== false;
+    const downgrade = !on('downgrade') || urgencyAsked === 'critical' ? null : await this.#downgrade(client, asked.template, asked.estimate, now);
     const { template, maxTokens, estimate } = downgrade ?? asked;
     const parameters = { ...template.parameters, ...body.parameters };
     // Result caching: an identical request (template, normalized input, parameters, model) answered within the TTL.
-    const key = template.cacheTtlS > 0 && body.optimize !== false ? cacheKey(template.name, body.input, parameters, template.model, maxTokens) : null;
+    const key = template.cacheTtlS > 0 && on('cache') ? cacheKey(template.name, body.input, parameters, template.model, maxTokens) : null;
     const hit = key === null ? null : await store.lookupCache(key, now);
     if (!hit && scheduler.queueDepth >= this.#d.maxQueueDepth) {
       throw new AllotError('QUEUE_BACKUP', `The queue holds ${scheduler.queueDepth} requests, its limit; retry later`, { retryAfterS: 5 });
@@ -102,7 +103,7 @@ export class Admission {
     const tier = registry.tier(client.tier);
     const urgency = body.urgency ?? 'normal';
     // Off-peak scheduling: low-urgency work of a template that allows it waits for off-peak, up to its deadline.
-    const offpeak = !hit && template.offpeak.allowed && urgency === 'low' && body.optimize !== false && body.queue === undefined
+    const offpeak = !hit && template.offpeak.allowed && urgency === 'low' && on('offpeak') && body.queue === undefined
       ? { deadlineAt: now + template.offpeak.deadlineMs }
       : null;
     const s = score(tier.priorityPoints, urgency, 0, this.#d.starvationMs, 10);
@@ -113,7 +114,7 @@ export class Admission {
       input: body.input, parameters,
       policy: {
         worker: template.worker, timeoutMs: template.timeoutMs, cacheTtlS: key === null ? 0 : template.cacheTtlS,
-        batch: body.optimize === false ? undefined : template.batch,
+        batch: on('batching') ? template.batch : undefined,
         retry: { baseDelayMs: template.retry.baseDelayMs, maxDelayMs: template.retry.maxDelayMs, factor: template.retry.factor },
       },
       estimate, holdNano: hit ? 0 : estimate.maxCostNano, period: periodOf(now, this.#d.budgetTimeZone),

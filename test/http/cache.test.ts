@@ -121,3 +121,17 @@ test('identical requests in flight at once run once; the others wait for the fir
   assert.equal(stats.body.strategies.cache.requests, 2, 'each duplicate saved the leader’s cost');
   assert.equal(stats.body.strategies.cache.saved_usd, 0.06);
 });
+
+test('a client can turn caching off for itself; PATCH turns it back on', async () => {
+  const c = await h.createClient('standard', { optimizations: { cache: false } });
+  const client = await h.call('GET', `/admin/clients/${c.id}`, { key: h.adminKey });
+  assert.deepEqual(client.body.client.optimizations, { cache: false, downgrade: true, batching: true, offpeak: true });
+  const calls0 = calls;
+  await run(c.key, { input: { text: 'no cache for me' } });
+  const again = await run(c.key, { input: { text: 'no cache for me' } });
+  assert.equal(again.cache, null);
+  assert.equal(calls, calls0 + 2, 'both ran on the worker');
+  await h.call('PATCH', `/admin/clients/${c.id}`, { key: h.adminKey, json: { optimizations: { cache: true } } });
+  await run(c.key, { input: { text: 'cache me' } });
+  assert.equal((await run(c.key, { input: { text: 'cache me' } })).cache.hit, true);
+});

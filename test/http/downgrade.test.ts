@@ -74,3 +74,18 @@ test('a congested model moves new requests to the cheaper model', async () => {
     await h.call('POST', '/admin/scheduler/start', { key: h.adminKey });
   }
 });
+
+test('a client that turned downgrade off keeps the model it asked for', async () => {
+  const c = await h.createClient('enterprise', { optimizations: { downgrade: false } });
+  await h.call('POST', '/admin/scheduler/stop', { key: h.adminKey });
+  try {
+    const models: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'busy', input: {} } });
+      models.push((await h.call('GET', `/api/execution/${r.body.request_id}`, { key: c.key })).body.model);
+    }
+    assert.deepEqual(models, ['mid', 'mid', 'mid', 'mid'], 'congested, but not moved');
+  } finally {
+    await h.call('POST', '/admin/scheduler/start', { key: h.adminKey });
+  }
+});

@@ -31,7 +31,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const b = c.req.valid('json');
       d.registry.tier(b.tier);
       const now = d.clock.now();
-      const client: Client = { id: newClientId(), name: b.name, tier: b.tier, monthlyBudgetUsd: b.monthly_budget_usd ?? null, maxConcurrent: b.max_concurrent ?? null, createdAt: now, updatedAt: now };
+      const client: Client = { id: newClientId(), name: b.name, tier: b.tier, monthlyBudgetUsd: b.monthly_budget_usd ?? null, maxConcurrent: b.max_concurrent ?? null, optimizations: b.optimizations, createdAt: now, updatedAt: now };
       const key = newSecret('ak');
       await d.store.createClient(client, key.hash, key.prefix, 'admin');
       d.registry.cacheClient(client);
@@ -56,6 +56,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         ...cur, name: b.name ?? cur.name, tier: b.tier ?? cur.tier,
         monthlyBudgetUsd: b.monthly_budget_usd === undefined ? cur.monthlyBudgetUsd : b.monthly_budget_usd,
         maxConcurrent: b.max_concurrent === undefined ? cur.maxConcurrent : b.max_concurrent, updatedAt: d.clock.now(),
+        optimizations: b.optimizations === undefined ? cur.optimizations : { ...cur.optimizations, ...b.optimizations },
       };
       await d.store.updateClient(next, 'admin');
       d.registry.cacheClient(next);

@@ -262,8 +262,8 @@ export class SqliteStore implements Store {
 
   async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
     return this.#tx(() => {
-      this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.createdAt, c.updatedAt,
+      this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.optimizations ? JSON.stringify(c.optimizations) : null, c.createdAt, c.updatedAt,
       );
       this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, c.id, keyPrefix, c.createdAt);
       this.#admin(actor, 'client:create', { client_id: c.id, name: c.name, tier: c.tier });
@@ -281,8 +281,8 @@ export class SqliteStore implements Store {
 
   async updateClient(c: Client, actor: string): Promise<void> {
     return this.#tx(() => {
-      this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, updated_at = ? WHERE id = ?').run(
-        c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.updatedAt, c.id,
+      this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, optimizations = ?, updated_at = ? WHERE id = ?').run(
+        c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.optimizations ? JSON.stringify(c.optimizations) : null, c.updatedAt, c.id,
       );
       this.#admin(actor, 'client:update', { client_id: c.id, name: c.name, tier: c.tier, monthly_budget_usd: c.monthlyBudgetUsd });
     });
