@@ -34,7 +34,7 @@ export function toClient(r: Row): Client {
     tier: r.tier as string,
     monthlyBudgetUsd: num(r.monthly_budget_usd),
     maxConcurrent: num(r.max_concurrent),
-    optimizations: (json(r.optimizations) as Client['optimizations']) ?? undefined,
+    ...(r.optimizations ? { optimizations: json(r.optimizations) as Client['optimizations'] } : {}),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
