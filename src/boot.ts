@@ -26,6 +26,7 @@ import { Waiters } from './service/waiters.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { HttpTransport } from './workers/http-transport.ts';
+import { References } from './workers/references.ts';
 import { SubprocessTransport } from './workers/subprocess-transport.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -106,9 +107,12 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
   });
   const metrics = new Metrics(events, scheduler);
+  const references = new References(store, clock);
+  const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
+  sweeper.unref();
   const deps: AppDeps = {
     store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-    config, startedAt: clock.now(), version: VERSION,
+    references, config, startedAt: clock.now(), version: VERSION,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
@@ -123,6 +127,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     start: () => scheduler.start(),
     stop(drainMs) {
       stopping ??= (async () => {
+        clearInterval(sweeper);
         await scheduler.stop(drainMs);
         await transports.http.close();
         await transports.subprocess.close();

@@ -46,7 +46,10 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
     c.set('principal', p);
     await next();
   };
-  app.use('/api/*', authenticate('api'));
+  const apiAuth = authenticate('api');
+  const workerAuth = authenticate('worker');
+  // /api/data is where workers fetch payloads by reference, with their own tokens.
+  app.use('/api/*', (c, next) => (c.req.path.startsWith('/api/data/') ? workerAuth(c, next) : apiAuth(c, next)));
   app.use('/admin/*', authenticate('admin'));
   for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations']) app.use(path, authenticate('worker'));
 

@@ -9,6 +9,7 @@ import type { Auth, Principal } from '../service/auth.ts';
 import type { Registry } from '../service/registry.ts';
 import type { Waiters } from '../service/waiters.ts';
 import type { Store } from '../store/store.ts';
+import type { References } from '../workers/references.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
 
 export interface AppDeps {
@@ -18,6 +19,7 @@ export interface AppDeps {
   readonly admission: Admission;
   readonly auth: Auth;
   readonly waiters: Waiters;
+  readonly references: References;
   readonly events: Events;
   readonly clock: Clock;
   readonly metrics: Metrics;

@@ -126,6 +126,18 @@ export interface SavingsRow {
   readonly bytes: number;
 }
 
+/** A payload passed by reference. */
+export interface StoredRef {
+  readonly refId: string;
+  readonly requestId: string | null;
+  /** The only worker that may read it. */
+  readonly worker: string;
+  readonly value: unknown;
+  readonly sizeBytes: number;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
   migrate(): Promise<MigrationResult[]>;
@@ -215,6 +227,13 @@ export interface Store {
   storeCache(entry: CachedResult): Promise<void>;
   /** Forget a template's cached results (and expired ones of any template); returns how many went. */
   purgeCache(template: string, now: number, actor: string): Promise<number>;
+
+  /** Keep a payload by reference (compressed like other payloads). */
+  putRef(ref: StoredRef): Promise<void>;
+  /** A reference that has not expired at `now`, or null. */
+  getRef(refId: string, now: number): Promise<StoredRef | null>;
+  /** Delete expired references; returns how many. */
+  sweepRefs(now: number): Promise<number>;
 
   recordSaving(s: Saving): Promise<void>;
   /** A client's savings since `since` (ms), per strategy and template. */

@@ -90,6 +90,20 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   );
 
   app.openapi(
+    createRoute({
+      method: 'get', path: '/api/data/{refId}', tags: ['internal'], summary: 'A worker fetches a payload by reference (Bearer: its token; X-Worker-ID: its name)',
+      request: { params: z.object({ refId: z.string().min(1).max(100).openapi({ param: { name: 'refId', in: 'path' } }) }) },
+      responses: { 200: json(Loose, 'The payload'), ...errors },
+    }),
+    async (c) => {
+      const name = worker(c);
+      const claimed = c.req.header('x-worker-id');
+      if (claimed !== name) throw new AllotError('FORBIDDEN', claimed === undefined ? 'X-Worker-ID is required' : `X-Worker-ID "${claimed}" does not match the token's worker`);
+      return c.json((await d.references.read(c.req.valid('param').refId, name)) as Record<string, unknown>, 200);
+    },
+  );
+
+  app.openapi(
     createRoute({ method: 'get', path: '/internal/reservations', tags: ['internal'], summary: "The calling worker's reservations", responses: { 200: json(Loose, 'Reservations'), ...errors } }),
     (c) => c.json({ reservations: d.scheduler.units.list(worker(c)).map(view) }, 200),
   );

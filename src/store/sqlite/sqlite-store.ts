@@ -18,7 +18,7 @@ import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
 import type { AuditEntry, Client, Optimization, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, Saving, SavingsRow, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, Saving, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -671,6 +671,27 @@ export class SqliteStore implements Store {
       this.#admin(actor, 'cache:purge', { template, removed: Number(r.changes) });
       return Number(r.changes);
     });
+  }
+
+  async putRef(r: StoredRef): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO refs (ref_id, request_id, worker, data, size_bytes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        r.refId, r.requestId, r.worker, packJson(r.value, this.#compressMin), r.sizeBytes, r.createdAt, r.expiresAt,
+      );
+    });
+  }
+
+  async getRef(refId: string, now: number): Promise<StoredRef | null> {
+    const r = this.#q('SELECT * FROM refs WHERE ref_id = ? AND expires_at > ?').get(refId, now) as Row | undefined;
+    if (!r) return null;
+    return {
+      refId, requestId: (r.request_id as string | null) ?? null, worker: r.worker as string, value: unpackJson(r.data), sizeBytes: Number(r.size_bytes),
+      createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
+    };
+  }
+
+  async sweepRefs(now: number): Promise<number> {
+    return this.#tx(() => Number(this.#q('DELETE FROM refs WHERE expires_at <= ?').run(now).changes));
   }
 
   async recordSaving(v: Saving): Promise<void> {
