@@ -28,6 +28,7 @@ import type { Store } from './store/store.ts';
 import { HttpTransport } from './workers/http-transport.ts';
 import { References } from './workers/references.ts';
 import { SubprocessTransport } from './workers/subprocess-transport.ts';
+import { V2Transport } from './workers/v2-transport.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -93,7 +94,8 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
 
   const events = new Events();
   const progressTokens = new ProgressTokens();
-  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport() };
+  const references = new References(store, clock);
+  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport(), v2: new V2Transport(references) };
   let publicUrl = config.publicUrl ?? '';
   const instanceId = `allot-${randomUUID().slice(0, 8)}`;
   const scheduler = new Scheduler(
@@ -107,7 +109,6 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
   });
   const metrics = new Metrics(events, scheduler);
-  const references = new References(store, clock);
   const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
   sweeper.unref();
   const deps: AppDeps = {

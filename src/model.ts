@@ -36,7 +36,7 @@ export interface Resource {
 
 export interface WorkerDef {
   readonly name: string;
-  readonly transport: 'http' | 'subprocess';
+  readonly transport: 'http' | 'subprocess' | 'v2';
   readonly url?: string | undefined;
   readonly command?: readonly string[] | undefined;
   readonly maxConcurrency: number;

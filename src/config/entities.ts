@@ -9,9 +9,9 @@ import type { Resource, TemplateDef, WorkerDef } from '../model.ts';
 
 export function toWorkerDef(name: string, w: WorkerInput, source: WorkerDef['source']): { def: WorkerDef; issues: string[] } {
   const issues: string[] = [];
-  if (w.transport === 'http' && !w.url) issues.push('url: required when transport is "http"');
+  if ((w.transport === 'http' || w.transport === 'v2') && !w.url) issues.push(`url: required when transport is "${w.transport}"`);
   if (w.transport === 'subprocess' && !w.command) issues.push('command: required when transport is "subprocess"');
-  if (w.transport === 'http' && w.command) issues.push('command: only for transport "subprocess"');
+  if (w.transport !== 'subprocess' && w.command) issues.push('command: only for transport "subprocess"');
   if (w.transport === 'subprocess' && w.url) issues.push('url: only for transport "http"');
   return {
     def: {

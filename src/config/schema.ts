@@ -43,7 +43,7 @@ export const retryInput = z.strictObject({
 });
 
 export const workerInput = z.strictObject({
-  transport: z.enum(['http', 'subprocess']),
+  transport: z.enum(['http', 'subprocess', 'v2']),
   url: z.url({ protocol: /^https?$/ }).optional(),
   command: z.array(z.string().min(1)).min(1).optional(),
   max_concurrency: z.number().int().positive().optional(),

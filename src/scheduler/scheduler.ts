@@ -65,7 +65,7 @@ export interface SchedulerDeps {
   readonly registry: Registry;
   readonly events: Events;
   readonly clock: Clock;
-  readonly transports: Readonly<Record<'http' | 'subprocess', Transport>>;
+  readonly transports: Readonly<Record<'http' | 'subprocess' | 'v2', Transport>>;
   readonly progressTokens: ProgressTokens;
   readonly random?: () => number;
 }

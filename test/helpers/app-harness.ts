@@ -60,6 +60,8 @@ export interface Harness {
   readonly dir: string;
   readonly store: Store;
   readonly scheduler: Scheduler;
+  /** A URL on loopback that forwards to the app: where workers reach Allot. */
+  readonly relayUrl: string;
   /** Progress posts workers made to the relay, in arrival order. */
   readonly progressPosts: ProgressPost[];
   /** Errors the app reported as INTERNAL_ERROR (tests assert there are none). */
@@ -161,7 +163,8 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
     });
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
-  allot.setPublicUrl(`http://127.0.0.1:${(relay.address() as AddressInfo).port}`);
+  const relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  allot.setPublicUrl(relayUrl);
   await allot.start();
 
   const errorResponses: CallResult[] = [];
@@ -220,5 +223,5 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
     return closing;
   };
 
-  return { app, deps, config, adminKey, dir, store, scheduler, progressPosts, internalErrors, errorResponses, call, createClient, waitTerminal, close };
+  return { app, deps, config, adminKey, dir, store, scheduler, progressPosts, internalErrors, errorResponses, call, createClient, waitTerminal, close, relayUrl };
 }

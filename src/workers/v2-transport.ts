@@ -1,0 +1,94 @@
+/**
+ * The Orchestrator 2.0 handshake protocol (seed 001, SPEC section 6), so
+ * legacy workers keep working unchanged:
+ *   POST /api/handshake  → { status: 'ready' | 'incompatible', … }
+ *   POST /api/process    → { success, output_ref, metrics: { tokens_used, … } }
+ *   GET  /api/progress/{packet_id}, polled while processing
+ *   POST /api/acknowledge once Allot has the result
+ * Inputs of 1 KiB or more go by reference (the worker fetches them from
+ * Allot's GET /api/data/{ref_id}); an `output_ref` of storage_type
+ * 'reference' is read back from the worker's own GET /api/data/{ref_id}.
+ * v2 workers report only `tokens_used`: it is counted as output tokens.
+ */
+import { randomUUID } from 'node:crypto';
+import type { WorkerDef } from '../model.ts';
+import type { References } from './references.ts';
+import { abortOutcome, failure, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+
+/** How often progress is polled while a v2 worker processes. @default 500 ms */
+const PROGRESS_POLL_MS = 500;
+
+export class V2Transport implements Transport {
+  readonly #refs: References;
+
+  constructor(refs: References) {
+    this.#refs = refs;
+  }
+
+  async #post(w: WorkerDef, path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
+    const r = await fetch(new URL(path, w.url), {
+      method: 'POST', signal, headers: { 'content-type': 'application/json', ...(w.token ? { authorization: `Bearer ${w.token}` } : {}) }, body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // Reported below as a malformed answer.
+    }
+    return { status: r.status, body: parsed };
+  }
+
+  async dispatch(w: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome> {
+    if (!w.url) return failure('WORKER_UNAVAILABLE', `Worker "${w.name}" has no url`, false);
+    const packetId = `pkt_${randomUUID()}`;
+    const base = { packet_id: packetId, execution_id: job.request_id, stage_id: `${job.template}:${job.stage}` };
+    try {
+      const inputRef = await this.#refs.make(job.request_id, w.name, job.input);
+      const hs = await this.#post(w, '/api/handshake', { ...base, input_ref: inputRef }, ctx.signal);
+      if (hs.status >= 500) return failure('WORKER_ERROR', `Worker "${w.name}" handshake answered HTTP ${hs.status}`, true);
+      if (hs.body.status !== 'ready') return failure('WORKER_INCOMPATIBLE', `Worker "${w.name}" declined the job at handshake (${String(hs.body.status ?? 'no status')})`, false);
+
+      const poll = setInterval(() => {
+        void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal })
+          .then((r) => r.json() as Promise<{ progress?: unknown; stage?: unknown; message?: unknown }>)
+          .then((p) => {
+            if (typeof p.progress === 'number') ctx.onProgress(p.progress, typeof p.message === 'string' ? p.message : typeof p.stage === 'string' ? p.stage : undefined);
+          })
+          .catch(() => {});
+      }, PROGRESS_POLL_MS);
+      let res: { status: number; body: Record<string, unknown> };
+      try {
+        res = await this.#post(w, '/api/process', { ...base, input_ref: inputRef, parameters: job.parameters }, ctx.signal);
+      } finally {
+        clearInterval(poll);
+      }
+      const metrics = (res.body.metrics ?? {}) as { tokens_used?: unknown };
+      const tokens = typeof metrics.tokens_used === 'number' && metrics.tokens_used > 0 ? metrics.tokens_used : 0;
+      const usage = { tokens: { input: 0, output: tokens }, resources: {} };
+      let outcome: WorkerOutcome;
+      if (res.status >= 500) outcome = failure('WORKER_ERROR', `Worker "${w.name}" process answered HTTP ${res.status}`, true, usage);
+      else if (res.body.success !== true) {
+        const e = (res.body.error ?? {}) as { code?: unknown; message?: unknown; retryable?: unknown };
+        outcome = failure(typeof e.code === 'string' ? e.code : 'WORKER_ERROR', typeof e.message === 'string' ? e.message : 'The v2 worker reported a failure', e.retryable === true, usage);
+      } else {
+        const ref = (res.body.output_ref ?? {}) as { storage_type?: unknown; inline_data?: unknown; ref_id?: unknown };
+        let output: unknown = ref.inline_data ?? null;
+        if (ref.storage_type === 'reference' && typeof ref.ref_id === 'string') {
+          const r = await fetch(new URL(`/api/data/${encodeURIComponent(ref.ref_id)}`, w.url), { signal: ctx.signal });
+          if (!r.ok) return failure('WORKER_ERROR', `Worker "${w.name}" output ${ref.ref_id} could not be read back (HTTP ${r.status})`, true, usage);
+          output = await r.json();
+        }
+        outcome = { ok: true, output, usage, metadata: { protocol: 'v2', packet_id: packetId } };
+      }
+      // Acknowledge; a worker that does not answer it does not change the outcome.
+      await this.#post(w, '/api/acknowledge', { ...base, success: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) }, ctx.signal).catch(() => undefined);
+      return outcome;
+    } catch (err) {
+      if (ctx.signal.aborted) return abortOutcome(ctx.signal);
+      return failure('WORKER_UNAVAILABLE', `Worker "${w.name}" at ${w.url}: ${(err as Error).message}`, true);
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,50 @@
+/**
+ * Legacy Orchestrator 2.0 workers keep working: Allot drives the v2 stand-in
+ * (examples/v2-legacy, a separate process) through handshake, process with
+ * references, progress and acknowledge.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, startProcess, type Proc } from '../helpers/proc.ts';
+import { startHarness, type Harness } from '../helpers/app-harness.ts';
+
+const TOKEN = 'legacy-worker-token-0123';
+let h: Harness;
+let legacy: Proc;
+let legacyUrl: string;
+
+before(async () => {
+  h = await startHarness({});
+  legacy = await startProcess([join(ROOT, 'examples/v2-legacy/server.ts'), '--port', '0', '--orchestrator', h.relayUrl, '--token', TOKEN, '--name', 'legacy'], {
+    ready: /listening on (http:\/\/\S+)/,
+  });
+  legacyUrl = /listening on (http:\/\/\S+)/.exec(legacy.output())?.[1] as string;
+  const w = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'legacy', transport: 'v2', url: legacyUrl, token: TOKEN } });
+  assert.equal(w.status, 201, w.text);
+  const t = await h.call('POST', '/admin/templates', { key: h.adminKey, json: { name: 'count', worker: 'legacy', timeout_ms: 10_000 } });
+  assert.equal(t.status, 201, t.text);
+});
+
+after(async () => {
+  await h?.close();
+  await legacy?.stop();
+});
+
+test('small input inline, large input and output by reference, then acknowledged', async () => {
+  const c = await h.createClient('standard');
+  const small = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'count', input: { text: 'three small words' } } });
+  assert.equal(small.status, 200, small.text);
+  assert.equal(small.body.status, 'COMPLETED', small.text);
+  assert.deepEqual(small.body.output, { words: 3, upper: 'THREE SMALL WORDS' });
+  assert.equal(small.body.usage.tokens.output, 3, 'tokens_used counted as output tokens');
+
+  const text = 'legacy workers must keep working during the migration '.repeat(60); // ~3.3 KB
+  const big = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'count', input: { text } } });
+  assert.equal(big.body.status, 'COMPLETED', big.text);
+  assert.equal(big.body.output.words, 480);
+  assert.equal(big.body.output.upper, text.toUpperCase(), 'the large output was read back by reference');
+
+  const stats = (await (await fetch(`${legacyUrl}/stats`)).json()) as { handshakes: number; processed: number; acknowledged: number; fetchedRefs: number };
+  assert.deepEqual(stats, { handshakes: 2, processed: 2, acknowledged: 2, fetchedRefs: 1 }, 'the large input was fetched from Allot by reference');
+});
