@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ROOT, startProcess, type Proc } from '../helpers/proc.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
+import { startSpender } from '../helpers/spender.ts';
 
 const TOKEN = 'legacy-worker-token-0123';
 let h: Harness;
@@ -20,8 +21,10 @@ before(async () => {
     ready: /listening on (http:\/\/\S+)/,
   });
   legacyUrl = /listening on (http:\/\/\S+)/.exec(legacy.output())?.[1] as string;
-  const w = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'legacy', transport: 'v2', url: legacyUrl, token: TOKEN } });
+  // No transport given: detected from the worker's GET /health.
+  const w = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'legacy', url: legacyUrl, token: TOKEN } });
   assert.equal(w.status, 201, w.text);
+  assert.equal(w.body.worker.transport, 'v2');
   const t = await h.call('POST', '/admin/templates', { key: h.adminKey, json: { name: 'count', worker: 'legacy', timeout_ms: 10_000 } });
   assert.equal(t.status, 201, t.text);
 });
@@ -47,4 +50,18 @@ test('small input inline, large input and output by reference, then acknowledged
 
   const stats = (await (await fetch(`${legacyUrl}/stats`)).json()) as { handshakes: number; processed: number; acknowledged: number; fetchedRefs: number };
   assert.deepEqual(stats, { handshakes: 2, processed: 2, acknowledged: 2, fetchedRefs: 1 }, 'the large input was fetched from Allot by reference');
+});
+
+test('a worker registered without a transport is detected from its /health', async () => {
+  const direct = await startSpender();
+  try {
+    const r = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'direct', url: direct.url } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.worker.transport, 'http');
+    const down = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'gone', url: 'http://127.0.0.1:9/' } });
+    assert.equal(down.status, 400);
+    assert.match(down.body.error.message, /transport: not given/);
+  } finally {
+    await direct.close();
+  }
 });

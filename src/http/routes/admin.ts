@@ -3,6 +3,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { toTemplateDef, toWorkerDef, templateView, workerView } from '../../config/entities.ts';
 import { poolInput, templateInput, workerInput } from '../../config/schema.ts';
 import { validatePools } from '../../core/pools.ts';
+import { detectTransport } from '../../workers/detect.ts';
 import { AllotError } from '../../core/errors.ts';
 import type { Client } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
@@ -11,7 +12,12 @@ import type { AppDeps, Env } from '../deps.ts';
 import { body, ClientCreate, ClientUpdate, errors, IdParam, json, Loose, NameParam } from '../schemas.ts';
 import { clientView, executionView, poolView } from '../views.ts';
 
-const WorkerBody = workerInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Worker');
+const WorkerBody = workerInput
+  .extend({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    transport: z.enum(['http', 'subprocess', 'v2']).optional().openapi({ description: 'Omitted: detected from the worker\'s GET /health (v2 handshake or direct HTTP)' }),
+  })
+  .openapi('Worker');
 const WorkerPatch = workerInput.partial().openapi('WorkerUpdate');
 const TemplateBody = templateInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Template');
 const TemplatePatch = templateInput.partial().openapi('TemplateUpdate');
@@ -93,9 +99,10 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   app.openapi(
     createRoute({ method: 'post', path: '/admin/workers', tags: ['admin'], summary: 'Register a worker (http url or subprocess command)', request: body(WorkerBody), responses: { 201: json(Loose, 'Registered'), 409: json(Loose, 'Exists'), ...errors } }),
     async (c) => {
-      const { name, ...input } = c.req.valid('json');
+      const { name, transport, ...rest } = c.req.valid('json');
       if (d.registry.worker(name)) throw new AllotError('CONFLICT', `Worker "${name}" exists; PATCH /admin/workers/${name} to change it`);
-      const r = await putWorker(name, input, 201);
+      if (!transport && !rest.url) throw new AllotError('VALIDATION_ERROR', 'transport: required without a url to detect it from');
+      const r = await putWorker(name, { ...rest, transport: transport ?? (await detectTransport(rest.url as string)) }, 201);
       return c.json(r.body, 201);
     },
   );
