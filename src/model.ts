@@ -49,7 +49,10 @@ export interface WorkerDef {
 
 export interface TemplateDef {
   readonly name: string;
+  /** The worker it runs on; for a pipeline, the first stage's. */
   readonly worker: string;
+  /** A pipeline's stages, in order; absent for a single-worker template. */
+  readonly stages?: readonly StageDef[] | undefined;
   /** Name of the token resource (model) this template runs on, if any. */
   readonly model: string | undefined;
   readonly maxTokens: number;
@@ -111,6 +114,31 @@ export interface Progress {
   readonly at: number;
 }
 
+/** Where one stage of a running pipeline stands. */
+export interface StageState {
+  readonly worker: string;
+  readonly state: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+  readonly attempts: number;
+  readonly usage: Usage | null;
+  readonly costNano: Nano;
+  /** Its output, when small; larger outputs are kept by reference (`outputRef`). */
+  readonly output?: unknown;
+  readonly outputRef?: string | undefined;
+  readonly outputBytes?: number | undefined;
+  readonly error: RequestError | null;
+  readonly startedAt: number | null;
+  readonly completedAt: number | null;
+}
+
+/** A pipeline request's stages; `next` is the index of the stage to run next. */
+export interface PipelineState {
+  readonly next: number;
+  readonly stages: readonly StageState[];
+}
+
+/** Which system executes a request during a migration off Orchestrator v2. */
+export type ExecutingSystem = 'allot' | 'v2';
+
 /**
  * The parts of a template a request keeps from the moment it was admitted,
  * so that editing the template changes only what is admitted afterwards.
@@ -121,7 +149,20 @@ export interface BatchPolicy {
   readonly maxSize: number;
 }
 
+/** One stage of a pipeline template: its own worker, parameters, time and attempts. */
+export interface StageDef {
+  readonly worker: string;
+  /** Overlaid on the request's parameters for this stage only. */
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** @default the template's timeout divided evenly among stages */
+  readonly timeoutMs?: number | undefined;
+  /** Attempts of this stage alone before the pipeline fails. @default 3 */
+  readonly maxAttempts: number;
+}
+
 export interface RunPolicy {
+  /** A pipeline's stages, in order; absent for a single-worker template. */
+  readonly stages?: readonly StageDef[] | undefined;
   /** Kept from the template at admission: how to batch this request, if at all. */
   readonly batch?: BatchPolicy | undefined;
   readonly worker: string;
@@ -190,6 +231,13 @@ export interface WorkRequest {
   readonly updatedAt: number;
   readonly startedAt: number | null;
   readonly completedAt: number | null;
+  /** Absent = 'allot'. 'v2': routed to, or imported from, the legacy orchestrator. */
+  readonly system?: ExecutingSystem | undefined;
+  /** The v2 execution id, for routed and imported requests. */
+  readonly externalId?: string | undefined;
+  /** A shadow copy of this request id (run only to compare the two systems). */
+  readonly shadowOf?: string | undefined;
+  readonly pipeline?: PipelineState | undefined;
 }
 
 export interface AuditEntry {
@@ -197,8 +245,8 @@ export interface AuditEntry {
   readonly at: number;
   readonly requestId: string | null;
   readonly clientId: string | null;
-  /** transition: a request changed state; admin: an operator action; resource: a worker used a bucket directly. */
-  readonly kind: 'transition' | 'admin' | 'resource';
+  /** transition: a request changed state; admin: an operator action; resource: a worker used a bucket directly; stage: a pipeline stage ended. */
+  readonly kind: 'transition' | 'admin' | 'resource' | 'stage';
   readonly from: string | null;
   readonly to: string | null;
   readonly actor: string;

@@ -48,11 +48,20 @@ export function toTemplateDef(
   for (const res of Object.keys(t.resources ?? {})) {
     if (!ctx.resources.has(res)) issues.push(`resources.${res}: no such resource (known: ${[...ctx.resources.keys()].join(', ')})`);
   }
-  if (!ctx.workerExists(t.worker)) issues.push(`worker: no worker named "${t.worker}"`);
   const r = DEFAULTS.retry;
+  if (t.worker !== undefined && t.stages) issues.push('worker: give either worker or stages, not both (a pipeline\'s stages name their workers)');
+  if (t.worker === undefined && !t.stages) issues.push('worker: required (or stages, for a pipeline)');
+  if (t.worker !== undefined && !ctx.workerExists(t.worker)) issues.push(`worker: no worker named "${t.worker}"`);
+  (t.stages ?? []).forEach((st, i) => {
+    if (!ctx.workerExists(st.worker)) issues.push(`stages[${i}].worker: no worker named "${st.worker}"`);
+  });
+  if (t.stages && t.batch) issues.push('batch: not available for pipelines');
+  const stages = t.stages?.map((st) => ({
+    worker: st.worker, parameters: st.parameters ?? {}, timeoutMs: st.timeout_ms, maxAttempts: st.max_attempts ?? t.max_attempts ?? r.maxAttempts,
+  }));
   return {
     def: {
-      name, worker: t.worker, model, maxTokens: model ? (t.max_tokens ?? DEFAULTS.templateMaxTokens) : 0, resources: t.resources ?? {},
+      name, worker: t.worker ?? stages?.[0]?.worker ?? '', ...(stages ? { stages } : {}), model, maxTokens: model ? (t.max_tokens ?? DEFAULTS.templateMaxTokens) : 0, resources: t.resources ?? {},
       timeoutMs: t.timeout_ms ?? DEFAULTS.templateTimeoutMs,
       retry: {
         maxAttempts: t.max_attempts ?? r.maxAttempts, baseDelayMs: t.retry?.base_delay_ms ?? r.baseDelayMs,
@@ -77,7 +86,9 @@ export function workerView(w: WorkerDef): Record<string, unknown> {
 
 export function templateView(t: TemplateDef): Record<string, unknown> {
   return {
-    name: t.name, worker: t.worker, model: t.model, max_tokens: t.maxTokens, resources: t.resources, timeout_ms: t.timeoutMs,
+    name: t.name, worker: t.stages ? undefined : t.worker,
+    stages: t.stages?.map((st) => ({ worker: st.worker, parameters: st.parameters, timeout_ms: st.timeoutMs, max_attempts: st.maxAttempts })),
+    model: t.model, max_tokens: t.maxTokens, resources: t.resources, timeout_ms: t.timeoutMs,
     max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
     parameters: t.parameters, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: t.fallbackModels, critical: t.critical,
     downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs },

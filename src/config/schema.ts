@@ -52,8 +52,22 @@ export const workerInput = z.strictObject({
   env: z.record(z.string(), z.string()).optional(),
 });
 
-export const templateInput = z.strictObject({
+/** One stage of a pipeline template: its own worker; its output is the next stage's input. */
+export const stageInput = z.strictObject({
   worker: name,
+  /** Overlaid on the request's parameters for this stage only. */
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  /** @default the template's timeout_ms divided evenly among the stages */
+  timeout_ms: z.number().int().positive().optional(),
+  /** Attempts of this stage alone; a failed stage is retried without re-running earlier ones. @default the template's max_attempts */
+  max_attempts: z.number().int().min(1).max(100).optional(),
+});
+
+export const templateInput = z.strictObject({
+  /** The worker that runs it; omitted for a pipeline (the stages name theirs). */
+  worker: name.optional(),
+  /** A pipeline: ordered stages, each on its own worker (direct, v2 or subprocess). */
+  stages: z.array(stageInput).min(1).max(20).optional(),
   model: z.string().min(1).optional(),
   max_tokens: z.number().int().positive().optional(),
   resources: z.record(z.string(), nonNegative).optional(),

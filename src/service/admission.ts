@@ -113,8 +113,8 @@ export class Admission {
       basePoints: tier.priorityPoints + URGENCY_POINTS[urgency], priority: s, model: template.model, maxTokens,
       input: body.input, parameters,
       policy: {
-        worker: template.worker, timeoutMs: template.timeoutMs, cacheTtlS: key === null ? 0 : template.cacheTtlS,
-        batch: on('batching') ? template.batch : undefined,
+        worker: template.worker, ...(template.stages ? { stages: template.stages } : {}), timeoutMs: template.timeoutMs, cacheTtlS: key === null ? 0 : template.cacheTtlS,
+        batch: on('batching') && !template.stages ? template.batch : undefined,
         retry: { baseDelayMs: template.retry.baseDelayMs, maxDelayMs: template.retry.maxDelayMs, factor: template.retry.factor },
       },
       estimate, holdNano: hit ? 0 : estimate.maxCostNano, period: periodOf(now, this.#d.budgetTimeZone),

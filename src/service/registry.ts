@@ -96,7 +96,7 @@ export class Registry {
     return name === undefined ? undefined : this.#workers.get(name);
   }
   async deleteWorker(name: string, actor: string): Promise<boolean> {
-    const users = [...this.#templates.values()].filter((t) => t.worker === name).map((t) => t.name);
+    const users = [...this.#templates.values()].filter((t) => t.worker === name || t.stages?.some((st) => st.worker === name)).map((t) => t.name);
     if (users.length) throw new AllotError('CONFLICT', `Worker "${name}" is used by templates: ${users.join(', ')}`);
     const ok = await this.#store.deleteWorker(name, actor);
     const prior = this.#workers.get(name);

@@ -20,7 +20,7 @@ import type { BucketState } from '../core/token-bucket.ts';
 import type { Usage } from '../core/cost.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
-import type { AuditEntry, Client, Optimization, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
+import type { AuditEntry, Client, Optimization, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
 
 export interface StoreCapabilities {
   /** Several processes may share the store (FOR UPDATE SKIP LOCKED claiming). */
@@ -72,6 +72,8 @@ export interface RequestFilter {
   readonly limit?: number | undefined;
   /** Pagination: ids created strictly before this request. */
   readonly before?: string | undefined;
+  /** Shadow copies (run only to compare with v2) are left out unless asked for. */
+  readonly includeShadow?: boolean | undefined;
 }
 
 export interface AuditFilter {
@@ -136,6 +138,49 @@ export interface StoredRef {
   readonly sizeBytes: number;
   readonly createdAt: number;
   readonly expiresAt: number;
+}
+
+/** What one system made of a request, for a shadow comparison. */
+export interface ShadowSide {
+  readonly status: string;
+  readonly output: unknown;
+  readonly costNano: Nano;
+  readonly latencyMs: number | null;
+}
+
+/** The same request run by Allot and by the legacy orchestrator. */
+export interface ShadowResult {
+  readonly seq?: number | undefined;
+  readonly at: number;
+  readonly requestId: string;
+  readonly template: string;
+  /** The system whose answer the client got. */
+  readonly primary: 'allot' | 'v2';
+  /** Fields that differ: 'status', 'output', 'cost', 'latency'. */
+  readonly differences: readonly string[];
+  readonly allot: ShadowSide;
+  readonly v2: ShadowSide;
+}
+
+export interface ShadowSummary {
+  readonly total: number;
+  readonly withDifferences: number;
+  /** How many comparisons differed in each field. */
+  readonly byField: Readonly<Record<string, number>>;
+}
+
+/** A change to a request the legacy orchestrator executes (system 'v2'). */
+export interface ExternalUpdate {
+  readonly now: number;
+  readonly to: 'RUNNING' | 'COMPLETED' | 'FAILED';
+  readonly actor: string;
+  readonly externalId?: string | undefined;
+  readonly output?: unknown;
+  readonly error?: RequestError | null | undefined;
+  readonly usage?: Usage | null | undefined;
+  /** Charged to the client's budget when it ends. */
+  readonly costNano?: Nano | undefined;
+  readonly startedAt?: number | undefined;
 }
 
 export interface Store {
@@ -220,6 +265,32 @@ export interface Store {
    * a previous, dead incarnation of this process.
    */
   reapExpiredLeases(now: number, opts?: { foreignOwnersOf?: string }): Promise<WorkRequest[]>;
+
+  /**
+   * A RUNNING pipeline's stage state, under its lease; `ended` adds a 'stage'
+   * audit row (a stage completed, failed an attempt, or was cancelled).
+   */
+  setPipeline(id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean>;
+
+  /**
+   * A request executed by the legacy orchestrator (system 'v2'):
+   * PENDING → RUNNING (it took the request), or → COMPLETED / FAILED,
+   * charging its cost and releasing the hold. Null when the request is not
+   * a v2 one or the move is not legal from where it stands.
+   */
+  updateExternal(id: string, u: ExternalUpdate): Promise<WorkRequest | null>;
+  findByExternalId(externalId: string): Promise<WorkRequest | null>;
+  /**
+   * Insert a request imported from the legacy database unless one with the
+   * same `externalId` exists ('existing', unchanged). A PENDING one takes its
+   * hold (no budget check: the work was accepted already); a COMPLETED or
+   * FAILED one charges its cost to its period's budget.
+   */
+  importRequest(req: WorkRequest, actor: string): Promise<EnqueueResult>;
+
+  recordShadow(r: ShadowResult): Promise<void>;
+  listShadow(f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]>;
+  shadowSummary(): Promise<ShadowSummary>;
 
   /** A result cached under `key` that is still fresh at `now`, or null. */
   lookupCache(key: string, now: number): Promise<CachedResult | null>;

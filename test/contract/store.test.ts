@@ -1187,6 +1187,100 @@ for (const backend of BACKENDS) {
         });
       });
 
+      describe('pipelines', () => {
+        const stage = (worker: string, state: 'PENDING' | 'RUNNING' | 'COMPLETED' = 'PENDING') => ({
+          worker, state, attempts: state === 'PENDING' ? 0 : 1, usage: null, costNano: 0, error: null, startedAt: null, completedAt: null,
+        });
+
+        it('keeps stage state under the lease, with a stage audit row when a stage ends', async () => {
+          const r = await inState('RUNNING');
+          const pipeline = { next: 1, stages: [{ ...stage('a', 'COMPLETED'), outputRef: 'ref_1', outputBytes: 2048 }, stage('b')] };
+          assert.equal(await store.setPipeline(r.id, r.leaseToken, { now: T0 + 3000, pipeline, progress: { percent: 50, message: 'stage 1/2 done', at: T0 + 3000 }, ended: { stage: 0, worker: 'a', state: 'COMPLETED' } }), true);
+          const got = must(await store.getRequest(r.id));
+          assert.deepEqual(got.pipeline, pipeline);
+          assert.equal(got.progress?.percent, 50);
+          const last = must((await store.listAudit({ requestId: r.id })).at(-1));
+          assert.equal(last.kind, 'stage');
+          assert.deepEqual(last.data, { stage: 0, worker: 'a', state: 'COMPLETED' });
+          assert.equal(await store.setPipeline(r.id, r.leaseToken + 1, { now: T0 + 3001, pipeline: { next: 2, stages: [] } }), false, 'fenced');
+          const p = await inState('PENDING');
+          assert.equal(await store.setPipeline(p.id, p.leaseToken, { now: T0 + 3001, pipeline }), false, 'only while RUNNING');
+          assert.deepEqual(must(await store.getRequest(r.id)).pipeline, pipeline);
+        });
+      });
+
+      describe('work the legacy orchestrator executes', () => {
+        it('a v2 request is never queued for Allot nor reaped, and ends with its cost charged and hold released', async () => {
+          const v2 = await admit({ system: 'v2', holdNano: 900 });
+          const mine = await admit({ holdNano: 100 });
+          assert.deepEqual((await store.loadQueued()).map((q) => q.id), [mine.id]);
+          const taken = must(await store.updateExternal(v2.id, { now: T0 + 100, to: 'RUNNING', actor: 'router', externalId: 'exec-1' }));
+          assert.equal(taken.state, 'RUNNING');
+          assert.equal(taken.externalId, 'exec-1');
+          assert.equal(taken.system, 'v2');
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { foreignOwnersOf: 'me' }), []);
+          assert.equal((await store.findByExternalId('exec-1'))?.id, v2.id);
+          const done = must(await store.updateExternal(v2.id, { now: T0 + 200, to: 'COMPLETED', actor: 'router', output: { text: 'ok' }, costNano: 700, usage: usage(5, 6) }));
+          assert.equal(done.state, 'COMPLETED');
+          assert.deepEqual(done.output, { text: 'ok' });
+          assert.equal(done.costNano, 700);
+          assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 700, heldNano: 100 });
+          assert.equal(await store.updateExternal(v2.id, { now: T0 + 300, to: 'FAILED', actor: 'router' }), null, 'ended already');
+          assert.equal(await store.updateExternal(mine.id, { now: T0 + 300, to: 'RUNNING', actor: 'router' }), null, 'not a v2 request');
+          assert.deepEqual((await store.listAudit({ requestId: v2.id })).map((e) => `${e.from}>${e.to}`), ['null>PENDING', 'PENDING>PREPARING', 'PREPARING>RUNNING', 'RUNNING>COMPLETED']);
+        });
+
+        it('a v2 request can fail straight from PENDING (the orchestrator refused it)', async () => {
+          const v2 = await admit({ system: 'v2', holdNano: 900 });
+          const f = must(await store.updateExternal(v2.id, { now: T0 + 100, to: 'FAILED', actor: 'router', error: { code: 'WORKER_UNAVAILABLE', message: 'down', retryable: true } }));
+          assert.equal(f.state, 'FAILED');
+          assert.equal(f.error?.code, 'WORKER_UNAVAILABLE');
+          assert.equal(await held(), 0);
+        });
+
+        it('imports are idempotent on the external id; history charges its period, queued work takes its hold', async () => {
+          const done = makeRequest({ externalId: 'ex-done', system: 'v2', state: 'COMPLETED', costNano: 1234, holdNano: 0, output: { a: 1 }, completedAt: T0 + 5, startedAt: T0 + 1 });
+          const queued = makeRequest({ externalId: 'ex-queued', holdNano: 50 });
+          const runningThere = makeRequest({ externalId: 'ex-running', system: 'v2', state: 'RUNNING', holdNano: 70, startedAt: T0 + 2 });
+          for (const q of [done, queued, runningThere]) assert.equal((await store.importRequest(q, 'import')).kind, 'created');
+          assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 1234, heldNano: 50 });
+          const before = await snapshot(store, ['client-a']);
+          for (const q of [done, queued, runningThere]) {
+            const again = await store.importRequest({ ...q, id: `${q.id}-again` }, 'import');
+            assert.equal(again.kind, 'existing');
+            assert.equal(again.request.id, q.id);
+          }
+          assert.deepEqual(await snapshot(store, ['client-a']), before, 'a second import changes nothing');
+          assert.deepEqual(await store.getRequest(done.id), done);
+          assert.deepEqual((await store.loadQueued()).map((q) => q.id), [queued.id], 'queued work is taken over; running work stays with v2');
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { foreignOwnersOf: 'me' }), []);
+          const ended = must(await store.updateExternal(runningThere.id, { now: T0 + 900, to: 'COMPLETED', actor: 'import', output: 'x', costNano: 66 }));
+          assert.equal(ended.state, 'COMPLETED');
+          assert.equal(await spent(), 1234 + 66);
+          await rejectsWith(store.importRequest(makeRequest(), 'import'), 'VALIDATION_ERROR');
+        });
+
+        it('shadow copies are left out of request lists unless asked for', async () => {
+          const orig = await admit();
+          const copy = await admit({ shadowOf: orig.id });
+          assert.deepEqual((await store.listRequests({ clientId: 'client-a' })).map((q) => q.id), [orig.id]);
+          assert.deepEqual((await store.listRequests({ clientId: 'client-a', includeShadow: true })).map((q) => q.id), [copy.id, orig.id]);
+          assert.equal(must(await store.getRequest(copy.id)).shadowOf, orig.id);
+        });
+
+        it('records shadow comparisons and sums their differences', async () => {
+          const side = (status: string, costNano: number) => ({ status, output: { n: costNano }, costNano, latencyMs: 10 });
+          await store.recordShadow({ at: T0, requestId: 'r1', template: 't', primary: 'v2', differences: [], allot: side('COMPLETED', 1), v2: side('COMPLETED', 1) });
+          await store.recordShadow({ at: T0 + 1, requestId: 'r2', template: 't', primary: 'v2', differences: ['output', 'cost'], allot: side('COMPLETED', 1), v2: side('COMPLETED', 2) });
+          assert.deepEqual(await store.shadowSummary(), { total: 2, withDifferences: 1, byField: { output: 1, cost: 1 } });
+          const diffs = await store.listShadow({ differencesOnly: true });
+          assert.equal(diffs.length, 1);
+          assert.equal(diffs[0]?.requestId, 'r2');
+          assert.deepEqual(diffs[0]?.v2, side('COMPLETED', 2));
+          assert.deepEqual((await store.listShadow({})).map((r) => r.requestId), ['r2', 'r1'], 'newest first');
+        });
+      });
+
       // ---- invariant under random operation sequences -------------------------
 
       describe('result cache', () => {

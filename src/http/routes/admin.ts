@@ -176,8 +176,11 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const name = c.req.valid('param').name;
       const t = d.registry.template(name);
       if (!t) throw new AllotError('NOT_FOUND', `No template "${name}"`);
-      const cur = {
-        worker: t.worker, model: t.model, max_tokens: t.model ? t.maxTokens : undefined, resources: { ...t.resources }, timeout_ms: t.timeoutMs,
+      const cur: z.output<typeof templateInput> = {
+        ...(t.stages
+          ? { stages: t.stages.map((st) => ({ worker: st.worker, parameters: { ...st.parameters }, timeout_ms: st.timeoutMs, max_attempts: st.maxAttempts })) }
+          : { worker: t.worker }),
+        model: t.model, max_tokens: t.model ? t.maxTokens : undefined, resources: { ...t.resources }, timeout_ms: t.timeoutMs,
         max_attempts: t.retry.maxAttempts, retry: { base_delay_ms: t.retry.baseDelayMs, max_delay_ms: t.retry.maxDelayMs, factor: t.retry.factor },
         parameters: { ...t.parameters }, description: t.description, cache_ttl_s: t.cacheTtlS, fallback_models: [...t.fallbackModels], critical: t.critical,
         downgrade: { budget_threshold: t.downgradeBudgetThreshold, max_wait_ms: t.downgradeMaxWaitMs },
@@ -185,6 +188,9 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         batch: t.batch ? { key: t.batch.key, window_ms: t.batch.windowMs, max_size: t.batch.maxSize } : undefined,
       };
       const patch = c.req.valid('json');
+      // A patch that names a worker makes it a single-worker template, and stages make it a pipeline.
+      if (patch.worker !== undefined) delete cur.stages;
+      if (patch.stages !== undefined) delete cur.worker;
       return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry }, downgrade: { ...cur.downgrade, ...patch.downgrade } }), 200);
     },
   );

@@ -80,6 +80,10 @@ export function toRequest(r: Row): WorkRequest {
     updatedAt: Number(r.updated_at),
     startedAt: num(r.started_at),
     completedAt: num(r.completed_at),
+    ...(r.system === 'v2' ? { system: 'v2' as const } : {}),
+    ...(r.external_id ? { externalId: r.external_id as string } : {}),
+    ...(r.shadow_of ? { shadowOf: r.shadow_of as string } : {}),
+    ...(r.pipeline ? { pipeline: json(r.pipeline) as WorkRequest['pipeline'] } : {}),
   };
 }
 
@@ -94,14 +98,14 @@ export function requestParams(q: WorkRequest, compressMin: number = COMPRESS_MIN
     q.maxTokens, packJson(q.input, compressMin), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
     s(q.progress), q.output === null || q.output === undefined ? null : packJson(q.output, compressMin), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
-    q.startedAt, q.completedAt, s(q.optimization),
+    q.startedAt, q.completedAt, s(q.optimization), q.system ?? 'allot', q.externalId ?? null, q.shadowOf ?? null, s(q.pipeline),
   ];
 }
 
 export const INSERT_REQUEST = `INSERT INTO requests (id, client_id, template, state, urgency, klass, base_points, priority, model,
   max_tokens, input, parameters, policy, estimate, hold_nano, period, reserved, attempts, max_attempts, lease_token, lease_owner,
   lease_expires_at, deadline_at, run_at, progress, output, error, usage, cost_nano, idempotency_key, body_hash, created_at,
-  updated_at, started_at, completed_at, optimization) VALUES (${Array.from({ length: 36 }, () => '?').join(', ')})`;
+  updated_at, started_at, completed_at, optimization, system, external_id, shadow_of, pipeline) VALUES (${Array.from({ length: 40 }, () => '?').join(', ')})`;
 
 export function toAudit(r: Row): AuditEntry {
   return {

@@ -16,9 +16,9 @@ import { dirname } from 'node:path';
 import { AllotError } from '../../core/errors.ts';
 import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
-import type { AuditEntry, Client, Optimization, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AuditEntry, Client, Optimization, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, Saving, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -450,6 +450,7 @@ export class SqliteStore implements Store {
       where.push(`state IN (${f.states.map(() => '?').join(', ')})`);
       args.push(...f.states);
     }
+    if (!f.includeShadow) where.push('shadow_of IS NULL');
     if (f.before) {
       where.push('(created_at, id) < (SELECT created_at, id FROM requests WHERE id = ?)');
       args.push(f.before);
@@ -459,7 +460,7 @@ export class SqliteStore implements Store {
   }
 
   async loadQueued(): Promise<WorkRequest[]> {
-    return (this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') ORDER BY created_at").all() as Row[]).map(toRequest);
+    return (this.#q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') AND system = 'allot' ORDER BY created_at").all() as Row[]).map(toRequest);
   }
 
   async countByState(): Promise<Record<State, number>> {
@@ -627,7 +628,7 @@ export class SqliteStore implements Store {
 
   async reapExpiredLeases(now: number, opts: { foreignOwnersOf?: string } = {}): Promise<WorkRequest[]> {
     const rows = this.#q(
-      "SELECT id, attempts, max_attempts, state FROM requests WHERE state IN ('PREPARING', 'RUNNING') AND (lease_expires_at < :now OR (:owner IS NOT NULL AND lease_owner IS NOT :owner))",
+      "SELECT id, attempts, max_attempts, state FROM requests WHERE state IN ('PREPARING', 'RUNNING') AND system = 'allot' AND (lease_expires_at < :now OR (:owner IS NOT NULL AND lease_owner IS NOT :owner))",
     ).all({ now, owner: opts.foreignOwnersOf ?? null }) as Row[];
     const out: WorkRequest[] = [];
     for (const r of rows) {
@@ -644,6 +645,102 @@ export class SqliteStore implements Store {
       if (res) out.push(res);
     }
     return out;
+  }
+
+  // ---- pipelines, and work the legacy orchestrator executes ----------------
+
+  async setPipeline(id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean> {
+    return this.#tx(() => {
+      const r = this.#q("UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id").get(
+        JSON.stringify(o.pipeline), o.progress ? JSON.stringify(o.progress) : null, id, token,
+      ) as Row | undefined;
+      if (!r) return false;
+      if (o.ended) this.#audit({ at: o.now, requestId: id, clientId: r.client_id as string, kind: 'stage', from: null, to: null, actor: 'dispatcher', data: o.ended });
+      return true;
+    });
+  }
+
+  async updateExternal(id: string, u: ExternalUpdate): Promise<WorkRequest | null> {
+    return this.#tx(() => {
+      const cur = this.#q('SELECT system, state FROM requests WHERE id = ?').get(id) as Row | undefined;
+      if (!cur || cur.system !== 'v2') return null;
+      const ext: Record<string, Val> = u.externalId ? { external_id: u.externalId } : {};
+      // PENDING → PREPARING → RUNNING: the legacy orchestrator took it.
+      if (cur.state === 'PENDING') {
+        const started = this.#transition(id, {
+          from: ['PENDING'], via: { state: 'PREPARING', actor: u.actor }, to: 'RUNNING', token: null, now: u.now, actor: u.actor,
+          set: (c) => ({ ...ext, attempts: Number(c.attempts) + 1, started_at: u.startedAt ?? u.now }), data: { system: 'v2', external_id: u.externalId ?? null },
+        });
+        if (!started || u.to === 'RUNNING') return started;
+      } else if (u.to === 'RUNNING') return null;
+      const cost = u.costNano ?? 0;
+      return this.#transition(id, {
+        from: ['RUNNING'], to: u.to, token: null, now: u.now, actor: u.actor, releaseHold: true, chargeNano: cost,
+        set: (c) => ({
+          ...ext, completed_at: u.now, cost_nano: Number(c.cost_nano) + cost,
+          ...(u.to === 'COMPLETED'
+            ? { output: packJson(u.output, this.#compressMin), error: null }
+            : { error: JSON.stringify(u.error ?? { code: 'WORKER_ERROR', message: 'The legacy orchestrator reported a failure', retryable: false }) }),
+          ...(u.usage ? { usage: JSON.stringify(u.usage) } : {}),
+        }),
+        data: { system: 'v2', cost_nano: cost, ...(u.error ? { error: u.error } : {}) },
+      });
+    });
+  }
+
+  async findByExternalId(externalId: string): Promise<WorkRequest | null> {
+    const r = this.#q('SELECT * FROM requests WHERE external_id = ?').get(externalId) as Row | undefined;
+    return r ? toRequest(r) : null;
+  }
+
+  async importRequest(q: WorkRequest, actor: string): Promise<EnqueueResult> {
+    if (!q.externalId) throw new AllotError('VALIDATION_ERROR', 'An imported request needs its externalId (the v2 execution id)');
+    return this.#tx((): EnqueueResult => {
+      const prior = this.#q('SELECT * FROM requests WHERE external_id = ?').get(q.externalId as string) as Row | undefined;
+      if (prior) return { kind: 'existing', request: toRequest(prior) };
+      this.#q('INSERT INTO budgets (client_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING').run(q.clientId, q.period);
+      const held = q.state === 'PENDING' ? q.holdNano : 0;
+      const spent = q.state === 'COMPLETED' || q.state === 'FAILED' ? q.costNano : 0;
+      this.#q('UPDATE budgets SET held_nano = held_nano + ?, spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?').run(held, spent, q.clientId, q.period);
+      this.#q(INSERT_REQUEST).run(...requestParams(q, this.#compressMin));
+      this.#audit({
+        at: q.updatedAt, requestId: q.id, clientId: q.clientId, kind: 'transition', from: null, to: q.state, actor,
+        data: { imported: true, system: q.system ?? 'allot', external_id: q.externalId, template: q.template, cost_nano: q.costNano },
+      });
+      this.#countMove(null, q.state);
+      return { kind: 'created', request: q };
+    });
+  }
+
+  async recordShadow(r: ShadowResult): Promise<void> {
+    this.#tx(() => {
+      this.#q('INSERT INTO shadow_results (at, request_id, template, primary_system, differences, allot, v2) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        r.at, r.requestId, r.template, r.primary, JSON.stringify(r.differences), JSON.stringify(r.allot), JSON.stringify(r.v2),
+      );
+    });
+  }
+
+  async listShadow(f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]> {
+    const rows = this.#q(`SELECT * FROM shadow_results WHERE seq > ? ${f.differencesOnly ? "AND differences <> '[]'" : ''} ORDER BY seq DESC LIMIT ?`).all(
+      f.afterSeq ?? 0, Math.min(f.limit ?? 100, 10_000),
+    ) as Row[];
+    return rows.map((r) => ({
+      seq: Number(r.seq), at: Number(r.at), requestId: r.request_id as string, template: r.template as string, primary: r.primary_system as 'allot' | 'v2',
+      differences: JSON.parse(r.differences as string) as string[], allot: JSON.parse(r.allot as string) as ShadowResult['allot'], v2: JSON.parse(r.v2 as string) as ShadowResult['v2'],
+    }));
+  }
+
+  async shadowSummary(): Promise<ShadowSummary> {
+    const byField: Record<string, number> = {};
+    let total = 0;
+    let withDifferences = 0;
+    for (const r of this.#q('SELECT differences FROM shadow_results').all() as Row[]) {
+      total++;
+      const d = JSON.parse(r.differences as string) as string[];
+      if (d.length) withDifferences++;
+      for (const f of d) byField[f] = (byField[f] ?? 0) + 1;
+    }
+    return { total, withDifferences, byField };
   }
 
   async lookupCache(key: string, now: number): Promise<CachedResult | null> {
