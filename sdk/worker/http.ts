@@ -1,12 +1,16 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody, sendText } from './http-io.ts';
 import { parseJobEnvelope } from './job.ts';
 import type { JobEnvelope } from './job.ts';
 import { httpProgressSink } from './progress.ts';
 import { emptyUsage, failure, failureFromError, serializeResponse } from './response.ts';
 import type { StandardResponse } from './response.ts';
 import { runBatchHandler } from './batch.ts';
+import { LoadStats } from './load.ts';
+import { v2Endpoints } from './v2.ts';
+import type { V2Options } from './v2.ts';
 import { batchHandlerOf, runEnvelope } from './worker.ts';
 import type { Worker } from './worker.ts';
 
@@ -17,10 +21,16 @@ export interface ServeHttpOptions {
   port?: number;
   /** Where jobs are POSTed; default "/". */
   path?: string;
-  /** When set, jobs must carry `authorization: Bearer <token>` (GET /health stays open). */
+  /** When set, direct-protocol jobs must carry `authorization: Bearer <token>` (GET /health stays open; the v2 endpoints use `v2.token`). */
   token?: string;
-  /** Largest accepted job body; default 10 MiB. */
+  /** Largest accepted job body (and fetched v2 input reference); default 10 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Also serve the Orchestrator 2.0 handshake protocol on the same server, driving the same handler
+   * (POST /api/handshake, /api/process, /api/acknowledge; GET /api/progress/{packet_id}, /api/data/{ref_id};
+   * GET /health gains the v2 fields). See v2.ts. Off by default.
+   */
+  v2?: V2Options;
 }
 
 export interface HttpWorkerServer {
@@ -30,48 +40,40 @@ export interface HttpWorkerServer {
 }
 
 export const PROTOCOL = 'allot-direct/1';
+const V2_PATHS = ['/health', '/api/handshake', '/api/process', '/api/acknowledge'];
 const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 // Longer than typical client pools' idle timeout so the server is not the side that drops idle sockets first.
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 function send(res: ServerResponse, status: number, body: StandardResponse): void {
-  const text = serializeResponse(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  sendText(res, status, serializeResponse(body));
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      // Past the limit keep draining but drop the bytes, so the connection stays usable for the 413 answer.
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > limit) resolve(null);
-      else resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-    req.on('close', () => {
-      if (!req.complete) reject(new Error('client disconnected while sending the job'));
-    });
-  });
-}
-
-/** Serve a worker over the direct HTTP transport: POST <path> runs a job, GET /health describes the worker. */
+/**
+ * Serve a worker over the direct HTTP transport: POST <path> runs a job, GET /health describes the worker.
+ * With `v2`, the same server also speaks the Orchestrator 2.0 protocol, so a worker can serve Allot and the old orchestrator at once.
+ */
 export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Promise<HttpWorkerServer> {
   const host = opts.host ?? '127.0.0.1';
   const path = opts.path ?? '/';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const expectedAuth = opts.token === undefined ? null : `Bearer ${opts.token}`;
-  const health = JSON.stringify({
+  if (opts.v2 !== undefined && (V2_PATHS.includes(path) || path.startsWith('/api/progress/') || path.startsWith('/api/data/'))) throw new TypeError(`serveHttp: path "${path}" collides with the v2 endpoints`);
+  const load = new LoadStats();
+  const v2 = opts.v2 === undefined ? null : v2Endpoints(worker, opts.v2, { maxBodyBytes: maxBody, load });
+  const directHealth = {
     status: 'healthy',
     service: worker.name,
     version: worker.version,
     capabilities: { protocol: PROTOCOL, batch: true, batch_handler: batchHandlerOf(worker) !== undefined },
-  });
+  };
+  const staticHealth = JSON.stringify(directHealth);
+  // With v2 on, the direct fields stay as they are and the v2 ones (protocol_version, resources, …) are added.
+  const health = (): string => {
+    if (v2 === null) return staticHealth;
+    const extra = v2.healthFields();
+    return JSON.stringify({ ...directHealth, timestamp: extra.timestamp, capabilities: { ...directHealth.capabilities, ...extra.capabilities }, resources: extra.resources });
+  };
 
   const onJob = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (expectedAuth !== null && req.headers.authorization !== expectedAuth) {
@@ -108,10 +110,12 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
       if (!res.writableFinished) controller.abort();
     };
     res.once('close', onClose);
-    const result = await runEnvelope(worker, envelope, {
-      progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress),
-      signal: controller.signal,
-    });
+    const result = await load.track(() =>
+      runEnvelope(worker, envelope, {
+        progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress),
+        signal: controller.signal,
+      }),
+    );
     if (!res.destroyed) send(res, 200, result);
   };
 
@@ -123,7 +127,7 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
     });
     const batch = batchHandlerOf(worker);
     const results = batch
-      ? await runBatchHandler(batch, jobs, controller.signal)
+      ? await load.track(() => runBatchHandler(batch, jobs, controller.signal))
       : await Promise.all(
           jobs.map(async (raw) => {
             let envelope: JobEnvelope;
@@ -132,7 +136,7 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
             } catch (err) {
               return failureFromError(err, emptyUsage());
             }
-            return runEnvelope(worker, envelope, { progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress), signal: controller.signal });
+            return load.track(() => runEnvelope(worker, envelope, { progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress), signal: controller.signal }));
           }),
         );
     if (res.destroyed) return;
@@ -150,8 +154,11 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
         if (!res.headersSent && !res.destroyed) send(res, 500, failureFromError(err, emptyUsage()));
       });
     } else if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(health) });
-      res.end(req.method === 'HEAD' ? undefined : health);
+      const text = health();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    } else if (v2 !== null && v2.route(req, res, pathname)) {
+      // answered by the v2 endpoints
     } else if (pathname === path) {
       res.setHeader('allow', 'POST');
       send(res, 405, failure('METHOD_NOT_ALLOWED', `use POST ${path}`, false));

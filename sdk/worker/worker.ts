@@ -18,7 +18,7 @@ export interface WorkerOptions<I, O> {
   /** Reported by the health check; default "1.0.0". */
   version?: string;
   handler: Handler<I, O>;
-  /** Remember successful responses by request_id + stage; default true (1,000 entries). */
+  /** Remember successful responses by request_id + template + stage, on every protocol; default true (1,000 entries). */
   dedupe?: boolean | { max: number };
   /** Handle a batch of jobs in one call (see batch.ts); without it, batch calls run `handler` per job. */
   batchHandler?: BatchHandler<I, O>;
@@ -64,7 +64,8 @@ export function defineWorker<I = Record<string, unknown>, O = unknown>(opts: Wor
 
   const run: Runner = async (envelope, runOpts) => {
     if (cache === null) return execute(opts.name, handler, envelope, runOpts);
-    const key = `${envelope.job.requestId}\u0000${envelope.job.stage}`;
+    // The template is part of the key for the v2 protocol, whose stage ids from other orchestrators all map to stage 0.
+    const key = `${envelope.job.requestId}\u0000${envelope.job.template}\u0000${envelope.job.stage}`;
     for (;;) {
       const stored = cache.get(key);
       if (stored !== undefined) return markDeduplicated(stored);

@@ -6,6 +6,7 @@
  */
 import type { Usage } from '../core/cost.ts';
 import type { RequestError, WorkerDef } from '../model.ts';
+import type { PayloadRef } from './references.ts';
 
 export interface Job {
   readonly request_id: string;
@@ -26,6 +27,8 @@ export interface DispatchContext {
   readonly signal: AbortSignal;
   /** Progress reported in-band (subprocess stdout); HTTP workers post it to Allot instead. */
   readonly onProgress: (percent: number, message: string | undefined) => void;
+  /** The input already stored by reference for this worker (a pipeline stage's output); v2 sends it as `input_ref`. */
+  readonly inputRef?: PayloadRef | undefined;
 }
 
 export interface Transport {
@@ -48,7 +51,8 @@ export function abortOutcome(signal: AbortSignal): WorkerOutcome {
 
 const nonNeg = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
 
-function parseUsage(u: unknown): Usage | null {
+/** The standard response's `usage` (tokens and named resources), or null when it has neither. */
+export function parseUsage(u: unknown): Usage | null {
   if (!u || typeof u !== 'object') return null;
   const o = u as { tokens?: { input?: unknown; output?: unknown }; resources?: unknown };
   const resources: Record<string, number> = {};

@@ -8,15 +8,21 @@
  * Inputs of 1 KiB or more go by reference (the worker fetches them from
  * Allot's GET /api/data/{ref_id}); an `output_ref` of storage_type
  * 'reference' is read back from the worker's own GET /api/data/{ref_id}.
- * v2 workers report only `tokens_used`: it is counted as output tokens.
+ * v2 workers report only `tokens_used`: it is counted as output tokens,
+ * unless the answer also carries the standard `usage` (workers built with
+ * the SDK do). Beyond the seed, the process call carries `attempt` and
+ * `deadline_ms`, and every call (progress and read-back too) the worker's
+ * token; legacy workers ignore what they do not know.
  */
 import { randomUUID } from 'node:crypto';
 import type { WorkerDef } from '../model.ts';
 import type { References } from './references.ts';
-import { abortOutcome, failure, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+import { abortOutcome, failure, parseUsage, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
 
 /** How often progress is polled while a v2 worker processes. @default 500 ms */
 const PROGRESS_POLL_MS = 500;
+
+const auth = (w: WorkerDef): Record<string, string> => (w.token ? { authorization: `Bearer ${w.token}` } : {});
 
 export class V2Transport implements Transport {
   readonly #refs: References;
@@ -26,9 +32,7 @@ export class V2Transport implements Transport {
   }
 
   async #post(w: WorkerDef, path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
-    const r = await fetch(new URL(path, w.url), {
-      method: 'POST', signal, headers: { 'content-type': 'application/json', ...(w.token ? { authorization: `Bearer ${w.token}` } : {}) }, body: JSON.stringify(body),
-    });
+    const r = await fetch(new URL(path, w.url), { method: 'POST', signal, headers: { 'content-type': 'application/json', ...auth(w) }, body: JSON.stringify(body) });
     const text = await r.text();
     let parsed: Record<string, unknown> = {};
     try {
@@ -44,13 +48,17 @@ export class V2Transport implements Transport {
     const packetId = `pkt_${randomUUID()}`;
     const base = { packet_id: packetId, execution_id: job.request_id, stage_id: `${job.template}:${job.stage}` };
     try {
-      const inputRef = await this.#refs.make(job.request_id, w.name, job.input);
+      const inputRef = ctx.inputRef ?? (await this.#refs.make(job.request_id, w.name, job.input));
       const hs = await this.#post(w, '/api/handshake', { ...base, input_ref: inputRef }, ctx.signal);
       if (hs.status >= 500) return failure('WORKER_ERROR', `Worker "${w.name}" handshake answered HTTP ${hs.status}`, true);
+      if (hs.body.success === false) {
+        const e = (hs.body.error ?? {}) as { code?: unknown; message?: unknown; retryable?: unknown };
+        return failure(typeof e.code === 'string' ? e.code : 'WORKER_ERROR', `Worker "${w.name}" refused the handshake (HTTP ${hs.status}): ${typeof e.message === 'string' ? e.message : 'no message'}`, e.retryable === true);
+      }
       if (hs.body.status !== 'ready') return failure('WORKER_INCOMPATIBLE', `Worker "${w.name}" declined the job at handshake (${String(hs.body.status ?? 'no status')})`, false);
 
       const poll = setInterval(() => {
-        void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal })
+        void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal, headers: auth(w) })
           .then((r) => r.json() as Promise<{ progress?: unknown; stage?: unknown; message?: unknown }>)
           .then((p) => {
             if (typeof p.progress === 'number') ctx.onProgress(p.progress, typeof p.message === 'string' ? p.message : typeof p.stage === 'string' ? p.stage : undefined);
@@ -59,13 +67,13 @@ export class V2Transport implements Transport {
       }, PROGRESS_POLL_MS);
       let res: { status: number; body: Record<string, unknown> };
       try {
-        res = await this.#post(w, '/api/process', { ...base, input_ref: inputRef, parameters: job.parameters }, ctx.signal);
+        res = await this.#post(w, '/api/process', { ...base, input_ref: inputRef, parameters: job.parameters, attempt: job.attempt, deadline_ms: job.deadline_ms }, ctx.signal);
       } finally {
         clearInterval(poll);
       }
       const metrics = (res.body.metrics ?? {}) as { tokens_used?: unknown };
       const tokens = typeof metrics.tokens_used === 'number' && metrics.tokens_used > 0 ? metrics.tokens_used : 0;
-      const usage = { tokens: { input: 0, output: tokens }, resources: {} };
+      const usage = parseUsage(res.body.usage) ?? { tokens: { input: 0, output: tokens }, resources: {} };
       let outcome: WorkerOutcome;
       if (res.status >= 500) outcome = failure('WORKER_ERROR', `Worker "${w.name}" process answered HTTP ${res.status}`, true, usage);
       else if (res.body.success !== true) {
@@ -75,7 +83,7 @@ export class V2Transport implements Transport {
         const ref = (res.body.output_ref ?? {}) as { storage_type?: unknown; inline_data?: unknown; ref_id?: unknown };
         let output: unknown = ref.inline_data ?? null;
         if (ref.storage_type === 'reference' && typeof ref.ref_id === 'string') {
-          const r = await fetch(new URL(`/api/data/${encodeURIComponent(ref.ref_id)}`, w.url), { signal: ctx.signal });
+          const r = await fetch(new URL(`/api/data/${encodeURIComponent(ref.ref_id)}`, w.url), { signal: ctx.signal, headers: auth(w) });
           if (!r.ok) return failure('WORKER_ERROR', `Worker "${w.name}" output ${ref.ref_id} could not be read back (HTTP ${r.status})`, true, usage);
           output = await r.json();
         }
