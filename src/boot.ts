@@ -99,7 +99,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   let publicUrl = config.publicUrl ?? '';
   const instanceId = `allot-${randomUUID().slice(0, 8)}`;
   const scheduler = new Scheduler(
-    { store, registry, events, clock, transports, progressTokens },
+    { store, registry, events, clock, transports, progressTokens, references },
     {
       instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, deferred: config.deferred, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
       leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,

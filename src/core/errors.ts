@@ -20,6 +20,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   WORKER_UNAVAILABLE: { status: 502, retryable: true, message: 'The worker could not be reached' },
   QUEUE_BACKUP: { status: 503, retryable: true, message: 'The queue is full' },
   CANCELLED: { status: 409, retryable: false, message: 'The request was cancelled' },
+  REFERENCE_EXPIRED: { status: 410, retryable: false, message: 'A payload reference has expired' },
   LEASE_LOST: { status: 409, retryable: false, message: 'The lease on this request is no longer held' },
   CONFIG_ERROR: { status: 500, retryable: false, message: 'The configuration is invalid' },
 } as const);

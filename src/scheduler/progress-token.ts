@@ -13,21 +13,26 @@ export class ProgressTokens {
     this.#secret = createSecretKey(secret);
   }
 
-  issue(requestId: string, leaseToken: number): string {
-    return `${leaseToken}.${this.#mac(requestId, leaseToken)}`;
+  /** @param stage a pipeline stage's index: its reports are told apart from the other stages'. */
+  issue(requestId: string, leaseToken: number, stage?: number): string {
+    const subject = stage === undefined ? `${leaseToken}` : `${leaseToken}-${stage}`;
+    return `${subject}.${this.#mac(requestId, subject)}`;
   }
 
-  /** The lease token the progress token was issued for, or null if forged. */
-  verify(requestId: string, token: string): number | null {
+  /** The lease token (and stage) the progress token was issued for, or null if forged. */
+  verify(requestId: string, token: string): { lease: number; stage: number | undefined } | null {
     const dot = token.indexOf('.');
-    const lease = Number(token.slice(0, dot));
-    if (dot <= 0 || !Number.isInteger(lease)) return null;
+    if (dot <= 0) return null;
+    const subject = token.slice(0, dot);
+    const m = /^(\d+)(?:-(\d+))?$/.exec(subject);
+    if (!m) return null;
     const given = Buffer.from(token.slice(dot + 1));
-    const want = Buffer.from(this.#mac(requestId, lease));
-    return given.length === want.length && timingSafeEqual(given, want) ? lease : null;
+    const want = Buffer.from(this.#mac(requestId, subject));
+    if (given.length !== want.length || !timingSafeEqual(given, want)) return null;
+    return { lease: Number(m[1]), stage: m[2] === undefined ? undefined : Number(m[2]) };
   }
 
-  #mac(id: string, lease: number): string {
-    return createHmac('sha256', this.#secret).update(`${id}:${lease}`).digest('base64url');
+  #mac(id: string, subject: string): string {
+    return createHmac('sha256', this.#secret).update(`${id}:${subject}`).digest('base64url');
   }
 }

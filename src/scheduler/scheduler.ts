@@ -36,6 +36,8 @@ import { Batcher } from './batcher.ts';
 import { InFlightDuplicates } from './in-flight.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import type { ProgressTokens } from './progress-token.ts';
+import { overallPercent, runPipeline } from './pipeline.ts';
+import type { References } from '../workers/references.ts';
 
 export interface SchedulerOptions {
   readonly instanceId: string;
@@ -67,6 +69,8 @@ export interface SchedulerDeps {
   readonly clock: Clock;
   readonly transports: Readonly<Record<'http' | 'subprocess' | 'v2', Transport>>;
   readonly progressTokens: ProgressTokens;
+  /** Where pipeline stage outputs are kept by reference. */
+  readonly references: References;
   readonly random?: () => number;
 }
 
@@ -89,7 +93,10 @@ interface Queued {
 interface Running {
   readonly id: string;
   readonly clientId: string;
-  readonly worker: string;
+  /** The worker whose slot it holds: a pipeline moves from stage to stage. */
+  worker: string;
+  /** A pipeline's stage now running, and how many there are (progress is reported across them). */
+  stage?: { k: number; n: number } | undefined;
   /** Fencing token; -1 until the claim is applied. */
   token: number;
   readonly reserved: Amounts;
@@ -544,14 +551,42 @@ export class Scheduler {
     this.#d.events.emit('request:started', req, performance.now() - readyAt);
     let outcome: WorkerOutcome;
     try {
-      outcome = await this.#d.transports[worker.transport].dispatch(worker, job, {
-        signal: entry.abort.signal,
-        onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
-      });
+      outcome = req.policy.stages
+        ? await this.#runPipeline(entry, req, deadlineAt)
+        : await this.#d.transports[worker.transport].dispatch(worker, job, {
+          signal: entry.abort.signal,
+          onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
+        });
     } finally {
       clearTimeout(timer);
     }
     await this.#finish(entry, req, outcome);
+  }
+
+  /** A pipeline's stages, one after another, within this attempt's lease. */
+  #runPipeline(entry: Running, req: WorkRequest, deadlineAt: number): Promise<WorkerOutcome> {
+    const reg = this.#d.registry;
+    const model = req.model ? reg.modelResource(req.model) : undefined;
+    const stages = req.policy.stages ?? [];
+    return runPipeline(
+      { store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random },
+      {
+        req, stages, token: entry.token, signal: entry.abort.signal, deadlineAt,
+        job: (k, input, attempt, stageDeadline) => ({
+          ...this.#jobFor(entry, req, stageDeadline, k), stage: k, attempt, input,
+          parameters: { ...req.parameters, ...stages[k]?.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
+        }),
+        onStage: (k, worker) => {
+          entry.stage = { k, n: stages.length };
+          if (worker === entry.worker || this.#running.get(entry.id) !== entry) return;
+          dec(this.#runningByWorker, entry.worker);
+          inc(this.#runningByWorker, worker);
+          entry.worker = worker;
+        },
+        onProgress: (pct, msg) => void this.#setProgress(req.id, entry.token, pct, msg),
+        costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
+      },
+    );
   }
 
   /** Several requests of one batch key as one call; each is then reconciled on its own. */
@@ -588,16 +623,16 @@ export class Scheduler {
     }
   }
 
-  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number): Job {
+  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number, stage?: number): Job {
     return {
       request_id: req.id,
       template: req.template,
       stage: 0,
       attempt: req.attempts,
       input: req.input,
-      parameters: { ...req.parameters, ...(req.model ? { model: req.model } : {}), max_tokens: req.maxTokens },
+      parameters: { ...req.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
       deadline_ms: deadlineAt,
-      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token) },
+      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token, stage) },
     };
   }
 
@@ -742,7 +777,17 @@ export class Scheduler {
   }
 
   /** A worker's progress report, fenced by the lease token it was issued for. */
-  async progress(id: string, token: number, percent: number, message: string | undefined): Promise<boolean> {
+  /** @param stage the pipeline stage the report's token was issued for */
+  async progress(id: string, token: number, percent: number, message: string | undefined, stage?: number): Promise<boolean> {
+    const run = this.#running.get(id)?.stage;
+    if (stage === undefined || !run) return this.#setProgress(id, token, percent, message);
+    // A late report from a stage that has ended is accepted and dropped: the pipeline has moved on.
+    if (stage !== run.k) return run.k > stage;
+    // A stage reports its own 0-100; the request's progress counts the stages before it.
+    return this.#setProgress(id, token, overallPercent(stage, run.n, percent), `stage ${stage + 1}/${run.n}${message ? `: ${message}` : ''}`);
+  }
+
+  async #setProgress(id: string, token: number, percent: number, message: string | undefined): Promise<boolean> {
     const pct = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
     const ok = await this.#d.store.setProgress(id, token, { percent: pct, message, at: this.#d.clock.now() });
     if (ok) this.#d.events.emit('request:progress', id, pct, message);

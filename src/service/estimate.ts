@@ -2,6 +2,9 @@
  * Admission estimate: what a request may use at most, and so what must be
  * reserved from buckets and held from the budget. The worst case is the
  * counted input tokens plus the full `max_tokens` the worker is allowed.
+ * A pipeline of n stages may call the model n times: each later stage reads
+ * at most what the one before wrote (`max_tokens`) and writes `max_tokens`,
+ * and its other resources are needed once per stage.
  */
 import { usageCost } from '../core/cost.ts';
 import { AllotError } from '../core/errors.ts';
@@ -10,13 +13,14 @@ import type { Registry } from './registry.ts';
 import { inputText, type TokenCounter } from './tokenizer.ts';
 
 export function estimateRequest(t: TemplateDef, input: unknown, maxTokens: number, reg: Registry, count: TokenCounter): Estimate {
-  const resources: Record<string, number> = { ...t.resources };
+  const n = t.stages?.length ?? 1;
+  const resources: Record<string, number> = Object.fromEntries(Object.entries(t.resources).map(([k, v]) => [k, v * n]));
   let inputTokens = 0;
   const model = t.model ? reg.modelResource(t.model) : undefined;
   if (t.model && !model) throw new AllotError('CONFLICT', `Template "${t.name}" names model "${t.model}", which no resource provides`);
   if (model) {
     inputTokens = count(inputText(input));
-    resources[model.name] = (resources[model.name] ?? 0) + inputTokens + maxTokens;
+    resources[model.name] = (resources[model.name] ?? 0) + inputTokens + maxTokens + (n - 1) * 2 * maxTokens;
   }
   for (const [name, amount] of Object.entries(resources)) {
     const r = reg.resources.get(name);
@@ -27,6 +31,8 @@ export function estimateRequest(t: TemplateDef, input: unknown, maxTokens: numbe
       });
     }
   }
-  const { nano } = usageCost({ tokens: { input: inputTokens, output: model ? maxTokens : 0 }, resources: t.resources }, model?.price, reg.priceOf);
-  return { inputTokens, maxOutputTokens: model ? maxTokens : 0, resources, maxCostNano: nano };
+  const worstInput = model ? inputTokens + (n - 1) * maxTokens : 0;
+  const worstOutput = model ? n * maxTokens : 0;
+  const { nano } = usageCost({ tokens: { input: worstInput, output: worstOutput }, resources: Object.fromEntries(Object.entries(t.resources).map(([k, v]) => [k, v * n])) }, model?.price, reg.priceOf);
+  return { inputTokens, maxOutputTokens: worstOutput, resources, maxCostNano: nano };
 }

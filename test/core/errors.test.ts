@@ -19,6 +19,7 @@ const EXPECTED: Readonly<Record<ErrorCode, { status: number; retryable: boolean 
   WORKER_UNAVAILABLE: { status: 502, retryable: true },
   QUEUE_BACKUP: { status: 503, retryable: true },
   CANCELLED: { status: 409, retryable: false },
+  REFERENCE_EXPIRED: { status: 410, retryable: false },
   LEASE_LOST: { status: 409, retryable: false },
   CONFIG_ERROR: { status: 500, retryable: false },
 };

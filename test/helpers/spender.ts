@@ -11,7 +11,7 @@ export function startSpender(): Promise<HttpWorkerServer> {
       name: 'spender',
       dedupe: false,
       handler: (job, ctx) => {
-        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens) });
+        ctx.addUsage({ inputTokens: 0, outputTokens: Number(job.parameters.max_tokens ?? 0) });
         return {};
       },
     }),

@@ -117,10 +117,10 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
     async (c) => {
       const id = c.req.valid('param').requestId;
       const auth = c.req.header('authorization');
-      const lease = auth?.startsWith('Bearer ') ? d.progressTokens.verify(id, auth.slice(7).trim()) : null;
-      if (lease === null) throw new AllotError('UNAUTHORIZED', 'A valid progress token for this request is required');
+      const issued = auth?.startsWith('Bearer ') ? d.progressTokens.verify(id, auth.slice(7).trim()) : null;
+      if (issued === null) throw new AllotError('UNAUTHORIZED', 'A valid progress token for this request is required');
       const b = c.req.valid('json');
-      const ok = await d.scheduler.progress(id, lease, b.progress, b.message);
+      const ok = await d.scheduler.progress(id, issued.lease, b.progress, b.message, issued.stage);
       if (!ok) throw new AllotError('LEASE_LOST', `Request ${id} is not running under this token any more`);
       return c.json({ recorded: true }, 200);
     },
