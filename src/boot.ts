@@ -29,6 +29,7 @@ import { HttpTransport } from './workers/http-transport.ts';
 import { References } from './workers/references.ts';
 import { SubprocessTransport } from './workers/subprocess-transport.ts';
 import { V2Transport } from './workers/v2-transport.ts';
+import { WorkerHealth } from './workers/health.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -108,15 +109,24 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const admission = new Admission({
     store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
   });
+  const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
+  registry.setAvailability((name) => health.available(name));
   const metrics = new Metrics(events, scheduler);
   const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
   sweeper.unref();
   const deps: AppDeps = {
     store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-    references, config, startedAt: clock.now(), version: VERSION,
+    references, health, config, startedAt: clock.now(), version: VERSION,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
+  events.on('worker:breaker', (worker, state, reason) => {
+    if (state === 'open') log.warn({ worker, reason }, 'worker taken out of rotation (circuit breaker open)');
+    else log.info({ worker, breaker: state, reason }, 'worker breaker changed');
+    // Requests for the worker were left waiting: give them a pass now that it may take work again.
+    if (state !== 'open') scheduler.kick();
+  });
+  events.on('worker:transport', (worker, from, to) => log.warn({ worker, from, to }, 'worker transport switched: its GET /health claims another protocol'));
   events.on('request:stale-result', (id, token) => log.warn({ id, token }, 'result under a stale lease refused'));
 
   let stopping: Promise<void> | undefined;
@@ -125,10 +135,14 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     setPublicUrl(url) {
       publicUrl ||= url;
     },
-    start: () => scheduler.start(),
+    async start() {
+      await scheduler.start();
+      health.start();
+    },
     stop(drainMs) {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        await health.stop();
         await scheduler.stop(drainMs);
         await transports.http.close();
         await transports.subprocess.close();

@@ -4,6 +4,7 @@
  * middle of business logic.
  */
 import { EventEmitter } from 'node:events';
+import type { BreakerState } from './core/breaker.ts';
 import type { RequestError, WorkRequest } from './model.ts';
 
 export interface EventMap {
@@ -18,6 +19,10 @@ export interface EventMap {
   'request:stale-result': [id: string, token: number];
   'bucket:throttled': [resource: string, needed: number, waitMs: number];
   'worker:error': [worker: string, error: RequestError];
+  /** A worker's circuit breaker changed state (src/workers/health.ts); not 'open' = may get work again. */
+  'worker:breaker': [worker: string, state: BreakerState, reason: string];
+  /** A health probe found that a worker whose transport was detected now speaks another protocol. */
+  'worker:transport': [worker: string, from: string, to: string];
   'scheduler:pass': [durationMs: number, started: number];
   'admin:action': [action: string, data: Record<string, unknown>];
 }

@@ -45,6 +45,8 @@ export interface WorkerDef {
   readonly capabilities: readonly string[];
   readonly env?: Readonly<Record<string, string>> | undefined;
   readonly source: 'config' | 'api';
+  /** Registered without a transport: it was detected from GET /health and health probes may switch it. */
+  readonly transportDetected?: boolean | undefined;
 }
 
 export interface TemplateDef {

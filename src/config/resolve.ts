@@ -36,6 +36,8 @@ export interface ResolvedConfig {
   readonly executeWaitMs: number;
   readonly maxExecuteWaitMs: number;
   readonly budgetTimeZone: string;
+  /** Worker health probes and circuit breaker (config `worker_health`). */
+  readonly workerHealth: { readonly intervalMs: number; readonly timeoutMs: number; readonly failureThreshold: number; readonly cooldownMs: number };
   readonly tiers: ReadonlyMap<string, Tier>;
   readonly resources: ReadonlyMap<string, Resource>;
   readonly workers: readonly WorkerDef[];
@@ -186,6 +188,12 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   }
   const low = offpeak?.low_utilization === undefined ? DEFAULTS.deferredLowUtilization : offpeak.low_utilization && { below: offpeak.low_utilization.below, forMs: offpeak.low_utilization.for_ms };
   const deferred: DeferredPolicy = Object.freeze({ windows: windows as OffPeakWindow[], timeZone: offpeakTz, lowUtilization: low });
+  const wh = c.worker_health;
+  const workerHealth = Object.freeze({
+    intervalMs: wh?.interval_ms ?? DEFAULTS.workerHealth.intervalMs, timeoutMs: wh?.timeout_ms ?? DEFAULTS.workerHealth.timeoutMs,
+    failureThreshold: wh?.failure_threshold ?? DEFAULTS.workerHealth.failureThreshold, cooldownMs: wh?.cooldown_ms ?? DEFAULTS.workerHealth.cooldownMs,
+  });
+  if (workerHealth.timeoutMs >= workerHealth.intervalMs) issues.push(`worker_health.timeout_ms: must be less than interval_ms (${workerHealth.intervalMs}), got ${workerHealth.timeoutMs}`);
   const port = intEnv(env, 'ALLOT_PORT', issues, 0, 65535);
   const sync = env.ALLOT_DB_SYNC;
   if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') issues.push(`ALLOT_DB_SYNC: must be NORMAL or FULL, got "${sync}"`);
@@ -214,6 +222,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     executeWaitMs: DEFAULTS.executeWaitMs,
     maxExecuteWaitMs: DEFAULTS.maxExecuteWaitMs,
     budgetTimeZone: tz,
+    workerHealth,
     tiers,
     resources,
     workers: Object.freeze(workers),

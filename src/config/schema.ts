@@ -130,6 +130,15 @@ export const configInput = z.strictObject({
     })
     .optional(),
   budget: z.strictObject({ time_zone: z.string().min(1).optional() }).optional(),
+  /** GET /health probes of HTTP and v2 workers, and the circuit breaker that takes failing workers out of rotation. */
+  worker_health: z
+    .strictObject({
+      interval_ms: positive.optional(),
+      timeout_ms: positive.optional(),
+      failure_threshold: z.number().int().positive().optional(),
+      cooldown_ms: positive.optional(),
+    })
+    .optional(),
   tiers: z.record(name, tierInput).optional(),
   resources: z.record(name, resourceInput).optional(),
   workers: z.record(name, workerInput).optional(),

@@ -10,6 +10,7 @@ import type { Registry } from '../service/registry.ts';
 import type { Waiters } from '../service/waiters.ts';
 import type { Store } from '../store/store.ts';
 import type { References } from '../workers/references.ts';
+import type { WorkerHealth } from '../workers/health.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
 
 export interface AppDeps {
@@ -20,6 +21,7 @@ export interface AppDeps {
   readonly auth: Auth;
   readonly waiters: Waiters;
   readonly references: References;
+  readonly health: WorkerHealth;
   readonly events: Events;
   readonly clock: Clock;
   readonly metrics: Metrics;

@@ -61,6 +61,10 @@ export const Execution = z
     output: z.unknown(),
     error: z.unknown(),
     usage: z.unknown(),
+    stages: z
+      .array(z.looseObject({ stage: z.number(), worker: z.string(), status: z.string(), attempts: z.number(), cost_usd: z.number(), output_ref: z.string().nullable() }))
+      .nullable()
+      .openapi({ description: "A pipeline's stages, in order (null for a single-worker template)" }),
     cost_usd: z.number(),
   })
   .openapi('Execution');

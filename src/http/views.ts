@@ -2,6 +2,7 @@
 import { nanoToUsd } from '../core/money.ts';
 import type { Client, WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { HealthView } from '../workers/health.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -30,6 +31,13 @@ export function executionView(r: WorkRequest, scheduler: Scheduler) {
     output: r.output ?? null,
     error: r.error,
     usage: r.usage ?? null,
+    /** A pipeline's stages: where each stands, its attempts, usage and cost. */
+    stages: r.pipeline
+      ? r.pipeline.stages.map((s, i) => ({
+        stage: i, worker: s.worker, status: s.state, attempts: s.attempts, usage: s.usage, cost_usd: nanoToUsd(s.costNano),
+        output_ref: s.outputRef ?? null, output_bytes: s.outputBytes ?? null, error: s.error, started_at: iso(s.startedAt), completed_at: iso(s.completedAt),
+      }))
+      : null,
     cost_usd: nanoToUsd(r.costNano),
     /** What the worker's usage cost beyond the budget hold (it used more than max_tokens allowed). */
     overrun_usd: nanoToUsd(Math.max(0, r.costNano - r.holdNano)),
@@ -65,4 +73,21 @@ export function poolView(d: { scheduler: Scheduler }, resource: string) {
     name: pool.name, kind: pool.kind, tier: pool.tier ?? null, client: pool.client ?? null,
     capacity: Number(pool.capacity.toFixed(6)), refill_per_s: Number(pool.refillPerS.toFixed(6)), available: Math.floor(Math.max(0, level)),
   }));
+}
+
+/** A worker's health and circuit breaker (src/workers/health.ts). */
+export function workerHealthView(h: HealthView) {
+  return {
+    status: h.status,
+    available: h.available,
+    breaker: h.breaker,
+    reopens_at: iso(h.reopensAt),
+    last_checked_at: iso(h.lastCheckedAt),
+    last_error: h.lastError,
+    last_error_at: iso(h.lastErrorAt),
+    consecutive_failures: h.consecutiveFailures,
+    dispatch_failures: h.dispatchFailures,
+    detected_transport: h.detected,
+    warning: h.warning,
+  };
 }

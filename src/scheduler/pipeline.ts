@@ -31,6 +31,8 @@ export interface PipelineDeps {
   readonly transports: Readonly<Record<WorkerDef['transport'], Transport>>;
   readonly worker: (name: string) => WorkerDef | undefined;
   readonly random?: (() => number) | undefined;
+  /** A worker declared what it uses per job (v2 handshake). */
+  readonly onRequirements?: ((worker: string, declared: Readonly<Record<string, number>>) => void) | undefined;
 }
 
 export interface PipelineRun {
@@ -184,6 +186,7 @@ async function dispatchStage(
     signal: abort.signal,
     onProgress: (pct, msg) => run.onProgress(overallPercent(k, n, pct), `stage ${k + 1}/${n} (${w.name})${msg ? `: ${msg}` : ''}`),
     ...(inputRef ? { inputRef } : {}),
+    onRequirements: (declared) => d.onRequirements?.(w.name, declared),
   };
   try {
     return await d.transports[w.transport].dispatch(w, job, ctx);

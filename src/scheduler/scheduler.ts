@@ -465,6 +465,7 @@ export class Scheduler {
     }
     const w = reg.worker(q.worker);
     if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
+    if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
     const ledger = this.#ledger as ResourceLedger;
     const c = ledger.check(q.needs, now, this.#drawContext(q.clientId));
     if (!c.ok) {
@@ -556,6 +557,7 @@ export class Scheduler {
         : await this.#d.transports[worker.transport].dispatch(worker, job, {
           signal: entry.abort.signal,
           onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
+          onRequirements: (declared) => this.#noteRequirements(worker.name, declared),
         });
     } finally {
       clearTimeout(timer);
@@ -569,7 +571,10 @@ export class Scheduler {
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const stages = req.policy.stages ?? [];
     return runPipeline(
-      { store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random },
+      {
+        store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random,
+        onRequirements: (worker, declared) => this.#noteRequirements(worker, declared),
+      },
       {
         req, stages, token: entry.token, signal: entry.abort.signal, deadlineAt,
         job: (k, input, attempt, stageDeadline) => ({
@@ -587,6 +592,10 @@ export class Scheduler {
         costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
       },
     );
+  }
+
+  #noteRequirements(worker: string, declared: Readonly<Record<string, number>>): void {
+    void this.#d.registry.noteRequirements(worker, declared).catch((err: unknown) => this.#d.events.emit('worker:error', worker, toErr(err)));
   }
 
   /** Several requests of one batch key as one call; each is then reconciled on its own. */

@@ -6,14 +6,14 @@
 import type { AppDeps } from '../http/deps.ts';
 
 export interface Alert {
-  readonly kind: 'pool_low' | 'budget_high' | 'queue_backup' | 'request_starving';
+  readonly kind: 'pool_low' | 'budget_high' | 'queue_backup' | 'request_starving' | 'worker_unhealthy';
   readonly severity: 'warning' | 'critical';
   readonly subject: string;
   readonly message: string;
   readonly value: number;
 }
 
-export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store' | 'admission'>): Promise<Alert[]> {
+export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store' | 'admission' | 'health'>): Promise<Alert[]> {
   const out: Alert[] = [];
   for (const [name, b] of d.scheduler.bucketLevels()) {
     const ratio = Math.max(0, b.level) / b.capacity;
@@ -30,6 +30,13 @@ export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store'
   if (d.scheduler.queueDepth > 1000) out.push({ kind: 'queue_backup', severity: 'warning', subject: 'queue', message: `${d.scheduler.queueDepth} requests queued`, value: d.scheduler.queueDepth });
   for (const [level, s] of Object.entries(d.scheduler.queueStats())) {
     if (s.oldestWaitMs > 10 * 60_000) out.push({ kind: 'request_starving', severity: 'warning', subject: level, message: `A ${level} request has waited ${(s.oldestWaitMs / 60_000).toFixed(1)} minutes`, value: s.oldestWaitMs });
+  }
+  for (const w of d.registry.workers()) {
+    const h = d.health.view(w.name);
+    if (!h || h.breaker === 'closed') continue;
+    const why = h.lastError ? `: ${h.lastError}` : '';
+    const when = h.reopensAt === null ? 'a trial is due' : `next trial at ${new Date(h.reopensAt).toISOString()}`;
+    out.push({ kind: 'worker_unhealthy', severity: 'critical', subject: w.name, message: `Worker ${w.name} is out of rotation (circuit breaker ${h.breaker}, ${when})${why}`, value: Math.max(h.consecutiveFailures, h.dispatchFailures) });
   }
   return out;
 }

@@ -4,7 +4,9 @@
  * counted input tokens plus the full `max_tokens` the worker is allowed.
  * A pipeline of n stages may call the model n times: each later stage reads
  * at most what the one before wrote (`max_tokens`) and writes `max_tokens`,
- * and its other resources are needed once per stage.
+ * and its other resources are needed once per stage. Resources a worker
+ * declared at its v2 handshake are reserved too, where they exceed what the
+ * template names.
  */
 import { usageCost } from '../core/cost.ts';
 import { AllotError } from '../core/errors.ts';
@@ -14,7 +16,14 @@ import { inputText, type TokenCounter } from './tokenizer.ts';
 
 export function estimateRequest(t: TemplateDef, input: unknown, maxTokens: number, reg: Registry, count: TokenCounter): Estimate {
   const n = t.stages?.length ?? 1;
-  const resources: Record<string, number> = Object.fromEntries(Object.entries(t.resources).map(([k, v]) => [k, v * n]));
+  const other: Record<string, number> = Object.fromEntries(Object.entries(t.resources).map(([k, v]) => [k, v * n]));
+  // What the template's workers declared they use per job (v2 handshakes), where more than the template says.
+  const declared: Record<string, number> = {};
+  for (const w of t.stages ? t.stages.map((s) => s.worker) : [t.worker]) {
+    for (const [name, amount] of Object.entries(reg.requirementsOf(w))) declared[name] = (declared[name] ?? 0) + amount;
+  }
+  for (const [name, amount] of Object.entries(declared)) other[name] = Math.max(other[name] ?? 0, amount);
+  const resources: Record<string, number> = { ...other };
   let inputTokens = 0;
   const model = t.model ? reg.modelResource(t.model) : undefined;
   if (t.model && !model) throw new AllotError('CONFLICT', `Template "${t.name}" names model "${t.model}", which no resource provides`);
@@ -33,6 +42,6 @@ export function estimateRequest(t: TemplateDef, input: unknown, maxTokens: numbe
   }
   const worstInput = model ? inputTokens + (n - 1) * maxTokens : 0;
   const worstOutput = model ? n * maxTokens : 0;
-  const { nano } = usageCost({ tokens: { input: worstInput, output: worstOutput }, resources: Object.fromEntries(Object.entries(t.resources).map(([k, v]) => [k, v * n])) }, model?.price, reg.priceOf);
+  const { nano } = usageCost({ tokens: { input: worstInput, output: worstOutput }, resources: other }, model?.price, reg.priceOf);
   return { inputTokens, maxOutputTokens: worstOutput, resources, maxCostNano: nano };
 }

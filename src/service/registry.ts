@@ -53,9 +53,35 @@ export class Registry {
       const saved = await this.#store.getSetting(`pools:${r.name}`);
       if (saved !== null) this.#setResource({ ...r, pools: JSON.parse(saved) as Resource['pools'] });
     }
-    for (const w of await this.#store.listWorkers()) this.#setWorker(w);
+    for (const w of await this.#store.listWorkers()) {
+      this.#setWorker(w);
+      const req = await this.#store.getSetting(`requirements:${w.name}`);
+      if (req !== null) this.#requirements.set(w.name, JSON.parse(req) as Record<string, number>);
+    }
     for (const t of await this.#store.listTemplates()) this.#templates.set(t.name, t);
     for (const c of await this.#store.listClients()) this.#clients.set(c.id, c);
+  }
+
+  // ---- what workers declare they use per job ---------------------------------
+  readonly #requirements = new Map<string, Readonly<Record<string, number>>>();
+
+  /**
+   * Resources a worker declared it uses per job (a v2 worker's handshake
+   * `resource_requirements.api_calls`), kept for the resources Allot
+   * manages: later requests for the worker reserve them up front.
+   * Persisted (and audited) only when they change.
+   */
+  async noteRequirements(worker: string, declared: Readonly<Record<string, number>>): Promise<void> {
+    const known: Record<string, number> = {};
+    for (const [name, amount] of Object.entries(declared)) if (this.#resources.has(name) && amount > 0) known[name] = amount;
+    const prior = this.#requirements.get(worker) ?? {};
+    if (JSON.stringify(Object.entries(prior).toSorted()) === JSON.stringify(Object.entries(known).toSorted())) return;
+    this.#requirements.set(worker, known);
+    await this.#store.putSetting(`requirements:${worker}`, JSON.stringify(known), 'handshake');
+  }
+
+  requirementsOf(worker: string): Readonly<Record<string, number>> {
+    return this.#requirements.get(worker) ?? {};
   }
 
   /** A token resource by its model name or its own name. */
@@ -72,6 +98,17 @@ export class Registry {
   }
 
   // ---- workers ------------------------------------------------------------
+  #available: (name: string) => boolean = () => true;
+
+  /** Whether a worker may be sent work now: false while its circuit breaker is open. @default true */
+  workerAvailable(name: string): boolean {
+    return this.#available(name);
+  }
+  /** Install what answers `workerAvailable` (boot wires the worker health checks in here). */
+  setAvailability(fn: (name: string) => boolean): void {
+    this.#available = fn;
+  }
+
   worker(name: string): WorkerDef | undefined {
     return this.#workers.get(name);
   }

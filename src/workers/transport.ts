@@ -29,6 +29,8 @@ export interface DispatchContext {
   readonly onProgress: (percent: number, message: string | undefined) => void;
   /** The input already stored by reference for this worker (a pipeline stage's output); v2 sends it as `input_ref`. */
   readonly inputRef?: PayloadRef | undefined;
+  /** What the worker declared it uses per job, by resource (a v2 handshake's `resource_requirements.api_calls`). */
+  readonly onRequirements?: ((declared: Readonly<Record<string, number>>) => void) | undefined;
 }
 
 export interface Transport {

@@ -56,6 +56,12 @@ export class V2Transport implements Transport {
         return failure(typeof e.code === 'string' ? e.code : 'WORKER_ERROR', `Worker "${w.name}" refused the handshake (HTTP ${hs.status}): ${typeof e.message === 'string' ? e.message : 'no message'}`, e.retryable === true);
       }
       if (hs.body.status !== 'ready') return failure('WORKER_INCOMPATIBLE', `Worker "${w.name}" declined the job at handshake (${String(hs.body.status ?? 'no status')})`, false);
+      const calls = (hs.body.resource_requirements as { api_calls?: unknown } | undefined)?.api_calls;
+      if (calls && typeof calls === 'object' && ctx.onRequirements) {
+        const declared: Record<string, number> = {};
+        for (const [k, v] of Object.entries(calls as Record<string, unknown>)) if (typeof v === 'number' && Number.isFinite(v) && v > 0) declared[k] = v;
+        ctx.onRequirements(declared);
+      }
 
       const poll = setInterval(() => {
         void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal, headers: auth(w) })

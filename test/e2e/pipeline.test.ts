@@ -119,6 +119,8 @@ test('v2 → direct → subprocess: each output feeds the next by reference; usa
   const ref = await h.store.getRef(String(stages[0]?.outputRef), Date.now());
   assert.equal(ref?.worker, 'lower', 'readable only by the worker of the next stage');
   assert.equal(req?.pipeline?.next, 3);
+  assert.deepEqual(done.stages.map((s: Json) => [s.stage, s.worker, s.status]), [[0, 'legacy', 'COMPLETED'], [1, 'lower', 'COMPLETED'], [2, 'keywords', 'COMPLETED']], 'the client sees the stages');
+  assert.equal(done.stages[0].output_ref, stages[0]?.outputRef);
 
   // Usage adds up across the stages: v2 tokens_used (words) + the direct 7/11 + keywords' own count.
   const sum = stages.reduce((a, s) => ({ input: a.input + (s.usage?.tokens.input ?? 0), output: a.output + (s.usage?.tokens.output ?? 0) }), { input: 0, output: 0 });

@@ -16,7 +16,8 @@ let legacy: Proc;
 let legacyUrl: string;
 
 before(async () => {
-  h = await startHarness({});
+  // "openai" is a count resource here: the stand-in declares `api_calls: { openai: 1, anthropic: 0 }` at handshake.
+  h = await startHarness({ resources: { openai: { kind: 'count', unit: 'call', capacity: 100, refill_per_s: 10, cost_per_unit_usd: 0.002 } } });
   legacy = await startProcess([join(ROOT, 'examples/v2-legacy/server.ts'), '--port', '0', '--orchestrator', h.relayUrl, '--token', TOKEN, '--name', 'legacy'], {
     ready: /listening on (http:\/\/\S+)/,
   });
@@ -50,6 +51,20 @@ test('small input inline, large input and output by reference, then acknowledged
 
   const stats = (await (await fetch(`${legacyUrl}/stats`)).json()) as { handshakes: number; processed: number; acknowledged: number; fetchedRefs: number };
   assert.deepEqual(stats, { handshakes: 2, processed: 2, acknowledged: 2, fetchedRefs: 1 }, 'the large input was fetched from Allot by reference');
+});
+
+test('resources declared at handshake feed the reservation of later requests for that worker', async () => {
+  const c = await h.createClient('standard');
+  const first = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'count', input: { text: 'one two' } } });
+  assert.equal(first.body.status, 'COMPLETED', first.text);
+  assert.deepEqual(h.deps.registry.requirementsOf('legacy'), { openai: 1 }, 'declared api_calls kept for managed resources only (anthropic is not one, and 0)');
+  assert.equal(await h.store.getSetting('requirements:legacy'), JSON.stringify({ openai: 1 }), 'kept across restarts');
+  const second = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'count', input: { text: 'three four' } } });
+  assert.equal(second.body.status, 'COMPLETED', second.text);
+  assert.equal(second.body.estimate.resources.openai, 1, 'the estimate reserves what the worker declared');
+  assert.equal(second.body.estimate.max_cost_usd, 0.002, 'and holds its price from the budget');
+  const claimed = (await h.store.listAudit({ requestId: second.body.request_id })).find((e) => e.to === 'PREPARING');
+  assert.deepEqual((claimed?.data as { reserved?: unknown } | null)?.reserved, { openai: 1 }, 'taken from the openai bucket when it ran');
 });
 
 test('a worker registered without a transport is detected from its /health', async () => {

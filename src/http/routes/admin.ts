@@ -5,12 +5,12 @@ import { poolInput, templateInput, workerInput } from '../../config/schema.ts';
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
 import { AllotError } from '../../core/errors.ts';
-import type { Client } from '../../model.ts';
+import type { Client, WorkerDef } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
 import { alerts } from '../../service/alerts.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { body, ClientCreate, ClientUpdate, errors, IdParam, json, Loose, NameParam } from '../schemas.ts';
-import { clientView, executionView, poolView } from '../views.ts';
+import { clientView, executionView, poolView, workerHealthView } from '../views.ts';
 
 const WorkerBody = workerInput
   .extend({
@@ -19,6 +19,24 @@ const WorkerBody = workerInput
   })
   .openapi('Worker');
 const WorkerPatch = workerInput.partial().openapi('WorkerUpdate');
+const WorkerHealthOut = z
+  .object({
+    status: z.enum(['healthy', 'unhealthy', 'unknown']),
+    available: z.boolean().openapi({ description: 'Whether the scheduler sends it work now (false while its circuit breaker is open)' }),
+    breaker: z.enum(['closed', 'open', 'half_open']),
+    reopens_at: z.string().nullable().openapi({ description: 'Open breaker: when one trial is allowed' }),
+    last_checked_at: z.string().nullable(),
+    last_error: z.string().nullable(),
+    last_error_at: z.string().nullable(),
+    consecutive_failures: z.number().int().openapi({ description: 'Consecutive failed GET /health probes' }),
+    dispatch_failures: z.number().int().openapi({ description: 'Consecutive dispatches that ended WORKER_UNAVAILABLE or REQUEST_TIMEOUT' }),
+    detected_transport: z.enum(['http', 'v2']).nullable().openapi({ description: 'The protocol its last GET /health claimed' }),
+    warning: z.string().nullable(),
+  })
+  .openapi('WorkerHealth');
+const WorkerProbe = z
+  .object({ worker: z.string(), transport: z.enum(['http', 'subprocess', 'v2']), transport_detected: z.boolean(), health: WorkerHealthOut })
+  .openapi('WorkerProbe');
 const TemplateBody = templateInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Template');
 const TemplatePatch = templateInput.partial().openapi('TemplateUpdate');
 
@@ -90,11 +108,17 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
 
   // ---- workers -----------------------------------------------------------------
-  const putWorker = async (name: string, input: z.output<typeof workerInput>, status: 200 | 201) => {
+  /** `detected`: the transport came from its GET /health, so health probes may switch it. */
+  const putWorker = async (name: string, input: z.output<typeof workerInput>, status: 200 | 201, detected: boolean) => {
     const { def, issues } = toWorkerDef(name, input, 'api');
     if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
-    await d.registry.putWorker(def, 'admin');
-    return { body: { worker: workerView(def) }, status };
+    const stored = detected ? { ...def, transportDetected: true } : def;
+    await d.registry.putWorker(stored, 'admin');
+    return { body: { worker: workerOut(stored) }, status };
+  };
+  const workerOut = (w: WorkerDef) => {
+    const h = d.health.view(w.name);
+    return { ...workerView(w), transport_detected: w.transportDetected === true, running: d.scheduler.runningOnWorker(w.name), health: h ? workerHealthView(h) : null };
   };
   app.openapi(
     createRoute({ method: 'post', path: '/admin/workers', tags: ['admin'], summary: 'Register a worker (http url or subprocess command)', request: body(WorkerBody), responses: { 201: json(Loose, 'Registered'), 409: json(Loose, 'Exists'), ...errors } }),
@@ -102,20 +126,36 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const { name, transport, ...rest } = c.req.valid('json');
       if (d.registry.worker(name)) throw new AllotError('CONFLICT', `Worker "${name}" exists; PATCH /admin/workers/${name} to change it`);
       if (!transport && !rest.url) throw new AllotError('VALIDATION_ERROR', 'transport: required without a url to detect it from');
-      const r = await putWorker(name, { ...rest, transport: transport ?? (await detectTransport(rest.url as string)) }, 201);
+      const r = await putWorker(name, { ...rest, transport: transport ?? (await detectTransport(rest.url as string)) }, 201, transport === undefined);
       return c.json(r.body, 201);
     },
   );
   app.openapi(
     createRoute({ method: 'get', path: '/admin/workers', tags: ['admin'], summary: 'List workers', responses: { 200: json(Loose, 'Workers'), ...errors } }),
-    (c) => c.json({ workers: d.registry.workers().map((w) => ({ ...workerView(w), running: d.scheduler.runningOnWorker(w.name) })) }, 200),
+    (c) => c.json({ workers: d.registry.workers().map(workerOut) }, 200),
   );
   app.openapi(
     createRoute({ method: 'get', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Read a worker', request: { params: NameParam }, responses: { 200: json(Loose, 'Worker'), ...errors } }),
     (c) => {
       const w = d.registry.worker(c.req.valid('param').name);
       if (!w) throw new AllotError('NOT_FOUND', `No worker "${c.req.valid('param').name}"`);
-      return c.json({ worker: { ...workerView(w), running: d.scheduler.runningOnWorker(w.name) } }, 200);
+      return c.json({ worker: workerOut(w) }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/admin/workers/{name}/probe', tags: ['admin'],
+      summary: "Probe a worker's GET /health now, even while its circuit breaker is open (a success puts it back in rotation); for a subprocess worker, let its next dispatch be the trial",
+      request: { params: NameParam }, responses: { 200: json(WorkerProbe, 'Its health after the probe'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      if (!d.registry.worker(name)) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      const h = await d.health.probe(name);
+      const w = d.registry.worker(name); // The probe may have switched its transport.
+      if (!w || !h) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'worker:probe', name, status: h.status, breaker: h.breaker } });
+      return c.json({ worker: name, transport: w.transport, transport_detected: w.transportDetected === true, health: workerHealthView(h) }, 200);
     },
   );
   app.openapi(
@@ -129,7 +169,8 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const merged = { ...cur, ...patch };
       if (patch.transport === 'http' && !patch.command) merged.command = undefined;
       if (patch.transport === 'subprocess' && !patch.url) merged.url = undefined;
-      const r = await putWorker(name, merged, 200);
+      // A transport that was detected stays detected (probes may switch it) until one is given.
+      const r = await putWorker(name, merged, 200, patch.transport === undefined && w.transportDetected === true);
       return c.json(r.body, 200);
     },
   );
