@@ -19,6 +19,8 @@ export interface EventMap {
   'request:stale-result': [id: string, token: number];
   'bucket:throttled': [resource: string, needed: number, waitMs: number];
   'worker:error': [worker: string, error: RequestError];
+  /** A pipeline stage's worker answered (a single-worker request's answer is 'request:completed'). */
+  'worker:answered': [worker: string];
   /** A worker's circuit breaker changed state (src/workers/health.ts); not 'open' = may get work again. */
   'worker:breaker': [worker: string, state: BreakerState, reason: string];
   /** A health probe found that a worker whose transport was detected now speaks another protocol. */

@@ -31,6 +31,11 @@ export interface PipelineDeps {
   readonly transports: Readonly<Record<WorkerDef['transport'], Transport>>;
   readonly worker: (name: string) => WorkerDef | undefined;
   readonly random?: (() => number) | undefined;
+  /**
+   * A stage's worker answered (`ok`), or failed an attempt that will be
+   * retried; the failure that ends the pipeline is reported with its outcome.
+   */
+  readonly onStageOutcome?: ((worker: string, outcome: WorkerOutcome) => void) | undefined;
   /** A worker declared what it uses per job (v2 handshake). */
   readonly onRequirements?: ((worker: string, declared: Readonly<Record<string, number>>) => void) | undefined;
 }
@@ -127,6 +132,7 @@ export async function runPipeline(d: PipelineDeps, run: PipelineRun): Promise<Wo
       const stageUsage = addUsage(st.usage, outcome.usage);
       st = { ...st, usage: stageUsage, costNano: run.costOf(stageUsage) };
       if (outcome.ok) {
+        d.onStageOutcome?.(w.name, outcome);
         const next = k + 1;
         let kept: { output?: unknown; outputRef?: string; outputBytes: number };
         if (next < n) {
@@ -145,6 +151,7 @@ export async function runPipeline(d: PipelineDeps, run: PipelineRun): Promise<Wo
       const retry = !cancelled && outcome.error.retryable && attempt < def.maxAttempts && !run.signal.aborted;
       st = { ...st, state: retry ? 'PENDING' : cancelled ? 'CANCELLED' : 'FAILED', error: outcome.error, completedAt: retry ? null : d.clock.now() };
       await save(k, st, { stage: k, worker: w.name, state: retry ? 'RETRYING' : st.state, attempt, error: outcome.error });
+      if (retry) d.onStageOutcome?.(w.name, outcome);
       if (!retry) {
         const e = outcome.error;
         return withUsage(

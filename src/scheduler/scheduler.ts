@@ -574,6 +574,7 @@ export class Scheduler {
       {
         store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random,
         onRequirements: (worker, declared) => this.#noteRequirements(worker, declared),
+        onStageOutcome: (worker, o) => (o.ok ? this.#d.events.emit('worker:answered', worker) : this.#d.events.emit('worker:error', worker, o.error)),
       },
       {
         req, stages, token: entry.token, signal: entry.abort.signal, deadlineAt,

@@ -87,6 +87,7 @@ export class WorkerHealth {
     this.#o = o;
     d.events.on('worker:error', this.#onError);
     d.events.on('request:completed', this.#onCompleted);
+    d.events.on('worker:answered', this.#onAnswered);
   }
 
   /** Probe now and then every `intervalMs` (timer unref'd). Idempotent. */
@@ -106,6 +107,7 @@ export class WorkerHealth {
       this.#stopping.abort();
       this.#d.events.off('worker:error', this.#onError);
       this.#d.events.off('request:completed', this.#onCompleted);
+      this.#d.events.off('worker:answered', this.#onAnswered);
       await Promise.allSettled(this.#inflight.values());
     })();
     return this.#stopped;
@@ -266,7 +268,12 @@ export class WorkerHealth {
 
   readonly #onCompleted = (req: WorkRequest): void => {
     if (req.optimization?.cache?.hit) return; // Answered from the cache: no worker was involved.
-    const w = this.#d.registry.worker(req.policy.worker);
+    if (req.policy.stages) return; // Each stage's worker was credited as it answered ('worker:answered').
+    this.#onAnswered(req.policy.worker);
+  };
+
+  readonly #onAnswered = (worker: string): void => {
+    const w = this.#d.registry.worker(worker);
     if (!w) return;
     const now = this.#d.clock.now();
     this.#dispatchOk(w.name, this.#record(w, now), now);
