@@ -145,6 +145,16 @@ describe('workers', () => {
     assert.equal(sp.status, 201, sp.text);
     assert.deepEqual(sp.body.worker.command, ['node', 'examples/summarizer/worker.ts']);
     assert.equal(sp.body.worker.max_concurrency, 10);
+    assert.match(sp.body.token, /^wk_[\w-]{32}$/, 'registered without a token: one is generated and shown once');
+    assert.equal(sp.body.worker.has_token, true);
+    const spGot = await h.call('GET', '/admin/workers/local', { key: admin });
+    assert.ok(!spGot.text.includes(sp.body.token), 'and never shown again');
+    assert.equal(http.body.token, undefined, 'a given token is not echoed');
+    const rotated = await h.call('POST', '/admin/workers/local/token', { key: admin });
+    assert.equal(rotated.status, 201, rotated.text);
+    assert.match(rotated.body.token, /^wk_/);
+    assert.notEqual(rotated.body.token, sp.body.token);
+    assert.equal(h.deps.registry.worker('local')?.token, rotated.body.token, 'the old token stops working at once');
 
     const dup = await h.call('POST', '/admin/workers', { key: admin, json: { name: 'sum2', transport: 'http', url: w.summarizer.url } });
     assertEnvelope(dup, 409, 'CONFLICT');

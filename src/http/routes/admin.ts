@@ -126,8 +126,24 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const { name, transport, ...rest } = c.req.valid('json');
       if (d.registry.worker(name)) throw new AllotError('CONFLICT', `Worker "${name}" exists; PATCH /admin/workers/${name} to change it`);
       if (!transport && !rest.url) throw new AllotError('VALIDATION_ERROR', 'transport: required without a url to detect it from');
-      const r = await putWorker(name, { ...rest, transport: transport ?? (await detectTransport(rest.url as string)) }, 201, transport === undefined);
-      return c.json(r.body, 201);
+      // Its bearer token for /api/data and /internal: given, or made here and shown this once.
+      const made = rest.token === undefined ? newSecret('wk').key : undefined;
+      const r = await putWorker(name, { ...rest, token: rest.token ?? made, transport: transport ?? (await detectTransport(rest.url as string)) }, 201, transport === undefined);
+      return c.json(made ? { ...r.body, token: made, token_note: 'Generated: shown only now. The worker presents it to /api/data and /internal, and Allot sends it to the worker.' } : r.body, 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/admin/workers/{name}/token', tags: ['admin'], summary: "Replace a worker's bearer token with a new one (shown once); the old one stops working at once",
+      request: { params: NameParam }, responses: { 201: json(Loose, 'New token'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const w = d.registry.worker(name);
+      if (!w) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      const token = newSecret('wk').key;
+      await d.registry.putWorker({ ...w, token }, 'admin');
+      return c.json({ worker: name, token }, 201);
     },
   );
   app.openapi(
