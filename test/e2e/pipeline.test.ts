@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../sdk/worker/index.ts';
 import { NODE, ROOT, sleep, startProcess, type Proc } from '../helpers/proc.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
+import { FakeClock } from '../../src/core/clock.ts';
 
 const TOKEN = 'legacy-worker-token-0123';
 let h: Harness;
@@ -24,6 +25,9 @@ const failOnce = new Set<string>();
 /** Inputs whose direct call waits (up to 10 s) until aborted; the ids whose call saw the abort. */
 const SLOW = 'hold this stage';
 const abortedCalls = new Set<string>();
+/** Inputs whose first direct call waits until aborted (a dispatcher that dies mid-stage). */
+const HOLD_ONCE = 'hold the first time';
+const heldOnce = new Set<string>();
 
 const legacyStats = async (): Promise<{ handshakes: number; processed: number; acknowledged: number; fetchedRefs: number }> =>
   (await (await fetch(`${legacyUrl}/stats`)).json()) as never;
@@ -43,7 +47,9 @@ before(async () => {
       handler: async (job, ctx) => {
         directCalls.set(job.requestId, (directCalls.get(job.requestId) ?? 0) + 1);
         if (failOnce.delete(job.requestId)) throw new WorkerError('UPSTREAM_BUSY', 'busy, try again', { retryable: true });
-        if ((job.input.upper ?? '').includes(SLOW.toUpperCase())) {
+        const holdFirst = (job.input.upper ?? '').includes(HOLD_ONCE.toUpperCase()) && !heldOnce.has(job.requestId);
+        if (holdFirst) heldOnce.add(job.requestId);
+        if (holdFirst || (job.input.upper ?? '').includes(SLOW.toUpperCase())) {
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, 10_000);
             ctx.signal.addEventListener('abort', () => {
@@ -205,4 +211,47 @@ test('pipeline templates are validated: unknown stage workers and worker+stages 
   assert.deepEqual(got.body.template.stages.map((s: Json) => s.worker), ['legacy', 'lower', 'keywords']);
   const del = await h.call('DELETE', '/admin/workers/keywords', { key: h.adminKey });
   assert.equal(del.status, 409, 'a worker used by a pipeline stage cannot be deleted');
+});
+
+test('a pipeline taken back after its lease expired resumes at its unfinished stage, with the earlier output from its reference', async () => {
+  const clock = new FakeClock(Date.now());
+  // Its own v2 stand-in: it fetches references from this Allot.
+  const h2 = await startHarness({ workers: { lower: { transport: 'http', url: direct.url } } }, { clock });
+  const legacy2 = await startProcess(
+    [join(ROOT, 'examples/v2-legacy/server.ts'), '--port', '0', '--orchestrator', h2.relayUrl, '--token', TOKEN, '--name', 'legacy'],
+    { ready: /listening on (http:\/\/\S+)/ },
+  );
+  const legacy2Url = /listening on (http:\/\/\S+)/.exec(legacy2.output())?.[1] as string;
+  const stats2 = async (): Promise<{ processed: number; fetchedRefs: number }> => (await (await fetch(`${legacy2Url}/stats`)).json()) as never;
+  assert.equal((await h2.call('POST', '/admin/workers', { key: h2.adminKey, json: { name: 'legacy', transport: 'v2', url: legacy2Url, token: TOKEN } })).status, 201);
+  assert.equal((await h2.call('POST', '/admin/templates', { key: h2.adminKey, json: { name: 'two', stages: [{ worker: 'legacy' }, { worker: 'lower' }], timeout_ms: 60_000 } })).status, 201);
+  try {
+    const c = await h2.createClient('standard');
+    const r = await h2.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'two', input: { text: `${HOLD_ONCE} ${TEXT}` } } });
+    assert.equal(r.status, 202, r.text);
+    const id = r.body.request_id as string;
+    for (let i = 0; i < 500 && !heldOnce.has(id); i++) await sleep(10);
+    assert.ok(heldOnce.has(id), 'the second stage started and hangs');
+    const mid = await h2.store.getRequest(id);
+    assert.deepEqual(mid?.pipeline?.stages.map((s) => s.state), ['COMPLETED', 'RUNNING']);
+    const firstToken = mid?.leaseToken;
+    // The dispatcher is presumed dead: its lease runs out and the reaper takes the request back.
+    clock.advance(60_000 + 10_000);
+    assert.equal(await h2.scheduler.reap(), 1);
+    await h2.scheduler.promoteDue();
+    const done = await h2.waitTerminal(id, c.key, 20_000);
+    assert.equal(done.status, 'COMPLETED', JSON.stringify(done));
+    assert.equal(done.output.text, `${HOLD_ONCE} ${TEXT}`.toUpperCase().toLowerCase());
+    const st = await stats2();
+    assert.equal(st.processed, 1, 'the finished v2 stage did not run again');
+    assert.equal(st.fetchedRefs, 1, 'its >1 KiB input went by reference');
+    const end = await h2.store.getRequest(id);
+    assert.ok((end?.leaseToken ?? 0) > (firstToken ?? 0), 'a new lease ran the rest');
+    assert.deepEqual(end?.pipeline?.stages.map((s) => [s.state, s.attempts]), [['COMPLETED', 1], ['COMPLETED', 1]]);
+    assert.equal(end?.attempts, 2, 'two attempts of the request: the one taken back and the one that resumed');
+    assert.ok(abortedCalls.has(id), 'the stale stage call was aborted');
+  } finally {
+    await h2.close();
+    await legacy2.stop();
+  }
 });
