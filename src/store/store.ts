@@ -274,7 +274,7 @@ export interface Store {
 
   /**
    * A request executed by the legacy orchestrator (system 'v2'):
-   * PENDING → RUNNING (it took the request), or → COMPLETED / FAILED,
+   * PENDING or PREPARING → RUNNING (it took the request), or → COMPLETED / FAILED,
    * charging its cost and releasing the hold. Null when the request is not
    * a v2 one or the move is not legal from where it stands.
    */

@@ -1238,6 +1238,21 @@ for (const backend of BACKENDS) {
           assert.equal(await held(), 0);
         });
 
+        it('v2 work imported while v2 was building it (PREPARING) is tracked to its end', async () => {
+          const building = makeRequest({ externalId: 'ex-building', system: 'v2', state: 'PREPARING', holdNano: 0 });
+          assert.equal((await store.importRequest(building, 'import')).kind, 'created');
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { foreignOwnersOf: 'me' }), [], 'not reaped: v2 owns it');
+          const done = must(await store.updateExternal(building.id, { now: T0 + 50, to: 'COMPLETED', actor: 'import', output: 'built', costNano: 40, startedAt: T0 + 10 }));
+          assert.equal(done.state, 'COMPLETED');
+          assert.equal(done.startedAt, T0 + 10);
+          assert.equal(done.attempts, 1);
+          assert.equal(await spent(), 40);
+          assert.deepEqual((await store.listAudit({ requestId: building.id })).map((e) => `${e.from}>${e.to}`), ['null>PREPARING', 'PREPARING>RUNNING', 'RUNNING>COMPLETED']);
+          const b2 = makeRequest({ externalId: 'ex-building-2', system: 'v2', state: 'PREPARING', holdNano: 0 });
+          await store.importRequest(b2, 'import');
+          assert.equal(must(await store.updateExternal(b2.id, { now: T0 + 60, to: 'RUNNING', actor: 'import' })).state, 'RUNNING');
+        });
+
         it('imports are idempotent on the external id; history charges its period, queued work takes its hold', async () => {
           const done = makeRequest({ externalId: 'ex-done', system: 'v2', state: 'COMPLETED', costNano: 1234, holdNano: 0, output: { a: 1 }, completedAt: T0 + 5, startedAt: T0 + 1 });
           const queued = makeRequest({ externalId: 'ex-queued', holdNano: 50 });

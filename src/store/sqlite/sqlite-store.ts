@@ -665,10 +665,10 @@ export class SqliteStore implements Store {
       const cur = this.#q('SELECT system, state FROM requests WHERE id = ?').get(id) as Row | undefined;
       if (!cur || cur.system !== 'v2') return null;
       const ext: Record<string, Val> = u.externalId ? { external_id: u.externalId } : {};
-      // PENDING → PREPARING → RUNNING: the legacy orchestrator took it.
-      if (cur.state === 'PENDING') {
+      // PENDING → PREPARING → RUNNING (or PREPARING → RUNNING, imported while v2 was building it): the legacy orchestrator took it.
+      if (cur.state === 'PENDING' || cur.state === 'PREPARING') {
         const started = this.#transition(id, {
-          from: ['PENDING'], via: { state: 'PREPARING', actor: u.actor }, to: 'RUNNING', token: null, now: u.now, actor: u.actor,
+          from: [cur.state], ...(cur.state === 'PENDING' ? { via: { state: 'PREPARING' as State, actor: u.actor } } : {}), to: 'RUNNING', token: null, now: u.now, actor: u.actor,
           set: (c) => ({ ...ext, attempts: Number(c.attempts) + 1, started_at: u.startedAt ?? u.now }), data: { system: 'v2', external_id: u.externalId ?? null },
         });
         if (!started || u.to === 'RUNNING') return started;
