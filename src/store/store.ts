@@ -183,6 +183,14 @@ export interface ExternalUpdate {
   readonly startedAt?: number | undefined;
 }
 
+/** Requests per executing system and state (a migration's progress). */
+export interface SystemCounts {
+  readonly allot: Record<State, number>;
+  readonly v2: Record<State, number>;
+  /** Allot copies of requests run by shadow mode (not in `allot`). */
+  readonly shadowCopies: Record<State, number>;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
   migrate(): Promise<MigrationResult[]>;
@@ -280,6 +288,7 @@ export interface Store {
    */
   updateExternal(id: string, u: ExternalUpdate): Promise<WorkRequest | null>;
   findByExternalId(externalId: string): Promise<WorkRequest | null>;
+  countBySystem(): Promise<SystemCounts>;
   /**
    * Insert a request imported from the legacy database unless one with the
    * same `externalId` exists ('existing', unchanged). A PENDING one takes its

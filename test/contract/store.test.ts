@@ -1283,6 +1283,20 @@ for (const backend of BACKENDS) {
           assert.equal(must(await store.getRequest(copy.id)).shadowOf, orig.id);
         });
 
+        it('counts requests per executing system and state, shadow copies apart', async () => {
+          const a = await admit();
+          await admit({ system: 'v2' });
+          const v2run = await admit({ system: 'v2' });
+          must(await store.updateExternal(v2run.id, { now: T0 + 1, to: 'RUNNING', actor: 'router' }));
+          await admit({ shadowOf: a.id });
+          const c = await store.countBySystem();
+          assert.equal(c.allot.PENDING, 1);
+          assert.equal(c.v2.PENDING, 1);
+          assert.equal(c.v2.RUNNING, 1);
+          assert.equal(c.shadowCopies.PENDING, 1);
+          assert.equal(c.allot.COMPLETED, 0, 'every state is listed');
+        });
+
         it('records shadow comparisons and sums their differences', async () => {
           const side = (status: string, costNano: number) => ({ status, output: { n: costNano }, costNano, latencyMs: 10 });
           await store.recordShadow({ at: T0, requestId: 'r1', template: 't', primary: 'v2', differences: [], allot: side('COMPLETED', 1), v2: side('COMPLETED', 1) });

@@ -18,7 +18,7 @@ import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
 import type { AuditEntry, Client, Optimization, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -686,6 +686,18 @@ export class SqliteStore implements Store {
         data: { system: 'v2', cost_nano: cost, ...(u.error ? { error: u.error } : {}) },
       });
     });
+  }
+
+  async countBySystem(): Promise<SystemCounts> {
+    const zero = (): Record<State, number> => Object.fromEntries(Object.values(STATES).map((st) => [st, 0])) as Record<State, number>;
+    const out = { allot: zero(), v2: zero(), shadowCopies: zero() };
+    const rows = this.#q(`SELECT CASE WHEN shadow_of IS NOT NULL THEN 'shadowCopies' ELSE system END AS k, state, COUNT(*) AS n
+      FROM requests GROUP BY k, state`).all() as Row[];
+    for (const r of rows) {
+      const bucket = out[r.k as keyof SystemCounts];
+      if (bucket) bucket[r.state as State] = Number(r.n);
+    }
+    return out;
   }
 
   async findByExternalId(externalId: string): Promise<WorkRequest | null> {
