@@ -29,6 +29,8 @@ import { HttpTransport } from './workers/http-transport.ts';
 import { References } from './workers/references.ts';
 import { SubprocessTransport } from './workers/subprocess-transport.ts';
 import { V2Transport } from './workers/v2-transport.ts';
+import { Migration } from './migrate/side-by-side.ts';
+import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -106,8 +108,14 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
       leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
     },
   );
+  const mc = config.migration;
+  const migrationSettings = await MigrationSettings.load(store, clock, { mode: mc.mode, rolloutPercent: mc.rolloutPercent, shadow: mc.shadow, legacyConfigured: Boolean(mc.legacyUrl) });
   const admission = new Admission({
     store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
+    route: (id) => migrationSettings.route(id),
+  });
+  const migration = new Migration({
+    store, events, clock, log, config: mc, settings: migrationSettings, admission, registry, cancel: (id, actor) => scheduler.cancel(id, actor),
   });
   const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
   registry.setAvailability((name) => health.available(name));
@@ -116,7 +124,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   sweeper.unref();
   const deps: AppDeps = {
     store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-    references, health, config, startedAt: clock.now(), version: VERSION,
+    references, health, migration, config, startedAt: clock.now(), version: VERSION,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
@@ -138,11 +146,13 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     async start() {
       await scheduler.start();
       health.start();
+      await migration.start();
     },
     stop(drainMs) {
       stopping ??= (async () => {
         clearInterval(sweeper);
         await health.stop();
+        await migration.stop();
         await scheduler.stop(drainMs);
         await transports.http.close();
         await transports.subprocess.close();

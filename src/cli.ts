@@ -5,6 +5,9 @@
  *   allot start            serve Allot (same as npm start)
  *   allot db migrate       apply database migrations and list them
  *   allot config check     validate configuration and print what it resolves to
+ *   allot migrate import   import an Orchestrator v2 database (src/migrate/)
+ *   allot migrate status   rollout, shadow differences and progress of a running Allot
+ *   allot migrate compare  replay a request mix against v2 and Allot: p50/p95/p99 latency and cost
  *   allot version
  */
 import { ConfigError, resolveConfig, type ResolvedConfig } from './config/resolve.ts';
@@ -16,6 +19,19 @@ Commands:
   start           Serve Allot (same as npm start)
   db migrate      Apply database migrations to ALLOT_DB and list them
   config check    Validate the configuration (ALLOT_CONFIG and ALLOT_* variables)
+  migrate import <file> [--dry-run] [--json] [--server <url> [--server-local]]
+                  Import an Orchestrator v2 database (SQLite file or SQL dump) and
+                  print a validation report. Exit 0: all rows imported; 3: some rows
+                  malformed or conflicting (listed); 1: the file could not be imported.
+                  --server: import through a running Allot (ALLOT_ADMIN_KEY), which
+                  starts taken-over work at once; --server-local: <file> is a path
+                  on the server's machine
+  migrate status [--url URL] [--json]
+                  Rollout, shadow differences and progress of a running Allot
+                  (ALLOT_ADMIN_KEY; URL defaults to http://127.0.0.1:8787)
+  migrate compare --v2 <url> --allot <url> [--requests N] [--concurrency C] [--template T] [--mix FILE]
+                  Replay a request mix against Orchestrator v2 and Allot (ALLOT_API_KEY) and
+                  print p50/p95/p99 latency and cost for each
   version         Print the version
   help            This text
 
@@ -54,6 +70,13 @@ async function run(argv: string[]): Promise<number> {
         null, 2,
       )}\nconfiguration OK\n`);
       return 0;
+    }
+    case 'migrate': {
+      if (sub === 'status') return (await import('./migrate/status-cli.ts')).migrateStatus(argv.slice(2));
+      if (sub === 'compare') return (await import('./migrate/compare-cli.ts')).migrateCompare(argv.slice(2));
+      if (sub !== 'import') break;
+      const { migrateImport } = await import('./migrate/import-cli.ts');
+      return migrateImport(argv.slice(2), config);
     }
     case 'version': {
       const { VERSION } = await import('./boot.ts');

@@ -9,6 +9,7 @@ import type { Resource, Tier } from '../model.ts';
 import { validateWindows, type DeferredPolicy, type OffPeakWindow } from '../core/offpeak.ts';
 import { validatePools } from '../core/pools.ts';
 import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
+import { resolveMigration, type MigrationConfig } from './migration.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
 import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
 import type { TemplateDef, WorkerDef } from '../model.ts';
@@ -38,6 +39,8 @@ export interface ResolvedConfig {
   readonly budgetTimeZone: string;
   /** Worker health probes and circuit breaker (config `worker_health`). */
   readonly workerHealth: { readonly intervalMs: number; readonly timeoutMs: number; readonly failureThreshold: number; readonly cooldownMs: number };
+  /** Side by side with Orchestrator v2 (config `migration`, ALLOT_LEGACY_URL, ALLOT_LEGACY_TOKEN). */
+  readonly migration: MigrationConfig;
   readonly tiers: ReadonlyMap<string, Tier>;
   readonly resources: ReadonlyMap<string, Resource>;
   readonly workers: readonly WorkerDef[];
@@ -194,6 +197,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     failureThreshold: wh?.failure_threshold ?? DEFAULTS.workerHealth.failureThreshold, cooldownMs: wh?.cooldown_ms ?? DEFAULTS.workerHealth.cooldownMs,
   });
   if (workerHealth.timeoutMs >= workerHealth.intervalMs) issues.push(`worker_health.timeout_ms: must be less than interval_ms (${workerHealth.intervalMs}), got ${workerHealth.timeoutMs}`);
+  const migration = resolveMigration(c.migration, env, issues);
   const port = intEnv(env, 'ALLOT_PORT', issues, 0, 65535);
   const sync = env.ALLOT_DB_SYNC;
   if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') issues.push(`ALLOT_DB_SYNC: must be NORMAL or FULL, got "${sync}"`);
@@ -222,6 +226,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     executeWaitMs: DEFAULTS.executeWaitMs,
     maxExecuteWaitMs: DEFAULTS.maxExecuteWaitMs,
     budgetTimeZone: tz,
+    migration,
     workerHealth,
     tiers,
     resources,

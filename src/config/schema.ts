@@ -139,6 +139,21 @@ export const configInput = z.strictObject({
       cooldown_ms: positive.optional(),
     })
     .optional(),
+  /** Side by side with Orchestrator v2: where it is, which system runs new work, shadow mode (src/config/migration.ts). */
+  migration: z
+    .strictObject({
+      legacy_url: z.url({ protocol: /^https?$/ }).optional(),
+      legacy_token: z.string().min(1).optional(),
+      mode: z.enum(['allot', 'v2', 'rollout']).optional(),
+      rollout_percent: z.number().min(0).max(100).optional(),
+      shadow: z.boolean().optional(),
+      poll_interval_ms: positive.optional(),
+      timeout_ms: positive.optional(),
+      cost_tolerance: z.number().min(0).max(1).optional(),
+      latency_factor: z.number().min(1).optional(),
+      latency_floor_ms: nonNegative.optional(),
+    })
+    .optional(),
   tiers: z.record(name, tierInput).optional(),
   resources: z.record(name, resourceInput).optional(),
   workers: z.record(name, workerInput).optional(),

@@ -10,6 +10,8 @@ import { readBody } from './body.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
+import { registerMigrationImportRoutes } from './routes/migration-import.ts';
+import { registerMigrationRoutes } from './routes/migration.ts';
 import { registerOptimizeRoutes } from './routes/optimize.ts';
 import { registerRequestRoutes } from './routes/requests.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
@@ -59,7 +61,9 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   registerUsageRoutes(app, d);
   registerOptimizeRoutes(app, d);
   registerAdminRoutes(app, d);
+  registerMigrationRoutes(app, d);
   registerInternalRoutes(app, d);
+  registerMigrationImportRoutes(app, d);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

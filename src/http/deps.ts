@@ -2,6 +2,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Migration } from '../migrate/side-by-side.ts';
 import type { ProgressTokens } from '../scheduler/progress-token.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { Admission } from '../service/admission.ts';
@@ -22,11 +23,13 @@ export interface AppDeps {
   readonly waiters: Waiters;
   readonly references: References;
   readonly health: WorkerHealth;
+  /** Side by side with Orchestrator v2: routing switches, forwarder, shadow mode. */
+  readonly migration: Migration;
   readonly events: Events;
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly progressTokens: ProgressTokens;
-  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone'>;
+  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'compressMinBytes' | 'starvationMs'>;
   readonly startedAt: number;
   readonly version: string;
 }

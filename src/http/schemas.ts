@@ -54,6 +54,7 @@ export const Execution = z
     client_id: z.string(),
     template: z.string(),
     status: z.enum(Object.values(STATES) as [string, ...string[]]),
+    system: z.enum(['allot', 'v2']).openapi({ description: 'Which system runs it while Allot and Orchestrator v2 run side by side' }),
     level: z.string(),
     priority: z.object({ score: z.number(), parts: z.object({ tier: z.number(), urgency: z.number(), wait: z.number(), fairness: z.number() }) }),
     attempts: z.number(),

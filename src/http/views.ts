@@ -17,6 +17,10 @@ export function executionView(r: WorkRequest, scheduler: Scheduler) {
     client_id: r.clientId,
     template: r.template,
     status: r.state,
+    /** Which system ran (or runs) it while Allot and Orchestrator v2 run side by side. */
+    system: r.system ?? 'allot',
+    external_id: r.externalId ?? null,
+    shadow_of: r.shadowOf ?? null,
     urgency: r.urgency,
     level: live.level,
     priority: { score: live.total, parts: live.parts },

@@ -10,7 +10,7 @@ import { periodOf } from '../core/budget.ts';
 import { usdToNano } from '../core/money.ts';
 import { score, URGENCY_POINTS, type Urgency } from '../core/priority.ts';
 import type { Events } from '../events.ts';
-import type { Client, Estimate, TemplateDef, WorkRequest } from '../model.ts';
+import type { Client, Estimate, ExecutingSystem, TemplateDef, WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { Store } from '../store/store.ts';
 import { estimateRequest } from './estimate.ts';
@@ -39,6 +39,8 @@ export interface AdmissionDeps {
   readonly budgetTimeZone: string;
   readonly starvationMs: number;
   readonly maxQueueDepth: number;
+  /** Which system runs a new request, by its id (src/migrate/routing.ts); absent: always Allot. */
+  readonly route?: ((requestId: string) => ExecutingSystem) | undefined;
 }
 
 export class Admission {
@@ -80,7 +82,13 @@ export class Admission {
     return periodOf(this.#d.clock.now(), this.#d.budgetTimeZone);
   }
 
-  async submit(client: Client, body: SubmitBody, idempotencyKey: string | undefined): Promise<{ request: WorkRequest; created: boolean }> {
+  /**
+   * Admit a request. One routed to Orchestrator v2 is held and stored like
+   * any other but skips Allot's optimizations and queue: the migration
+   * forwarder takes it on 'request:accepted'. `shadowOf`: an Allot copy of
+   * that request, run by shadow mode only to compare (never routed).
+   */
+  async submit(client: Client, body: SubmitBody, idempotencyKey: string | undefined, opts: { readonly shadowOf?: string } = {}): Promise<{ request: WorkRequest; created: boolean }> {
     const { store, registry, scheduler, events, clock } = this.#d;
     const hash = idempotencyKey === undefined ? null : bodyHash(body);
     if (idempotencyKey !== undefined) {
@@ -89,15 +97,17 @@ export class Admission {
     }
     const asked = this.estimate(body);
     const now = clock.now();
+    const id = uuidv7(now);
+    const toV2 = !opts.shadowOf && this.#d.route?.(id) === 'v2';
     const urgencyAsked = body.urgency ?? 'normal';
-    const on = (s: 'cache' | 'downgrade' | 'batching' | 'offpeak'): boolean => body.optimize !== false && client.optimizations?.[s] !== false;
+    const on = (s: 'cache' | 'downgrade' | 'batching' | 'offpeak'): boolean => !toV2 && body.optimize !== false && client.optimizations?.[s] !== false;
     const downgrade = !on('downgrade') || urgencyAsked === 'critical' ? null : await this.#downgrade(client, asked.template, asked.estimate, now);
     const { template, maxTokens, estimate } = downgrade ?? asked;
     const parameters = { ...template.parameters, ...body.parameters };
     // Result caching: an identical request (template, normalized input, parameters, model) answered within the TTL.
     const key = template.cacheTtlS > 0 && on('cache') ? cacheKey(template.name, body.input, parameters, template.model, maxTokens) : null;
     const hit = key === null ? null : await store.lookupCache(key, now);
-    if (!hit && scheduler.queueDepth >= this.#d.maxQueueDepth) {
+    if (!hit && !toV2 && scheduler.queueDepth >= this.#d.maxQueueDepth) {
       throw new AllotError('QUEUE_BACKUP', `The queue holds ${scheduler.queueDepth} requests, its limit; retry later`, { retryAfterS: 5 });
     }
     const tier = registry.tier(client.tier);
@@ -108,7 +118,7 @@ export class Admission {
       : null;
     const s = score(tier.priorityPoints, urgency, 0, this.#d.starvationMs, 10);
     const request: WorkRequest = {
-      id: uuidv7(now), clientId: client.id, template: template.name, state: hit ? 'COMPLETED' : 'PENDING', urgency,
+      id, clientId: client.id, template: template.name, state: hit ? 'COMPLETED' : 'PENDING', urgency,
       klass: body.queue === 'deferred' || offpeak ? 2 : body.queue === 'batch' ? 1 : 0,
       basePoints: tier.priorityPoints + URGENCY_POINTS[urgency], priority: s, model: template.model, maxTokens,
       input: body.input, parameters,
@@ -127,6 +137,8 @@ export class Admission {
         ...(downgrade ? { downgrade: { requested: asked.template.model as string, used: template.model as string, reason: downgrade.reason } } : {}),
         ...(key === null ? {} : { cache: { key, hit: Boolean(hit), sourceRequestId: hit?.sourceRequestId } }),
       },
+      ...(toV2 ? { system: 'v2' as const } : {}),
+      ...(opts.shadowOf ? { shadowOf: opts.shadowOf } : {}),
     };
     const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client) });
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
@@ -139,7 +151,7 @@ export class Admission {
         method: 'the cost of the request whose result was reused',
       });
     }
-    else scheduler.enqueued(res.request);
+    else if (!toV2) scheduler.enqueued(res.request);
     return { request: res.request, created: true };
   }
 

@@ -32,7 +32,8 @@ export function bodyHash(v: unknown): string {
   return createHash('sha256').update(canonical(v)).digest('hex');
 }
 
-function canonical(v: unknown): string {
+/** JSON with object keys sorted: equal values give equal strings. */
+export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v)
