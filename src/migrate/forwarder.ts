@@ -88,7 +88,7 @@ export class Forwarder {
     if (this.#abort.signal.aborted || this.#active.has(r.id)) return;
     this.#active.add(r.id);
     const follow = { owned: !o.imported, deadlineAt: o.imported ? Number.POSITIVE_INFINITY : this.#d.clock.now() + this.#d.timeoutMs };
-    const task = (r.state === 'RUNNING' ? this.#follow(r, follow) : this.#forward(r))
+    const task = (r.state === 'RUNNING' || r.state === 'PREPARING' ? this.#follow(r, follow) : this.#forward(r))
       .catch((err: unknown) => this.#d.log.error({ err, id: r.id }, 'forwarding to Orchestrator v2 failed; the request is picked up again at the next start'))
       .finally(() => {
         this.#active.delete(r.id);
@@ -105,9 +105,9 @@ export class Forwarder {
       const page = await this.#d.store.listRequests({ states: ['PENDING', 'PREPARING', 'RUNNING'], includeShadow: true, limit: 10_000, before });
       for (const r of page) {
         if (r.system !== 'v2') continue;
-        if (r.state === 'PENDING' || (r.state === 'RUNNING' && r.externalId)) {
+        if (r.state === 'PENDING' || ((r.state === 'RUNNING' || r.state === 'PREPARING') && r.externalId)) {
           // The first audit row says how it came: admitted and routed here, or imported from v2.
-          const created = r.state === 'RUNNING' ? (await this.#d.store.listAudit({ requestId: r.id, limit: 1 }))[0] : undefined;
+          const created = r.state === 'PENDING' ? undefined : (await this.#d.store.listAudit({ requestId: r.id, limit: 1 }))[0];
           this.take(r, { imported: created?.data?.imported === true });
           n++;
         } else this.#d.log.warn({ id: r.id, state: r.state }, 'v2 request with no execution id in flight; left as is');

@@ -56,6 +56,8 @@ export interface ImportOptions {
   readonly clientTier?: string;
   /** Called with every request Allot took over, once it is durable (a running server queues it). */
   readonly onTakenOver?: (r: WorkRequest) => void;
+  /** Called with every request left to v2 (building or running there), once durable: a running server follows it. */
+  readonly onLeftToV2?: (r: WorkRequest) => void;
 }
 
 export interface RowIssue {
@@ -206,6 +208,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
   const clientsCreated: { id: string; tier: string; api_key: string | null }[] = [];
   const clientsSeen = new Set<string>();
   const takenOver: WorkRequest[] = [];
+  const leftToV2: WorkRequest[] = [];
   const mapped = new Map<string, MappedExecution>();
   const ensureClient = async (id: string): Promise<Client> => {
     const known = registry.client(id) ?? (await store.getClient(id));
@@ -250,6 +253,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
     if (res.kind === 'created') {
       c.pipeline_executions.created++;
       if (!request.system) takenOver.push(res.request);
+      else if (request.state === 'PREPARING' || request.state === 'RUNNING') leftToV2.push(res.request);
     } else await reconcile(res.request, e);
     await breathe();
   }
@@ -279,6 +283,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
 
   await store.durable();
   for (const r of takenOver) opts.onTakenOver?.(r);
+  for (const r of leftToV2) opts.onLeftToV2?.(r);
 
   // ---- verification: what Allot holds now, for the same keys ---------------
   const conflicted = new Set(conflicts.map((x) => `${x.table}\0${x.key}`));

@@ -10,7 +10,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
 import { routeFor } from '../../src/migrate/routing.ts';
+import { writeV2Sqlite } from '../migrate/v2-fixture.ts';
 import { Client, NODE, ROOT } from '../helpers/proc.ts';
 import { ADMIN_KEY, allotFiles, createClient, startAllot, startWorker, text, until, type AllotFiles, type AllotProc, type RunningWorker } from './harness.ts';
 
@@ -242,6 +244,41 @@ describe('Allot and Orchestrator v2 side by side', () => {
     assert.equal(s.executed - v2Before.executed, 10, 'each ran once in v2');
     assert.equal(s.max_runs_per_request_id, 1);
     await v2c.request('POST', '/__control', { latency_ms: 20 });
+  });
+
+  it('imports work v2 is still running and follows it through the legacy API to its end, with v2\'s output and cost', async () => {
+    await put({ mode: 'allot', shadow: false });
+    await v2c.request('POST', '/__control', { latency_ms: 1500 });
+    try {
+      // Work v2 accepted before the migration: it is running there when its database is exported.
+      const submitted = await v2c.request<{ execution_id: string }>('POST', '/api/execute', { template_name: 'summarize', client_id: 'v2-team', input: { text: text(9000, 3), sentences: 2 } });
+      const execId = submitted.body.execution_id;
+      assert.match(execId, /^exec_/);
+      const file = join(files.dir, 'v2-running.sqlite');
+      const iso = new Date().toISOString();
+      writeV2Sqlite(file, {
+        workers: [],
+        templates: [],
+        executions: [{ execution_id: execId, template_name: 'summarize', client_id: 'v2-team', status: 'running', priority: 'normal', input: JSON.stringify({ text: text(9000, 3), sentences: 2 }), output: null, cost_usd: null, created_at: iso, started_at: iso, completed_at: null }],
+      });
+      const imported = await allot.admin.request<{ tables: { pipeline_executions: { created: number } } }>('POST', '/admin/migration/import', { path: file });
+      assert.equal(imported.status, 200, JSON.stringify(imported.body));
+      assert.equal(imported.body.tables.pipeline_executions.created, 1);
+      const db = new DatabaseSync(files.db, { readOnly: true });
+      const row = db.prepare('SELECT id, state, system FROM requests WHERE external_id = ?').get(execId) as { id: string; state: string; system: string };
+      db.close();
+      assert.deepEqual([row.state, row.system], ['RUNNING', 'v2'], 'left to v2, recorded as running there');
+      await until(async () => (await allot.admin.request<View>('GET', `/api/execution/${row.id}`)).body.status === 'COMPLETED', 20_000, 'the imported execution to end in v2');
+      const view = (await allot.admin.request<View>('GET', `/api/execution/${row.id}`)).body;
+      const there = (await v2c.request<{ status: string; output: unknown; cost_usd: number }>('GET', `/api/executions/${execId}`)).body;
+      assert.equal(there.status, 'completed');
+      assert.deepEqual(view.output, there.output, "v2's output");
+      assert.equal(view.cost_usd, there.cost_usd, "and v2's cost");
+      const s = await v2Stats();
+      assert.equal(s.max_runs_per_request_id, 1, 'following it sent nothing to v2 again');
+    } finally {
+      await v2c.request('POST', '/__control', { latency_ms: 20 });
+    }
   });
 
   it('cancels a request running in v2 in Allot at once, and in v2 too', async () => {

@@ -57,6 +57,8 @@ export function registerMigrationImportRoutes(app: OpenAPIHono<Env>, d: AppDeps)
                 d.events.emit('request:accepted', r);
                 d.scheduler.enqueued(r);
               },
+              // With the legacy orchestrator configured, its work is followed there at once (else by re-importing).
+              onLeftToV2: (r) => d.migration.forwarder?.take(r, { imported: true }),
             },
           );
         }
