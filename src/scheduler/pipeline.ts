@@ -50,8 +50,8 @@ export interface PipelineRun {
   readonly deadlineAt: number;
   /** The job for one stage; the transport sends it as it does any job. */
   readonly job: (stage: number, input: unknown, attempt: number, deadlineAt: number) => Job;
-  /** A stage is about to run on `worker` (slot accounting, progress mapping). */
-  readonly onStage: (stage: number, worker: string) => void;
+  /** A stage is about to run on `worker`: resolves once it holds one of the worker's slots (or the run is aborted). */
+  readonly onStage: (stage: number, worker: string) => Promise<void>;
   /** Overall progress, already aggregated across stages. */
   readonly onProgress: (percent: number, message: string | undefined) => void;
   readonly costOf: (usage: Usage | null) => Nano;
@@ -117,7 +117,7 @@ export async function runPipeline(d: PipelineDeps, run: PipelineRun): Promise<Wo
     const def = stages[k] as StageDef;
     const w = d.worker(def.worker);
     if (!w) return failure('WORKER_UNAVAILABLE', `Stage ${k + 1}/${n}: worker "${def.worker}" is not registered`, false, usage);
-    run.onStage(k, w.name);
+    await run.onStage(k, w.name);
     let st: StageState = { ...(state.stages[k] as StageState), worker: w.name, attempts: 0, error: null };
     const stageTimeout = def.timeoutMs ?? Math.floor((run.deadlineAt - d.clock.now()) / (n - k));
     for (;;) {

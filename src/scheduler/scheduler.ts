@@ -584,10 +584,7 @@ export class Scheduler {
         }),
         onStage: (k, worker) => {
           entry.stage = { k, n: stages.length };
-          if (worker === entry.worker || this.#running.get(entry.id) !== entry) return;
-          dec(this.#runningByWorker, entry.worker);
-          inc(this.#runningByWorker, worker);
-          entry.worker = worker;
+          return this.#moveToWorker(entry, worker, entry.abort.signal);
         },
         onProgress: (pct, msg) => void this.#setProgress(req.id, entry.token, pct, msg),
         costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
@@ -712,7 +709,53 @@ export class Scheduler {
   #release(entry: Running): void {
     this.#running.delete(entry.id);
     dec(this.#runningByClient, entry.clientId);
-    if (entry.worker) dec(this.#runningByWorker, entry.worker);
+    if (entry.worker) this.#freeWorkerSlot(entry.worker); // `worker` stays set: its outcome is reported against it.
+  }
+
+  // ---- worker slots of pipeline stages --------------------------------------------
+
+  /** Pipelines waiting for a slot of a worker at its max concurrency, oldest first. */
+  readonly #slotWaiters = new Map<string, { entry: Running; resolve: () => void }[]>();
+
+  /**
+   * Move a running pipeline to the slot of its next stage's worker, waiting
+   * while that worker is at its max concurrency. The slot of the stage that
+   * ended is given up first, so pipelines crossing the same workers in
+   * different orders never wait on each other.
+   */
+  async #moveToWorker(entry: Running, worker: string, signal: AbortSignal): Promise<void> {
+    if (entry.worker === worker || this.#running.get(entry.id) !== entry) return;
+    if (entry.worker) this.#freeWorkerSlot(entry.worker);
+    entry.worker = '';
+    const max = this.#d.registry.worker(worker)?.maxConcurrency ?? Infinity;
+    if ((this.#runningByWorker.get(worker) ?? 0) < max) {
+      inc(this.#runningByWorker, worker);
+      entry.worker = worker;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const waiter = { entry, resolve };
+      const q = this.#slotWaiters.get(worker) ?? [];
+      q.push(waiter);
+      this.#slotWaiters.set(worker, q);
+      signal.addEventListener('abort', () => {
+        const i = q.indexOf(waiter);
+        if (i >= 0) q.splice(i, 1);
+        resolve();
+      }, { once: true });
+    });
+  }
+
+  /** A slot of `worker` is free: hand it straight to a waiting pipeline stage, or let the queue have it. */
+  #freeWorkerSlot(worker: string): void {
+    const q = this.#slotWaiters.get(worker);
+    for (let w = q?.shift(); w; w = q?.shift()) {
+      if (this.#running.get(w.entry.id) !== w.entry) continue;
+      w.entry.worker = worker; // The slot changes hands without being counted free.
+      w.resolve();
+      return;
+    }
+    dec(this.#runningByWorker, worker);
   }
 
   // ---- retries, reaping, progress, cancel --------------------------------------

@@ -28,6 +28,8 @@ const abortedCalls = new Set<string>();
 /** Inputs whose first direct call waits until aborted (a dispatcher that dies mid-stage). */
 const HOLD_ONCE = 'hold the first time';
 const heldOnce = new Set<string>();
+/** Direct calls in flight now, and the most seen at once. */
+const directLoad = { now: 0, max: 0 };
 
 const legacyStats = async (): Promise<{ handshakes: number; processed: number; acknowledged: number; fetchedRefs: number }> =>
   (await (await fetch(`${legacyUrl}/stats`)).json()) as never;
@@ -46,6 +48,8 @@ before(async () => {
       dedupe: false,
       handler: async (job, ctx) => {
         directCalls.set(job.requestId, (directCalls.get(job.requestId) ?? 0) + 1);
+        directLoad.max = Math.max(directLoad.max, ++directLoad.now);
+        try {
         if (failOnce.delete(job.requestId)) throw new WorkerError('UPSTREAM_BUSY', 'busy, try again', { retryable: true });
         const holdFirst = (job.input.upper ?? '').includes(HOLD_ONCE.toUpperCase()) && !heldOnce.has(job.requestId);
         if (holdFirst) heldOnce.add(job.requestId);
@@ -64,6 +68,9 @@ before(async () => {
         const text = (job.input.upper ?? job.input.text ?? '').toLowerCase();
         ctx.addUsage({ inputTokens: 7, outputTokens: 11 });
         return { text, words: job.input.words ?? text.split(/\s+/).filter(Boolean).length };
+        } finally {
+          directLoad.now--;
+        }
       },
     }),
   );
@@ -198,6 +205,23 @@ test('a cancelled pipeline stops at once: the running stage is aborted, later st
   assert.equal(r?.state, 'CANCELLED');
   assert.deepEqual(r?.pipeline?.stages.map((s) => s.state), ['COMPLETED', 'RUNNING', 'PENDING'], 'the keywords stage never started');
   assert.equal(directCalls.get(id), 1, 'and the direct stage was not retried');
+});
+
+test('a later stage waits for a slot of its worker: max_concurrency holds across pipelines', async () => {
+  const admin = { key: h.adminKey };
+  assert.equal((await h.call('POST', '/admin/workers', { ...admin, json: { name: 'lower1', transport: 'http', url: direct.url, max_concurrency: 1 } })).status, 201);
+  assert.equal((await h.call('POST', '/admin/templates', { ...admin, json: { name: 'narrow', stages: [{ worker: 'legacy' }, { worker: 'lower1' }], timeout_ms: 20_000 } })).status, 201);
+  const c = await h.createClient('standard');
+  directLoad.max = 0;
+  const ids = await Promise.all(Array.from({ length: 4 }, async (_, i) => (await submit('narrow', { text: `pipeline number ${i} waits its turn` }, c.key)).request_id as string));
+  let slotsMax = 0;
+  const sampler = setInterval(() => (slotsMax = Math.max(slotsMax, h.scheduler.runningOnWorker('lower1'))), 2);
+  const done = await Promise.all(ids.map((id) => h.waitTerminal(id, c.key, 30_000))).finally(() => clearInterval(sampler));
+  assert.deepEqual(done.map((d: Json) => d.status), ['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
+  assert.equal(slotsMax, 1, 'Allot never gave the max_concurrency 1 worker two stages at once');
+  assert.equal(directLoad.max, 1, 'and the worker never ran two at once');
+  assert.equal(h.scheduler.runningOnWorker('lower1'), 0, 'and its slots are all free again');
+  assert.equal(h.scheduler.runningOnWorker('legacy'), 0);
 });
 
 test('pipeline templates are validated: unknown stage workers and worker+stages are named', async () => {
