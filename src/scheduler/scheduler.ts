@@ -35,6 +35,7 @@ import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from '
 import { Batcher } from './batcher.ts';
 import { InFlightDuplicates } from './in-flight.ts';
 import { WorkerReservations } from './worker-reservations.ts';
+import { WorkerSlots } from './worker-slots.ts';
 import type { ProgressTokens } from './progress-token.ts';
 import { overallPercent, runPipeline } from './pipeline.ts';
 import type { References } from '../workers/references.ts';
@@ -122,7 +123,8 @@ export class Scheduler {
   readonly #queued = new Map<string, Queued>();
   readonly #running = new Map<string, Running>();
   readonly #runningByClient = new Map<string, number>();
-  readonly #runningByWorker = new Map<string, number>();
+  /** Slots of workers' max concurrency, and pipeline stages waiting for one. */
+  readonly #slots = new WorkerSlots((h) => this.#running.get((h as Running).id) === h);
   readonly #queuedByClient = new Map<string, number>();
   readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
   readonly #retryIds = new Set<string>();
@@ -464,7 +466,7 @@ export class Scheduler {
       if (holder !== undefined && holder !== it.id) return { result: 'group' }; // Held for an older request.
     }
     const w = reg.worker(q.worker);
-    if (w && (this.#runningByWorker.get(w.name) ?? 0) >= w.maxConcurrency) return { result: 'group' };
+    if (w && this.#slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
     if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
     const ledger = this.#ledger as ResourceLedger;
     const c = ledger.check(q.needs, now, this.#drawContext(q.clientId));
@@ -495,7 +497,7 @@ export class Scheduler {
     };
     this.#running.set(id, entry);
     inc(this.#runningByClient, q.clientId);
-    if (worker) inc(this.#runningByWorker, worker.name);
+    if (worker) this.#slots.take(entry, worker.name);
     const needs = Object.entries(q.needs);
     if (needs.length === 0) this.#fairness.record(q.clientId, '', 1, now);
     for (const [res, amount] of needs) this.#fairness.record(q.clientId, res, amount, now);
@@ -582,9 +584,10 @@ export class Scheduler {
           ...this.#jobFor(entry, req, stageDeadline, k), stage: k, attempt, input,
           parameters: { ...req.parameters, ...stages[k]?.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
         }),
-        onStage: (k, worker) => {
+        onStage: async (k, worker) => {
           entry.stage = { k, n: stages.length };
-          return this.#moveToWorker(entry, worker, entry.abort.signal);
+          if (this.#running.get(entry.id) !== entry) return;
+          await this.#slots.move(entry, worker, reg.worker(worker)?.maxConcurrency ?? Infinity, entry.abort.signal);
         },
         onProgress: (pct, msg) => void this.#setProgress(req.id, entry.token, pct, msg),
         costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
@@ -709,53 +712,7 @@ export class Scheduler {
   #release(entry: Running): void {
     this.#running.delete(entry.id);
     dec(this.#runningByClient, entry.clientId);
-    if (entry.worker) this.#freeWorkerSlot(entry.worker); // `worker` stays set: its outcome is reported against it.
-  }
-
-  // ---- worker slots of pipeline stages --------------------------------------------
-
-  /** Pipelines waiting for a slot of a worker at its max concurrency, oldest first. */
-  readonly #slotWaiters = new Map<string, { entry: Running; resolve: () => void }[]>();
-
-  /**
-   * Move a running pipeline to the slot of its next stage's worker, waiting
-   * while that worker is at its max concurrency. The slot of the stage that
-   * ended is given up first, so pipelines crossing the same workers in
-   * different orders never wait on each other.
-   */
-  async #moveToWorker(entry: Running, worker: string, signal: AbortSignal): Promise<void> {
-    if (entry.worker === worker || this.#running.get(entry.id) !== entry) return;
-    if (entry.worker) this.#freeWorkerSlot(entry.worker);
-    entry.worker = '';
-    const max = this.#d.registry.worker(worker)?.maxConcurrency ?? Infinity;
-    if ((this.#runningByWorker.get(worker) ?? 0) < max) {
-      inc(this.#runningByWorker, worker);
-      entry.worker = worker;
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      const waiter = { entry, resolve };
-      const q = this.#slotWaiters.get(worker) ?? [];
-      q.push(waiter);
-      this.#slotWaiters.set(worker, q);
-      signal.addEventListener('abort', () => {
-        const i = q.indexOf(waiter);
-        if (i >= 0) q.splice(i, 1);
-        resolve();
-      }, { once: true });
-    });
-  }
-
-  /** A slot of `worker` is free: hand it straight to a waiting pipeline stage, or let the queue have it. */
-  #freeWorkerSlot(worker: string): void {
-    const q = this.#slotWaiters.get(worker);
-    for (let w = q?.shift(); w; w = q?.shift()) {
-      if (this.#running.get(w.entry.id) !== w.entry) continue;
-      w.entry.worker = worker; // The slot changes hands without being counted free.
-      w.resolve();
-      return;
-    }
-    dec(this.#runningByWorker, worker);
+    this.#slots.free(entry); // `worker` stays set: its outcome is reported against it.
   }
 
   // ---- retries, reaping, progress, cancel --------------------------------------
@@ -972,7 +929,7 @@ export class Scheduler {
   }
 
   runningOnWorker(name: string): number {
-    return this.#runningByWorker.get(name) ?? 0;
+    return this.#slots.taken(name);
   }
 
   waitingRetries(): number {
