@@ -33,7 +33,7 @@ import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
 import { Batcher } from './batcher.ts';
-import { InFlightDuplicates } from './in-flight.ts';
+import { ResultSharing } from './result-sharing.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import { WorkerSlots } from './worker-slots.ts';
 import type { ProgressTokens } from './progress-token.ts';
@@ -129,7 +129,7 @@ export class Scheduler {
   readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
   readonly #retryIds = new Set<string>();
   readonly #fairness: FairnessTracker;
-  readonly #duplicates = new InFlightDuplicates();
+  readonly #sharing: ResultSharing;
   readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
   readonly #groupOf = new Map<string, string>();
   /** Units queued requests need, per resource: the backlog a new request waits behind. */
@@ -161,6 +161,7 @@ export class Scheduler {
     this.#o = opts;
     this.#queue = new RunQueue(opts.starvationMs);
     this.#fairness = new FairnessTracker(opts.fairnessHalfLifeMs);
+    this.#sharing = new ResultSharing({ store: deps.store, clock: deps.clock, events: deps.events, registry: deps.registry, instanceId: opts.instanceId });
   }
 
   /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
@@ -227,8 +228,7 @@ export class Scheduler {
 
   #push(r: WorkRequest): void {
     if (this.#queued.has(r.id)) return;
-    const key = cacheKeyOf(r);
-    if (key !== undefined && this.#duplicates.follow(r.id, key)) return; // Answered when its leader finishes.
+    if (this.#sharing.follows(r)) return; // Answered when the identical request in flight finishes.
     const deadline = r.optimization?.offpeak?.deadlineAt;
     const klass = r.klass === 2 && deadline !== undefined && this.#d.clock.now() >= deadline ? 0 : r.klass;
     this.#queued.set(r.id, {
@@ -662,8 +662,7 @@ export class Scheduler {
       next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
       if (next) {
         events.emit('request:completed', next, now - entry.startedAt);
-        await this.#recordDowngradeSaving(next, now);
-        await this.#shareResult(next);
+        await this.#sharing.completed(next, now);
       }
     } else {
       // A worker that gives up at the deadline it was sent reports its own code; the stable one is Allot's.
@@ -804,57 +803,9 @@ export class Scheduler {
     return ok;
   }
 
-  /**
-   * A cacheable request finished: keep its result for the template's TTL and
-   * answer the identical requests that waited for it, at no cost.
-   */
-  async #shareResult(done: WorkRequest): Promise<void> {
-    const key = cacheKeyOf(done);
-    if (key === undefined) return;
-    const { store, clock, events } = this.#d;
-    const now = clock.now();
-    await store.storeCache({
-      key, template: done.template, output: done.output, usage: done.usage, sourceRequestId: done.id, createdAt: now, expiresAt: now + (done.policy.cacheTtlS ?? 0) * 1000,
-    });
-    for (const id of this.#duplicates.ended(done.id)?.followers ?? []) {
-      const t = clock.now();
-      const claimed = await store.claim(id, { owner: this.#o.instanceId, now: t, leaseMs: 60_000, reserved: {}, buckets: EMPTY, start: { deadlineAt: t, leaseExpiresAt: t + 60_000 } });
-      if (!claimed) continue; // Cancelled meanwhile.
-      const served = await store.complete(id, claimed.leaseToken, {
-        now: t, output: done.output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: EMPTY, returned: {} },
-        optimization: { cache: { key, hit: true, sourceRequestId: done.id } },
-      });
-      if (served) {
-        events.emit('request:completed', served, 0);
-        await store.recordSaving({
-          at: t, requestId: id, clientId: served.clientId, template: served.template, strategy: 'cache', usdNano: done.costNano, calls: 1, bytes: 0,
-          method: 'the cost of the identical request it waited for',
-        });
-      }
-    }
-  }
-
-  /** A downgraded request saved the difference between its usage at the requested model's price and what it cost. */
-  async #recordDowngradeSaving(done: WorkRequest, now: number): Promise<void> {
-    const d = done.optimization?.downgrade;
-    if (!d || !done.usage) return;
-    const requested = this.#d.registry.modelResource(d.requested);
-    if (!requested) return;
-    const asAsked = usageCost(done.usage, requested.price, this.#d.registry.priceOf).nano;
-    await this.#d.store.recordSaving({
-      at: now, requestId: done.id, clientId: done.clientId, template: done.template, strategy: 'downgrade', usdNano: asAsked - done.costNano, calls: 0, bytes: 0,
-      method: `the same usage at ${d.requested}'s price`,
-    });
-  }
-
   /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */
   async #handOver(id: string): Promise<void> {
-    const ended = this.#duplicates.ended(id);
-    if (!ended) return;
-    for (const fid of ended.followers) {
-      const r = await this.#d.store.getRequest(fid);
-      if (r?.state === 'PENDING') this.#push(r);
-    }
+    for (const r of await this.#sharing.endedWithout(id)) this.#push(r);
     this.kick();
   }
 
@@ -935,12 +886,6 @@ export class Scheduler {
   waitingRetries(): number {
     return this.#retryIds.size;
   }
-}
-
-/** The result-cache key of a request that should share or reuse results, if any. */
-function cacheKeyOf(r: WorkRequest): string | undefined {
-  const c = r.optimization?.cache;
-  return c && !c.hit && (r.policy.cacheTtlS ?? 0) > 0 ? c.key : undefined;
 }
 
 /** The contended resource fairness is measured on: the model's, else the first needed, else none (''). */
