@@ -109,7 +109,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     },
   );
   const mc = config.migration;
-  const migrationSettings = await MigrationSettings.load(store, clock, { mode: mc.mode, rolloutPercent: mc.rolloutPercent, shadow: mc.shadow, legacyConfigured: Boolean(mc.legacyUrl) });
+  const migrationSettings = await MigrationSettings.load(store, clock, { mode: mc.mode, rolloutPercent: mc.rolloutPercent, shadow: mc.shadow, shadowPercent: mc.shadowPercent, legacyConfigured: Boolean(mc.legacyUrl) });
   const admission = new Admission({
     store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
     route: (id) => migrationSettings.route(id),

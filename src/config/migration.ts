@@ -18,6 +18,8 @@ export interface MigrationConfig {
   /** Share of new requests Allot runs in mode 'rollout', 0-100. */
   readonly rolloutPercent: number;
   readonly shadow: boolean;
+  /** Share of new requests shadow mode copies, 0-100 (a stable sample by request id). @default 100 */
+  readonly shadowPercent: number;
   /** How often v2 executions are polled. @default 500 ms */
   readonly pollIntervalMs: number;
   /** A v2 execution not finished this long after it was sent is failed (REQUEST_TIMEOUT) and cancelled in v2. @default 10 minutes */
@@ -32,6 +34,7 @@ export const MIGRATION_DEFAULTS = Object.freeze({
   mode: 'allot' as const,
   rolloutPercent: 0,
   shadow: false,
+  shadowPercent: 100,
   pollIntervalMs: 500,
   timeoutMs: 10 * MINUTE,
   costTolerance: 0.01,
@@ -56,6 +59,7 @@ export function resolveMigration(m: Input, env: Readonly<Record<string, string |
     mode,
     rolloutPercent: m?.rollout_percent ?? MIGRATION_DEFAULTS.rolloutPercent,
     shadow: m?.shadow ?? MIGRATION_DEFAULTS.shadow,
+    shadowPercent: m?.shadow_percent ?? MIGRATION_DEFAULTS.shadowPercent,
     pollIntervalMs: m?.poll_interval_ms ?? MIGRATION_DEFAULTS.pollIntervalMs,
     timeoutMs: m?.timeout_ms ?? MIGRATION_DEFAULTS.timeoutMs,
     costTolerance: m?.cost_tolerance ?? MIGRATION_DEFAULTS.costTolerance,

@@ -147,6 +147,8 @@ export const configInput = z.strictObject({
       mode: z.enum(['allot', 'v2', 'rollout']).optional(),
       rollout_percent: z.number().min(0).max(100).optional(),
       shadow: z.boolean().optional(),
+      /** Share of new requests shadow mode copies (a stable sample by request id). @default 100 */
+      shadow_percent: z.number().min(0).max(100).optional(),
       poll_interval_ms: positive.optional(),
       timeout_ms: positive.optional(),
       cost_tolerance: z.number().min(0).max(1).optional(),

@@ -58,3 +58,12 @@ export function routeFor(requestId: string, s: RoutingState): ExecutingSystem {
   if (s.mode === 'v2') return 'v2';
   return bucketOf(requestId) < Math.round(s.rolloutPercent * (BUCKETS / 100)) ? 'allot' : 'v2';
 }
+
+/**
+ * Whether shadow mode copies this request, at `shadowPercent` of requests
+ * (0-100, 0.01% steps). Its own hash (of the id with a suffix), independent
+ * of the rollout's, so that the sample covers both systems' requests alike.
+ */
+export function shadowSampled(requestId: string, shadowPercent: number): boolean {
+  return hash32(`${requestId}#shadow`) % BUCKETS < Math.round(shadowPercent * (BUCKETS / 100));
+}

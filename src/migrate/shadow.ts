@@ -62,7 +62,7 @@ export class Shadow {
     this.#d = d;
     d.events.on('request:accepted', (r) => {
       // Copies are not copied again, and work imported from v2 (it has v2's execution id) is not run twice.
-      if (!r.shadowOf && !r.externalId && d.settings.shadowing && !this.#abort.signal.aborted) this.#track(this.#compare(r));
+      if (!r.shadowOf && !r.externalId && d.settings.shadows(r.id) && !this.#abort.signal.aborted) this.#track(this.#compare(r));
     });
     const settle = (r: WorkRequest): void => {
       const fn = this.#waiting.get(r.id);

@@ -100,6 +100,7 @@ export class Migration {
       mode: s.mode,
       rollout_percent: s.rolloutPercent,
       shadow: s.shadow,
+      shadow_percent: s.shadowPercent,
       shadowing: this.settings.shadowing,
       rollback: s.rollback,
       rolled_back_at: s.rolledBackAt === null ? null : new Date(s.rolledBackAt).toISOString(),

@@ -13,6 +13,7 @@ interface Status {
   mode: string;
   rollout_percent: number;
   shadow: boolean;
+  shadow_percent: number;
   shadowing: boolean;
   rollback: boolean;
   rolled_back_at: string | null;
@@ -45,7 +46,7 @@ export function formatStatus(s: Status, recent: readonly ShadowRow[]): string {
   lines.push(`Routing:  ${routing}  [${s.source}${s.updated_at ? `, changed ${s.updated_at}` : ''}]`);
   const sr = s.shadow_results;
   const fields = Object.entries(sr.by_field).map(([k, v]) => `${k} ${v}`).join(', ');
-  lines.push(`Shadow:   ${s.shadowing ? 'on' : s.shadow ? 'on, paused by the rollback' : 'off'}; ${sr.total} compared, ${sr.with_differences} with differences${fields ? ` (${fields})` : ''}${sr.comparing ? `, ${sr.comparing} comparing now` : ''}`);
+  lines.push(`Shadow:   ${s.shadowing ? `on${s.shadow_percent < 100 ? ` for ${s.shadow_percent}% of requests` : ''}` : s.shadow ? 'on, paused by the rollback' : 'off'}; ${sr.total} compared, ${sr.with_differences} with differences${fields ? ` (${fields})` : ''}${sr.comparing ? `, ${sr.comparing} comparing now` : ''}`);
   const p = s.progress;
   const share = p.allot_share === null ? '' : ` (${(p.allot_share * 100).toFixed(1)}% in Allot)`;
   lines.push(`Progress: ${p.total} requests: Allot ${p.allot}, v2 ${p.v2}${share}; in flight: Allot ${p.in_flight.allot ?? 0}, v2 ${p.in_flight.v2 ?? 0}, shadow copies ${p.in_flight.shadow_copies ?? 0}`);

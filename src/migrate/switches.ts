@@ -10,12 +10,14 @@ import type { Clock } from '../core/clock.ts';
 import { AllotError } from '../core/errors.ts';
 import type { ExecutingSystem } from '../model.ts';
 import type { Store } from '../store/store.ts';
-import { MODES, routeFor, type Mode, type RoutingState } from './routing.ts';
+import { MODES, routeFor, shadowSampled, type Mode, type RoutingState } from './routing.ts';
 
 export const SETTING_KEY = 'migration';
 
 export interface MigrationState extends RoutingState {
   readonly shadow: boolean;
+  /** Share of new requests shadow mode copies, 0-100. */
+  readonly shadowPercent: number;
   /** When the rollback switch was last turned on (ms), or null. */
   readonly rolledBackAt: number | null;
   readonly updatedAt: number | null;
@@ -27,6 +29,7 @@ export interface MigrationPatch {
   readonly mode?: Mode | undefined;
   readonly rolloutPercent?: number | undefined;
   readonly shadow?: boolean | undefined;
+  readonly shadowPercent?: number | undefined;
   readonly rollback?: boolean | undefined;
 }
 
@@ -34,6 +37,7 @@ interface Stored {
   mode: Mode;
   rollout_percent: number;
   shadow: boolean;
+  shadow_percent: number;
   rollback: boolean;
   rolled_back_at: number | null;
   updated_at: number;
@@ -54,15 +58,21 @@ export class MigrationSettings {
   }
 
   /** The stored switches, or the config's when none are stored. */
-  static async load(store: Store, clock: Clock, defaults: { mode: Mode; rolloutPercent: number; shadow: boolean; legacyConfigured: boolean }): Promise<MigrationSettings> {
+  static async load(
+    store: Store, clock: Clock, defaults: { mode: Mode; rolloutPercent: number; shadow: boolean; shadowPercent?: number | undefined; legacyConfigured: boolean },
+  ): Promise<MigrationSettings> {
     const raw = await store.getSetting(SETTING_KEY);
-    let s: MigrationState = { mode: defaults.mode, rolloutPercent: defaults.rolloutPercent, shadow: defaults.shadow, rollback: false, rolledBackAt: null, updatedAt: null, source: 'config' };
+    let s: MigrationState = {
+      mode: defaults.mode, rolloutPercent: defaults.rolloutPercent, shadow: defaults.shadow, shadowPercent: defaults.shadowPercent ?? 100, rollback: false,
+      rolledBackAt: null, updatedAt: null, source: 'config',
+    };
     if (raw) {
       const v = JSON.parse(raw) as Partial<Stored>;
       s = {
         mode: MODES.includes(v.mode as Mode) ? (v.mode as Mode) : s.mode,
         rolloutPercent: typeof v.rollout_percent === 'number' ? v.rollout_percent : s.rolloutPercent,
         shadow: typeof v.shadow === 'boolean' ? v.shadow : s.shadow,
+        shadowPercent: typeof v.shadow_percent === 'number' ? v.shadow_percent : s.shadowPercent,
         rollback: v.rollback === true,
         rolledBackAt: v.rolled_back_at ?? null,
         updatedAt: v.updated_at ?? null,
@@ -81,9 +91,14 @@ export class MigrationSettings {
     return this.legacyConfigured ? routeFor(requestId, this.#s) : 'allot';
   }
 
-  /** Whether a new request also gets a shadow copy on the other system (never during a rollback). */
+  /** Whether shadow mode is on (never during a rollback). */
   get shadowing(): boolean {
     return this.legacyConfigured && this.#s.shadow && !this.#s.rollback;
+  }
+
+  /** Whether this new request also gets a shadow copy on the other system: shadowing, and in the sample. */
+  shadows(requestId: string): boolean {
+    return this.shadowing && shadowSampled(requestId, this.#s.shadowPercent);
   }
 
   /**
@@ -97,6 +112,7 @@ export class MigrationSettings {
     };
     if (p.mode !== undefined && !MODES.includes(p.mode)) bad('mode', `must be one of ${MODES.join(', ')}`);
     if (p.rolloutPercent !== undefined && !(Number.isFinite(p.rolloutPercent) && p.rolloutPercent >= 0 && p.rolloutPercent <= 100)) bad('rollout_percent', 'must be a number from 0 to 100');
+    if (p.shadowPercent !== undefined && !(Number.isFinite(p.shadowPercent) && p.shadowPercent >= 0 && p.shadowPercent <= 100)) bad('shadow_percent', 'must be a number from 0 to 100');
     const needsV2 = (p.mode !== undefined && p.mode !== 'allot') || p.shadow === true || p.rollback === true;
     if (needsV2 && !this.legacyConfigured) {
       const field = p.rollback ? 'rollback' : p.shadow ? 'shadow' : 'mode';
@@ -108,6 +124,7 @@ export class MigrationSettings {
       mode: p.mode ?? cur.mode,
       rolloutPercent: p.rolloutPercent ?? cur.rolloutPercent,
       shadow: p.shadow ?? cur.shadow,
+      shadowPercent: p.shadowPercent ?? cur.shadowPercent,
       rollback: p.rollback ?? cur.rollback,
       rolledBackAt: p.rollback === true && !cur.rollback ? now : cur.rolledBackAt,
       updatedAt: now,
@@ -116,7 +133,7 @@ export class MigrationSettings {
     // In memory first: a rollback routes the very next request to v2.
     this.#s = next;
     const stored: Stored = {
-      mode: next.mode, rollout_percent: next.rolloutPercent, shadow: next.shadow, rollback: next.rollback, rolled_back_at: next.rolledBackAt, updated_at: now,
+      mode: next.mode, rollout_percent: next.rolloutPercent, shadow: next.shadow, shadow_percent: next.shadowPercent, rollback: next.rollback, rolled_back_at: next.rolledBackAt, updated_at: now,
     };
     await this.#store.putSetting(SETTING_KEY, JSON.stringify(stored), actor);
     return next;

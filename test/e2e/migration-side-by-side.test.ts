@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
-import { routeFor } from '../../src/migrate/routing.ts';
+import { routeFor, shadowSampled } from '../../src/migrate/routing.ts';
 import { writeV2Sqlite } from '../migrate/v2-fixture.ts';
 import { Client, NODE, ROOT } from '../helpers/proc.ts';
 import { ADMIN_KEY, allotFiles, createClient, startAllot, startWorker, text, until, type AllotFiles, type AllotProc, type RunningWorker } from './harness.ts';
@@ -167,7 +167,16 @@ describe('Allot and Orchestrator v2 side by side', () => {
     assert.match(cli.stdout, /Recent differences[^]*differs in output/);
 
     await v2c.request('POST', '/__control', { mutate_output: false, mutate_match: null });
-    await put({ shadow: false });
+
+    // A sample: at shadow_percent 25 exactly the requests whose id is in the sample are compared.
+    await put({ shadow: true, shadow_percent: 25 });
+    const sampleIds = await submitMany(api, 40, 8, (i) => ({ text: text(3000 + i, 2), sentences: 1 }));
+    await settled('the sampled shadow copies to finish');
+    const compared = new Set((await allot.admin.request<{ results: ShadowRow[] }>('GET', '/admin/migration/shadow?limit=1000')).body.results.map((r) => r.request_id));
+    const inSample = sampleIds.filter((id) => shadowSampled(id, 25));
+    assert.deepEqual(sampleIds.filter((id) => compared.has(id)).toSorted(), inSample.toSorted(), 'compared: exactly the sampled requests');
+    assert.ok(inSample.length > 0 && inSample.length < 40, `${inSample.length} of 40 sampled`);
+    await put({ shadow: false, shadow_percent: 100 });
   });
 
   it('rolls back under load: new requests go to v2 from that moment; everything accepted completes once', async () => {

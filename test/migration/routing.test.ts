@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bucketOf, BUCKETS, routeFor, type RoutingState } from '../../src/migrate/routing.ts';
+import { bucketOf, BUCKETS, routeFor, shadowSampled, type RoutingState } from '../../src/migrate/routing.ts';
 
 const rollout = (p: number): RoutingState => ({ mode: 'rollout', rolloutPercent: p, rollback: false });
 const N = 100_000;
@@ -82,6 +82,23 @@ describe('routing by request id', () => {
   it('sends everything to v2 under the rollback switch, whatever the mode', () => {
     for (const mode of ['allot', 'v2', 'rollout'] as const) {
       for (const id of uuids.slice(0, 1000)) assert.equal(routeFor(id, { mode, rolloutPercent: 100, rollback: true }), 'v2', mode);
+    }
+  });
+
+  it('samples shadow copies at the shadow percentage, stably and independently of the rollout', () => {
+    for (const p of [1, 10, 25, 50]) {
+      const sampled = uuids.filter((id) => shadowSampled(id, p));
+      const share = (100 * sampled.length) / uuids.length;
+      assert.ok(Math.abs(share - p) <= 0.6, `${p}%: got ${share.toFixed(2)}%`);
+      // Among requests routed to Allot at 30%, the same share is sampled: the two hashes are independent.
+      const inAllot = uuids.filter((id) => routeFor(id, rollout(30)) === 'allot');
+      const both = (100 * inAllot.filter((id) => shadowSampled(id, p)).length) / inAllot.length;
+      assert.ok(Math.abs(both - p) <= 1.2, `${p}% of the Allot share: got ${both.toFixed(2)}%`);
+    }
+    for (const id of uuids.slice(0, 1000)) {
+      assert.equal(shadowSampled(id, 100), true);
+      assert.equal(shadowSampled(id, 0), false);
+      if (shadowSampled(id, 20)) assert.equal(shadowSampled(id, 40), true, 'raising the percentage keeps what was sampled');
     }
   });
 });

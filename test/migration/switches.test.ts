@@ -52,6 +52,10 @@ describe('migration switches', () => {
     assert.equal(changes.length, 2, 'each change is an admin audit row');
     await s.update({ rollback: false }, 'admin');
     assert.equal(s.shadowing, true);
+    assert.equal(s.shadows('any-id'), true, 'every request is copied by default (shadow_percent 100)');
+    await s.update({ shadowPercent: 0 }, 'admin');
+    assert.equal(s.shadows('any-id'), false, 'none at 0%');
+    assert.equal(s.shadowing, true);
     await store.close();
   });
 
@@ -70,6 +74,7 @@ describe('migration switches', () => {
     assert.equal(await field({ rolloutPercent: 101 }), 'rollout_percent');
     assert.equal(await field({ rolloutPercent: Number.NaN }), 'rollout_percent');
     assert.equal(await field({ mode: 'both' as never }), 'mode');
+    assert.equal(await field({ shadowPercent: -1 }), 'shadow_percent');
     assert.equal(s.current.rolloutPercent, 30);
     assert.equal(s.current.source, 'config');
     await store.close();

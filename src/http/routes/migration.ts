@@ -8,7 +8,8 @@ const MigrationUpdate = z
   .strictObject({
     mode: z.enum(MODES).optional().openapi({ description: "'allot': everything runs in Allot; 'v2': everything goes to Orchestrator v2; 'rollout': rollout_percent of new requests run in Allot" }),
     rollout_percent: z.number().min(0).max(100).optional().openapi({ description: 'Share of new requests Allot runs in mode rollout, by a stable hash of the request id (0.01% steps)' }),
-    shadow: z.boolean().optional().openapi({ description: 'Also run every new request on the other system and record the differences' }),
+    shadow: z.boolean().optional().openapi({ description: 'Also run new requests on the other system and record the differences' }),
+    shadow_percent: z.number().min(0).max(100).optional().openapi({ description: 'Share of new requests shadow mode copies, by a stable hash of the request id independent of the rollout\'s (default 100)' }),
     rollback: z.boolean().optional().openapi({ description: 'true: new work goes to v2 at once, whatever the mode; work in flight in Allot finishes there' }),
   })
   .openapi('MigrationUpdate');
@@ -35,7 +36,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
     }),
     async (c) => {
       const b = c.req.valid('json');
-      await m.settings.update({ mode: b.mode, rolloutPercent: b.rollout_percent, shadow: b.shadow, rollback: b.rollback }, 'admin');
+      await m.settings.update({ mode: b.mode, rolloutPercent: b.rollout_percent, shadow: b.shadow, shadowPercent: b.shadow_percent, rollback: b.rollback }, 'admin');
       return c.json(await status(), 200);
     },
   );
