@@ -268,24 +268,14 @@ export function mapTemplate(row: Row, index: number, worker: (name: string) => A
 
 // ---- pipeline_executions --------------------------------------------------------
 
-export interface MappedExecution {
+export interface MappedExecution extends ExecutionLike {
   /** The v2 execution_id (Allot's externalId). */
   readonly key: string;
   readonly v2Status: string;
-  readonly state: State;
   /** 'v2': the legacy orchestrator runs or ran it (building, running, history); absent: Allot takes it over (queued). */
   readonly system: 'v2' | undefined;
-  readonly clientId: string;
-  readonly template: string;
-  readonly urgency: Urgency;
-  readonly input: unknown;
-  readonly output: unknown;
-  readonly error: RequestError | null;
   /** Cost of finished work; 0 until it ends (work still running is charged when it ends). */
   readonly costNano: Nano;
-  readonly createdAt: number;
-  readonly startedAt: number | null;
-  readonly completedAt: number | null;
 }
 
 const TERMINAL = new Set<State>(['COMPLETED', 'FAILED']);
