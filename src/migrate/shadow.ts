@@ -13,8 +13,12 @@
  * When both have ended, the two sides (status, output, cost, latency from
  * submission to the end as Allot saw it) are compared (differences.ts) and the
  * result is recorded, differences or not. A primary the client cancelled is
- * not compared, and its copy is cancelled. Comparisons still open when
- * Allot stops are dropped: shadow mode is sampling, not bookkeeping.
+ * not compared, and its copy is cancelled. A comparison under way is kept in
+ * the store (`beginShadow`), so one still open when Allot stops is resumed
+ * at the next start: the Allot copy is found again (`findShadowCopy`), and
+ * the v2 copy is submitted again under the same request_id, which v2 answers
+ * with the execution it already has. The v2 side's latency after a restart
+ * is v2's own (started → completed), as Allot did not see it end.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
@@ -62,7 +66,7 @@ export class Shadow {
     this.#d = d;
     d.events.on('request:accepted', (r) => {
       // Copies are not copied again, and work imported from v2 (it has v2's execution id) is not run twice.
-      if (!r.shadowOf && !r.externalId && d.settings.shadows(r.id) && !this.#abort.signal.aborted) this.#track(this.#compare(r));
+      if (!r.shadowOf && !r.externalId && d.settings.shadows(r.id) && !this.#abort.signal.aborted) this.#track(this.#begin(r));
     });
     const settle = (r: WorkRequest): void => {
       const fn = this.#waiting.get(r.id);
@@ -80,7 +84,25 @@ export class Shadow {
     return this.#tasks.size;
   }
 
-  /** Drop open comparisons. Idempotent. */
+  /** Resume the comparisons the previous run left open. Returns how many. */
+  async resume(): Promise<number> {
+    const { store } = this.#d;
+    let n = 0;
+    for (const id of await store.pendingShadows()) {
+      const primary = await store.getRequest(id);
+      if (!primary || primary.state === 'CANCELLED') {
+        const copy = primary && (await store.findShadowCopy(id));
+        if (copy) await this.#d.cancel(copy.id).catch(() => undefined);
+        await store.dropShadow(id);
+        continue;
+      }
+      this.#track(this.#compare(primary, true));
+      n++;
+    }
+    return n;
+  }
+
+  /** Stop comparing; the open comparisons stay in the store for the next start. Idempotent. */
   async stop(): Promise<void> {
     this.#abort.abort();
     for (const [id, fn] of this.#waiting) {
@@ -109,22 +131,30 @@ export class Shadow {
     return p;
   }
 
-  async #compare(primary: WorkRequest): Promise<void> {
-    const { clock, legacy, poller, log } = this.#d;
+  async #begin(primary: WorkRequest): Promise<void> {
+    await this.#d.store.beginShadow(primary.id, this.#d.clock.now());
+    await this.#compare(primary, false);
+  }
+
+  /** Run the other side and compare. Returns early, leaving the comparison open, when Allot stops. */
+  async #compare(primary: WorkRequest, resumed: boolean): Promise<void> {
+    const { clock, legacy, poller, log, store } = this.#d;
     let allot: ShadowSide;
     let v2: ShadowSide;
     if (primary.system === 'v2') {
       let copy: WorkRequest;
       try {
-        copy = await this.#d.submitCopy(primary);
+        copy = (resumed ? await store.findShadowCopy(primary.id) : null) ?? (await this.#d.submitCopy(primary));
       } catch (err) {
         log.info({ id: primary.id, err: (err as Error).message }, 'shadow copy not admitted in Allot; not compared');
+        await store.dropShadow(primary.id);
         return;
       }
       const p = await this.#ended(primary.id);
       if (!p) return;
       if (p.state === 'CANCELLED') {
         await this.#d.cancel(copy.id).catch(() => undefined);
+        await store.dropShadow(primary.id);
         return;
       }
       const c = await this.#ended(copy.id);
@@ -142,12 +172,14 @@ export class Shadow {
       if (!p) return;
       if (p.state === 'CANCELLED') {
         if (end.kind !== 'ended') await legacy.cancel(ex.executionId);
+        await store.dropShadow(primary.id);
         return;
       }
       allot = requestSide(p);
       if (end.kind === 'ended') {
         const e = end.execution;
-        v2 = { status: v2Status(e.status), output: e.status === 'completed' ? e.output : null, costNano: usdToNano(e.costUsd), latencyMs: end.observedAt - sentAt };
+        const own = e.startedAt !== null && e.completedAt !== null ? e.completedAt - e.startedAt : null;
+        v2 = { status: v2Status(e.status), output: e.status === 'completed' ? e.output : null, costNano: usdToNano(e.costUsd), latencyMs: resumed ? own : end.observedAt - sentAt };
       } else {
         if (end.kind === 'timeout') await legacy.cancel(ex.executionId);
         v2 = { status: end.kind === 'timeout' ? 'TIMEOUT' : 'LOST', output: null, costNano: 0, latencyMs: null };

@@ -71,6 +71,8 @@ export class Migration {
     this.#started ??= (async () => {
       const n = (await this.forwarder?.resume()) ?? 0;
       if (n) this.#d.log.info({ requests: n }, 'following unfinished Orchestrator v2 requests again');
+      const open = (await this.shadow?.resume()) ?? 0;
+      if (open) this.#d.log.info({ comparisons: open }, 'resuming open shadow comparisons');
     })();
     return this.#started;
   }

@@ -297,6 +297,15 @@ export interface Store {
    */
   importRequest(req: WorkRequest, actor: string): Promise<EnqueueResult>;
 
+  /** A shadow comparison of this request is under way (kept across restarts until recorded or dropped). */
+  beginShadow(requestId: string, at: number): Promise<void>;
+  /** Comparisons under way, oldest first. */
+  pendingShadows(): Promise<string[]>;
+  /** Abandon a comparison under way (its primary was cancelled, or a copy could not run). */
+  dropShadow(requestId: string): Promise<void>;
+  /** The shadow copy of a request, if one was admitted. */
+  findShadowCopy(primaryId: string): Promise<WorkRequest | null>;
+  /** Record a comparison; it is no longer under way. */
   recordShadow(r: ShadowResult): Promise<void>;
   listShadow(f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]>;
   shadowSummary(): Promise<ShadowSummary>;

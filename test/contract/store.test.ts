@@ -1297,6 +1297,22 @@ for (const backend of BACKENDS) {
           assert.equal(c.allot.COMPLETED, 0, 'every state is listed');
         });
 
+        it('keeps shadow comparisons under way until they are recorded or dropped', async () => {
+          const orig = await admit();
+          assert.equal(await store.findShadowCopy(orig.id), null);
+          const copy = await admit({ shadowOf: orig.id });
+          assert.equal((await store.findShadowCopy(orig.id))?.id, copy.id);
+          await store.beginShadow('r-b', T0 + 2);
+          await store.beginShadow('r-a', T0 + 1);
+          await store.beginShadow('r-a', T0 + 5); // Again: still one.
+          await store.beginShadow('r-c', T0 + 3);
+          assert.deepEqual(await store.pendingShadows(), ['r-a', 'r-b', 'r-c'], 'oldest first');
+          const side = { status: 'COMPLETED', output: null, costNano: 0, latencyMs: 1 };
+          await store.recordShadow({ at: T0 + 9, requestId: 'r-a', template: 't', primary: 'allot', differences: [], allot: side, v2: side });
+          await store.dropShadow('r-c');
+          assert.deepEqual(await store.pendingShadows(), ['r-b']);
+        });
+
         it('records shadow comparisons and sums their differences', async () => {
           const side = (status: string, costNano: number) => ({ status, output: { n: costNano }, costNano, latencyMs: 10 });
           await store.recordShadow({ at: T0, requestId: 'r1', template: 't', primary: 'v2', differences: [], allot: side('COMPLETED', 1), v2: side('COMPLETED', 1) });

@@ -290,6 +290,30 @@ describe('Allot and Orchestrator v2 side by side', () => {
     }
   });
 
+  it('resumes shadow comparisons left open by a crash: each recorded once, nothing run twice', async () => {
+    await put({ mode: 'rollout', rollout_percent: 50, shadow: true, shadow_percent: 100 });
+    await v2c.request('POST', '/__control', { latency_ms: 1500 });
+    const c = await createClient(allot, 'shadow-crash', 'enterprise');
+    const ids = await submitMany(allot.as(c.key), 10, 10, (i) => ({ text: text(7000 + i, 3), sentences: 2 }));
+    await until(async () => (await migration()).shadow_results.comparing === 10, 10_000, 'ten comparisons under way');
+    const v2Before = await v2Stats();
+    await allot.stop('SIGKILL');
+    allot = await startAllot(files);
+    await v2c.request('POST', '/__control', { latency_ms: 20 });
+    await until(async () => {
+      const rows = (await allot.admin.request<{ results: ShadowRow[] }>('GET', '/admin/migration/shadow?limit=1000')).body.results;
+      return ids.every((id) => rows.some((r) => r.request_id === id));
+    }, 30_000, 'the ten comparisons to be recorded after the restart');
+    await settled('everything to finish');
+    const rows = (await allot.admin.request<{ results: ShadowRow[] }>('GET', '/admin/migration/shadow?limit=1000')).body.results.filter((r) => ids.includes(r.request_id));
+    assert.equal(rows.length, 10, 'each recorded once');
+    for (const r of rows) assert.ok(!r.differences.includes('status') && !r.differences.includes('output'), JSON.stringify(r));
+    const s = await v2Stats();
+    assert.equal(s.max_runs_per_request_id, 1, 'v2 ran no copy or primary twice');
+    assert.ok(s.executed - v2Before.executed <= 10, 'after the restart v2 ran only what it had not already been given');
+    await put({ shadow: false });
+  });
+
   it('cancels a request running in v2 in Allot at once, and in v2 too', async () => {
     await put({ mode: 'v2', shadow: false });
     await v2c.request('POST', '/__control', { latency_ms: 10_000 });

@@ -724,8 +724,26 @@ export class SqliteStore implements Store {
     });
   }
 
+  async beginShadow(requestId: string, at: number): Promise<void> {
+    this.#tx(() => void this.#q('INSERT INTO shadow_pending (request_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING').run(requestId, at));
+  }
+
+  async pendingShadows(): Promise<string[]> {
+    return (this.#q('SELECT request_id FROM shadow_pending ORDER BY at, request_id').all() as Row[]).map((r) => r.request_id as string);
+  }
+
+  async dropShadow(requestId: string): Promise<void> {
+    this.#tx(() => void this.#q('DELETE FROM shadow_pending WHERE request_id = ?').run(requestId));
+  }
+
+  async findShadowCopy(primaryId: string): Promise<WorkRequest | null> {
+    const r = this.#q('SELECT * FROM requests WHERE shadow_of = ? ORDER BY created_at LIMIT 1').get(primaryId) as Row | undefined;
+    return r ? toRequest(r) : null;
+  }
+
   async recordShadow(r: ShadowResult): Promise<void> {
     this.#tx(() => {
+      this.#q('DELETE FROM shadow_pending WHERE request_id = ?').run(r.requestId);
       this.#q('INSERT INTO shadow_results (at, request_id, template, primary_system, differences, allot, v2) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
         r.at, r.requestId, r.template, r.primary, JSON.stringify(r.differences), JSON.stringify(r.allot), JSON.stringify(r.v2),
       );
