@@ -19,7 +19,6 @@ import type { Clock } from '../core/clock.ts';
 import type { Usage } from '../core/cost.ts';
 import { usageCost } from '../core/cost.ts';
 import { AllotError } from '../core/errors.ts';
-import { Heap } from '../core/heap.ts';
 import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPolicy, type DeferredReason, type LowUtilState } from '../core/offpeak.ts';
@@ -36,6 +35,7 @@ import { Batcher } from './batcher.ts';
 import { ResultSharing } from './result-sharing.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import { WorkerSlots } from './worker-slots.ts';
+import { RetryTimer } from './retry-timer.ts';
 import type { ProgressTokens } from './progress-token.ts';
 import { overallPercent, runPipeline } from './pipeline.ts';
 import type { References } from '../workers/references.ts';
@@ -126,8 +126,7 @@ export class Scheduler {
   /** Slots of workers' max concurrency, and pipeline stages waiting for one. */
   readonly #slots = new WorkerSlots((h) => this.#running.get((h as Running).id) === h);
   readonly #queuedByClient = new Map<string, number>();
-  readonly #retries = new Heap<{ id: string; runAt: number }>((a, b) => a.runAt < b.runAt);
-  readonly #retryIds = new Set<string>();
+  readonly #retries: RetryTimer;
   readonly #fairness: FairnessTracker;
   readonly #sharing: ResultSharing;
   readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
@@ -150,8 +149,6 @@ export class Scheduler {
   #passScheduled = false;
   #passRunning = false;
   #passAgain = false;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryTimerAt = Infinity;
   #reaper: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   readonly #inflight = new Set<Promise<void>>();
@@ -161,6 +158,7 @@ export class Scheduler {
     this.#o = opts;
     this.#queue = new RunQueue(opts.starvationMs);
     this.#fairness = new FairnessTracker(opts.fairnessHalfLifeMs);
+    this.#retries = new RetryTimer(deps.clock, () => void this.promoteDue().catch((err) => this.#d.events.emit('worker:error', 'retry-timer', toErr(err))));
     this.#sharing = new ResultSharing({ store: deps.store, clock: deps.clock, events: deps.events, registry: deps.registry, instanceId: opts.instanceId });
   }
 
@@ -180,11 +178,11 @@ export class Scheduler {
     for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
     for (const r of await store.loadQueued()) {
       if (r.state === 'PENDING') this.#push(r);
-      else if (r.state === 'WAITING_RETRY') this.#addRetry(r.id, r.runAt ?? now);
+      else if (r.state === 'WAITING_RETRY') this.#retries.add(r.id, r.runAt ?? now);
     }
     this.#reaper = setInterval(() => void this.reap().catch((err) => this.#d.events.emit('worker:error', 'reaper', toErr(err))), this.#o.reaperIntervalMs);
     this.#reaper.unref();
-    this.#armRetryTimer();
+    this.#retries.start();
     this.kick();
   }
 
@@ -192,7 +190,7 @@ export class Scheduler {
   async stop(drainMs = 10_000): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#reaper);
-    clearTimeout(this.#retryTimer);
+    this.#retries.stop();
     clearTimeout(this.#wakeTimer);
     void this.#batcher.flushAll();
     if (this.#inflight.size) {
@@ -672,7 +670,7 @@ export class Scheduler {
         const runAt = now + backoffDelay(policy, req.attempts, this.#d.random);
         next = await store.retryLater(entry.id, entry.token, { now, runAt, error: outcome.error, settlement });
         if (next) {
-          this.#addRetry(entry.id, runAt);
+          this.#retries.add(entry.id, runAt);
           events.emit('request:retrying', next, outcome.error);
         }
       } else {
@@ -716,41 +714,18 @@ export class Scheduler {
 
   // ---- retries, reaping, progress, cancel --------------------------------------
 
-  #addRetry(id: string, runAt: number): void {
-    if (this.#retryIds.has(id)) return;
-    this.#retryIds.add(id);
-    this.#retries.push({ id, runAt });
-    this.#armRetryTimer();
-  }
-
-  #armRetryTimer(): void {
-    const next = this.#retries.peek();
-    if (!next || this.#stopping || !this.#started) return;
-    if (next.runAt >= this.#retryTimerAt && this.#retryTimer) return;
-    clearTimeout(this.#retryTimer);
-    this.#retryTimerAt = next.runAt;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#retryTimerAt = Infinity;
-      void this.promoteDue().catch((err) => this.#d.events.emit('worker:error', 'retry-timer', toErr(err)));
-    }, Math.max(0, next.runAt - this.#d.clock.now()));
-    this.#retryTimer.unref();
-  }
-
   /** Move WAITING_RETRY requests whose time has come back to PENDING. Exposed for tests. */
   async promoteDue(): Promise<number> {
     const now = this.#d.clock.now();
     let n = 0;
-    for (let top = this.#retries.peek(); top && top.runAt <= now; top = this.#retries.peek()) {
-      this.#retries.pop();
-      if (!this.#retryIds.delete(top.id)) continue;
-      const r = await this.#d.store.promote(top.id, now);
+    for (const id of this.#retries.takeDue(now)) {
+      const r = await this.#d.store.promote(id, now);
       if (r) {
         this.#push(r);
         n++;
       }
     }
-    this.#armRetryTimer();
+    this.#retries.arm();
     if (n) this.kick();
     return n;
   }
@@ -775,7 +750,7 @@ export class Scheduler {
         this.#release(mine);
         mine.abort.abort({ code: 'REQUEST_TIMEOUT' });
       }
-      if (r.state === 'WAITING_RETRY') this.#addRetry(r.id, r.runAt ?? now);
+      if (r.state === 'WAITING_RETRY') this.#retries.add(r.id, r.runAt ?? now);
       else if (r.state === 'FAILED') {
         this.#d.events.emit('request:failed', r);
         await this.#handOver(r.id);
@@ -819,7 +794,7 @@ export class Scheduler {
       buckets = (this.#ledger as ResourceLedger).giveBack(run.taken, now);
     }
     this.#unqueue(id);
-    this.#retryIds.delete(id);
+    this.#retries.delete(id);
     const r = await this.#d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
     if (r) {
@@ -884,7 +859,7 @@ export class Scheduler {
   }
 
   waitingRetries(): number {
-    return this.#retryIds.size;
+    return this.#retries.size;
   }
 }
 
