@@ -32,6 +32,9 @@ import { V2Transport } from './workers/v2-transport.ts';
 import { Migration } from './migrate/side-by-side.ts';
 import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
+import { AlertMonitor } from './service/alert-monitor.ts';
+import { alerts as alertConditions } from './service/alerts.ts';
+import { Webhook } from './service/webhook.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -120,11 +123,22 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
   registry.setAvailability((name) => health.available(name));
   const metrics = new Metrics(events, scheduler);
+  const ac = config.alerts;
+  const alertMonitor = new AlertMonitor(
+    {
+      store, clock, events, log, conditions: () => alertConditions({ scheduler, registry, store, admission, health }),
+      webhook: ac.webhookUrl ? new Webhook(ac.webhookUrl, log, { secret: ac.webhookSecret }) : null,
+    },
+    { intervalMs: ac.intervalMs },
+  );
+  events.on('alert:fired', (a) => log.warn({ alert: a.kind, subject: a.subject, severity: a.severity }, `alert firing: ${a.message}`));
+  events.on('alert:escalated', (a) => log.warn({ alert: a.kind, subject: a.subject, severity: a.severity }, `alert escalated: ${a.message}`));
+  events.on('alert:resolved', (a) => log.info({ alert: a.kind, subject: a.subject }, 'alert resolved'));
   const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
   sweeper.unref();
   const deps: AppDeps = {
     store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-    references, health, migration, config, startedAt: clock.now(), version: VERSION,
+    references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
@@ -147,10 +161,12 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
       await scheduler.start();
       health.start();
       await migration.start();
+      alertMonitor.start();
     },
     stop(drainMs) {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        await alertMonitor.stop();
         await health.stop();
         await migration.stop();
         await scheduler.stop(drainMs);

@@ -4,6 +4,7 @@
  * middle of business logic.
  */
 import { EventEmitter } from 'node:events';
+import type { AlertRecord } from './core/alert-state.ts';
 import type { BreakerState } from './core/breaker.ts';
 import type { RequestError, WorkRequest } from './model.ts';
 
@@ -26,6 +27,10 @@ export interface EventMap {
   /** A health probe found that a worker whose transport was detected now speaks another protocol. */
   'worker:transport': [worker: string, from: string, to: string];
   'scheduler:pass': [durationMs: number, started: number];
+  /** An alert started firing, its severity rose, or its condition stopped holding (src/service/alert-monitor.ts). */
+  'alert:fired': [alert: AlertRecord];
+  'alert:escalated': [alert: AlertRecord];
+  'alert:resolved': [alert: AlertRecord];
   'admin:action': [action: string, data: Record<string, unknown>];
 }
 

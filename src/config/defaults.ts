@@ -32,6 +32,8 @@ export const DEFAULTS = Object.freeze({
   retry: { maxAttempts: 3, baseDelayMs: 1 * SECOND, maxDelayMs: 60 * SECOND, factor: 2 },
   workerMaxConcurrency: 10,
   /** Probe every HTTP and v2 worker's GET /health this often; open its breaker after this many consecutive failures of one kind, for cooldownMs. */
+  /** How often alert conditions are checked. */
+  alertIntervalMs: 5 * SECOND,
   workerHealth: Object.freeze({ intervalMs: 10 * SECOND, timeoutMs: 3 * SECOND, failureThreshold: 5, cooldownMs: 30 * SECOND }),
 });
 

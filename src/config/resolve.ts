@@ -37,6 +37,8 @@ export interface ResolvedConfig {
   readonly executeWaitMs: number;
   readonly maxExecuteWaitMs: number;
   readonly budgetTimeZone: string;
+  /** Alert checks and their webhook (config `alerts`, ALLOT_ALERT_WEBHOOK_URL, ALLOT_ALERT_WEBHOOK_SECRET). */
+  readonly alerts: { readonly intervalMs: number; readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined };
   /** Worker health probes and circuit breaker (config `worker_health`). */
   readonly workerHealth: { readonly intervalMs: number; readonly timeoutMs: number; readonly failureThreshold: number; readonly cooldownMs: number };
   /** Side by side with Orchestrator v2 (config `migration`, ALLOT_LEGACY_URL, ALLOT_LEGACY_TOKEN). */
@@ -191,6 +193,11 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   }
   const low = offpeak?.low_utilization === undefined ? DEFAULTS.deferredLowUtilization : offpeak.low_utilization && { below: offpeak.low_utilization.below, forMs: offpeak.low_utilization.for_ms };
   const deferred: DeferredPolicy = Object.freeze({ windows: windows as OffPeakWindow[], timeZone: offpeakTz, lowUtilization: low });
+  const webhookUrl = env.ALLOT_ALERT_WEBHOOK_URL || c.alerts?.webhook_url;
+  if (env.ALLOT_ALERT_WEBHOOK_URL && !/^https?:\/\/[^/]/.test(env.ALLOT_ALERT_WEBHOOK_URL)) issues.push(`ALLOT_ALERT_WEBHOOK_URL: must be an http(s) URL, got "${env.ALLOT_ALERT_WEBHOOK_URL}"`);
+  const alerts = Object.freeze({
+    intervalMs: c.alerts?.interval_ms ?? DEFAULTS.alertIntervalMs, webhookUrl, webhookSecret: env.ALLOT_ALERT_WEBHOOK_SECRET || c.alerts?.webhook_secret,
+  });
   const wh = c.worker_health;
   const workerHealth = Object.freeze({
     intervalMs: wh?.interval_ms ?? DEFAULTS.workerHealth.intervalMs, timeoutMs: wh?.timeout_ms ?? DEFAULTS.workerHealth.timeoutMs,
@@ -228,6 +235,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     budgetTimeZone: tz,
     migration,
     workerHealth,
+    alerts,
     tiers,
     resources,
     workers: Object.freeze(workers),

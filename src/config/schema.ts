@@ -130,6 +130,17 @@ export const configInput = z.strictObject({
     })
     .optional(),
   budget: z.strictObject({ time_zone: z.string().min(1).optional() }).optional(),
+  /** Alerts (firing/resolved, kept in the database) and an optional webhook told of each change. */
+  alerts: z
+    .strictObject({
+      /** How often the alert conditions are checked. @default 5000 */
+      interval_ms: positive.optional(),
+      /** POSTed { event, alert } when an alert fires, escalates or resolves. */
+      webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+      /** Signs each webhook body: X-Allot-Signature: sha256=<HMAC-SHA256 hex>. */
+      webhook_secret: z.string().min(8).optional(),
+    })
+    .optional(),
   /** GET /health probes of HTTP and v2 workers, and the circuit breaker that takes failing workers out of rotation. */
   worker_health: z
     .strictObject({

@@ -2,6 +2,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
+import type { AlertMonitor } from '../service/alert-monitor.ts';
 import type { Migration } from '../migrate/side-by-side.ts';
 import type { ProgressTokens } from '../scheduler/progress-token.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -23,6 +24,8 @@ export interface AppDeps {
   readonly waiters: Waiters;
   readonly references: References;
   readonly health: WorkerHealth;
+  /** Alerts with firing/resolved state, and their webhook. */
+  readonly alerts: AlertMonitor;
   /** Side by side with Orchestrator v2: routing switches, forwarder, shadow mode. */
   readonly migration: Migration;
   readonly events: Events;

@@ -1,17 +1,13 @@
 /**
- * Alert conditions from SPEC section 8, evaluated when asked. (Firing and
- * resolved history and webhooks are not built yet: these are the
- * conditions as they stand now.)
+ * The alert conditions of SPEC section 8 as they hold now: pool below 10%
+ * available, client budget above 95%, queue above 1,000 requests, a request
+ * waiting over 10 minutes, a worker out of rotation (unhealthy or timing
+ * out). Their firing/resolved history is alert-monitor.ts's.
  */
+import type { AlertCondition } from '../core/alert-state.ts';
 import type { AppDeps } from '../http/deps.ts';
 
-export interface Alert {
-  readonly kind: 'pool_low' | 'budget_high' | 'queue_backup' | 'request_starving' | 'worker_unhealthy';
-  readonly severity: 'warning' | 'critical';
-  readonly subject: string;
-  readonly message: string;
-  readonly value: number;
-}
+export type Alert = AlertCondition;
 
 export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store' | 'admission' | 'health'>): Promise<Alert[]> {
   const out: Alert[] = [];

@@ -20,6 +20,7 @@ import type { BucketState } from '../core/token-bucket.ts';
 import type { Usage } from '../core/cost.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
+import type { AlertCondition, AlertRecord } from '../core/alert-state.ts';
 import type { AuditEntry, Client, Optimization, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
 
 export interface StoreCapabilities {
@@ -323,6 +324,17 @@ export interface Store {
   getRef(refId: string, now: number): Promise<StoredRef | null>;
   /** Delete expired references; returns how many. */
   sweepRefs(now: number): Promise<number>;
+
+  /** Alerts still firing, oldest first. */
+  openAlerts(): Promise<AlertRecord[]>;
+  /** An alert starts firing; returns it (the open one, unchanged, if that condition and subject is firing already). */
+  fireAlert(a: AlertCondition, at: number): Promise<AlertRecord>;
+  /** What a firing alert says now (severity, message, value). */
+  updateAlert(id: number, a: AlertCondition, at: number): Promise<AlertRecord | null>;
+  /** A firing alert's condition no longer holds. Null when it is not open. */
+  resolveAlert(id: number, at: number): Promise<AlertRecord | null>;
+  /** Alerts newest first: all, firing or resolved; `before` pages by id. */
+  listAlerts(f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): Promise<AlertRecord[]>;
 
   recordSaving(s: Saving): Promise<void>;
   /** A client's savings since `since` (ms), per strategy and template. */

@@ -1328,6 +1328,30 @@ for (const backend of BACKENDS) {
 
       // ---- invariant under random operation sequences -------------------------
 
+      describe('alerts', () => {
+        const cond = (subject: string, severity: 'warning' | 'critical' = 'warning', value = 0.05) => ({ kind: 'pool_low' as const, severity, subject, message: `${subject} low`, value });
+
+        it('fires once per condition and subject, updates, resolves, and lists newest first', async () => {
+          const a = await store.fireAlert(cond('gpt'), T0);
+          assert.deepEqual(a, { id: a.id, ...cond('gpt'), firedAt: T0, updatedAt: T0, resolvedAt: null });
+          assert.deepEqual(await store.fireAlert(cond('gpt', 'critical'), T0 + 1), a, 'firing already: the open one, unchanged');
+          const b = await store.fireAlert(cond('email'), T0 + 2);
+          assert.deepEqual((await store.openAlerts()).map((x) => x.id), [a.id, b.id]);
+          const up = must(await store.updateAlert(a.id, cond('gpt', 'critical', 0.01), T0 + 3));
+          assert.deepEqual([up.severity, up.value, up.updatedAt, up.firedAt], ['critical', 0.01, T0 + 3, T0]);
+          const res = must(await store.resolveAlert(a.id, T0 + 4));
+          assert.equal(res.resolvedAt, T0 + 4);
+          assert.equal(await store.resolveAlert(a.id, T0 + 5), null, 'resolved already');
+          assert.equal(await store.updateAlert(a.id, cond('gpt'), T0 + 5), null, 'a resolved alert does not change');
+          const again = await store.fireAlert(cond('gpt'), T0 + 6);
+          assert.notEqual(again.id, a.id, 'it can fire again, as a new alert');
+          assert.deepEqual((await store.listAlerts({})).map((x) => x.id), [again.id, b.id, a.id]);
+          assert.deepEqual((await store.listAlerts({ state: 'firing' })).map((x) => x.id), [again.id, b.id]);
+          assert.deepEqual((await store.listAlerts({ state: 'resolved' })).map((x) => x.id), [a.id]);
+          assert.deepEqual((await store.listAlerts({ before: again.id, limit: 1 })).map((x) => x.id), [b.id]);
+        });
+      });
+
       describe('result cache', () => {
         it('stores, finds while fresh, replaces, and purges by template (and expired entries)', async () => {
           const entry = { key: 'k1', template: 'summarize', output: { text: 'x' }, usage: usage(1, 2), sourceRequestId: 'req_a', createdAt: T0, expiresAt: T0 + 1000 };

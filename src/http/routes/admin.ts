@@ -7,7 +7,7 @@ import { detectTransport } from '../../workers/detect.ts';
 import { AllotError } from '../../core/errors.ts';
 import type { Client, WorkerDef } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
-import { alerts } from '../../service/alerts.ts';
+import { alertView } from '../../service/alert-monitor.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { body, ClientCreate, ClientUpdate, errors, IdParam, json, Loose, NameParam } from '../schemas.ts';
 import { clientView, executionView, poolView, workerHealthView } from '../views.ts';
@@ -357,7 +357,27 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/alerts', tags: ['admin'], summary: 'Conditions an operator should look at now', responses: { 200: json(Loose, 'Alerts'), ...errors } }),
-    async (c) => c.json({ alerts: await alerts(d) }, 200),
+    createRoute({
+      method: 'get', path: '/admin/alerts', tags: ['admin'], summary: 'Alerts firing now (the conditions are checked as this is asked), oldest first',
+      responses: { 200: json(Loose, 'Alerts'), ...errors },
+    }),
+    async (c) => c.json({ alerts: (await d.alerts.check()).map(alertView) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/admin/alerts/history', tags: ['admin'], summary: 'Alerts that fired, newest first: when each fired, its latest severity and message, when it resolved',
+      request: {
+        query: z.object({
+          state: z.enum(['firing', 'resolved']).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).optional(),
+          before: z.coerce.number().int().positive().optional().openapi({ description: 'Page: alerts with a smaller id' }),
+        }),
+      },
+      responses: { 200: json(Loose, 'Alerts'), ...errors },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json({ alerts: (await d.store.listAlerts({ state: q.state, limit: q.limit ?? 100, before: q.before })).map(alertView) }, 200);
+    },
   );
 }

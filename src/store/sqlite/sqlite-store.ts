@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AllotError } from '../../core/errors.ts';
 import { assertTransition, STATES, type State } from '../../core/states.ts';
+import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
 import type { AuditEntry, Client, Optimization, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
@@ -821,6 +822,52 @@ export class SqliteStore implements Store {
     return this.#tx(() => Number(this.#q('DELETE FROM refs WHERE expires_at <= ?').run(now).changes));
   }
 
+  // ---- alerts -----------------------------------------------------------------
+
+  async openAlerts(): Promise<AlertRecord[]> {
+    return (this.#q('SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id').all() as Row[]).map(toAlert);
+  }
+
+  async fireAlert(a: AlertCondition, at: number): Promise<AlertRecord> {
+    return this.#tx(() => {
+      const open = this.#q('SELECT * FROM alerts WHERE kind = ? AND subject = ? AND resolved_at IS NULL').get(a.kind, a.subject) as Row | undefined;
+      if (open) return toAlert(open);
+      const r = this.#q('INSERT INTO alerts (kind, subject, severity, message, value, fired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *').get(
+        a.kind, a.subject, a.severity, a.message, a.value, at, at,
+      ) as Row;
+      return toAlert(r);
+    });
+  }
+
+  async updateAlert(id: number, a: AlertCondition, at: number): Promise<AlertRecord | null> {
+    return this.#tx(() => {
+      const r = this.#q('UPDATE alerts SET severity = ?, message = ?, value = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *').get(
+        a.severity, a.message, a.value, at, id,
+      ) as Row | undefined;
+      return r ? toAlert(r) : null;
+    });
+  }
+
+  async resolveAlert(id: number, at: number): Promise<AlertRecord | null> {
+    return this.#tx(() => {
+      const r = this.#q('UPDATE alerts SET resolved_at = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *').get(at, at, id) as Row | undefined;
+      return r ? toAlert(r) : null;
+    });
+  }
+
+  async listAlerts(f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): Promise<AlertRecord[]> {
+    const where: string[] = [];
+    const args: Val[] = [];
+    if (f.state === 'firing') where.push('resolved_at IS NULL');
+    if (f.state === 'resolved') where.push('resolved_at IS NOT NULL');
+    if (f.before !== undefined) {
+      where.push('id < ?');
+      args.push(f.before);
+    }
+    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toAlert);
+  }
+
   async recordSaving(v: Saving): Promise<void> {
     this.#tx(() => {
       this.#q('INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
@@ -866,6 +913,13 @@ export class SqliteStore implements Store {
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
     return (this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
   }
+}
+
+function toAlert(r: Row): AlertRecord {
+  return {
+    id: Number(r.id), kind: r.kind as AlertRecord['kind'], subject: r.subject as string, severity: r.severity as AlertRecord['severity'], message: r.message as string,
+    value: Number(r.value), firedAt: Number(r.fired_at), updatedAt: Number(r.updated_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
+  };
 }
 
 function addUsage(a: Settlement['usage'] | null, b: Settlement['usage']): Settlement['usage'] {
