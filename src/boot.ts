@@ -122,7 +122,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   });
   const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
   registry.setAvailability((name) => health.available(name));
-  const metrics = new Metrics(events, scheduler);
+  const metrics = new Metrics(events, scheduler, () => store.openAlerts());
   const ac = config.alerts;
   const alertMonitor = new AlertMonitor(
     {

@@ -4,13 +4,15 @@
  */
 import client from 'prom-client';
 import { nanoToUsd } from './core/money.ts';
+import type { AlertRecord } from './core/alert-state.ts';
 import type { Events } from './events.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
 
 export class Metrics {
   readonly registry = new client.Registry();
 
-  constructor(events: Events, scheduler: Scheduler) {
+  /** @param openAlerts the alerts firing now (the store's), for the `allot_alerts_firing` gauge */
+  constructor(events: Events, scheduler: Scheduler, openAlerts?: () => Promise<readonly AlertRecord[]>) {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'allot_process_' });
     const requests = new client.Counter({ name: 'allot_requests_total', help: 'Requests by outcome', labelNames: ['outcome', 'template'], registers: [r] });
@@ -32,6 +34,15 @@ export class Metrics {
     const throttled = new client.Counter({ name: 'allot_bucket_throttled_total', help: 'Times a request waited for a bucket', labelNames: ['resource'], registers: [r] });
     const workerErrors = new client.Counter({ name: 'allot_worker_errors_total', help: 'Worker failures', labelNames: ['worker', 'code'], registers: [r] });
     const stale = new client.Counter({ name: 'allot_stale_results_total', help: 'Results refused under a stale lease', registers: [r] });
+    if (openAlerts) {
+      new client.Gauge({
+        name: 'allot_alerts_firing', help: 'Alerts firing now', labelNames: ['kind', 'severity'], registers: [r],
+        async collect() {
+          this.reset();
+          for (const a of await openAlerts()) this.inc({ kind: a.kind, severity: a.severity });
+        },
+      });
+    }
 
     new client.Gauge({
       name: 'allot_queue_depth', help: 'Queued requests per level', labelNames: ['level'], registers: [r],
