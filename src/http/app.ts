@@ -9,6 +9,7 @@ import type { AppDeps, Env } from './deps.ts';
 import { readBody } from './body.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
 import { registerMigrationImportRoutes } from './routes/migration-import.ts';
 import { registerMigrationRoutes } from './routes/migration.ts';
@@ -61,6 +62,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   registerUsageRoutes(app, d);
   registerOptimizeRoutes(app, d);
   registerAdminRoutes(app, d);
+  registerDashboardRoutes(app, d);
   registerMigrationRoutes(app, d);
   registerInternalRoutes(app, d);
   registerMigrationImportRoutes(app, d);

@@ -290,6 +290,8 @@ export interface Store {
   updateExternal(id: string, u: ExternalUpdate): Promise<WorkRequest | null>;
   findByExternalId(externalId: string): Promise<WorkRequest | null>;
   countBySystem(): Promise<SystemCounts>;
+  /** Cost of the requests that ended since `since`, summed per `bucketMs` (bucket start ms), oldest first; empty buckets are left out. */
+  costOverTime(since: number, bucketMs: number): Promise<{ readonly at: number; readonly costNano: Nano; readonly requests: number }[]>;
   /**
    * Insert a request imported from the legacy database unless one with the
    * same `externalId` exists ('existing', unchanged). A PENDING one takes its

@@ -1283,6 +1283,28 @@ for (const backend of BACKENDS) {
           assert.equal(must(await store.getRequest(copy.id)).shadowOf, orig.id);
         });
 
+        it('sums the cost of ended requests per time bucket', async () => {
+          const done = async (completedAt: number, cost: number): Promise<void> => {
+            const r = await inState('RUNNING');
+            must(await store.complete(r.id, r.leaseToken, { now: completedAt, output: 'x', settlement: settlement(cost) }));
+          };
+          await done(T0 + 1_000, 10);
+          await done(T0 + 59_000, 20);
+          await done(T0 + 61_000, 5);
+          await done(T0 - 120_000, 99); // Before `since`.
+          await inState('PENDING');
+          const base = Math.floor(T0 / 60_000) * 60_000;
+          const rows = await store.costOverTime(T0, 60_000);
+          const expect = new Map<number, { cost: number; n: number }>();
+          for (const [at, cost] of [[T0 + 1_000, 10], [T0 + 59_000, 20], [T0 + 61_000, 5]] as const) {
+            const b = Math.floor(at / 60_000) * 60_000;
+            const e = expect.get(b) ?? { cost: 0, n: 0 };
+            expect.set(b, { cost: e.cost + cost, n: e.n + 1 });
+          }
+          assert.deepEqual(rows, [...expect].map(([at, e]) => ({ at, costNano: e.cost, requests: e.n })));
+          assert.ok(rows.every((r) => r.at >= base));
+        });
+
         it('counts requests per executing system and state, shadow copies apart', async () => {
           const a = await admit();
           await admit({ system: 'v2' });

@@ -701,6 +701,12 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async costOverTime(since: number, bucketMs: number): Promise<{ at: number; costNano: number; requests: number }[]> {
+    const rows = this.#q(`SELECT (completed_at / CAST(:b AS INTEGER)) * CAST(:b AS INTEGER) AS at, SUM(cost_nano) AS cost, COUNT(*) AS n FROM requests
+      WHERE completed_at >= :since GROUP BY at ORDER BY at`).all({ b: Math.max(1, Math.floor(bucketMs)), since }) as Row[];
+    return rows.map((r) => ({ at: Number(r.at), costNano: Number(r.cost), requests: Number(r.n) }));
+  }
+
   async findByExternalId(externalId: string): Promise<WorkRequest | null> {
     const r = this.#q('SELECT * FROM requests WHERE external_id = ?').get(externalId) as Row | undefined;
     return r ? toRequest(r) : null;
