@@ -24,7 +24,7 @@ after(async () => {
 });
 
 test('serves the page, its script and style with their types; the snapshot is admin-only', async () => {
-  for (const [path, type] of [['/dashboard', 'text/html'], ['/dashboard/app.js', 'text/javascript'], ['/dashboard/style.css', 'text/css']]) {
+  for (const [path, type] of [['/dashboard', 'text/html'], ['/dashboard/app.js', 'text/javascript'], ['/dashboard/style.css', 'text/css']] as const) {
     const r = await h.call('GET', path);
     assert.equal(r.status, 200, path);
     assert.ok(r.headers.get('content-type')?.startsWith(type), `${path}: ${r.headers.get('content-type')}`);
