@@ -10,6 +10,7 @@ import { readBody } from './body.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerReplayRoutes } from './routes/replay.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
 import { registerMigrationImportRoutes } from './routes/migration-import.ts';
 import { registerMigrationRoutes } from './routes/migration.ts';
@@ -63,6 +64,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   registerOptimizeRoutes(app, d);
   registerAdminRoutes(app, d);
   registerDashboardRoutes(app, d);
+  registerReplayRoutes(app, d);
   registerMigrationRoutes(app, d);
   registerInternalRoutes(app, d);
   registerMigrationImportRoutes(app, d);

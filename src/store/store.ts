@@ -81,6 +81,11 @@ export interface AuditFilter {
   readonly requestId?: string | undefined;
   readonly clientId?: string | undefined;
   readonly afterSeq?: number | undefined;
+  /** Transitions into this state only. */
+  readonly toState?: State | undefined;
+  /** Entries at or after / before this time (ms). */
+  readonly since?: number | undefined;
+  readonly until?: number | undefined;
   readonly limit?: number | undefined;
 }
 

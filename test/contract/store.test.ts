@@ -1169,6 +1169,17 @@ for (const backend of BACKENDS) {
           assert.deepEqual(await store.listAudit({ requestId: 'req_missing' }), []);
         });
 
+        it('listAudit finds transitions into a state within a time window', async () => {
+          const a = await inState('FAILED'); // Fails at T0 + 2000.
+          const b = await inState('COMPLETED');
+          const failed = await store.listAudit({ toState: 'FAILED' });
+          assert.deepEqual(failed.map((e) => e.requestId), [a.id]);
+          assert.deepEqual((await store.listAudit({ toState: 'FAILED', since: T0 + 2000, until: T0 + 2001 })).map((e) => e.requestId), [a.id]);
+          assert.deepEqual(await store.listAudit({ toState: 'FAILED', since: T0 + 2001 }), []);
+          assert.deepEqual(await store.listAudit({ toState: 'FAILED', until: T0 + 2000 }), [], 'until is exclusive');
+          assert.ok((await store.listAudit({ toState: 'COMPLETED' })).every((e) => e.requestId === b.id));
+        });
+
         it('appendAudit appends a row that lists back with a fresh seq', async () => {
           await admit();
           const entry = { at: T0 + 7, requestId: null, clientId: 'client-a', kind: 'admin' as const, from: null, to: null, actor: 'ops', data: { action: 'note', n: 3, nested: { ok: true } } };

@@ -916,6 +916,18 @@ export class SqliteStore implements Store {
       where.push('seq > ?');
       args.push(f.afterSeq);
     }
+    if (f.toState !== undefined) {
+      where.push("kind = 'transition' AND to_state = ?");
+      args.push(f.toState);
+    }
+    if (f.since !== undefined) {
+      where.push('at >= ?');
+      args.push(f.since);
+    }
+    if (f.until !== undefined) {
+      where.push('at < ?');
+      args.push(f.until);
+    }
     const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
     return (this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
   }
