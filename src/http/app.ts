@@ -11,6 +11,7 @@ import { envelope, errorResponse, toAllotError, validationError } from './errors
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerReplayRoutes } from './routes/replay.ts';
+import { registerStreamRoutes } from './routes/stream.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
 import { registerMigrationImportRoutes } from './routes/migration-import.ts';
 import { registerMigrationRoutes } from './routes/migration.ts';
@@ -65,6 +66,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   registerAdminRoutes(app, d);
   registerDashboardRoutes(app, d);
   registerReplayRoutes(app, d);
+  registerStreamRoutes(app, d);
   registerMigrationRoutes(app, d);
   registerInternalRoutes(app, d);
   registerMigrationImportRoutes(app, d);
