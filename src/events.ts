@@ -1,7 +1,7 @@
 /**
- * Typed events, named noun:verb. Metrics, logs, the execute-waiters and (later)
- * SSE and the dashboard subscribe here instead of being called from the
- * middle of business logic.
+ * Typed events, named noun:verb. Metrics, logs, the execute-waiters, the
+ * progress streams, health, shadow mode and alerts subscribe here instead of
+ * being called from the middle of business logic.
  */
 import { EventEmitter } from 'node:events';
 import type { AlertRecord } from './core/alert-state.ts';
