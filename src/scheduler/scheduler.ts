@@ -339,11 +339,24 @@ export class Scheduler {
    */
   async reconfigurePools(name: string): Promise<void> {
     const r = this.#d.registry.resources.get(name);
+    await this.reconfigureResource(name, { action: 'pools', resource: name, pools: r?.pools ?? [] });
+  }
+
+  /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
+  async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
+    const r = this.#d.registry.resources.get(name);
     if (!r || !this.#ledger) return;
     const now = this.#d.clock.now();
     const writes = this.#ledger.reconfigure(r, now);
-    await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data: { action: 'pools', resource: name, pools: r.pools ?? [] } });
+    await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
     this.kick();
+  }
+
+  /** The most of `resource` one queued request needs (0 when none waits for it). */
+  largestQueuedNeed(resource: string): number {
+    let max = 0;
+    for (const q of this.#queued.values()) max = Math.max(max, q.needs[resource] ?? 0);
+    return max;
   }
 
   /**

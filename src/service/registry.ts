@@ -11,7 +11,7 @@ import type { Store } from '../store/store.ts';
 import { hashSecret } from './ids.ts';
 
 export class Registry {
-  readonly tiers: ReadonlyMap<string, Tier>;
+  readonly #tiers: Map<string, Tier>;
   readonly #resources: Map<string, Resource>;
   readonly #byModel = new Map<string, Resource>();
   readonly #workers = new Map<string, WorkerDef>();
@@ -23,9 +23,40 @@ export class Registry {
 
   constructor(store: Store, tiers: ReadonlyMap<string, Tier>, resources: ReadonlyMap<string, Resource>) {
     this.#store = store;
-    this.tiers = tiers;
+    this.#tiers = new Map(tiers);
     this.#resources = new Map(resources);
     for (const r of resources.values()) if (r.model) this.#byModel.set(r.model, r);
+  }
+
+  /** Tiers, as last changed by an operator (else as configured). */
+  get tiers(): ReadonlyMap<string, Tier> {
+    return this.#tiers;
+  }
+
+  /** Change a tier and keep the change (settings key `tier:<name>`). */
+  async setTier(t: Tier, actor: string): Promise<Tier> {
+    if (!this.#tiers.has(t.name)) throw new AllotError('NOT_FOUND', `No tier "${t.name}"`);
+    await this.#store.putSetting(`tier:${t.name}`, JSON.stringify({ priority_points: t.priorityPoints, max_concurrent: t.maxConcurrent, monthly_budget_usd: t.monthlyBudgetUsd }), actor);
+    this.#tiers.set(t.name, t);
+    return t;
+  }
+
+  /**
+   * Change a resource's capacity, refill rate or prices (a provider raised a
+   * limit, or changed its prices) and keep the change (settings key
+   * `resource:<name>`). Its pools keep their shares of the new capacity.
+   */
+  async setLimits(name: string, l: { capacity: number; refillPerS: number; price: Resource['price'] }, actor: string): Promise<Resource> {
+    const r = this.#resources.get(name);
+    if (!r) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    const stored = {
+      capacity: l.capacity, refill_per_s: l.refillPerS, cost_per_unit_usd: l.price.costPerUnitUsd,
+      input_cost_per_unit_usd: l.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: l.price.outputCostPerUnitUsd ?? null,
+    };
+    await this.#store.putSetting(`resource:${name}`, JSON.stringify(stored), actor);
+    const next = { ...r, capacity: l.capacity, refillPerS: l.refillPerS, price: l.price };
+    this.#setResource(next);
+    return next;
   }
 
   /** Resources, with pools as last set by an operator (else as configured). */
@@ -49,6 +80,21 @@ export class Registry {
   }
 
   async load(): Promise<void> {
+    for (const t of this.#tiers.values()) {
+      const saved = await this.#store.getSetting(`tier:${t.name}`);
+      if (saved === null) continue;
+      const v = JSON.parse(saved) as { priority_points: number; max_concurrent: number; monthly_budget_usd: number | null };
+      this.#tiers.set(t.name, { name: t.name, priorityPoints: v.priority_points, maxConcurrent: v.max_concurrent, monthlyBudgetUsd: v.monthly_budget_usd });
+    }
+    for (const r of this.#resources.values()) {
+      const saved = await this.#store.getSetting(`resource:${r.name}`);
+      if (saved === null) continue;
+      const v = JSON.parse(saved) as { capacity: number; refill_per_s: number; cost_per_unit_usd: number; input_cost_per_unit_usd: number | null; output_cost_per_unit_usd: number | null };
+      this.#setResource({
+        ...r, capacity: v.capacity, refillPerS: v.refill_per_s,
+        price: { costPerUnitUsd: v.cost_per_unit_usd, inputCostPerUnitUsd: v.input_cost_per_unit_usd ?? undefined, outputCostPerUnitUsd: v.output_cost_per_unit_usd ?? undefined },
+      });
+    }
     for (const r of this.#resources.values()) {
       const saved = await this.#store.getSetting(`pools:${r.name}`);
       if (saved !== null) this.#setResource({ ...r, pools: JSON.parse(saved) as Resource['pools'] });

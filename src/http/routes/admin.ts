@@ -1,7 +1,7 @@
 /** Operator endpoints: clients and keys, workers, templates, tiers, resources, scheduler, audit, dead letters, alerts. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { toTemplateDef, toWorkerDef, templateView, workerView } from '../../config/entities.ts';
-import { poolInput, templateInput, workerInput } from '../../config/schema.ts';
+import { poolInput, templateInput, tierInput, workerInput } from '../../config/schema.ts';
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
 import { AllotError } from '../../core/errors.ts';
@@ -274,7 +274,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   // ---- tiers, resources ----------------------------------------------------------
   app.openapi(
     createRoute({ method: 'get', path: '/admin/tiers', tags: ['admin'], summary: 'Tiers (from config)', responses: { 200: json(Loose, 'Tiers'), ...errors } }),
-    (c) => c.json({ tiers: [...d.registry.tiers.values()].map((t) => ({ name: t.name, priority_points: t.priorityPoints, max_concurrent: t.maxConcurrent, monthly_budget_usd: t.monthlyBudgetUsd })) }, 200),
+    (c) => c.json({ tiers: [...d.registry.tiers.values()].map(tierOut) }, 200),
   );
   app.openapi(
     createRoute({ method: 'get', path: '/admin/resources', tags: ['admin'], summary: 'Resources (from config) with live levels', responses: { 200: json(Loose, 'Resources'), ...errors } }),
@@ -286,6 +286,74 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
           pools: poolView(d, r.name),
           cost_per_unit_usd: r.price.costPerUnitUsd, input_cost_per_unit_usd: r.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: r.price.outputCostPerUnitUsd ?? null,
         })),
+      }, 200);
+    },
+  );
+
+  const tierOut = (t: { name: string; priorityPoints: number; maxConcurrent: number; monthlyBudgetUsd: number | null }) => ({
+    name: t.name, priority_points: t.priorityPoints, max_concurrent: t.maxConcurrent, monthly_budget_usd: t.monthlyBudgetUsd,
+  });
+  const TierPatch = tierInput.partial().openapi('TierUpdate');
+  app.openapi(
+    createRoute({
+      method: 'patch', path: '/admin/tiers/{name}', tags: ['admin'], summary: "Change a tier's priority points, max concurrency or monthly budget (applies at once; kept across restarts)",
+      request: { params: NameParam, ...body(TierPatch) }, responses: { 200: json(Loose, 'Tier'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const cur = d.registry.tiers.get(name);
+      if (!cur) throw new AllotError('NOT_FOUND', `No tier "${name}"; known: ${[...d.registry.tiers.keys()].join(', ')}`);
+      const p = c.req.valid('json');
+      const next = {
+        name, priorityPoints: p.priority_points ?? cur.priorityPoints, maxConcurrent: p.max_concurrent ?? cur.maxConcurrent,
+        monthlyBudgetUsd: p.monthly_budget_usd === undefined ? cur.monthlyBudgetUsd : p.monthly_budget_usd,
+      };
+      await d.registry.setTier(next, 'admin');
+      d.scheduler.kick(); // A higher max concurrency may let waiting requests start.
+      return c.json({ tier: tierOut(next) }, 200);
+    },
+  );
+
+  const LimitsPatch = z
+    .strictObject({
+      capacity: z.number().positive().optional(),
+      refill_per_s: z.number().nonnegative().optional(),
+      cost_per_unit_usd: z.number().nonnegative().optional(),
+      input_cost_per_unit_usd: z.number().nonnegative().nullable().optional(),
+      output_cost_per_unit_usd: z.number().nonnegative().nullable().optional(),
+      force: z.boolean().optional().openapi({ description: 'Lower the capacity below what a queued request needs (it then fails only if cancelled: it can never fit)' }),
+    })
+    .openapi('ResourceUpdate');
+  app.openapi(
+    createRoute({
+      method: 'patch', path: '/admin/resources/{name}', tags: ['admin'],
+      summary: "Change a resource's capacity, refill rate or prices (a provider's new limits); its pools keep their shares; applies at once and is kept across restarts",
+      request: { params: NameParam, ...body(LimitsPatch) }, responses: { 200: json(Loose, 'Resource'), 409: json(Loose, 'A queued request needs more'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const r = d.registry.resources.get(name);
+      if (!r) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+      const p = c.req.valid('json');
+      const capacity = p.capacity ?? r.capacity;
+      const need = d.scheduler.largestQueuedNeed(name);
+      if (capacity < need && !p.force) {
+        throw new AllotError('CONFLICT', `capacity: a queued request needs ${need} ${r.unit}s of "${name}", more than ${capacity}; it could never run (give force: true to lower it anyway)`, {
+          details: { field: 'capacity', largest_queued_need: need },
+        });
+      }
+      const price = {
+        costPerUnitUsd: p.cost_per_unit_usd ?? r.price.costPerUnitUsd,
+        inputCostPerUnitUsd: p.input_cost_per_unit_usd === undefined ? r.price.inputCostPerUnitUsd : (p.input_cost_per_unit_usd ?? undefined),
+        outputCostPerUnitUsd: p.output_cost_per_unit_usd === undefined ? r.price.outputCostPerUnitUsd : (p.output_cost_per_unit_usd ?? undefined),
+      };
+      const next = await d.registry.setLimits(name, { capacity, refillPerS: p.refill_per_s ?? r.refillPerS, price }, 'admin');
+      await d.scheduler.reconfigureResource(name, { action: 'limits', resource: name, capacity: next.capacity, refill_per_s: next.refillPerS, was: { capacity: r.capacity, refill_per_s: r.refillPerS } });
+      return c.json({
+        resource: {
+          name, capacity: next.capacity, refill_per_s: next.refillPerS, level: d.scheduler.bucketLevels().get(name)?.level ?? null, pools: poolView(d, name),
+          cost_per_unit_usd: next.price.costPerUnitUsd, input_cost_per_unit_usd: next.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: next.price.outputCostPerUnitUsd ?? null,
+        },
       }, 200);
     },
   );
