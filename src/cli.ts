@@ -74,7 +74,10 @@ async function run(argv: string[]): Promise<number> {
     case 'migrate': {
       if (sub === 'status') return (await import('./migrate/status-cli.ts')).migrateStatus(argv.slice(2));
       if (sub === 'compare') return (await import('./migrate/compare-cli.ts')).migrateCompare(argv.slice(2));
-      if (sub !== 'import') break;
+      if (sub !== 'import') {
+        process.stderr.write(`allot migrate: ${sub ? `unknown subcommand "${sub}"` : 'a subcommand is required'}: import, status or compare\n\n${HELP}`);
+        return 2;
+      }
       const { migrateImport } = await import('./migrate/import-cli.ts');
       return migrateImport(argv.slice(2), config);
     }
