@@ -41,7 +41,8 @@ export interface Stats {
   readonly systems: Readonly<Record<string, number>>;
 }
 
-const SENTENCES = [
+/** Sentences deterministic request texts are made of (also the end-to-end tests'). */
+export const SENTENCES: readonly string[] = [
   'Token buckets refill at a steady rate and cap bursts at their capacity.',
   'A fair scheduler gives every client its share of a contended resource.',
   'Budgets are held for the worst case so that concurrent requests never overspend.',
@@ -53,9 +54,14 @@ const SENTENCES = [
 ];
 
 /** A deterministic mix of `n` requests of `template` (texts of 3 to 7 sentences, each one different). */
+/** A deterministic text of `n` sentences for request `i`. */
+export function sampleText(i: number, n: number): string {
+  return Array.from({ length: n }, (_, k) => SENTENCES[(i * 7 + k * 3) % SENTENCES.length]).join(' ');
+}
+
 export function generatedMix(template: string, n: number): MixItem[] {
   return Array.from({ length: n }, (_, i) => {
-    const text = `${Array.from({ length: 3 + (i % 5) }, (_s, k) => SENTENCES[(i * 7 + k * 3) % SENTENCES.length]).join(' ')} Request ${i}.`;
+    const text = `${sampleText(i, 3 + (i % 5))} Request ${i}.`;
     return { template, input: template === 'keywords' ? { text, limit: 5 } : { text, sentences: 2 } };
   });
 }

@@ -3,6 +3,7 @@
  * loopback, talking real HTTP, with a real SQLite file.
  */
 import { join } from 'node:path';
+import { sampleText } from '../../src/migrate/replay.ts';
 import { Client, ROOT, startProcess, tempDir, writeJson, type Proc } from '../helpers/proc.ts';
 
 export const ADMIN_KEY = 'e2e-admin-key-0123456789';
@@ -104,18 +105,7 @@ export async function allAudit(a: AllotProc): Promise<AuditRow[]> {
   }
 }
 
-const SENTENCES = [
-  'Token buckets refill at a steady rate and cap bursts at their capacity.',
-  'A fair scheduler gives every client its share of a contended resource.',
-  'Budgets are held for the worst case so that concurrent requests never overspend.',
-  'Workers report the tokens they really used, and unused reservations return to the bucket.',
-  'Leases with fencing tokens make sure a stale dispatcher cannot complete a request.',
-  'Cheaper models and cached results cut the cost of routine requests.',
-  'Queues with five levels separate urgent work from batch and deferred work.',
-  'The audit log records every transition so that operators can replay history.',
-];
-
 /** A deterministic text of `n` sentences for request `i`. */
 export function text(i: number, n = 4): string {
-  return Array.from({ length: n }, (_, k) => SENTENCES[(i * 7 + k * 3) % SENTENCES.length]).join(' ');
+  return sampleText(i, n);
 }

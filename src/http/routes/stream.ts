@@ -56,12 +56,11 @@ export function registerStreamRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
           if (r.id === id && !done) queue(() => send('status', view(r)));
         };
         const { events } = d;
+        const stateEvents = ['request:claimed', 'request:retrying'] as const;
+        const endEvents = ['request:completed', 'request:failed', 'request:cancelled'] as const;
         events.on('request:progress', onProgress);
-        events.on('request:claimed', onState);
-        events.on('request:retrying', onState);
-        events.on('request:completed', finish);
-        events.on('request:failed', finish);
-        events.on('request:cancelled', finish);
+        for (const e of stateEvents) events.on(e, onState);
+        for (const e of endEvents) events.on(e, finish);
         const keepalive = setInterval(() => queue(() => stream.write(': keep-alive\n\n').then(() => undefined)), KEEPALIVE_MS);
         stream.onAbort(() => resolveEnd());
         try {
@@ -74,11 +73,8 @@ export function registerStreamRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         } finally {
           clearInterval(keepalive);
           events.off('request:progress', onProgress);
-          events.off('request:claimed', onState);
-          events.off('request:retrying', onState);
-          events.off('request:completed', finish);
-          events.off('request:failed', finish);
-          events.off('request:cancelled', finish);
+          for (const e of stateEvents) events.off(e, onState);
+          for (const e of endEvents) events.off(e, finish);
         }
       });
     },
