@@ -19,6 +19,15 @@ export interface Usage {
 
 export const ZERO_USAGE: Usage = Object.freeze({ tokens: Object.freeze({ input: 0, output: 0 }), resources: Object.freeze({}) });
 
+/** Two usages added up; an unknown one (null) adds nothing. */
+export function sumUsage(a: Usage | null, b: Usage | null): Usage | null {
+  if (!a) return b;
+  if (!b) return a;
+  const resources: Record<string, number> = { ...a.resources };
+  for (const [k, v] of Object.entries(b.resources)) resources[k] = (resources[k] ?? 0) + v;
+  return { tokens: { input: a.tokens.input + b.tokens.input, output: a.tokens.output + b.tokens.output }, resources };
+}
+
 export function tokenCostUsd(price: Price, input: number, output: number): number {
   const inP = price.inputCostPerUnitUsd ?? price.costPerUnitUsd;
   const outP = price.outputCostPerUnitUsd ?? price.costPerUnitUsd;

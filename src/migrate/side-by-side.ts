@@ -18,7 +18,6 @@ import type { Store } from '../store/store.ts';
 import { Forwarder } from './forwarder.ts';
 import { LegacyClient } from './legacy-client.ts';
 import { LegacyPoller } from './poller.ts';
-import { countBySystem } from './progress.ts';
 import { Shadow } from './shadow.ts';
 import type { MigrationSettings } from './switches.ts';
 
@@ -90,7 +89,7 @@ export class Migration {
   /** The rollout, shadow differences and progress, as GET /admin/migration and `allot migrate status` show them. */
   async status() {
     const s = this.settings.current;
-    const counts = await countBySystem(this.#d.store);
+    const counts = await this.#d.store.countBySystem();
     const summary = await this.#d.store.shadowSummary();
     const total = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0);
     const inFlight = (c: Record<string, number>): number => (c.PENDING ?? 0) + (c.PREPARING ?? 0) + (c.RUNNING ?? 0) + (c.WAITING_RETRY ?? 0);

@@ -15,7 +15,7 @@
  *   (k·100 + p) / n overall.
  * - Cancellation aborts the running stage and starts no other.
  */
-import type { Usage } from '../core/cost.ts';
+import { sumUsage, type Usage } from '../core/cost.ts';
 import type { Nano } from '../core/money.ts';
 import { backoffDelay } from '../core/retry.ts';
 import type { Clock } from '../core/clock.ts';
@@ -56,14 +56,6 @@ export interface PipelineRun {
   readonly onProgress: (percent: number, message: string | undefined) => void;
   readonly costOf: (usage: Usage | null) => Nano;
 }
-
-const addUsage = (a: Usage | null, b: Usage | null): Usage | null => {
-  if (!a) return b;
-  if (!b) return a;
-  const resources: Record<string, number> = { ...a.resources };
-  for (const [k, v] of Object.entries(b.resources)) resources[k] = (resources[k] ?? 0) + v;
-  return { tokens: { input: a.tokens.input + b.tokens.input, output: a.tokens.output + b.tokens.output }, resources };
-};
 
 /** Overall percent for stage `k` of `n` at `p` percent. */
 export const overallPercent = (k: number, n: number, p: number): number => Math.round(((k * 100 + Math.max(0, Math.min(100, p))) / n) * 10) / 10;
@@ -128,8 +120,8 @@ export async function runPipeline(d: PipelineDeps, run: PipelineRun): Promise<Wo
       if (!(await save(k, st))) return withUsage(failure('LEASE_LOST', 'The pipeline lost its lease', true), usage);
       const deadlineAt = Math.min(run.deadlineAt, startedAt + stageTimeout);
       const outcome = await dispatchStage(d, w, run.job(k, input, attempt, deadlineAt), run, k, n, deadlineAt, inputRef);
-      usage = addUsage(usage, outcome.usage);
-      const stageUsage = addUsage(st.usage, outcome.usage);
+      usage = sumUsage(usage, outcome.usage);
+      const stageUsage = sumUsage(st.usage, outcome.usage);
       st = { ...st, usage: stageUsage, costNano: run.costOf(stageUsage) };
       if (outcome.ok) {
         d.onStageOutcome?.(w.name, outcome);

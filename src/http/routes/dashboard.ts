@@ -55,12 +55,13 @@ export function registerDashboardRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
         });
       }
       const byHour = new Map(cost.map((x) => [x.at, x]));
+      const levels = d.scheduler.bucketLevels();
       return c.json({
         at: new Date(now).toISOString(),
         scheduler: d.scheduler.paused ? 'paused' : 'running',
         queues: { depth: d.scheduler.queueDepth, running: d.scheduler.runningCount, waiting_retry: d.scheduler.waitingRetries(), levels: d.scheduler.queueStats(), states },
         resources: [...d.registry.resources.values()].map((r) => {
-          const b = d.scheduler.bucketLevels().get(r.name);
+          const b = levels.get(r.name);
           return { name: r.name, unit: r.unit, capacity: r.capacity, available: b ? Math.floor(Math.max(0, b.level)) : null, pools: poolView(d, r.name) };
         }),
         budgets,

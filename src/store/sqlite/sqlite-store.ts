@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AllotError } from '../../core/errors.ts';
+import { sumUsage } from '../../core/cost.ts';
 import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
@@ -601,7 +602,7 @@ export class SqliteStore implements Store {
       from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
       releaseHold: terminal, chargeNano: s.costNano,
       set: (cur) => ({
-        ...set, usage: JSON.stringify(addUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
+        ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
         cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
       }),
       data: (cur) => {
@@ -938,11 +939,4 @@ function toAlert(r: Row): AlertRecord {
     id: Number(r.id), kind: r.kind as AlertRecord['kind'], subject: r.subject as string, severity: r.severity as AlertRecord['severity'], message: r.message as string,
     value: Number(r.value), firedAt: Number(r.fired_at), updatedAt: Number(r.updated_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
   };
-}
-
-function addUsage(a: Settlement['usage'] | null, b: Settlement['usage']): Settlement['usage'] {
-  if (!a) return b;
-  const resources: Record<string, number> = { ...a.resources };
-  for (const [k, v] of Object.entries(b.resources)) resources[k] = (resources[k] ?? 0) + v;
-  return { tokens: { input: a.tokens.input + b.tokens.input, output: a.tokens.output + b.tokens.output }, resources };
 }
