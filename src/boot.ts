@@ -21,7 +21,7 @@ import { Admission } from './service/admission.ts';
 import { Auth } from './service/auth.ts';
 import { hashSecret, newSecret } from './service/ids.ts';
 import { Registry } from './service/registry.ts';
-import { countTokens } from './service/tokenizer.ts';
+import { TokenCounter } from './service/token-counter.ts';
 import { Waiters } from './service/waiters.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -113,8 +113,10 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   );
   const mc = config.migration;
   const migrationSettings = await MigrationSettings.load(store, clock, { mode: mc.mode, rolloutPercent: mc.rolloutPercent, shadow: mc.shadow, shadowPercent: mc.shadowPercent, legacyConfigured: Boolean(mc.legacyUrl) });
+  // Large inputs are counted on a worker thread, so that one client's megabytes do not hold up the server.
+  const tokens = new TokenCounter();
   const admission = new Admission({
-    store, registry, scheduler, events, clock, countTokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
+    store, registry, scheduler, events, clock, tokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
     route: (id) => migrationSettings.route(id),
   });
   const migration = new Migration({
@@ -126,7 +128,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const ac = config.alerts;
   const alertMonitor = new AlertMonitor(
     {
-      store, clock, events, log, conditions: () => alertConditions({ scheduler, registry, store, admission, health }),
+      store, clock, events, log, conditions: () => alertConditions({ scheduler, registry, store, admission, health, clock }),
       webhook: ac.webhookUrl ? new Webhook(ac.webhookUrl, log, { secret: ac.webhookSecret }) : null,
     },
     { intervalMs: ac.intervalMs },
@@ -150,6 +152,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   });
   events.on('worker:transport', (worker, from, to) => log.warn({ worker, from, to }, 'worker transport switched: its GET /health claims another protocol'));
   events.on('request:stale-result', (id, token) => log.warn({ id, token }, 'result under a stale lease refused'));
+  events.on('request:overuse', (id, o) => log.warn({ id, workers: o.workers, output_tokens: o.outputTokens, resources: o.resources }, 'worker reported usage beyond what the job allowed (charged, flagged)'));
 
   let stopping: Promise<void> | undefined;
   return {
@@ -172,6 +175,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
         await scheduler.stop(drainMs);
         await transports.http.close();
         await transports.subprocess.close();
+        await tokens.close();
         await store.close();
       })();
       return stopping;

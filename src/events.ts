@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { AlertRecord } from './core/alert-state.ts';
 import type { BreakerState } from './core/breaker.ts';
-import type { RequestError, WorkRequest } from './model.ts';
+import type { Overuse, RequestError, WorkRequest } from './model.ts';
 
 export interface EventMap {
   'request:accepted': [req: WorkRequest];
@@ -18,6 +18,8 @@ export interface EventMap {
   'request:failed': [req: WorkRequest];
   'request:cancelled': [req: WorkRequest];
   'request:stale-result': [id: string, token: number];
+  /** A worker reported usage beyond what the job allowed (charged as reported, flagged on the request). */
+  'request:overuse': [id: string, overuse: Overuse];
   'bucket:throttled': [resource: string, needed: number, waitMs: number];
   'worker:error': [worker: string, error: RequestError];
   /** A pipeline stage's worker answered (a single-worker request's answer is 'request:completed'). */

@@ -34,6 +34,7 @@ export class Metrics {
     const throttled = new client.Counter({ name: 'allot_bucket_throttled_total', help: 'Times a request waited for a bucket', labelNames: ['resource'], registers: [r] });
     const workerErrors = new client.Counter({ name: 'allot_worker_errors_total', help: 'Worker failures', labelNames: ['worker', 'code'], registers: [r] });
     const stale = new client.Counter({ name: 'allot_stale_results_total', help: 'Results refused under a stale lease', registers: [r] });
+    const overuse = new client.Counter({ name: 'allot_worker_overuse_total', help: 'Answers reporting usage beyond what the job allowed (max_tokens, reserved units)', labelNames: ['worker'], registers: [r] });
     if (openAlerts) {
       new client.Gauge({
         name: 'allot_alerts_firing', help: 'Alerts firing now', labelNames: ['kind', 'severity'], registers: [r],
@@ -96,6 +97,9 @@ export class Metrics {
     events.on('request:retrying', (q) => requests.inc({ outcome: 'retrying', template: q.template }));
     events.on('request:cancelled', (q) => requests.inc({ outcome: 'cancelled', template: q.template }));
     events.on('request:stale-result', () => stale.inc());
+    events.on('request:overuse', (_id, o) => {
+      for (const w of o.workers) overuse.inc({ worker: w });
+    });
     events.on('bucket:throttled', (res) => throttled.inc({ resource: res }));
     events.on('worker:error', (w, e) => workerErrors.inc({ worker: w, code: e.code }));
     events.on('scheduler:pass', (ms) => pass.observe(ms / 1000));

@@ -10,6 +10,23 @@ import type { QueueClass } from './core/run-queue.ts';
 import type { RetryPolicy } from './core/retry.ts';
 import type { State } from './core/states.ts';
 
+/** The BPE encodings input tokens can be counted in (gpt-tokenizer ships each). */
+export const ENCODINGS = ['cl100k_base', 'o200k_base', 'p50k_base', 'r50k_base'] as const;
+export type Encoding = (typeof ENCODINGS)[number];
+
+/**
+ * Set (non-enumerable) on requests by a store that can hand over the stored
+ * JSON of the input without parsing it: dispatch splices it into the job as
+ * bytes (see RawJson in workers/transport.ts).
+ */
+export const RAW_INPUT: unique symbol = Symbol('allot.rawInput');
+export interface RawPayload {
+  /** How many bytes the JSON has (about, if the store cannot tell exactly): whether splicing is worth it. */
+  readonly approxBytes: number;
+  /** The JSON text as UTF-8 bytes, decompressed (if stored compressed) on the libuv thread pool. */
+  bytes(): Promise<Buffer>;
+}
+
 /** The optimizer's strategies a client or request can turn off. */
 export type Strategy = 'cache' | 'downgrade' | 'batching' | 'offpeak';
 
@@ -30,6 +47,13 @@ export interface Resource {
   readonly capacity: number;
   readonly refillPerS: number;
   readonly price: Price;
+  /** Token resources: the encoding input is counted in (default by model name). */
+  readonly tokenizer?: Encoding | undefined;
+  /**
+   * Token resources: tokens a provider bills per request beyond the counted
+   * text (chat formatting: 7 for chat models), added to every estimate and hold.
+   */
+  readonly inputOverheadTokens?: number | undefined;
   /** Reserved and dedicated slices; the rest is shared. */
   readonly pools?: readonly PoolDef[] | undefined;
 }
@@ -96,7 +120,10 @@ export interface Client {
 }
 
 export interface Estimate {
+  /** Tokens of the input text, counted in the model's encoding. */
   readonly inputTokens: number;
+  /** Tokens the provider bills beyond the text (the resource's input_overhead_tokens, per model call). */
+  readonly inputOverheadTokens?: number | undefined;
   readonly maxOutputTokens: number;
   /** Units to reserve per resource, model tokens included (input + max_tokens). */
   readonly resources: Readonly<Record<string, number>>;
@@ -240,6 +267,27 @@ export interface WorkRequest {
   /** A shadow copy of this request id (run only to compare the two systems). */
   readonly shadowOf?: string | undefined;
   readonly pipeline?: PipelineState | undefined;
+  /** Times its lease was lost because Allot itself stopped (not counted as attempts); absent = 0. */
+  readonly recoveries?: number | undefined;
+  /** Usage a worker reported beyond what the job allowed (charged as reported). */
+  readonly overuse?: Overuse | undefined;
+  /** The stored input JSON, when the store can give it without parsing (non-enumerable). */
+  readonly [RAW_INPUT]?: RawPayload | undefined;
+}
+
+/**
+ * Usage a worker reported beyond what its job allowed: more output tokens
+ * than `max_tokens`, or more of a resource than was reserved for the job.
+ * It is charged as reported (budget and buckets), and flagged.
+ */
+export interface Overuse {
+  /** The worker(s) that reported it. */
+  readonly workers: readonly string[];
+  readonly at: number;
+  /** Output tokens reported against those allowed (max_tokens, times the stages of a pipeline). */
+  readonly outputTokens?: { readonly allowed: number; readonly reported: number } | undefined;
+  /** Resources used beyond their reservation: reserved and used units. */
+  readonly resources: Readonly<Record<string, { readonly reserved: number; readonly used: number }>>;
 }
 
 export interface AuditEntry {

@@ -26,7 +26,8 @@ const f = (v: number, d = 0): string => (Number.isFinite(v) ? v.toLocaleString('
 const s = (ms: number): string => `${f(ms / 1000, 1)} s`;
 
 function pool(capacity: number, refillPerS: number, costPerToken = 0): Record<string, Record<string, unknown>> {
-  return { [POOL]: { kind: 'tokens', model: MODEL, unit: 'token', capacity, refill_per_s: refillPerS, cost_per_unit_usd: costPerToken } };
+  // The simulated worker bills exactly max_tokens and no chat overhead, so the scenarios' arithmetic stays exact.
+  return { [POOL]: { kind: 'tokens', model: MODEL, unit: 'token', capacity, refill_per_s: refillPerS, cost_per_unit_usd: costPerToken, input_overhead_tokens: 0 } };
 }
 
 /** hold_after_ms that no run reaches: disables holds (to isolate what they hide). */

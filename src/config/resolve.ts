@@ -12,6 +12,7 @@ import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
 import { resolveMigration, type MigrationConfig } from './migration.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
 import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
+import { defaultInputOverhead, encodingForModel } from '../core/model-names.ts';
 import type { TemplateDef, WorkerDef } from '../model.ts';
 
 export interface ResolvedConfig {
@@ -150,6 +151,9 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     if (v.kind !== 'tokens' && (v.input_cost_per_unit_usd !== undefined || v.output_cost_per_unit_usd !== undefined)) {
       issues.push(`resources.${name}: input/output prices only apply to kind "tokens"`);
     }
+    if (v.kind !== 'tokens' && (v.tokenizer !== undefined || v.input_overhead_tokens !== undefined)) {
+      issues.push(`resources.${name}: tokenizer and input_overhead_tokens only apply to kind "tokens"`);
+    }
     if (v.model) {
       const prior = models.get(v.model);
       if (prior) issues.push(`resources.${name}.model: "${v.model}" is already the model of resources.${prior}`);
@@ -160,6 +164,9 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     resources.set(name, {
       name, kind: v.kind, model: v.model, unit: v.unit, capacity: v.capacity, refillPerS: v.refill_per_s, pools,
       price: { costPerUnitUsd: v.cost_per_unit_usd, inputCostPerUnitUsd: v.input_cost_per_unit_usd, outputCostPerUnitUsd: v.output_cost_per_unit_usd },
+      ...(v.kind === 'tokens' && v.model
+        ? { tokenizer: v.tokenizer ?? encodingForModel(v.model), inputOverheadTokens: v.input_overhead_tokens ?? defaultInputOverhead(v.model) }
+        : {}),
     });
   }
   const workers: WorkerDef[] = [];

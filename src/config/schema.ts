@@ -4,6 +4,7 @@
  * worker and template schemas validate the admin API's bodies.
  */
 import { z } from 'zod';
+import { ENCODINGS } from '../model.ts';
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
@@ -32,6 +33,10 @@ export const resourceInput = z.strictObject({
   cost_per_unit_usd: nonNegative,
   input_cost_per_unit_usd: nonNegative.optional(),
   output_cost_per_unit_usd: nonNegative.optional(),
+  /** Kind "tokens": the BPE encoding input is counted in. @default by model name (o200k_base for gpt-4o, gpt-4.1, gpt-5, o1/o3/o4; cl100k_base for gpt-4, gpt-3.5) */
+  tokenizer: z.enum(ENCODINGS).optional(),
+  /** Kind "tokens": tokens billed per request beyond the counted text (chat formatting). @default 7 for chat models, 0 for embedding and completion models */
+  input_overhead_tokens: z.number().int().min(0).max(100_000).optional(),
   /** Reserved and dedicated slices of capacity and refill; the rest is shared. */
   pools: z.array(poolInput).optional(),
 });

@@ -7,7 +7,7 @@
  * resolves when it no longer holds.
  */
 
-export type AlertKind = 'pool_low' | 'budget_high' | 'queue_backup' | 'request_starving' | 'worker_unhealthy';
+export type AlertKind = 'pool_low' | 'budget_high' | 'queue_backup' | 'request_starving' | 'worker_unhealthy' | 'worker_overuse';
 export type Severity = 'warning' | 'critical';
 
 /** A condition that holds now. */

@@ -9,7 +9,11 @@
  * - returned tokens (a reservation larger than the actual use) never lift the
  *   level above capacity.
  * The level may go negative when a worker used more than it reserved: that
- * debt is repaid by refill before anything else is admitted.
+ * debt is repaid by refill before anything else is admitted. The debt is
+ * bounded by the capacity (the level never goes below −capacity), so one
+ * answer reporting absurd usage delays the resource by at most two full
+ * refills (capacity × 2 / refill), not indefinitely; what was used beyond
+ * that is still charged to the budget and flagged.
  */
 export interface BucketSpec {
   /** Maximum level, in the resource's unit. */
@@ -70,10 +74,16 @@ export function giveBack(spec: BucketSpec, state: BucketState, amount: number, n
   return { level: Math.min(spec.capacity, s.level + Math.max(0, amount)), updatedAt: s.updatedAt };
 }
 
-/** Debit units used beyond a reservation; the level may go negative. */
+/** Debit units used beyond a reservation; the level may go negative, down to −capacity. */
 export function debit(spec: BucketSpec, state: BucketState, amount: number, now: number): BucketState {
   const s = refill(spec, state, now);
-  return { level: s.level - Math.max(0, amount), updatedAt: s.updatedAt };
+  return { level: Math.max(-spec.capacity, s.level - Math.max(0, amount)), updatedAt: s.updatedAt };
+}
+
+/** Set the level (an operator's reset), within [−capacity, capacity]. */
+export function setLevel(spec: BucketSpec, state: BucketState, level: number, now: number): BucketState {
+  const s = refill(spec, state, now);
+  return { level: Math.min(spec.capacity, Math.max(-spec.capacity, level)), updatedAt: s.updatedAt };
 }
 
 /** Settle a reservation against actual use: return the rest or debit the overrun. */

@@ -9,12 +9,13 @@ import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import { AllotError } from '../core/errors.ts';
 import type { Env } from './deps.ts';
+import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
 
 const tooLarge = (max: number): AllotError =>
   new AllotError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${max} bytes`, { details: { limit_bytes: max } });
 
 function readIncoming(incoming: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
+  return new Promise<Buffer[]>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     incoming.on('data', (c: Buffer) => {
@@ -25,8 +26,14 @@ function readIncoming(incoming: IncomingMessage, max: number): Promise<string> {
         reject(tooLarge(max));
       } else chunks.push(c);
     });
-    incoming.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    incoming.once('end', () => resolve(chunks));
     incoming.once('error', reject);
+  }).then(async (chunks) => {
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    // A large body is decoded (and then parsed) in a turn of its own, not together with others that arrived at once.
+    if (size >= LARGE_PAYLOAD_BYTES) await largeWork.next();
+    return chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
   });
 }
 

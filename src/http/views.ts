@@ -7,7 +7,7 @@ import type { HealthView } from '../workers/health.ts';
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function estimateView(e: WorkRequest['estimate']) {
-  return { input_tokens: e.inputTokens, max_output_tokens: e.maxOutputTokens, resources: e.resources, max_cost_usd: nanoToUsd(e.maxCostNano) };
+  return { input_tokens: e.inputTokens, input_overhead_tokens: e.inputOverheadTokens ?? 0, max_output_tokens: e.maxOutputTokens, resources: e.resources, max_cost_usd: nanoToUsd(e.maxCostNano) };
 }
 
 export function executionView(r: WorkRequest, scheduler: Scheduler) {
@@ -45,6 +45,12 @@ export function executionView(r: WorkRequest, scheduler: Scheduler) {
     cost_usd: nanoToUsd(r.costNano),
     /** What the worker's usage cost beyond the budget hold (it used more than max_tokens allowed). */
     overrun_usd: nanoToUsd(Math.max(0, r.costNano - r.holdNano)),
+    /** Usage the worker reported beyond what the job allowed (charged as reported): null when none. */
+    overuse: r.overuse
+      ? { workers: r.overuse.workers, output_tokens: r.overuse.outputTokens ?? null, resources: r.overuse.resources, at: iso(r.overuse.at) }
+      : null,
+    /** Times Allot stopped while it ran (each taken back without using up an attempt). */
+    recoveries: r.recoveries ?? 0,
     estimate: estimateView(r.estimate),
     hold_usd: r.state === 'COMPLETED' || r.state === 'FAILED' || r.state === 'CANCELLED' ? 0 : nanoToUsd(r.holdNano),
     idempotency_key: r.idempotencyKey,

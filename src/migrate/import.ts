@@ -26,10 +26,10 @@ import { score, URGENCY_POINTS } from '../core/priority.ts';
 import type { State } from '../core/states.ts';
 import { toTemplateDef, toWorkerDef } from '../config/entities.ts';
 import type { Client, Estimate, TemplateDef, WorkRequest } from '../model.ts';
-import { estimateRequest } from '../service/estimate.ts';
+import { estimateRequest, modelOf } from '../service/estimate.ts';
 import { newSecret, uuidv7 } from '../service/ids.ts';
 import type { Registry } from '../service/registry.ts';
-import type { TokenCounter } from '../service/tokenizer.ts';
+import { inputText, type TokenCounter } from '../service/tokenizer.ts';
 import type { Store } from '../store/store.ts';
 import {
   checksum, differingFields, executionFacts, mapExecution, mapTemplate, mapWorker, STATUS_MAP, templateFacts, V2_TABLES, workerFacts,
@@ -359,7 +359,8 @@ function buildRequest(e: MappedExecution, t: TemplateDef, client: Client, target
   const tier = registry.tier(client.tier);
   let estimate = ZERO_ESTIMATE;
   try {
-    estimate = estimateRequest(t, e.input, t.maxTokens, registry, target.countTokens);
+    const model = modelOf(t, registry);
+    estimate = estimateRequest(t, model ? target.countTokens(inputText(e.input), model.tokenizer) : 0, t.maxTokens, registry);
   } catch (err) {
     if (e.state === 'PENDING') throw err;
   }

@@ -10,7 +10,7 @@
  * the other.
  */
 import { buildPools, drawOrder, resourceOfKey, type Pool, type PoolDef, type Requester } from '../core/pools.ts';
-import { debit, fullBucket, giveBack as tbGiveBack, refill, type BucketState } from '../core/token-bucket.ts';
+import { debit, fullBucket, giveBack as tbGiveBack, refill, setLevel, type BucketState } from '../core/token-bucket.ts';
 import type { Resource } from '../model.ts';
 import type { BucketWrites } from '../store/store.ts';
 
@@ -158,6 +158,22 @@ export class ResourceLedger {
         const key = parts[0]?.[0] ?? (this.#pools.get(name)?.[0]?.key as string | undefined);
         if (key) this.#put(key, (p, s) => debit(p, s, u - total, now), writes);
       }
+    }
+    return writes;
+  }
+
+  /**
+   * An operator sets a resource's level (default: full), for example to clear
+   * a debt a worker's bad report left. Each pool gets its share of `level`.
+   */
+  reset(resource: string, level: number | undefined, now: number): BucketWrites {
+    now = this.#at(now);
+    const writes = new Map<string, BucketState>();
+    const pools = this.#pools.get(resource) ?? [];
+    const capacity = pools.reduce((a, p) => a + p.capacity, 0);
+    for (const p of pools) {
+      const to = level === undefined ? p.capacity : (level * p.capacity) / capacity;
+      this.#put(p.key, (pool, s) => setLevel(pool, s, to, now), writes);
     }
     return writes;
   }

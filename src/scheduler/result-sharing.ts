@@ -80,7 +80,8 @@ export class ResultSharing {
       if (!claimed) continue; // Cancelled meanwhile.
       const served = await store.complete(id, claimed.leaseToken, {
         now: t, output: done.output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: NO_BUCKETS, returned: {} },
-        optimization: { cache: { key, hit: true, sourceRequestId: done.id } },
+        // Another client's request id is never shown: ids are the client's own.
+        optimization: { cache: { key, hit: true, sourceRequestId: claimed.clientId === done.clientId ? done.id : undefined } },
       });
       if (served) {
         events.emit('request:completed', served, 0);

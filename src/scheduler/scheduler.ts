@@ -25,10 +25,10 @@ import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPoli
 import type { Pool } from '../core/pools.ts';
 import { RunQueue, type Eligibility, type QueuedItem } from '../core/run-queue.ts';
 import type { Events } from '../events.ts';
-import type { RequestError, WorkRequest } from '../model.ts';
+import { RAW_INPUT, type Overuse, type RequestError, type WorkRequest } from '../model.ts';
 import type { Registry } from '../service/registry.ts';
 import type { BucketWrites, Settlement, Store } from '../store/store.ts';
-import type { Job, Transport, WorkerOutcome } from '../workers/transport.ts';
+import { RawJson, type Job, type Transport, type WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
 import { Batcher } from './batcher.ts';
@@ -36,6 +36,7 @@ import { ResultSharing } from './result-sharing.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import { WorkerSlots } from './worker-slots.ts';
 import { RetryTimer } from './retry-timer.ts';
+import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
 import type { ProgressTokens } from './progress-token.ts';
 import { overallPercent, runPipeline } from './pipeline.ts';
 import type { References } from '../workers/references.ts';
@@ -105,6 +106,8 @@ interface Running {
   readonly taken: Amounts;
   readonly abort: AbortController;
   readonly startedAt: number;
+  /** Pipeline stages' workers that reported more output than max_tokens (the overuse is theirs). */
+  readonly overusers: Set<string>;
 }
 
 const EMPTY: BucketWrites = new Map();
@@ -173,8 +176,9 @@ export class Scheduler {
     const now = clock.now();
     this.#ledger = new ResourceLedger(this.#d.registry.resources, await store.loadBuckets(), now);
     this.#units = new WorkerReservations({ ledger: this.#ledger, store, clock, events: this.#d.events, resources: this.#d.registry.resources });
-    // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process.
-    const reaped = await store.reapExpiredLeases(now, this.#d.store.capabilities.multiProcess ? {} : { foreignOwnersOf: this.#o.instanceId });
+    // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
+    // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
+    const reaped = await store.reapExpiredLeases(now, { self: this.#o.instanceId, takeForeign: !store.capabilities.multiProcess });
     for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
     for (const r of await store.loadQueued()) {
       if (r.state === 'PENDING') this.#push(r);
@@ -342,6 +346,19 @@ export class Scheduler {
     await this.reconfigureResource(name, { action: 'pools', resource: name, pools: r?.pools ?? [] });
   }
 
+  /**
+   * An operator sets a resource's bucket level (default: full), e.g. to
+   * clear the debt a worker's bad usage report left. Audited with the level before.
+   */
+  async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
+    if (!this.#ledger || !this.#d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    const now = this.#d.clock.now();
+    const was = this.#ledger.levels(now).get(name)?.level ?? null;
+    const writes = this.#ledger.reset(name, level, now);
+    await this.#d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
+    this.kick();
+  }
+
   /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
   async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
     const r = this.#d.registry.resources.get(name);
@@ -504,7 +521,7 @@ export class Scheduler {
     const worker = registry.worker(q.worker);
     const { writes, taken } = (this.#ledger as ResourceLedger).reserve(q.needs, now, this.#drawContext(q.clientId));
     const entry: Running = {
-      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now,
+      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
     };
     this.#running.set(id, entry);
     inc(this.#runningByClient, q.clientId);
@@ -544,6 +561,11 @@ export class Scheduler {
     // The reservation must be on disk before the worker can spend it: after a crash the
     // buckets still account for it, and the reaper takes the request back.
     await store.durable();
+    // A large input goes to the worker as the bytes the store holds (decompressed off the event loop), not parsed and
+    // serialized again; and sending one takes a turn of its own, so that several do not hold up every other client.
+    const raw = claimed[RAW_INPUT];
+    const rawInput = raw && raw.approxBytes >= LARGE_PAYLOAD_BYTES ? new RawJson(await raw.bytes(), () => claimed.input) : undefined;
+    if (rawInput) await largeWork.next();
     if (this.#running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
     const batch = claimed.policy.batch;
     if (batch && this.#d.transports[worker.transport].dispatchBatch) {
@@ -552,14 +574,15 @@ export class Scheduler {
       await this.#batcher.add(key, { entry, req: claimed, deadlineAt, readyAt: q.readyAt }, batch.windowMs, batch.maxSize);
       return;
     }
-    await this.#dispatch(entry, claimed, deadlineAt, q.readyAt);
+    await this.#dispatch(entry, claimed, deadlineAt, q.readyAt, rawInput);
   }
 
-  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number): Promise<void> {
+  /** @param rawInput the input as stored bytes (a large one), spliced into the job instead of serialized again */
+  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number, rawInput?: RawJson): Promise<void> {
     const { registry, clock } = this.#d;
     const worker = registry.worker(req.policy.worker);
     if (!worker) return;
-    const job = this.#jobFor(entry, req, deadlineAt);
+    const job = this.#jobFor(entry, req, deadlineAt, undefined, rawInput);
     const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
     // What Allot added between "runnable" and "sent to the worker": queueing, reservation, two durable writes.
     this.#d.events.emit('request:started', req, performance.now() - readyAt);
@@ -587,7 +610,11 @@ export class Scheduler {
       {
         store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random,
         onRequirements: (worker, declared) => this.#noteRequirements(worker, declared),
-        onStageOutcome: (worker, o) => (o.ok ? this.#d.events.emit('worker:answered', worker) : this.#d.events.emit('worker:error', worker, o.error)),
+        onStageOutcome: (worker, o) => {
+          if (req.model && (o.usage?.tokens.output ?? 0) > req.maxTokens) entry.overusers.add(worker);
+          if (o.ok) this.#d.events.emit('worker:answered', worker);
+          else this.#d.events.emit('worker:error', worker, o.error);
+        },
       },
       {
         req, stages, token: entry.token, signal: entry.abort.signal, deadlineAt,
@@ -644,13 +671,14 @@ export class Scheduler {
     }
   }
 
-  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number, stage?: number): Job {
+  /** @param input what to send as the input, if not the request's own (a large one as stored bytes) */
+  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number, stage?: number, input?: unknown): Job {
     return {
       request_id: req.id,
       template: req.template,
       stage: 0,
       attempt: req.attempts,
-      input: req.input,
+      input: input === undefined ? req.input : input,
       parameters: { ...req.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
       deadline_ms: deadlineAt,
       progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token, stage) },
@@ -716,7 +744,9 @@ export class Scheduler {
     const { nano } = usageCost(usage, model?.price, reg.priceOf);
     const returned: Record<string, number> = {};
     for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
-    return { usage, costNano: nano, buckets: ledger.settle(entry.taken, used, now), returned };
+    const overuse = overuseOf(req, entry, usage, used, now);
+    if (overuse) this.#d.events.emit('request:overuse', req.id, overuse);
+    return { usage, costNano: nano, buckets: ledger.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
   }
 
   #release(entry: Running): void {
@@ -756,7 +786,7 @@ export class Scheduler {
     this.#observe(now);
     this.#runOverdueDeferred(now);
     if (this.#queue.size > this.#queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
-    const reaped = await this.#d.store.reapExpiredLeases(now);
+    const reaped = await this.#d.store.reapExpiredLeases(now, { self: this.#o.instanceId });
     for (const r of reaped) {
       const mine = this.#running.get(r.id);
       if (mine) {
@@ -874,6 +904,24 @@ export class Scheduler {
   waitingRetries(): number {
     return this.#retries.size;
   }
+}
+
+/**
+ * Usage beyond what the job allowed: more output tokens than `max_tokens`
+ * (per model call), or more of a resource than was reserved for it. Charged
+ * as reported all the same; flagged on the request, and alerted on.
+ */
+function overuseOf(req: WorkRequest, entry: Running, usage: Usage, used: Readonly<Record<string, number>>, now: number): Overuse | null {
+  const resources: Record<string, { reserved: number; used: number }> = {};
+  for (const [name, u] of Object.entries(used)) {
+    const reserved = entry.reserved[name] ?? 0;
+    if (u > reserved) resources[name] = { reserved, used: u };
+  }
+  const allowed = req.model ? req.maxTokens * (req.policy.stages?.length ?? 1) : Infinity;
+  const outputTokens = usage.tokens.output > allowed ? { allowed, reported: usage.tokens.output } : undefined;
+  if (!outputTokens && Object.keys(resources).length === 0) return null;
+  const workers = entry.overusers.size ? [...entry.overusers] : [...new Set(req.policy.stages ? req.policy.stages.map((x) => x.worker) : [entry.worker])];
+  return { workers, at: now, ...(outputTokens ? { outputTokens } : {}), resources };
 }
 
 /** The contended resource fairness is measured on: the model's, else the first needed, else none (''). */

@@ -13,10 +13,20 @@ import type { Events } from '../events.ts';
 import type { Client, Estimate, ExecutingSystem, TemplateDef, WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { Store } from '../store/store.ts';
-import { estimateRequest } from './estimate.ts';
+import { estimateRequest, modelOf } from './estimate.ts';
 import { bodyHash, cacheKey, uuidv7 } from './ids.ts';
 import type { Registry } from './registry.ts';
-import type { TokenCounter } from './tokenizer.ts';
+import { inputText, type Encoding } from './tokenizer.ts';
+import { LARGE_PAYLOAD_BYTES, largeWork } from './turns.ts';
+
+/**
+ * Counts input tokens, and serializes large inputs, off the event loop
+ * (token-counter.ts); `owner` (a client id) is whose turn it is when that waits.
+ */
+export interface InputCounter {
+  count(owner: string, text: string, encoding: Encoding): number | Promise<number>;
+  measure(owner: string, input: unknown, encoding: Encoding | null): { tokens: number; json?: Uint8Array | undefined } | Promise<{ tokens: number; json?: Uint8Array | undefined }>;
+}
 
 export interface SubmitBody {
   readonly template: string;
@@ -35,7 +45,7 @@ export interface AdmissionDeps {
   readonly scheduler: Scheduler;
   readonly events: Events;
   readonly clock: Clock;
-  readonly countTokens: TokenCounter;
+  readonly tokens: InputCounter;
   readonly budgetTimeZone: string;
   readonly starvationMs: number;
   readonly maxQueueDepth: number;
@@ -59,8 +69,14 @@ export class Admission {
     return t;
   }
 
-  /** Estimate without admitting (used by the estimate endpoints too). */
-  estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>): { template: TemplateDef; maxTokens: number; estimate: Estimate } {
+  /**
+   * Estimate without admitting (used by the estimate endpoints too). The
+   * cheap checks come first: the template, `max_tokens`, whether the request
+   * could fit its buckets even with an empty input, and (with `client`)
+   * whether the budget could cover even that; only then is the input counted,
+   * which for a large input takes a while (off the event loop).
+   */
+  async estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>, owner: string, client?: Client): Promise<{ template: TemplateDef; maxTokens: number; estimate: Estimate; inputJson?: Uint8Array | undefined }> {
     const t = this.template(body.template);
     if (body.max_tokens !== undefined && !t.model) {
       throw new AllotError('VALIDATION_ERROR', `max_tokens: template "${t.name}" does not use a model`, { details: { field: 'max_tokens' } });
@@ -69,7 +85,33 @@ export class Admission {
       throw new AllotError('VALIDATION_ERROR', `max_tokens: ${body.max_tokens} is above the template's cap of ${t.maxTokens}`, { details: { field: 'max_tokens', cap: t.maxTokens } });
     }
     const maxTokens = body.max_tokens ?? t.maxTokens;
-    return { template: t, maxTokens, estimate: estimateRequest(t, body.input, maxTokens, this.#d.registry, this.#d.countTokens) };
+    const reg = this.#d.registry;
+    const floor = estimateRequest(t, 0, maxTokens, reg);
+    if (client) {
+      // A lower bound: an empty input, on the cheapest model a downgrade could move it to.
+      let floorNano = floor.maxCostNano;
+      for (const m of t.fallbackModels) {
+        if (reg.modelResource(m)) floorNano = Math.min(floorNano, estimateRequest({ ...t, model: m }, 0, maxTokens, reg).maxCostNano);
+      }
+      await this.#budgetCovers(client, floorNano);
+    }
+    const model = modelOf(t, reg);
+    const m = await this.#d.tokens.measure(owner, body.input, model ? (model.tokenizer ?? 'cl100k_base') : null);
+    // Threads answer several at once: storing each large input (compressed, written) takes a turn of its own.
+    if (m.json && m.json.length >= LARGE_PAYLOAD_BYTES) await largeWork.next();
+    return { template: t, maxTokens, estimate: estimateRequest(t, m.tokens, maxTokens, reg), inputJson: m.json };
+  }
+
+  /** Refuse at once (402) what the remaining budget cannot cover even at `floorNano`; the real check is the atomic hold. */
+  async #budgetCovers(client: Client, floorNano: number): Promise<void> {
+    const limit = this.budgetLimitNano(client);
+    if (limit === null || floorNano <= 0) return;
+    const period = this.currentPeriod();
+    const b = await this.#d.store.getBudget(client.id, period);
+    if (b.spentNano + b.heldNano + floorNano <= limit) return;
+    throw new AllotError('BUDGET_EXCEEDED', `Estimated worst-case cost does not fit the remaining budget of client ${client.id}`, {
+      details: { required_nano: floorNano, required_is_lower_bound: true, remaining_nano: Math.max(0, limit - b.spentNano - b.heldNano), spent_nano: b.spentNano, held_nano: b.heldNano, limit_nano: limit, period },
+    });
   }
 
   /** The client's budget limit in nano-USD, or null for none. */
@@ -95,18 +137,19 @@ export class Admission {
       const prior = await store.findByIdempotencyKey(client.id, idempotencyKey);
       if (prior) return { request: this.#sameBody(prior, hash), created: false };
     }
-    const asked = this.estimate(body);
+    const asked = await this.estimate(body, client.id, client);
     const now = clock.now();
     const id = uuidv7(now);
     const toV2 = !opts.shadowOf && this.#d.route?.(id) === 'v2';
     const urgencyAsked = body.urgency ?? 'normal';
     const on = (s: 'cache' | 'downgrade' | 'batching' | 'offpeak'): boolean => !toV2 && body.optimize !== false && client.optimizations?.[s] !== false;
-    const downgrade = !on('downgrade') || urgencyAsked === 'critical' ? null : await this.#downgrade(client, asked.template, asked.estimate, now);
+    const downgrade = !on('downgrade') || urgencyAsked === 'critical' ? null : await this.#downgrade(client, body, asked, now);
     const { template, maxTokens, estimate } = downgrade ?? asked;
     const parameters = { ...template.parameters, ...body.parameters };
     // Result caching: an identical request (template, normalized input, parameters, model) answered within the TTL.
     const key = template.cacheTtlS > 0 && on('cache') ? cacheKey(template.name, body.input, parameters, template.model, maxTokens) : null;
     const hit = key === null ? null : await store.lookupCache(key, now);
+    const source = hit ? await store.getRequest(hit.sourceRequestId) : null;
     if (!hit && !toV2 && scheduler.queueDepth >= this.#d.maxQueueDepth) {
       throw new AllotError('QUEUE_BACKUP', `The queue holds ${scheduler.queueDepth} requests, its limit; retry later`, { retryAfterS: 5 });
     }
@@ -135,17 +178,17 @@ export class Admission {
       optimization: key === null && !downgrade && !offpeak ? null : {
         ...(offpeak ? { offpeak } : {}),
         ...(downgrade ? { downgrade: { requested: asked.template.model as string, used: template.model as string, reason: downgrade.reason } } : {}),
-        ...(key === null ? {} : { cache: { key, hit: Boolean(hit), sourceRequestId: hit?.sourceRequestId } }),
+        // The request whose result is reused is named only to its own client: ids are never shown across clients.
+        ...(key === null ? {} : { cache: { key, hit: Boolean(hit), sourceRequestId: source?.clientId === client.id ? hit?.sourceRequestId : undefined } }),
       },
       ...(toV2 ? { system: 'v2' as const } : {}),
       ...(opts.shadowOf ? { shadowOf: opts.shadowOf } : {}),
     };
-    const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client) });
+    const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client), inputJson: asked.inputJson });
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
     events.emit('request:accepted', res.request);
     if (hit) {
       events.emit('request:completed', res.request, 0);
-      const source = await store.getRequest(hit.sourceRequestId);
       await store.recordSaving({
         at: now, requestId: res.request.id, clientId: client.id, template: template.name, strategy: 'cache', usdNano: source?.costNano ?? 0, calls: 1, bytes: 0,
         method: 'the cost of the request whose result was reused',
@@ -161,7 +204,10 @@ export class Admission {
    * used `downgradeBudgetThreshold` of its budget, or when the model's bucket
    * is expected to take longer than `downgradeMaxWaitMs`.
    */
-  async #downgrade(client: Client, t: TemplateDef, estimate: Estimate, now: number): Promise<(ReturnType<Admission['estimate']> & { reason: 'budget' | 'congestion' }) | null> {
+  async #downgrade(
+    client: Client, body: SubmitBody, asked: { template: TemplateDef; maxTokens: number; estimate: Estimate }, now: number,
+  ): Promise<({ template: TemplateDef; maxTokens: number; estimate: Estimate } & { reason: 'budget' | 'congestion' }) | null> {
+    const { template: t, maxTokens, estimate } = asked;
     if (t.critical || t.fallbackModels.length === 0 || !t.model) return null;
     let reason: 'budget' | 'congestion' | null = null;
     const limit = this.budgetLimitNano(client);
@@ -173,8 +219,12 @@ export class Admission {
     if (!reason && primary && this.#d.scheduler.expectedWaitMs(primary.name, estimate.resources[primary.name] ?? 0) > t.downgradeMaxWaitMs) reason = 'congestion';
     if (!reason) return null;
     const cheaper: TemplateDef = { ...t, model: t.fallbackModels[0] };
-    const maxTokens = estimate.maxOutputTokens || t.maxTokens;
-    return { template: cheaper, maxTokens, estimate: estimateRequest(cheaper, undefined, maxTokens, this.#d.registry, () => estimate.inputTokens), reason };
+    // The cheaper model may read text in another encoding: count again in its own when it does.
+    const reg = this.#d.registry;
+    const enc = (r: ReturnType<typeof modelOf>): Encoding => r?.tokenizer ?? 'cl100k_base';
+    const to = modelOf(cheaper, reg);
+    const counted = to && enc(to) !== enc(primary) ? await this.#d.tokens.count(client.id, inputText(body.input), enc(to)) : estimate.inputTokens;
+    return { template: cheaper, maxTokens, estimate: estimateRequest(cheaper, counted, maxTokens, reg), reason };
   }
 
   #sameBody(prior: WorkRequest, hash: string | null): WorkRequest {

@@ -2,14 +2,18 @@
  * The alert conditions of SPEC section 8 as they hold now: pool below 10%
  * available, client budget above 95%, queue above 1,000 requests, a request
  * waiting over 10 minutes, a worker out of rotation (unhealthy or timing
- * out). Their firing/resolved history is alert-monitor.ts's.
+ * out); and a worker that reported usage beyond what its jobs allowed in the
+ * last OVERUSE_WINDOW_MS. Their firing/resolved history is alert-monitor.ts's.
  */
 import type { AlertCondition } from '../core/alert-state.ts';
 import type { AppDeps } from '../http/deps.ts';
 
 export type Alert = AlertCondition;
 
-export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store' | 'admission' | 'health'>): Promise<Alert[]> {
+/** A worker_overuse alert holds while the worker's last overuse is this recent. */
+export const OVERUSE_WINDOW_MS = 15 * 60_000;
+
+export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store' | 'admission' | 'health' | 'clock'>): Promise<Alert[]> {
   const out: Alert[] = [];
   for (const [name, b] of d.scheduler.bucketLevels()) {
     const ratio = Math.max(0, b.level) / b.capacity;
@@ -33,6 +37,25 @@ export async function alerts(d: Pick<AppDeps, 'scheduler' | 'registry' | 'store'
     const why = h.lastError ? `: ${h.lastError}` : '';
     const when = h.reopensAt === null ? 'a trial is due' : `next trial at ${new Date(h.reopensAt).toISOString()}`;
     out.push({ kind: 'worker_unhealthy', severity: 'critical', subject: w.name, message: `Worker ${w.name} is out of rotation (circuit breaker ${h.breaker}, ${when})${why}`, value: Math.max(h.consecutiveFailures, h.dispatchFailures) });
+  }
+  const byWorker = new Map<string, { count: number; latest: Awaited<ReturnType<typeof d.store.listOveruse>>[number] }>();
+  for (const o of await d.store.listOveruse(d.clock.now() - OVERUSE_WINDOW_MS)) {
+    for (const w of o.overuse.workers) {
+      const cur = byWorker.get(w);
+      if (cur) cur.count++;
+      else byWorker.set(w, { count: 1, latest: o });
+    }
+  }
+  for (const [w, { count, latest }] of byWorker) {
+    const o = latest.overuse;
+    const what = [
+      ...(o.outputTokens ? [`${o.outputTokens.reported} output tokens of ${o.outputTokens.allowed} allowed`] : []),
+      ...Object.entries(o.resources).map(([r, u]) => `${u.used} ${r} of ${u.reserved} reserved`),
+    ].join(', ');
+    out.push({
+      kind: 'worker_overuse', severity: 'warning', subject: w, value: count,
+      message: `Worker ${w} reported usage beyond what its jobs allowed ${count === 1 ? 'once' : `${count} times`} in the last ${OVERUSE_WINDOW_MS / 60_000} minutes (charged as reported; latest: request ${latest.requestId}, ${what})`,
+    });
   }
   return out;
 }

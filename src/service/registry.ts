@@ -46,15 +46,20 @@ export class Registry {
    * limit, or changed its prices) and keep the change (settings key
    * `resource:<name>`). Its pools keep their shares of the new capacity.
    */
-  async setLimits(name: string, l: { capacity: number; refillPerS: number; price: Resource['price'] }, actor: string): Promise<Resource> {
+  async setLimits(
+    name: string, l: { capacity: number; refillPerS: number; price: Resource['price']; tokenizer?: Resource['tokenizer']; inputOverheadTokens?: number | undefined }, actor: string,
+  ): Promise<Resource> {
     const r = this.#resources.get(name);
     if (!r) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    const tokenizer = l.tokenizer ?? r.tokenizer;
+    const inputOverheadTokens = l.inputOverheadTokens ?? r.inputOverheadTokens;
     const stored = {
       capacity: l.capacity, refill_per_s: l.refillPerS, cost_per_unit_usd: l.price.costPerUnitUsd,
       input_cost_per_unit_usd: l.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: l.price.outputCostPerUnitUsd ?? null,
+      tokenizer: tokenizer ?? null, input_overhead_tokens: inputOverheadTokens ?? null,
     };
     await this.#store.putSetting(`resource:${name}`, JSON.stringify(stored), actor);
-    const next = { ...r, capacity: l.capacity, refillPerS: l.refillPerS, price: l.price };
+    const next = { ...r, capacity: l.capacity, refillPerS: l.refillPerS, price: l.price, tokenizer, inputOverheadTokens };
     this.#setResource(next);
     return next;
   }
@@ -89,10 +94,15 @@ export class Registry {
     for (const r of this.#resources.values()) {
       const saved = await this.#store.getSetting(`resource:${r.name}`);
       if (saved === null) continue;
-      const v = JSON.parse(saved) as { capacity: number; refill_per_s: number; cost_per_unit_usd: number; input_cost_per_unit_usd: number | null; output_cost_per_unit_usd: number | null };
+      const v = JSON.parse(saved) as {
+        capacity: number; refill_per_s: number; cost_per_unit_usd: number; input_cost_per_unit_usd: number | null; output_cost_per_unit_usd: number | null;
+        tokenizer?: Resource['tokenizer'] | null; input_overhead_tokens?: number | null;
+      };
       this.#setResource({
         ...r, capacity: v.capacity, refillPerS: v.refill_per_s,
         price: { costPerUnitUsd: v.cost_per_unit_usd, inputCostPerUnitUsd: v.input_cost_per_unit_usd ?? undefined, outputCostPerUnitUsd: v.output_cost_per_unit_usd ?? undefined },
+        // Saved before these could be changed at runtime: the configured ones stand.
+        tokenizer: v.tokenizer ?? r.tokenizer, inputOverheadTokens: v.input_overhead_tokens ?? r.inputOverheadTokens,
       });
     }
     for (const r of this.#resources.values()) {

@@ -21,7 +21,7 @@ import type { Usage } from '../core/cost.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../core/alert-state.ts';
-import type { AuditEntry, Client, Optimization, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
+import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
 
 export interface StoreCapabilities {
   /** Several processes may share the store (FOR UPDATE SKIP LOCKED claiming). */
@@ -50,6 +50,11 @@ export interface EnqueueInput {
   readonly request: WorkRequest;
   /** The client's budget limit for the request's period (null = none). */
   readonly budgetLimitNano: Nano | null;
+  /**
+   * `request.input` as UTF-8 JSON, when the caller has it already (a large
+   * input serialized off the event loop): the store need not serialize it again.
+   */
+  readonly inputJson?: Uint8Array | undefined;
 }
 
 export type EnqueueResult =
@@ -64,6 +69,28 @@ export interface Settlement {
   readonly buckets: BucketWrites;
   /** Units given back to each bucket (negative: overuse debited), for the audit log. */
   readonly returned: Readonly<Record<string, number>>;
+  /** Usage beyond what the job allowed: flagged on the request and in the audit row. */
+  readonly overuse?: Overuse | undefined;
+}
+
+/** A lost lease is taken back at most this many times before the request fails. */
+export const DEFAULT_MAX_RECOVERIES = 10;
+
+export interface ReapOptions {
+  /**
+   * The calling dispatcher's owner id. Its own expired leases count as an
+   * attempt (its worker outlived the deadline); leases of any other owner
+   * were lost because that owner stopped, and do not.
+   */
+  readonly self?: string | undefined;
+  /**
+   * Also take back every lease not held by `self`, expired or not. Only for
+   * stores without `multiProcess`, where any other owner is a previous,
+   * dead incarnation of this process.
+   */
+  readonly takeForeign?: boolean | undefined;
+  /** Recoveries (lost leases not counted as attempts) before the request fails. @default DEFAULT_MAX_RECOVERIES */
+  readonly maxRecoveries?: number | undefined;
 }
 
 export interface RequestFilter {
@@ -271,14 +298,16 @@ export interface Store {
   /** Any cancellable state → CANCELLED: release the hold and the reservation at once. */
   cancel(id: string, opts: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null>;
   /**
-   * PREPARING/RUNNING requests whose lease expired before `now`: to
-   * WAITING_RETRY (runAt = now), or FAILED when attempts are used up.
+   * PREPARING/RUNNING requests whose lease expired before `now` (see
+   * ReapOptions) go to WAITING_RETRY (runAt = now), or FAILED when their
+   * attempts (own leases) or recoveries (lost leases) are used up.
    * Reservations are treated as consumed: the work may have happened.
-   * `foreignOwnersOf`: also reap every lease not held by this owner, at
-   * once; only for stores without `multiProcess`, where any other owner is
-   * a previous, dead incarnation of this process.
+   * A lease lost with its owner does not use up an attempt: delivery is at
+   * least once, and the worker dedupes by request id.
    */
-  reapExpiredLeases(now: number, opts?: { foreignOwnersOf?: string }): Promise<WorkRequest[]>;
+  reapExpiredLeases(now: number, opts?: ReapOptions): Promise<WorkRequest[]>;
+  /** Requests flagged with overuse, updated since `since`, newest first (the worker_overuse alert). */
+  listOveruse(since: number, limit?: number): Promise<{ requestId: string; clientId: string; overuse: Overuse }[]>;
 
   /**
    * A RUNNING pipeline's stage state, under its lease; `ended` adds a 'stage'

@@ -6,7 +6,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { WorkerDef } from '../model.ts';
-import { abortOutcome, failure, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+import { abortOutcome, bodyBytes, failure, jobJson, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+
+const isJob = (p: unknown): p is Job => typeof p === 'object' && p !== null && 'request_id' in p && 'input' in p;
 
 /** Worker answers larger than this are refused. @default 16 MiB */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -61,10 +63,10 @@ export class HttpTransport implements Transport {
     if (ctx.signal.aborted) return fail(abortOutcome(ctx.signal));
     const url = this.#url(w.url);
     const secure = url.protocol === 'https:';
-    const body = JSON.stringify(payload);
+    const body = isJob(payload) ? jobJson(payload) : JSON.stringify(payload);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
+      'content-length': bodyBytes(body),
       'x-allot-request-id': requestId,
     };
     if (w.token) headers.authorization = `Bearer ${w.token}`;
@@ -111,7 +113,12 @@ export class HttpTransport implements Transport {
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err) => done(ctx.signal.aborted ? abortOutcome(ctx.signal) : failure('WORKER_UNAVAILABLE', `Worker "${w.name}" at ${w.url}: ${err.message}`, true)));
-      req.end(body);
+      if (typeof body === 'string') req.end(body);
+      else {
+        // Written in parts: a large input is not copied into one buffer first.
+        for (const part of body.slice(0, -1)) req.write(part);
+        req.end(body.at(-1));
+      }
     });
   }
 

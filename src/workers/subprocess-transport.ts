@@ -6,7 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import type { WorkerDef } from '../model.ts';
-import { abortOutcome, failure, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+import { abortOutcome, failure, jobJson, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+
+const NEWLINE = Buffer.from('\n');
 
 /** Output larger than this kills the process. @default 16 MiB */
 const MAX_STDOUT_BYTES = 16 * 1024 * 1024;
@@ -79,7 +81,12 @@ export class SubprocessTransport implements Transport {
         done(failure('WORKER_ERROR', `Worker "${w.name}" exited (${sig ?? `code ${code}`}) without a response${stderr ? `: ${stderr.trim().slice(-500)}` : ''}`, true));
       });
       child.stdin.on('error', () => {}); // EPIPE when the child exits early: reported by 'close'.
-      child.stdin.end(`${JSON.stringify(job)}\n`);
+      const body = jobJson(job);
+      if (typeof body === 'string') child.stdin.end(`${body}\n`);
+      else {
+        for (const part of body) child.stdin.write(part);
+        child.stdin.end(NEWLINE);
+      }
     });
   }
 

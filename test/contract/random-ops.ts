@@ -30,6 +30,8 @@ interface ModelRequest {
   state: State;
   token: number;
   attempts: number;
+  /** Leases lost with their owner (not counted as attempts). */
+  recoveries: number;
   owner: string | null;
   leaseExpiresAt: number | null;
   runAt: number | null;
@@ -150,7 +152,7 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
         reached.add('PENDING');
         model.set(q.id, {
           id: q.id, clientId, period, hold, maxAttempts: q.maxAttempts, idempotencyKey: key, state: 'PENDING', token: q.leaseToken,
-          attempts: 0, owner: null, leaseExpiresAt: null, runAt: null, cost: 0, audit: 1,
+          attempts: 0, recoveries: 0, owner: null, leaseExpiresAt: null, runAt: null, cost: 0, audit: 1,
         });
         return true;
       }
@@ -264,24 +266,35 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
       }
       case 'reap': {
         now += rng.int(20_000);
-        const foreign = rng.chance(0.3) ? rng.pick(OWNERS) : undefined;
+        // self: the reaping dispatcher (its own expired leases count as attempts); takeForeign: every other lease is a dead owner's.
+        const self = rng.chance(0.7) ? rng.pick(OWNERS) : undefined;
+        const takeForeign = self !== undefined && rng.chance(0.4);
         const expected = new Map<string, State>();
+        const counted = new Map<string, boolean>();
         for (const x of model.values()) {
           if (x.state !== 'PREPARING' && x.state !== 'RUNNING') continue;
-          if (must(x.leaseExpiresAt) < now || (foreign !== undefined && x.owner !== foreign)) {
-            expected.set(x.id, x.state === 'RUNNING' && x.attempts >= x.maxAttempts ? 'FAILED' : 'WAITING_RETRY');
+          if (must(x.leaseExpiresAt) < now || (takeForeign && x.owner !== self)) {
+            const own = x.owner === self;
+            counted.set(x.id, own);
+            const exhausted = own ? x.state === 'RUNNING' && x.attempts >= x.maxAttempts : x.recoveries + 1 > 2;
+            expected.set(x.id, exhausted ? 'FAILED' : 'WAITING_RETRY');
           }
         }
-        const reaped = await store.reapExpiredLeases(now, foreign === undefined ? undefined : { foreignOwnersOf: foreign });
+        const reaped = await store.reapExpiredLeases(now, { self, takeForeign, maxRecoveries: 2 });
         assert.deepEqual(
           new Map(reaped.map((r) => [r.id, r.state])),
           expected,
-          `${ctx}: reaped set (foreignOwnersOf ${String(foreign)})`,
+          `${ctx}: reaped set (self ${String(self)}, takeForeign ${takeForeign})`,
         );
         assert.equal(reaped.length, expected.size, `${ctx}: each reaped once`);
         stats.reaped += reaped.length;
         for (const [id, to] of expected) {
           const x = must(model.get(id));
+          if (!counted.get(id)) {
+            // A lost lease: the attempt it was on is given back.
+            x.recoveries++;
+            if (x.state === 'RUNNING') x.attempts--;
+          }
           x.owner = null;
           x.leaseExpiresAt = null;
           if (to === 'WAITING_RETRY') x.runAt = now;
@@ -298,8 +311,8 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
     for (const r of rows) {
       const x = must(model.get(r.id), `${ctx}: model of ${r.id}`);
       assert.deepEqual(
-        { state: r.state, token: r.leaseToken, attempts: r.attempts, cost: r.costNano, hold: r.holdNano },
-        { state: x.state, token: x.token, attempts: x.attempts, cost: x.cost, hold: x.hold },
+        { state: r.state, token: r.leaseToken, attempts: r.attempts, recoveries: r.recoveries ?? 0, cost: r.costNano, hold: r.holdNano },
+        { state: x.state, token: x.token, attempts: x.attempts, recoveries: x.recoveries, cost: x.cost, hold: x.hold },
         `${ctx}: request ${r.id}`,
       );
       if (r.state === 'WAITING_RETRY') assert.equal(r.runAt, x.runAt, `${ctx}: runAt of ${r.id}`);

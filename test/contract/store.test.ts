@@ -887,75 +887,108 @@ for (const backend of BACKENDS) {
       // ---- lease reaping -----------------------------------------------------
 
       describe('reapExpiredLeases', () => {
-        it('an expired RUNNING lease goes to WAITING_RETRY (runAt = now) keeping the hold; unexpired ones are untouched', async () => {
+        it('an expired RUNNING lease of a stopped owner goes to WAITING_RETRY (runAt = now) keeping the hold, the attempt not counted', async () => {
           const a = await admit({ holdNano: 1000 });
           const b = await admit({ holdNano: 2000 });
           const ra = await running(a.id, T0 + 1000, 'owner-a', 10_000); // lease to T0 + 11_000
           const rb = await running(b.id, T0 + 1000, 'owner-a', 50_000); // lease to T0 + 51_000
           assert.equal(ra.leaseExpiresAt, T0 + 11_000);
-          assert.deepEqual(await store.reapExpiredLeases(T0 + 11_000), [], 'a lease expiring exactly now has not expired before now');
+          assert.equal(ra.attempts, 1);
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 11_000, { self: 'owner-b' }), [], 'a lease expiring exactly now has not expired before now');
           const bucketsBefore = await store.loadBuckets();
 
           const now = T0 + 11_001;
-          const reaped = await store.reapExpiredLeases(now);
+          const reaped = await store.reapExpiredLeases(now, { self: 'owner-b' });
           assert.deepEqual(reaped.map((r) => r.id), [a.id]);
           const w = must(reaped[0]);
           assert.equal(w.state, 'WAITING_RETRY');
           assert.equal(w.runAt, now);
-          assert.equal(w.attempts, 1);
-          assert.ok(w.error !== null, 'the reason is recorded as an error');
+          assert.equal(w.attempts, 0, 'a lease lost with its owner does not use up an attempt');
+          assert.equal(w.recoveries, 1);
+          assert.equal(must(w.error).code, 'LEASE_EXPIRED');
           assert.deepEqual(await store.getRequest(a.id), w);
           assert.deepEqual(await store.getRequest(b.id), rb, 'unexpired lease untouched');
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 0, heldNano: 3000 });
           assert.deepEqual(await store.loadBuckets(), bucketsBefore, 'reservations are treated as consumed, not returned');
           assert.deepEqual((await transitions(store, a.id)).at(-1), 'RUNNING→WAITING_RETRY');
-          assert.deepEqual(await store.reapExpiredLeases(now + 1), [], 'reaping twice finds nothing');
+          const audit = (await store.listAudit({ requestId: a.id })).at(-1);
+          assert.equal(audit?.data?.attempt_counted, false);
+          assert.deepEqual(await store.reapExpiredLeases(now + 1, { self: 'owner-b' }), [], 'reaping twice finds nothing');
 
           assert.equal(await store.complete(a.id, ra.leaseToken, { now: now + 2, output: 'late', settlement: settlement(10) }), null, 'the old lease cannot complete');
           must(await store.promote(a.id, now + 3));
-          const again = await claimed(a.id, now + 4);
+          const again = await running(a.id, now + 4);
           assert.ok(again.leaseToken > ra.leaseToken);
+          assert.equal(again.attempts, 1, 'the retry is attempt 1 again');
+        });
+
+        it('the reaper\'s own expired lease counts as an attempt (its worker outlived the deadline)', async () => {
+          const q = await admit({ holdNano: 10 });
+          await running(q.id, T0 + 1000, 'me', 1000);
+          const reaped = await store.reapExpiredLeases(T0 + 5000, { self: 'me' });
+          assert.deepEqual(reaped.map((r) => [r.id, r.state, r.attempts, r.recoveries ?? 0]), [[q.id, 'WAITING_RETRY', 1, 0]]);
         });
 
         it('an expired PREPARING lease goes to WAITING_RETRY', async () => {
           const q = await admit({ holdNano: 10 });
           await claimed(q.id, T0 + 1000, 'owner-a', 1000);
           const reaped = await store.reapExpiredLeases(T0 + 5000);
-          assert.deepEqual(reaped.map((r) => [r.id, r.state, r.runAt]), [[q.id, 'WAITING_RETRY', T0 + 5000]]);
+          assert.deepEqual(reaped.map((r) => [r.id, r.state, r.runAt, r.attempts]), [[q.id, 'WAITING_RETRY', T0 + 5000, 0]]);
           assert.equal(await held(), 10);
         });
 
-        it('an expired lease with its attempts used up goes to FAILED, releasing the hold', async () => {
+        it('the reaper\'s own expired lease with its attempts used up goes to FAILED, releasing the hold', async () => {
           const q = await admit({ holdNano: 900, maxAttempts: 1 });
           await running(q.id, T0 + 1000, 'owner-a', 1000);
-          const reaped = await store.reapExpiredLeases(T0 + 3000);
+          const reaped = await store.reapExpiredLeases(T0 + 3000, { self: 'owner-a' });
           assert.deepEqual(reaped.map((r) => [r.id, r.state]), [[q.id, 'FAILED']]);
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 0, heldNano: 0 });
           assert.deepEqual((await transitions(store, q.id)).at(-1), 'RUNNING→FAILED');
           assert.ok(must(await store.getRequest(q.id)).error !== null);
         });
 
-        it('foreignOwnersOf reaps other owners’ leases at once, but not its own unexpired ones', async () => {
+        it('with max_attempts 1, a lease lost with its owner is retried, up to maxRecoveries times, then FAILED', async () => {
+          const q = await admit({ holdNano: 900, maxAttempts: 1 });
+          let now = T0 + 1000;
+          for (let i = 1; i <= 3; i++) {
+            await running(q.id, now, `incarnation-${i}`, 1000);
+            const [r] = await store.reapExpiredLeases(now + 2000, { self: 'me', maxRecoveries: 3 });
+            assert.equal(must(r).state, 'WAITING_RETRY', `recovery ${i}`);
+            assert.equal(must(r).recoveries, i);
+            assert.equal(must(r).attempts, 0);
+            now += 3000;
+            must(await store.promote(q.id, now));
+          }
+          await running(q.id, now, 'incarnation-4', 1000);
+          const [r] = await store.reapExpiredLeases(now + 2000, { self: 'me', maxRecoveries: 3 });
+          assert.equal(must(r).state, 'FAILED');
+          assert.equal(must(must(r).error).retryable, false);
+          assert.match(must(must(r).error).message, /4 times/);
+          assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 0, heldNano: 0 });
+        });
+
+        it('takeForeign reaps other owners’ leases at once, but not its own unexpired ones', async () => {
           const mine = await running((await admit()).id, T0 + 1000, 'me', LEASE_MS);
           const minePrep = await claimed((await admit()).id, T0 + 1000, 'me', LEASE_MS);
           const theirs = await running((await admit()).id, T0 + 1000, 'old-incarnation', LEASE_MS);
           const theirsPrep = await claimed((await admit()).id, T0 + 1000, 'other', LEASE_MS);
           const mineExpired = await running((await admit()).id, T0, 'me', 500);
           const pending = await admit();
-          const reaped = await store.reapExpiredLeases(T0 + 2000, { foreignOwnersOf: 'me' });
+          const reaped = await store.reapExpiredLeases(T0 + 2000, { self: 'me', takeForeign: true });
           assert.deepEqual(reaped.map((r) => r.id).toSorted(), [theirs.id, theirsPrep.id, mineExpired.id].toSorted());
           for (const r of reaped) assert.equal(r.state, 'WAITING_RETRY');
+          assert.deepEqual(reaped.map((r) => [r.id, r.attempts]).toSorted(), [[theirs.id, 0], [theirsPrep.id, 0], [mineExpired.id, 1]].toSorted(), 'only its own lease counted an attempt');
           assert.deepEqual(await store.getRequest(mine.id), mine);
           assert.deepEqual(await store.getRequest(minePrep.id), minePrep);
           assert.equal(await stateOf(pending.id), 'PENDING');
-          assert.deepEqual(await store.reapExpiredLeases(T0 + 2000), [], 'without foreignOwnersOf only expiry counts');
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 2000, { self: 'me' }), [], 'without takeForeign only expiry counts');
         });
 
         it('reaps nothing when no lease is held', async () => {
           await admit();
           await inState('WAITING_RETRY');
           await inState('COMPLETED');
-          assert.deepEqual(await store.reapExpiredLeases(T0 + 10 ** 9, { foreignOwnersOf: 'me' }), []);
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10 ** 9, { self: 'me', takeForeign: true }), []);
         });
       });
 
@@ -1229,7 +1262,7 @@ for (const backend of BACKENDS) {
           assert.equal(taken.state, 'RUNNING');
           assert.equal(taken.externalId, 'exec-1');
           assert.equal(taken.system, 'v2');
-          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { foreignOwnersOf: 'me' }), []);
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { self: 'me', takeForeign: true }), []);
           assert.equal((await store.findByExternalId('exec-1'))?.id, v2.id);
           const done = must(await store.updateExternal(v2.id, { now: T0 + 200, to: 'COMPLETED', actor: 'router', output: { text: 'ok' }, costNano: 700, usage: usage(5, 6) }));
           assert.equal(done.state, 'COMPLETED');
@@ -1252,7 +1285,7 @@ for (const backend of BACKENDS) {
         it('v2 work imported while v2 was building it (PREPARING) is tracked to its end', async () => {
           const building = makeRequest({ externalId: 'ex-building', system: 'v2', state: 'PREPARING', holdNano: 0 });
           assert.equal((await store.importRequest(building, 'import')).kind, 'created');
-          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { foreignOwnersOf: 'me' }), [], 'not reaped: v2 owns it');
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { self: 'me', takeForeign: true }), [], 'not reaped: v2 owns it');
           const done = must(await store.updateExternal(building.id, { now: T0 + 50, to: 'COMPLETED', actor: 'import', output: 'built', costNano: 40, startedAt: T0 + 10 }));
           assert.equal(done.state, 'COMPLETED');
           assert.equal(done.startedAt, T0 + 10);
@@ -1279,7 +1312,7 @@ for (const backend of BACKENDS) {
           assert.deepEqual(await snapshot(store, ['client-a']), before, 'a second import changes nothing');
           assert.deepEqual(await store.getRequest(done.id), done);
           assert.deepEqual((await store.loadQueued()).map((q) => q.id), [queued.id], 'queued work is taken over; running work stays with v2');
-          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { foreignOwnersOf: 'me' }), []);
+          assert.deepEqual(await store.reapExpiredLeases(T0 + 10_000_000, { self: 'me', takeForeign: true }), []);
           const ended = must(await store.updateExternal(runningThere.id, { now: T0 + 900, to: 'COMPLETED', actor: 'import', output: 'x', costNano: 66 }));
           assert.equal(ended.state, 'COMPLETED');
           assert.equal(await spent(), 1234 + 66);

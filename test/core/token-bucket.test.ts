@@ -237,6 +237,13 @@ describe('debit', () => {
     assert.deepEqual(debit(spec, { level: 1, updatedAt: 0 }, -5, 0), { level: 1, updatedAt: 0 });
   });
 
+  it('the debt is bounded: the level never goes below -capacity, however much is reported', () => {
+    assert.deepEqual(debit(spec, { level: 1, updatedAt: 0 }, 1_000_000, 0), { level: -spec.capacity, updatedAt: 0 });
+    assert.deepEqual(debit(spec, { level: -spec.capacity, updatedAt: 0 }, 1, 0), { level: -spec.capacity, updatedAt: 0 });
+    // So the resource is back within two full refills.
+    assert.equal(waitFor(spec, { level: -spec.capacity, updatedAt: 0 }, spec.capacity, 0), Math.ceil((2 * spec.capacity * 1000) / spec.refillPerS));
+  });
+
   it('debt blocks every take until refill repays it', () => {
     const c = new FakeClock(0);
     let s = debit(spec, empty(c.now()), 4, c.now()); // level -4
@@ -390,6 +397,7 @@ describe('token-bucket properties', () => {
             else s = settle(sp, s, op.a, op.b, c.now());
             if (op.kind !== 'clock') maxSeen = Math.max(maxSeen, c.now());
             assert.ok(s.level <= sp.capacity);
+            assert.ok(s.level >= -sp.capacity, 'debt never exceeds the capacity');
             assert.equal(s.updatedAt, maxSeen, 'credited exactly up to the furthest time seen');
           }
         },

@@ -17,6 +17,8 @@ export const PRICES = {
 } as const;
 
 export const TINY_CAPACITY = 300;
+/** Tokens a chat model bills per request beyond the text: the default input_overhead_tokens of llm.mini and llm.tiny. */
+export const OVERHEAD = 7;
 export const SUMMARIZE_MAX_TOKENS = 200;
 export const MAX_BODY_BYTES = 4096;
 
@@ -117,11 +119,12 @@ export function baseConfig(w: Workers): Record<string, unknown> {
     limits: { max_body_bytes: MAX_BODY_BYTES },
     tiers: { startup: { priority_points: 15, max_concurrent: 2, monthly_budget_usd: 50 } },
     resources: {
+      // The example workers count with cl100k_base, so Allot counts in it too; "mini" would default to o200k_base.
       'llm.mini': {
-        kind: 'tokens', model: 'mini', unit: 'token', capacity: 100_000, refill_per_s: 10_000,
+        kind: 'tokens', model: 'mini', tokenizer: 'cl100k_base', unit: 'token', capacity: 100_000, refill_per_s: 10_000,
         cost_per_unit_usd: 0.000003, input_cost_per_unit_usd: PRICES.miniInput, output_cost_per_unit_usd: PRICES.miniOutput,
       },
-      'llm.tiny': { kind: 'tokens', model: 'tiny', unit: 'token', capacity: TINY_CAPACITY, refill_per_s: 50, cost_per_unit_usd: PRICES.tiny },
+      'llm.tiny': { kind: 'tokens', model: 'tiny', tokenizer: 'cl100k_base', unit: 'token', capacity: TINY_CAPACITY, refill_per_s: 50, cost_per_unit_usd: PRICES.tiny },
     },
     workers: {
       summarizer: { transport: 'http', url: w.summarizer.url },

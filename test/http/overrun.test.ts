@@ -40,12 +40,14 @@ test('an overrun is charged, recorded, and blocks the next request until there i
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.status, 'COMPLETED');
   assert.equal(r.body.cost_usd, 0.012, '12,000 tokens at $0.000001');
-  assert.equal(r.body.estimate.max_cost_usd, 0.001, 'the hold covered the 1,000 tokens allowed');
-  assert.equal(r.body.overrun_usd, 0.011);
+  assert.equal(r.body.estimate.max_cost_usd, 0.001007, 'the hold covered the 1,000 tokens allowed and the 7 tokens of chat overhead');
+  assert.equal(r.body.overrun_usd, 0.010993);
+  assert.deepEqual(r.body.overuse.output_tokens, { allowed: 1000, reported: 12_000 }, 'and the request is flagged');
+  assert.deepEqual(r.body.overuse.workers, ['greedy']);
 
   const audit = await h.call('GET', `/admin/audit?request_id=${r.body.request_id}`, { key: h.adminKey });
   const done = (audit.body.entries as { to: string; data: { overrun_nano?: number } }[]).find((e) => e.to === 'COMPLETED');
-  assert.equal(done?.data.overrun_nano, 11_000_000);
+  assert.equal(done?.data.overrun_nano, 10_993_000);
 
   const usage = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
   assert.equal(usage.body.spent_usd, 0.012);

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { nanoToUsd, usdToNano } from '../../src/core/money.ts';
 import { countTokens } from '../../src/service/tokenizer.ts';
 import { assertEnvelope, startHarness, type Harness } from '../helpers/app-harness.ts';
-import { ARTICLE, baseConfig, MAX_BODY_BYTES, PRICES, startWorkers, SUMMARIZE_MAX_TOKENS, TINY_CAPACITY, type Workers } from './fixtures.ts';
+import { ARTICLE, baseConfig, MAX_BODY_BYTES, OVERHEAD, PRICES, startWorkers, SUMMARIZE_MAX_TOKENS, TINY_CAPACITY, type Workers } from './fixtures.ts';
 
 let h: Harness;
 let w: Workers;
@@ -37,8 +37,9 @@ describe('POST /api/queue/enqueue', () => {
     assert.notEqual(tokens, Math.ceil(text.length / 4), 'the sample text must tell a tokenizer from a heuristic');
     assert.equal(r.body.estimate.input_tokens, tokens);
     assert.equal(r.body.estimate.max_output_tokens, SUMMARIZE_MAX_TOKENS);
-    assert.deepEqual(r.body.estimate.resources, { 'llm.mini': tokens + SUMMARIZE_MAX_TOKENS });
-    const worst = nanoToUsd(usdToNano(tokens * PRICES.miniInput + SUMMARIZE_MAX_TOKENS * PRICES.miniOutput));
+    assert.equal(r.body.estimate.input_overhead_tokens, OVERHEAD, 'chat formatting the provider bills beyond the text');
+    assert.deepEqual(r.body.estimate.resources, { 'llm.mini': tokens + OVERHEAD + SUMMARIZE_MAX_TOKENS });
+    const worst = nanoToUsd(usdToNano((tokens + OVERHEAD) * PRICES.miniInput + SUMMARIZE_MAX_TOKENS * PRICES.miniOutput));
     assert.equal(r.body.estimate.max_cost_usd, worst);
 
     // The same estimate from the estimate endpoints, without admitting anything.
@@ -127,11 +128,11 @@ describe('POST /api/queue/enqueue', () => {
     const c = await h.createClient('standard');
     const text = 'The quick brown fox jumps over the lazy dog. '.repeat(10);
     const tokens = countTokens(text);
-    assert.ok(tokens + 250 > TINY_CAPACITY && tokens + 10 <= TINY_CAPACITY, `fixture: ${tokens} tokens`);
+    assert.ok(tokens + OVERHEAD + 250 > TINY_CAPACITY && tokens + OVERHEAD + 10 <= TINY_CAPACITY, `fixture: ${tokens} tokens`);
     const r = await enqueue(c.key, { template: 'tiny-sum', input: { text } });
     assertEnvelope(r, 400, 'VALIDATION_ERROR');
     assert.match(r.body.error.message, /llm\.tiny/);
-    assert.deepEqual(r.body.error.details, { resource: 'llm.tiny', needed: tokens + 250, capacity: TINY_CAPACITY, input_tokens: tokens, max_tokens: 250 });
+    assert.deepEqual(r.body.error.details, { resource: 'llm.tiny', needed: tokens + OVERHEAD + 250, capacity: TINY_CAPACITY, input_tokens: tokens, input_overhead_tokens: OVERHEAD, max_tokens: 250 });
     // The same input fits with a smaller max_tokens.
     const ok = await enqueue(c.key, { template: 'tiny-sum', input: { text }, max_tokens: 10 });
     assert.equal(ok.status, 202, ok.text);
@@ -216,7 +217,8 @@ describe('budget', () => {
     const probe = await h.call('POST', '/api/resources/estimate', { key: h.adminKey, json: { template: 'summarize', input: { text: ARTICLE } } });
     const each: number = probe.body.estimate.max_cost_usd;
     assert.ok(each > 0);
-    const budget = Number((each * 2.5).toFixed(9));
+    // Room for two and a bit: past the quick lower-bound check (an empty input), refused by the atomic hold.
+    const budget = nanoToUsd(3 * usdToNano(each) - 1);
     const c = await h.createClient('basic', { monthly_budget_usd: budget });
     await h.call('POST', '/admin/scheduler/stop', { key: h.adminKey });
     const ids: string[] = [];
@@ -248,6 +250,8 @@ describe('budget', () => {
       assert.equal(d.limit_nano, usdToNano(budget));
       assert.equal(d.remaining_nano, usdToNano(budget) - 2 * usdToNano(each));
       assert.equal(d.period, cur.body.period);
+
+      assert.equal(d.required_is_lower_bound, undefined, 'refused by the atomic hold, with the full estimate');
 
       // Nothing changed by the refusal.
       const after402 = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });

@@ -5,7 +5,7 @@ import { poolInput, templateInput, tierInput, workerInput } from '../../config/s
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
 import { AllotError } from '../../core/errors.ts';
-import type { Client, WorkerDef } from '../../model.ts';
+import { ENCODINGS, type Client, type WorkerDef } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
 import { alertView } from '../../service/alert-monitor.ts';
 import type { AppDeps, Env } from '../deps.ts';
@@ -321,6 +321,8 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       cost_per_unit_usd: z.number().nonnegative().optional(),
       input_cost_per_unit_usd: z.number().nonnegative().nullable().optional(),
       output_cost_per_unit_usd: z.number().nonnegative().nullable().optional(),
+      tokenizer: z.enum(ENCODINGS).optional().openapi({ description: 'Token resources: the encoding input is counted in' }),
+      input_overhead_tokens: z.number().int().min(0).max(100_000).optional().openapi({ description: 'Token resources: tokens billed per request beyond the counted text' }),
       force: z.boolean().optional().openapi({ description: 'Lower the capacity below what a queued request needs (it then fails only if cancelled: it can never fit)' }),
     })
     .openapi('ResourceUpdate');
@@ -347,14 +349,45 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         inputCostPerUnitUsd: p.input_cost_per_unit_usd === undefined ? r.price.inputCostPerUnitUsd : (p.input_cost_per_unit_usd ?? undefined),
         outputCostPerUnitUsd: p.output_cost_per_unit_usd === undefined ? r.price.outputCostPerUnitUsd : (p.output_cost_per_unit_usd ?? undefined),
       };
-      const next = await d.registry.setLimits(name, { capacity, refillPerS: p.refill_per_s ?? r.refillPerS, price }, 'admin');
+      if (r.kind !== 'tokens' && (p.tokenizer !== undefined || p.input_overhead_tokens !== undefined)) {
+        throw new AllotError('VALIDATION_ERROR', `${p.tokenizer !== undefined ? 'tokenizer' : 'input_overhead_tokens'}: only token resources have one ("${name}" is kind "${r.kind}")`, {
+          details: { field: p.tokenizer !== undefined ? 'tokenizer' : 'input_overhead_tokens' },
+        });
+      }
+      const next = await d.registry.setLimits(name, { capacity, refillPerS: p.refill_per_s ?? r.refillPerS, price, tokenizer: p.tokenizer, inputOverheadTokens: p.input_overhead_tokens }, 'admin');
       await d.scheduler.reconfigureResource(name, { action: 'limits', resource: name, capacity: next.capacity, refill_per_s: next.refillPerS, was: { capacity: r.capacity, refill_per_s: r.refillPerS } });
       return c.json({
         resource: {
           name, capacity: next.capacity, refill_per_s: next.refillPerS, level: d.scheduler.bucketLevels().get(name)?.level ?? null, pools: poolView(d, name),
           cost_per_unit_usd: next.price.costPerUnitUsd, input_cost_per_unit_usd: next.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: next.price.outputCostPerUnitUsd ?? null,
+          tokenizer: next.tokenizer ?? null, input_overhead_tokens: next.inputOverheadTokens ?? null,
         },
       }, 200);
+    },
+  );
+
+  const ResetBody = z
+    .strictObject({
+      level: z.number().finite().optional().openapi({ description: "The level to set, in the resource's units (default: its capacity, a full bucket); pools get their shares" }),
+    })
+    .openapi('BucketReset');
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/admin/resources/{name}/reset', tags: ['admin'],
+      summary: "Set a resource's bucket level (default: full), e.g. to clear the debt a worker's bad usage report left; audited",
+      request: { params: NameParam, body: { content: { 'application/json': { schema: ResetBody } }, required: false } },
+      responses: { 200: json(Loose, 'Resource'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const r = d.registry.resources.get(name);
+      if (!r) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+      const level = (c.req.valid('json') as z.infer<typeof ResetBody> | undefined)?.level;
+      if (level !== undefined && (level > r.capacity || level < -r.capacity)) {
+        throw new AllotError('VALIDATION_ERROR', `level: must be between -${r.capacity} and ${r.capacity} (the capacity of "${name}"), got ${level}`, { details: { field: 'level' } });
+      }
+      await d.scheduler.resetBucket(name, level, 'admin');
+      return c.json({ resource: { name, capacity: r.capacity, level: d.scheduler.bucketLevels().get(name)?.level ?? null, pools: poolView(d, name) } }, 200);
     },
   );
 

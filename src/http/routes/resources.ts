@@ -34,6 +34,9 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
         const available = lv ? Math.max(0, lv.level) : r.capacity;
         return {
           name: r.name, kind: r.kind, model: r.model ?? null, unit: r.unit, capacity: r.capacity, available: Math.floor(available),
+          // Below 0 while a worker's overuse is repaid by refill (never below -capacity).
+          level: Math.floor(lv ? lv.level : r.capacity),
+          ...(r.kind === 'tokens' ? { tokenizer: r.tokenizer ?? null, input_overhead_tokens: r.inputOverheadTokens ?? 0 } : {}),
           refill_per_s: r.refillPerS, utilization: Number((1 - available / r.capacity).toFixed(4)),
           cost_per_unit_usd: r.price.costPerUnitUsd, input_cost_per_unit_usd: r.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: r.price.outputCostPerUnitUsd ?? null,
           pools: poolView(d, r.name),
@@ -54,8 +57,9 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({ method: 'post', path: '/api/resources/estimate', tags: ['resources'], summary: 'What a request would need, and whether it fits now', request: body(EstimateBody), responses: { 200: json(Loose, 'Estimate'), ...errors } }),
-    (c) => {
-      const { estimate, maxTokens, template } = d.admission.estimate(c.req.valid('json'));
+    async (c) => {
+      const p = c.get('principal');
+      const { estimate, maxTokens, template } = await d.admission.estimate(c.req.valid('json'), p.kind === 'client' ? p.client.id : p.kind);
       const res = availability({ ...estimate.resources });
       return c.json({ template: template.name, max_tokens: maxTokens, estimate: estimateView(estimate), available: Object.values(res).every((x) => x.fits_now), resources: res }, 200);
     },
@@ -64,8 +68,8 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   app.openapi(
     createRoute({ method: 'post', path: '/api/cost/estimate', tags: ['cost'], summary: 'Worst-case cost of a request and whether the budget covers it', request: body(EstimateBody), responses: { 200: json(Loose, 'Cost estimate'), ...errors } }),
     async (c) => {
-      const { estimate, maxTokens, template } = d.admission.estimate(c.req.valid('json'));
       const p = c.get('principal');
+      const { estimate, maxTokens, template } = await d.admission.estimate(c.req.valid('json'), p.kind === 'client' ? p.client.id : p.kind);
       let budget: Record<string, unknown> | null = null;
       if (p.kind === 'client') {
         const period = d.admission.currentPeriod();
@@ -76,9 +80,9 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
       }
       const model = template.model ? d.registry.modelResource(template.model) : undefined;
       return c.json({
-        template: template.name, model: template.model ?? null, max_tokens: maxTokens, input_tokens: estimate.inputTokens,
+        template: template.name, model: template.model ?? null, max_tokens: maxTokens, input_tokens: estimate.inputTokens, input_overhead_tokens: estimate.inputOverheadTokens ?? 0,
         max_cost_usd: nanoToUsd(estimate.maxCostNano),
-        input_cost_usd: model ? Number((estimate.inputTokens * (model.price.inputCostPerUnitUsd ?? model.price.costPerUnitUsd)).toFixed(9)) : 0,
+        input_cost_usd: model ? Number(((estimate.inputTokens + (estimate.inputOverheadTokens ?? 0)) * (model.price.inputCostPerUnitUsd ?? model.price.costPerUnitUsd)).toFixed(9)) : 0,
         budget,
       }, 200);
     },

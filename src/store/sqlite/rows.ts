@@ -1,6 +1,9 @@
 /** Row ↔ entity conversion for the SQLite store. */
-import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import type { AuditEntry, Client, WorkRequest } from '../../model.ts';
+import { promisify } from 'node:util';
+import { zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
+
+const zstdDecompressAsync = promisify(zstdDecompress) as (b: Uint8Array) => Promise<Buffer>;
+import { RAW_INPUT, type AuditEntry, type Client, type RawPayload, type WorkRequest } from '../../model.ts';
 import type { State } from '../../core/states.ts';
 import type { Urgency } from '../../core/priority.ts';
 import type { QueueClass } from '../../core/run-queue.ts';
@@ -14,10 +17,74 @@ type Row = Record<string, unknown>;
  */
 export const COMPRESS_MIN_BYTES = 4096;
 
+/** Like packJson, for a value already serialized to UTF-8 JSON. */
+export function packJsonBytes(json: Uint8Array, minBytes: number = COMPRESS_MIN_BYTES): string | Uint8Array {
+  if (!(minBytes > 0 && json.length >= minBytes)) return Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
+  const packed = zstdCompressSync(json);
+  RAW_BYTES.set(packed, json.length);
+  return packed;
+}
+
+/** The JSON bytes a compressed payload stands for (compression savings), without serializing it again. */
+const RAW_BYTES = new WeakMap<Uint8Array, number>();
+
 /** @param minBytes compress from this size; 0 turns compression off. @default COMPRESS_MIN_BYTES */
 export function packJson(v: unknown, minBytes: number = COMPRESS_MIN_BYTES): string | Uint8Array {
   const text = JSON.stringify(v ?? null);
-  return minBytes > 0 && text.length >= minBytes ? zstdCompressSync(Buffer.from(text, 'utf8')) : text;
+  if (!(minBytes > 0 && text.length >= minBytes)) return text;
+  const raw = Buffer.from(text, 'utf8');
+  const packed = zstdCompressSync(raw);
+  RAW_BYTES.set(packed, raw.length);
+  return packed;
+}
+
+/**
+ * The decompressed size a zstd frame declares in its header (RFC 8878
+ * 3.1.1.1: node:zlib writes it when compressing a whole buffer), or null.
+ */
+export function zstdContentSize(b: Uint8Array): number | null {
+  if (b.length < 6 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) return null;
+  const fhd = b[4] as number;
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const dictBytes = [0, 1, 2, 4][fhd & 3] as number;
+  let at = 5 + (single ? 0 : 1) + dictBytes;
+  const size = fcsFlag === 0 ? single : fcsFlag === 1 ? 2 : fcsFlag === 2 ? 4 : 8;
+  if (size === 0 || at + size > b.length) return null;
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + (b[at + i] as number);
+  at += size;
+  return fcsFlag === 1 ? v + 256 : v;
+}
+
+/** Bytes of JSON a value packed by packJson holds. */
+export function rawBytes(packed: string | Uint8Array): number {
+  return typeof packed === 'string' ? Buffer.byteLength(packed) : (RAW_BYTES.get(packed) ?? zstdContentSize(packed) ?? zstdDecompressSync(packed).length);
+}
+
+/**
+ * Defines `key` on `o` as a value parsed from `raw` on first read. Inputs and
+ * outputs can be megabytes (compressed); most reads of a request (every
+ * transition returns it) never look at them, and parsing each time cost a
+ * large input's submission tens of milliseconds of the event loop.
+ */
+function lazyJson(o: Record<string, unknown>, key: string, raw: unknown): void {
+  if (raw === null || raw === undefined || (typeof raw === 'string' && raw.length < 256)) {
+    o[key] = json(raw);
+    return;
+  }
+  let parsed: unknown;
+  let done = false;
+  Object.defineProperty(o, key, {
+    enumerable: true, configurable: true,
+    get() {
+      if (!done) {
+        parsed = json(raw);
+        done = true;
+      }
+      return parsed;
+    },
+  });
 }
 
 const json = (v: unknown): unknown => {
@@ -43,7 +110,7 @@ export function toClient(r: Row): Client {
 export { json as unpackJson };
 
 export function toRequest(r: Row): WorkRequest {
-  return {
+  const req = {
     id: r.id as string,
     clientId: r.client_id as string,
     template: r.template as string,
@@ -54,7 +121,7 @@ export function toRequest(r: Row): WorkRequest {
     priority: json(r.priority) as WorkRequest['priority'],
     model: (r.model as string | null) ?? undefined,
     maxTokens: Number(r.max_tokens),
-    input: json(r.input),
+    input: undefined as unknown,
     parameters: json(r.parameters) as Record<string, unknown>,
     policy: json(r.policy) as WorkRequest['policy'],
     estimate: json(r.estimate) as WorkRequest['estimate'],
@@ -69,7 +136,7 @@ export function toRequest(r: Row): WorkRequest {
     deadlineAt: num(r.deadline_at),
     runAt: num(r.run_at),
     progress: json(r.progress) as WorkRequest['progress'],
-    output: json(r.output),
+    output: undefined as unknown,
     error: json(r.error) as WorkRequest['error'],
     usage: json(r.usage) as WorkRequest['usage'],
     costNano: Number(r.cost_nano),
@@ -84,18 +151,32 @@ export function toRequest(r: Row): WorkRequest {
     ...(r.external_id ? { externalId: r.external_id as string } : {}),
     ...(r.shadow_of ? { shadowOf: r.shadow_of as string } : {}),
     ...(r.pipeline ? { pipeline: json(r.pipeline) as WorkRequest['pipeline'] } : {}),
+    ...(Number(r.recoveries ?? 0) > 0 ? { recoveries: Number(r.recoveries) } : {}),
+    ...(r.overuse ? { overuse: json(r.overuse) as WorkRequest['overuse'] } : {}),
   };
+  lazyJson(req, 'input', r.input);
+  lazyJson(req, 'output', r.output);
+  const raw = r.input;
+  if (raw instanceof Uint8Array || (typeof raw === 'string' && raw.length >= 4096)) {
+    const payload: RawPayload = {
+      approxBytes: raw instanceof Uint8Array ? (zstdContentSize(raw) ?? raw.length) : raw.length,
+      bytes: () => (raw instanceof Uint8Array ? zstdDecompressAsync(raw) : Promise.resolve(Buffer.from(raw, 'utf8'))),
+    };
+    Object.defineProperty(req, RAW_INPUT, { value: payload, enumerable: false });
+  }
+  return req;
 }
 
 /** Index of the input column among requestParams. */
 export const INPUT_PARAM = 10;
 
 /** Parameters for INSERT INTO requests, in column order of INSERT_REQUEST. */
-export function requestParams(q: WorkRequest, compressMin: number = COMPRESS_MIN_BYTES): (string | number | null | Uint8Array)[] {
+/** @param inputJson q.input already serialized (UTF-8 JSON), if the caller has it */
+export function requestParams(q: WorkRequest, compressMin: number = COMPRESS_MIN_BYTES, inputJson?: Uint8Array): (string | number | null | Uint8Array)[] {
   const s = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
   return [
     q.id, q.clientId, q.template, q.state, q.urgency, q.klass, q.basePoints, JSON.stringify(q.priority), q.model ?? null,
-    q.maxTokens, packJson(q.input, compressMin), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
+    q.maxTokens, inputJson ? packJsonBytes(inputJson, compressMin) : packJson(q.input, compressMin), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
     s(q.progress), q.output === null || q.output === undefined ? null : packJson(q.output, compressMin), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
     q.startedAt, q.completedAt, s(q.optimization), q.system ?? 'allot', q.externalId ?? null, q.shadowOf ?? null, s(q.pipeline),

@@ -18,13 +18,14 @@ import { sumUsage } from '../../core/cost.ts';
 import { assertTransition, STATES, type State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
-import type { AuditEntry, Client, Optimization, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
   AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
-  StoreCapabilities, UsageRow,
+  StoreCapabilities, UsageRow, ReapOptions,
 } from '../store.ts';
+import { DEFAULT_MAX_RECOVERIES } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
-import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
+import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, rawBytes, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
 
 type Row = Record<string, unknown>;
 type Val = string | number | null | Uint8Array;
@@ -415,7 +416,7 @@ export class SqliteStore implements Store {
         });
       }
       this.#q('UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?').run(q.holdNano, q.clientId, q.period);
-      const params = requestParams(q, this.#compressMin);
+      const params = requestParams(q, this.#compressMin, input.inputJson);
       this.#q(INSERT_REQUEST).run(...params);
       this.#compressionSaving(q.id, q.clientId, q.template, q.createdAt, q.input, params[INPUT_PARAM], 'input');
       this.#audit({
@@ -574,7 +575,7 @@ export class SqliteStore implements Store {
    */
   #compressionSaving(requestId: string, clientId: string, template: string, at: number, value: unknown, stored: unknown, what: string): void {
     if (!(stored instanceof Uint8Array)) return;
-    const raw = Buffer.byteLength(JSON.stringify(value ?? null));
+    const raw = rawBytes(stored);
     this.#q('INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       at, requestId, clientId, template, 'compression', 0, 0, raw - stored.length, `${what} stored with zstd: ${raw} → ${stored.length} bytes`,
     );
@@ -604,12 +605,13 @@ export class SqliteStore implements Store {
       set: (cur) => ({
         ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
         cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
+        ...(s.overuse ? { overuse: JSON.stringify(s.overuse) } : {}),
       }),
       data: (cur) => {
         // A worker that used more than it was allowed costs more than the hold: charged, and recorded here.
         const overrun = Number(cur.cost_nano) + s.costNano - Number(cur.hold_nano);
         return {
-          cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}),
+          cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}), ...(s.overuse ? { overuse: s.overuse } : {}),
           ...(set.error ? { error: JSON.parse(set.error as string) } : {}),
         };
       },
@@ -628,25 +630,43 @@ export class SqliteStore implements Store {
     });
   }
 
-  async reapExpiredLeases(now: number, opts: { foreignOwnersOf?: string } = {}): Promise<WorkRequest[]> {
+  async reapExpiredLeases(now: number, opts: ReapOptions = {}): Promise<WorkRequest[]> {
+    const self = opts.self ?? null;
+    const maxRecoveries = opts.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;
     const rows = this.#q(
-      "SELECT id, attempts, max_attempts, state FROM requests WHERE state IN ('PREPARING', 'RUNNING') AND system = 'allot' AND (lease_expires_at < :now OR (:owner IS NOT NULL AND lease_owner IS NOT :owner))",
-    ).all({ now, owner: opts.foreignOwnersOf ?? null }) as Row[];
+      "SELECT id, attempts, max_attempts, state, lease_owner, recoveries FROM requests WHERE state IN ('PREPARING', 'RUNNING') AND system = 'allot' AND (lease_expires_at < :now OR (:foreign = 1 AND lease_owner IS NOT :self))",
+    ).all({ now, self, foreign: opts.takeForeign && self !== null ? 1 : 0 }) as Row[];
     const out: WorkRequest[] = [];
     for (const r of rows) {
-      const exhausted = Number(r.attempts) >= Number(r.max_attempts) && r.state === 'RUNNING';
-      const error = { code: 'LEASE_EXPIRED', message: 'The dispatcher holding this request stopped answering before it finished', retryable: true };
+      const running = r.state === 'RUNNING';
+      // The live dispatcher's own lease ran out (its worker outlived the deadline): that attempt counts.
+      // Any other owner is gone (Allot stopped or crashed): the attempt does not count, the recovery does.
+      const counted = self !== null && r.lease_owner === self;
+      const recoveries = Number(r.recoveries) + (counted ? 0 : 1);
+      const exhausted = counted ? running && Number(r.attempts) >= Number(r.max_attempts) : recoveries > maxRecoveries;
+      const error = counted
+        ? { code: 'LEASE_EXPIRED', message: 'The worker did not answer before the lease ran out', retryable: true }
+        : exhausted
+          ? { code: 'LEASE_EXPIRED', message: `Allot stopped ${recoveries} times while running this request; given up after ${maxRecoveries} recoveries`, retryable: false }
+          : { code: 'LEASE_EXPIRED', message: 'Allot stopped while running this request; it runs again (not counted as an attempt)', retryable: true };
       const res = this.#transition(r.id as string, {
         from: ['PREPARING', 'RUNNING'], to: exhausted ? 'FAILED' : 'WAITING_RETRY', token: null, now, actor: 'reaper',
         releaseHold: exhausted,
-        set: exhausted
-          ? { error: JSON.stringify(error), completed_at: now, reserved: null, lease_owner: null, lease_expires_at: null }
-          : { error: JSON.stringify(error), run_at: now, reserved: null, lease_owner: null, lease_expires_at: null },
-        data: { reason: 'lease expired' },
+        set: {
+          error: JSON.stringify(error), reserved: null, lease_owner: null, lease_expires_at: null, recoveries,
+          ...(counted || !running ? {} : { attempts: Math.max(0, Number(r.attempts) - 1) }),
+          ...(exhausted ? { completed_at: now } : { run_at: now }),
+        },
+        data: { reason: counted ? 'lease expired' : 'lease lost: its owner stopped', attempt_counted: counted, recoveries, owner: (r.lease_owner as string | null) ?? null },
       });
       if (res) out.push(res);
     }
     return out;
+  }
+
+  async listOveruse(since: number, limit = 1000): Promise<{ requestId: string; clientId: string; overuse: Overuse }[]> {
+    const rows = this.#q('SELECT id, client_id, overuse FROM requests WHERE overuse IS NOT NULL AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?').all(since, limit) as Row[];
+    return rows.map((r) => ({ requestId: r.id as string, clientId: r.client_id as string, overuse: JSON.parse(r.overuse as string) as Overuse }));
   }
 
   // ---- pipelines, and work the legacy orchestrator executes ----------------
