@@ -14,7 +14,8 @@ let calls = 0;
 let release: (() => void) | undefined;
 let worker: HttpWorkerServer;
 let h: Harness;
-const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+// Moved by hand (the TTL test); starts from the real time, so nothing depends on the date.
+const clock = new FakeClock(Date.now());
 
 before(async () => {
   worker = await serveHttp(
@@ -120,6 +121,35 @@ test('identical requests in flight at once run once; the others wait for the fir
   const stats = await h.call('GET', `/api/optimize/stats/${c.id}`, { key: c.key });
   assert.equal(stats.body.strategies.cache.requests, 2, 'each duplicate saved the leader’s cost');
   assert.equal(stats.body.strategies.cache.saved_usd, 0.06);
+});
+
+test('a hit on another client’s result, cached or in flight, never shows that client’s request id', async () => {
+  const alice = await h.createClient('standard');
+  const bob = await h.createClient('standard');
+  const calls0 = calls;
+  const mine = await run(alice.key, { input: { text: 'shared question' } });
+  const theirs = await run(bob.key, { input: { text: 'shared question' } });
+  assert.equal(theirs.cache.hit, true, 'the result is reused across clients');
+  assert.equal(theirs.cache.source_request_id, null, 'but the other client’s request id is not shown');
+  assert.ok(!JSON.stringify(theirs).includes(mine.request_id), 'nowhere in the answer');
+  const again = await run(alice.key, { input: { text: 'shared question' } });
+  assert.equal(again.cache.source_request_id, mine.request_id, 'a client sees its own source request');
+
+  // In flight: bob's duplicate waits for alice's leader and is served from it.
+  const lead = await h.call('POST', '/api/queue/enqueue', { key: alice.key, json: { template: 'cached', input: { text: 'shared in flight', hold: true } } });
+  for (let i = 0; i < 100 && release === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  const follower = await h.call('POST', '/api/queue/enqueue', { key: bob.key, json: { template: 'cached', input: { text: 'shared in flight', hold: true } } });
+  release?.();
+  release = undefined;
+  const [a, b] = await Promise.all([h.waitTerminal(lead.body.request_id, alice.key), h.waitTerminal(follower.body.request_id, bob.key)]);
+  assert.equal(a.status, 'COMPLETED');
+  assert.equal(b.cache.hit, true);
+  assert.equal(b.cache.source_request_id, null);
+  assert.ok(!JSON.stringify(b).includes(lead.body.request_id));
+  assert.equal(calls, calls0 + 2, 'two worker runs for five requests');
+  // Nor in bob's list or audit view of his own requests.
+  const list = await h.call('GET', '/api/executions', { key: bob.key });
+  assert.ok(!list.text.includes(mine.request_id) && !list.text.includes(lead.body.request_id));
 });
 
 test('a client can turn caching off for itself; PATCH turns it back on', async () => {

@@ -9,7 +9,7 @@ import { assertEnvelope, startHarness, type Harness } from '../helpers/app-harne
 
 const TOKEN_A = 'worker-a-token-0123456789';
 const TOKEN_B = 'worker-b-token-0123456789';
-const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+const clock = new FakeClock(Date.now());
 let h: Harness;
 
 before(async () => {

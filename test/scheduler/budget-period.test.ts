@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
+import { nextMonthStart } from '../helpers/dates.ts';
 import { startSpender } from '../helpers/spender.ts';
 import { assertEnvelope, startHarness } from '../helpers/app-harness.ts';
 
 test('the budget period turns at local midnight on the 1st, in budget.time_zone', async () => {
   const worker = await startSpender();
-  // 2026-12-01 04:30 UTC is still November 30 in New York (UTC-5).
-  const clock = new FakeClock(Date.UTC(2026, 11, 1, 4, 30, 0));
+  // Half an hour before a month starts in New York (04:30 or 03:30 UTC, with daylight saving time).
+  const turn = nextMonthStart('America/New_York');
+  const clock = new FakeClock(turn.at - 30 * 60_000);
   const h = await startHarness(
     {
       budget: { time_zone: 'America/New_York' },
@@ -28,23 +30,23 @@ test('the budget period turns at local midnight on the 1st, in budget.time_zone'
     assert.equal(run.status, 200, run.text);
     assert.equal(run.body.cost_usd, 1, '1,000 tokens at $0.001');
     let u = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
-    assert.equal(u.body.period, '2026-11');
+    assert.equal(u.body.period, turn.before);
     assert.equal(u.body.spent_usd, 1);
     assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'job', input: {} } }), 402, 'BUDGET_EXCEEDED');
 
-    clock.set(Date.UTC(2026, 11, 1, 4, 59, 59)); // 23:59:59 in New York
+    clock.set(turn.at - 1_000); // 23:59:59 in New York
     assertEnvelope(await h.call('POST', '/api/queue/enqueue', { key: c.key, json: { template: 'job', input: {} } }), 402, 'BUDGET_EXCEEDED');
 
-    clock.set(Date.UTC(2026, 11, 1, 5, 0, 0)); // midnight, December 1st, in New York
+    clock.set(turn.at); // midnight on the 1st in New York
     u = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
-    assert.equal(u.body.period, '2026-12');
+    assert.equal(u.body.period, turn.after);
     assert.equal(u.body.spent_usd, 0);
     const next = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'job', input: {} } });
     assert.equal(next.status, 200, next.text);
     const all = await h.call('GET', `/api/usage/${c.id}`, { key: c.key });
     assert.deepEqual(
       (all.body.periods as { period: string; spent_usd: number }[]).map((p) => [p.period, p.spent_usd]),
-      [['2026-12', 1], ['2026-11', 1]],
+      [[turn.after, 1], [turn.before, 1]],
     );
   } finally {
     await h.close();

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
+import { nextUtc, sameDayUtc } from '../helpers/dates.ts';
 import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 
@@ -37,7 +38,8 @@ const status = async (h: Harness, key: string, id: string): Promise<string> => (
 
 describe('deferred work', () => {
   test('waits for the off-peak window; scored work runs meanwhile', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0)); // Monday 12:00 UTC
+    const noon = nextUtc({ weekday: 1, hour: 12 }); // a Monday, 12:00 UTC
+    const clock = new FakeClock(noon);
     await withAllot({ windows: [{ start: '22:00', end: '06:00' }], time_zone: 'UTC', low_utilization: null }, clock, async (h, key) => {
       const deferred = await submit(h, key, 'deferred');
       const normal = await submit(h, key);
@@ -47,12 +49,12 @@ describe('deferred work', () => {
       const view = await h.call('GET', `/api/execution/${deferred}`, { key });
       assert.equal(view.body.level, 'deferred');
       const s = (await h.call('GET', '/status')).body.deferred;
-      assert.deepEqual(s, { allowed: false, reason: 'peak', next_window_at: '2026-11-23T22:00:00.000Z' });
+      assert.deepEqual(s, { allowed: false, reason: 'peak', next_window_at: new Date(sameDayUtc(noon, 22)).toISOString() });
 
-      clock.set(Date.UTC(2026, 10, 23, 21, 59, 59));
+      clock.set(sameDayUtc(noon, 21, 59, 59));
       await settled(h);
       assert.equal(await status(h, key, deferred), 'PENDING', 'one second before the window');
-      clock.set(Date.UTC(2026, 10, 23, 22, 0, 0));
+      clock.set(sameDayUtc(noon, 22));
       await settled(h);
       assert.equal(await status(h, key, deferred), 'COMPLETED', 'runs once the window opens');
       assert.equal((await h.call('GET', '/status')).body.deferred.reason, 'off-peak window');
@@ -60,10 +62,10 @@ describe('deferred work', () => {
   });
 
   test('runs after utilization has been low for low_utilization.for_ms when no window is configured', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+    const clock = new FakeClock(Date.now());
     await withAllot({ low_utilization: { below: 0.5, for_ms: 60_000 } }, clock, async (h, key) => {
       const deferred = await submit(h, key, 'deferred');
-      await settled(h); // first low sample at 12:00:00
+      await settled(h); // the first low sample
       assert.equal(await status(h, key, deferred), 'PENDING');
       clock.advance(59_000);
       await settled(h);

@@ -16,13 +16,14 @@ const REFILL = 1_000;
 
 async function scenario(holdAfterMs: number): Promise<{ bigStartedAfterMs: number | null; smallsWhileWaiting: number; holds: Record<string, string>[] }> {
   const worker = await startSpender();
-  const clock = new FakeClock(Date.UTC(2026, 10, 23, 9, 0, 0));
+  const clock = new FakeClock(Date.now());
   let h: Harness | undefined;
   try {
     h = await startHarness(
       {
         scheduler: { hold_after_ms: holdAfterMs, starvation_ms: 600_000 },
-        resources: { 'llm.one': { kind: 'tokens', model: 'one', unit: 'token', capacity: CAPACITY, refill_per_s: REFILL, cost_per_unit_usd: 0 } },
+        // input_overhead_tokens 0: the spender bills exactly max_tokens, and the refill arithmetic below counts on it.
+        resources: { 'llm.one': { kind: 'tokens', model: 'one', unit: 'token', capacity: CAPACITY, refill_per_s: REFILL, cost_per_unit_usd: 0, input_overhead_tokens: 0 } },
         workers: { 'w-big': { transport: 'http', url: worker.url, max_concurrency: 50 }, 'w-small': { transport: 'http', url: worker.url, max_concurrency: 50 } },
         templates: {
           big: { worker: 'w-big', model: 'one', max_tokens: 8_000 },

@@ -6,12 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
+import { nextUtc, sameDayUtc } from '../helpers/dates.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
 
 test('low-urgency work waits for off-peak, up to the template deadline', async () => {
   const worker = await startSpender();
-  const clock = new FakeClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+  const noon = nextUtc({ hour: 12 });
+  const clock = new FakeClock(noon);
   let h: Harness | undefined;
   try {
     h = await startHarness(
@@ -54,11 +56,11 @@ test('low-urgency work waits for off-peak, up to the template deadline', async (
     await settle();
     assert.equal((await view(low)).status, 'COMPLETED', 'the deadline passed: it runs anyway');
 
-    clock.set(Date.UTC(2026, 10, 23, 21, 30, 0));
+    clock.set(sameDayUtc(noon, 21, 30));
     const evening = await submit({ urgency: 'low' });
     await settle();
     assert.equal((await view(evening)).status, 'PENDING');
-    clock.set(Date.UTC(2026, 10, 23, 22, 0, 0));
+    clock.set(sameDayUtc(noon, 22));
     await settle();
     assert.equal((await view(evening)).status, 'COMPLETED', 'the window opened before the deadline');
   } finally {

@@ -20,7 +20,8 @@ after(async () => {
 });
 
 const config = (pools: unknown[]) => ({
-  resources: { 'llm.p': { kind: 'tokens', model: 'p', unit: 'token', capacity: 1000, refill_per_s: 100, cost_per_unit_usd: 0, pools } },
+  // input_overhead_tokens 0: the spender bills exactly max_tokens, and the pool arithmetic below counts on it.
+  resources: { 'llm.p': { kind: 'tokens', model: 'p', unit: 'token', capacity: 1000, refill_per_s: 100, cost_per_unit_usd: 0, input_overhead_tokens: 0, pools } },
   workers: { spender: { transport: 'http', url: worker.url, max_concurrency: 20 } },
   templates: { job: { worker: 'spender', model: 'p', max_tokens: 1000 } },
 });
@@ -51,7 +52,7 @@ async function poolLevels(h: Harness): Promise<Record<string, number>> {
 
 describe('reserved pools', () => {
   test('are lent while the owner is idle, and reclaimed first when it has work waiting', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 10, 23, 10, 0, 0));
+    const clock = new FakeClock(Date.now());
     const h = await harness([{ name: 'ent', kind: 'reserved', tier: 'enterprise', share: 0.5 }], clock);
     try {
       const ent = await h.createClient('enterprise');
@@ -90,7 +91,7 @@ describe('reserved pools', () => {
 
 describe('dedicated pools', () => {
   test('are set through the admin API, used by their client only, never lent', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 10, 23, 10, 0, 0));
+    const clock = new FakeClock(Date.now());
     const h = await harness([], clock);
     try {
       const d = await h.createClient('standard');
