@@ -196,6 +196,34 @@ describe('Idempotency-Key', () => {
     }
   });
 
+  test('200 keys × 10 racing copies: one request per key, one hold each (a probe found this holds; kept from regressing)', async () => {
+    const c = await h.createClient('enterprise', { monthly_budget_usd: 1000 });
+    await h.call('POST', '/admin/scheduler/stop', { key: h.adminKey });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 200 * 10 }, (_, i) => enqueue(c.key, { template: 'summarize', input: { text: `question ${i % 200}` } }, { 'Idempotency-Key': `race-${i % 200}` })),
+      );
+      const byKey = new Map<number, Set<string>>();
+      for (const [i, a] of answers.entries()) {
+        assert.ok(a.status === 202 || a.status === 200, a.text);
+        const set = byKey.get(i % 200) ?? new Set<string>();
+        set.add(a.body.request_id);
+        byKey.set(i % 200, set);
+      }
+      for (const [k, ids] of byKey) assert.equal(ids.size, 1, `key race-${k} made ${ids.size} requests`);
+      assert.equal(answers.filter((a) => a.status === 202).length, 200, 'each key created once (202), the copies answered 200');
+      const list = await h.call('GET', '/api/executions?limit=1000', { key: c.key });
+      assert.equal(list.body.requests.length, 200);
+      const each = answers[0]?.body.estimate.max_cost_usd as number;
+      const cur = await h.call('GET', `/api/usage/${c.id}/current`, { key: c.key });
+      const expected = (list.body.requests as { estimate: { max_cost_usd: number } }[]).reduce((a, r) => a + usdToNano(r.estimate.max_cost_usd), 0);
+      assert.ok(each > 0);
+      assert.equal(usdToNano(cur.body.held_usd), expected, 'one hold per request, none for the copies');
+    } finally {
+      await h.call('POST', '/admin/scheduler/start', { key: h.adminKey });
+    }
+  });
+
   test('/api/execute honours Idempotency-Key: a repeat returns the finished request', async () => {
     const c = await h.createClient('standard');
     const body = { template: 'summarize', input: { text: ARTICLE } };
