@@ -25,6 +25,8 @@ import { LARGE_PAYLOAD_BYTES, largeWork } from './turns.ts';
  */
 export interface InputCounter {
   count(owner: string, text: string, encoding: Encoding): number | Promise<number>;
+  /** Whether measuring `input` goes to a thread (and may wait its turn). */
+  large(input: unknown): boolean;
   measure(owner: string, input: unknown, encoding: Encoding | null): { tokens: number; json?: Uint8Array | undefined } | Promise<{ tokens: number; json?: Uint8Array | undefined }>;
 }
 
@@ -86,8 +88,10 @@ export class Admission {
     }
     const maxTokens = body.max_tokens ?? t.maxTokens;
     const reg = this.#d.registry;
-    const floor = estimateRequest(t, 0, maxTokens, reg);
-    if (client) {
+    // Counting a large input takes a while: first make sure it could be admitted at all (its bucket, its
+    // client's budget), with an empty input as a lower bound. A small one is counted at once.
+    const floor = this.#d.tokens.large(body.input) ? estimateRequest(t, 0, maxTokens, reg) : null;
+    if (floor && client) {
       // A lower bound: an empty input, on the cheapest model a downgrade could move it to.
       let floorNano = floor.maxCostNano;
       for (const m of t.fallbackModels) {

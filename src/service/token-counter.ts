@@ -95,6 +95,11 @@ export class TokenCounter {
     this.#total = opts.maxPendingChars ?? 64 * Mi;
   }
 
+  /** Whether measuring `input` goes to a thread (and may wait its turn). */
+  large(input: unknown): boolean {
+    return !this.#closed && approxChars(input) > this.#inline;
+  }
+
   /** Tokens in `text`, counted for `owner` (a client id: whose turn it is when counting waits). */
   async count(owner: string, text: string, encoding: Encoding): Promise<number> {
     if (text.length <= this.#inline) return countTokens(text, encoding);
