@@ -1,5 +1,7 @@
 // Usage: node examples/noop/server.ts [--port 9100] [--host 127.0.0.1] [--token T]
 // Answers every job at once with output {} and zero usage: a baseline for benchmarking Allot's own overhead.
+// A job whose input has `sleep_ms` waits that long first (until its deadline aborts it): for timeout tests.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
 
@@ -17,7 +19,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 // Dedupe off: benchmark jobs are unique, and the cache would only add bookkeeping to the measured path.
-const worker = defineWorker({ name: 'noop', handler: () => ({}), dedupe: false });
+const worker = defineWorker({
+  name: 'noop',
+  dedupe: false,
+  handler: (job, ctx) => {
+    const ms = Number((job.input as { sleep_ms?: unknown }).sleep_ms ?? 0);
+    if (!(ms > 0)) return {};
+    return sleep(ms, {}, { signal: ctx.signal });
+  },
+});
 const server = await serveHttp(worker, { host: values.host, port, token: values.token });
 console.log(`listening on ${server.url}`);
 

@@ -9,6 +9,8 @@ import type { Job, JobEnvelope } from './job.ts';
 import { parseJobEnvelope } from './job.ts';
 import type { StandardResponse, Usage } from './response.ts';
 import { emptyUsage, failureFromError } from './response.ts';
+import { WorkerError } from './errors.ts';
+import { untilAborted } from './execute.ts';
 
 export interface BatchContext {
   readonly signal: AbortSignal;
@@ -18,25 +20,51 @@ export interface BatchContext {
 
 export type BatchHandler<I, O> = (jobs: Job<I>[], ctx: BatchContext) => Promise<O[]> | O[];
 
-/** Run one batch: parse every job (a bad one fails alone), then the batch handler once. */
+/**
+ * Run one batch: parse every job (a bad one fails alone), then the batch
+ * handler once, aborted when the job with the least time left runs out of it.
+ */
 export async function runBatchHandler<O>(
   handler: BatchHandler<Record<string, unknown>, O>,
   rawJobs: unknown[],
-  signal: AbortSignal,
+  outer: AbortSignal,
+  receivedAt: number = performance.now(),
 ): Promise<StandardResponse[]> {
   const parsed: (JobEnvelope | StandardResponse)[] = rawJobs.map((raw) => {
     try {
-      return parseJobEnvelope(raw);
+      return parseJobEnvelope(raw, receivedAt);
     } catch (err) {
       return failureFromError(err, emptyUsage());
     }
   });
   const valid = parsed.map((p, i) => ({ p, i })).filter((x): x is { p: JobEnvelope; i: number } => 'job' in x.p);
+  const budgets = valid.map((v) => v.p.budgetMs).filter((b): b is number => b !== null);
+  const controller = new AbortController();
+  const onOuter = (): void => controller.abort(outer.reason);
+  if (outer.aborted) onOuter();
+  else outer.addEventListener('abort', onOuter, { once: true });
+  const left = budgets.length ? Math.min(...budgets) - (performance.now() - receivedAt) : null;
+  const timer = left === null || left > 2 ** 31 - 1 ? undefined : setTimeout(() => controller.abort(new WorkerError('DEADLINE_EXCEEDED', 'deadline exceeded', { retryable: true })), Math.max(0, left));
+  const signal = controller.signal;
+  try {
+    return await runValid(handler, parsed, valid, signal);
+  } finally {
+    clearTimeout(timer);
+    outer.removeEventListener('abort', onOuter);
+  }
+}
+
+async function runValid<O>(
+  handler: BatchHandler<Record<string, unknown>, O>,
+  parsed: (JobEnvelope | StandardResponse)[],
+  valid: { p: JobEnvelope; i: number }[],
+  signal: AbortSignal,
+): Promise<StandardResponse[]> {
   const usage: Usage[] = valid.map(() => emptyUsage());
   const started = performance.now();
   let outputs: O[];
   try {
-    outputs = await handler(valid.map((v) => v.p.job), {
+    outputs = await untilAborted(Promise.resolve().then(() => handler(valid.map((v) => v.p.job), {
       signal,
       addUsage(index, u) {
         const target = usage[index];
@@ -45,13 +73,13 @@ export async function runBatchHandler<O>(
         target.tokens.output += u.outputTokens ?? 0;
         for (const [k, v] of Object.entries(u.resources ?? {})) target.resources[k] = (target.resources[k] ?? 0) + v;
       },
-    });
+    })), signal);
     if (!Array.isArray(outputs) || outputs.length !== valid.length) {
       throw new TypeError(`batchHandler returned ${Array.isArray(outputs) ? outputs.length : typeof outputs} results for ${valid.length} jobs`);
     }
   } catch (err) {
     const results = [...parsed] as StandardResponse[];
-    valid.forEach((v, k) => (results[v.i] = failureFromError(err, usage[k] as Usage)));
+    valid.forEach((v, k) => (results[v.i] = failureFromError(signal.aborted ? signal.reason : err, usage[k] as Usage)));
     return results;
   }
   const duration = Math.round((performance.now() - started) * 1000) / 1000;

@@ -45,17 +45,19 @@ export async function execute<O>(
   opts: RunOptions,
 ): Promise<StandardResponse> {
   const { job } = envelope;
-  const now = Date.now();
-  if (job.deadlineMs !== null && job.deadlineMs <= now) {
-    return failure('DEADLINE_EXCEEDED', 'deadline had already passed when the job arrived', true);
+  // Time left, counted on the monotonic clock from when the job arrived: never this machine's wall clock
+  // against the sender's (a worker 10 minutes ahead would refuse every job, one behind never abort).
+  const left = envelope.budgetMs === null ? null : envelope.budgetMs - (performance.now() - envelope.receivedAt);
+  if (left !== null && left <= 0) {
+    return failure('DEADLINE_EXCEEDED', `no time was left when the job arrived (timeout_ms ${job.timeoutMs ?? 'absent'})`, true);
   }
 
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  if (job.deadlineMs !== null && job.deadlineMs - now <= MAX_TIMER_MS) {
+  if (left !== null && left <= MAX_TIMER_MS) {
     timer = setTimeout(() => {
-      controller.abort(new WorkerError('DEADLINE_EXCEEDED', `deadline exceeded (${job.deadlineMs})`, { retryable: true }));
-    }, job.deadlineMs - now);
+      controller.abort(new WorkerError('DEADLINE_EXCEEDED', `deadline exceeded: ${Math.round(envelope.budgetMs ?? 0)} ms after the job arrived`, { retryable: true }));
+    }, left);
   }
   const external = opts.signal;
   const onExternalAbort = (): void => {
@@ -114,7 +116,7 @@ async function invoke<O>(handler: Handler<Record<string, unknown>, O>, job: Job,
 }
 
 /** Settle with the work, or reject with the abort reason as soon as the signal fires (the work is left to finish on its own). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
     work.catch(() => {});
     return Promise.reject(signal.reason);

@@ -76,6 +76,8 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
   };
 
   const onJob = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // The job's time left counts from here, when it arrived.
+    const receivedAt = performance.now();
     if (expectedAuth !== null && req.headers.authorization !== expectedAuth) {
       send(res, 401, failure('UNAUTHORIZED', 'missing or wrong bearer token', false));
       return;
@@ -93,12 +95,12 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
       return;
     }
     if (body && typeof body === 'object' && Array.isArray((body as { batch?: unknown }).batch)) {
-      await onBatch((body as { batch: unknown[] }).batch, res);
+      await onBatch((body as { batch: unknown[] }).batch, res, receivedAt);
       return;
     }
     let envelope: JobEnvelope;
     try {
-      envelope = parseJobEnvelope(body);
+      envelope = parseJobEnvelope(body, receivedAt);
     } catch (err) {
       const parsed = err instanceof SyntaxError ? failure('VALIDATION_ERROR', `job body is not valid JSON: ${err.message}`, false) : failureFromError(err, emptyUsage());
       send(res, 400, parsed);
@@ -120,19 +122,19 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
   };
 
   /** A batch call: the batch handler once, or each job through the ordinary handler side by side. */
-  const onBatch = async (jobs: unknown[], res: ServerResponse): Promise<void> => {
+  const onBatch = async (jobs: unknown[], res: ServerResponse, receivedAt: number): Promise<void> => {
     const controller = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
     const batch = batchHandlerOf(worker);
     const results = batch
-      ? await load.track(() => runBatchHandler(batch, jobs, controller.signal))
+      ? await load.track(() => runBatchHandler(batch, jobs, controller.signal, receivedAt))
       : await Promise.all(
           jobs.map(async (raw) => {
             let envelope: JobEnvelope;
             try {
-              envelope = parseJobEnvelope(raw);
+              envelope = parseJobEnvelope(raw, receivedAt);
             } catch (err) {
               return failureFromError(err, emptyUsage());
             }

@@ -8,8 +8,20 @@ export interface Job<I = Record<string, unknown>> {
   attempt: number;
   input: I;
   parameters: Record<string, unknown> & { model?: string; max_tokens?: number };
-  /** Epoch ms after which Allot no longer wants the answer; null when the job has no deadline. */
+  /**
+   * Epoch ms, on this worker's own clock, after which the answer is no longer
+   * wanted: when the job arrived plus `timeoutMs`. From a sender that gives
+   * no `timeout_ms` (an older orchestrator), its `deadline_ms` as sent (its
+   * clock). null when the job has no deadline.
+   */
   deadlineMs: number | null;
+  /**
+   * Milliseconds the job had left when it was sent (the wire's `timeout_ms`),
+   * null when the sender gave none. The SDK aborts the handler this long
+   * after the job arrived, whatever this machine's clock says: clocks differ
+   * between machines, durations do not.
+   */
+  timeoutMs: number | null;
 }
 
 /** Where HTTP-transport progress is posted. */
@@ -22,6 +34,10 @@ export interface ProgressTarget {
 export interface JobEnvelope {
   job: Job;
   progress: ProgressTarget | null;
+  /** performance.now() when the job arrived: its time left counts from here. */
+  receivedAt: number;
+  /** Milliseconds it had left when it arrived; null: no deadline. */
+  budgetMs: number | null;
 }
 
 type Obj = Record<string, unknown>;
@@ -56,8 +72,11 @@ function parseProgress(v: unknown): ProgressTarget | null {
   return { url: v.url, token: v.token };
 }
 
-/** Validate a wire job and split it into the handler's view and the progress target. */
-export function parseJobEnvelope(raw: unknown): JobEnvelope {
+/**
+ * Validate a wire job and split it into the handler's view and the progress target.
+ * @param receivedAt performance.now() when it arrived (default: now)
+ */
+export function parseJobEnvelope(raw: unknown, receivedAt: number = performance.now()): JobEnvelope {
   if (!isObject(raw)) throw WorkerError.invalidInput('invalid job: body must be a JSON object');
   const requestId = requiredString(raw, 'request_id');
   const template = requiredString(raw, 'template');
@@ -82,7 +101,16 @@ export function parseJobEnvelope(raw: unknown): JobEnvelope {
   if (deadline !== undefined && deadline !== null && (typeof deadline !== 'number' || !Number.isFinite(deadline))) {
     throw invalid('deadline_ms', 'a number (epoch ms)');
   }
+  const timeout = raw.timeout_ms;
+  if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0)) {
+    throw invalid('timeout_ms', 'a number of milliseconds >= 0');
+  }
 
+  // The time left is a duration: counted from arrival on this machine's monotonic clock. Only without
+  // one (an older sender) is the absolute deadline compared with this machine's wall clock.
+  const now = Date.now();
+  const timeoutMs = typeof timeout === 'number' ? timeout : null;
+  const budgetMs = timeoutMs !== null ? timeoutMs : typeof deadline === 'number' ? deadline - now : null;
   return {
     job: {
       requestId,
@@ -91,9 +119,12 @@ export function parseJobEnvelope(raw: unknown): JobEnvelope {
       attempt,
       input,
       parameters: parameters as Job['parameters'],
-      deadlineMs: typeof deadline === 'number' ? deadline : null,
+      deadlineMs: timeoutMs !== null ? now + timeoutMs : typeof deadline === 'number' ? deadline : null,
+      timeoutMs,
     },
     progress: parseProgress(raw.progress),
+    receivedAt,
+    budgetMs,
   };
 }
 

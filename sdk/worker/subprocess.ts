@@ -23,10 +23,10 @@ function writeResponse(out: NodeJS.WritableStream, res: StandardResponse): Promi
   });
 }
 
-async function runText(worker: Worker, text: string, stdout: NodeJS.WritableStream): Promise<StandardResponse> {
+async function runText(worker: Worker, text: string, stdout: NodeJS.WritableStream, receivedAt: number): Promise<StandardResponse> {
   let envelope: JobEnvelope;
   try {
-    envelope = parseJobEnvelope(JSON.parse(text));
+    envelope = parseJobEnvelope(JSON.parse(text), receivedAt);
   } catch (err) {
     if (err instanceof SyntaxError) return failure('VALIDATION_ERROR', `job is not valid JSON: ${err.message}`, false);
     return failureFromError(err, emptyUsage());
@@ -43,9 +43,11 @@ async function runText(worker: Worker, text: string, stdout: NodeJS.WritableStre
 export async function runSubprocess(worker: Worker, io: SubprocessIo = {}): Promise<void> {
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
+  // The job's time left (timeout_ms) counts from when reading it began.
+  const receivedAt = performance.now();
   const text = await readAll(stdin);
 
-  const result = await runText(worker, text, stdout);
+  const result = await runText(worker, text, stdout, receivedAt);
   await writeResponse(stdout, result);
   if (io.stdout === undefined && io.stdin === undefined) process.exit(0);
 }

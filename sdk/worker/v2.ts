@@ -9,8 +9,10 @@
  *   GET  /api/data/{ref_id}       → a stored output (outputs of 1 KiB or more travel by reference)
  * `GET /health` gains the v2 fields (see `v2HealthFields`).
  *
- * Beyond the seed, a process call may carry `deadline_ms` (epoch ms) and
- * `attempt`, and the answer carries `usage` (the direct protocol's usage:
+ * Beyond the seed, a process call may carry `timeout_ms` (milliseconds left
+ * when it was sent: the handler is aborted that long after the call
+ * arrived), `deadline_ms` (epoch ms on the sender's clock, used only without
+ * `timeout_ms`) and `attempt`, and the answer carries `usage` (the direct protocol's usage:
  * input/output tokens and named resources); Allot sends and reads these,
  * other orchestrators ignore them.
  */
@@ -139,12 +141,18 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
     });
   };
 
-  /** Resolve the input, then run the handler exactly as a direct job (same dedupe, progress, deadline and usage). */
-  const runPacket = async (b: Obj, packetId: string, gone: AbortSignal): Promise<StandardResponse> => {
-    const deadlineMs = typeof b.deadline_ms === 'number' && Number.isFinite(b.deadline_ms) ? b.deadline_ms : Date.now() + capabilities.max_processing_time_ms;
+  /**
+   * Resolve the input, then run the handler exactly as a direct job (same dedupe, progress, deadline and usage).
+   * The time left is `timeout_ms` from when the call arrived (`receivedAt`), whatever this machine's clock says;
+   * without it, `deadline_ms` against this clock (an older orchestrator); without either, max_processing_time_ms.
+   */
+  const runPacket = async (b: Obj, packetId: string, gone: AbortSignal, receivedAt: number): Promise<StandardResponse> => {
+    const timeoutMs = typeof b.timeout_ms === 'number' && Number.isFinite(b.timeout_ms) && b.timeout_ms >= 0 ? b.timeout_ms : undefined;
+    const budgetMs = timeoutMs ?? (typeof b.deadline_ms === 'number' && Number.isFinite(b.deadline_ms) ? b.deadline_ms - Date.now() : capabilities.max_processing_time_ms);
+    const leftMs = (): number => budgetMs - (performance.now() - receivedAt);
     const { template, stage } = splitStage(b.stage_id);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new WorkerError('DEADLINE_EXCEEDED', 'deadline exceeded while fetching the input reference', { retryable: true })), Math.max(0, Math.min(deadlineMs - Date.now(), 2 ** 31 - 1)));
+    const timer = setTimeout(() => controller.abort(new WorkerError('DEADLINE_EXCEEDED', 'deadline exceeded while fetching the input reference', { retryable: true })), Math.max(0, Math.min(leftMs(), 2 ** 31 - 1)));
     const onGone = (): void => controller.abort(new WorkerError('CANCELLED', 'job cancelled: the orchestrator went away', { retryable: true }));
     gone.addEventListener('abort', onGone, { once: true });
     let input: unknown;
@@ -154,10 +162,13 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
       clearTimeout(timer);
       gone.removeEventListener('abort', onGone);
     }
-    const envelope = parseJobEnvelope({
-      request_id: typeof b.execution_id === 'string' && b.execution_id.length > 0 ? b.execution_id : packetId,
-      template, stage, attempt: b.attempt ?? 1, input, parameters: b.parameters ?? {}, deadline_ms: deadlineMs,
-    });
+    const envelope = parseJobEnvelope(
+      {
+        request_id: typeof b.execution_id === 'string' && b.execution_id.length > 0 ? b.execution_id : packetId,
+        template, stage, attempt: b.attempt ?? 1, input, parameters: b.parameters ?? {}, timeout_ms: Math.max(0, budgetMs),
+      },
+      receivedAt,
+    );
     return runEnvelope(worker, envelope, { progressSink: progress.sink(packetId), signal: gone });
   };
 
@@ -168,7 +179,7 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
     const started = performance.now();
     const gone = clientGone(res);
     progress.set(packetId, 'processing', 0, 'reading input');
-    let result: StandardResponse = await load.track(() => runPacket(b, packetId, gone)).catch((err: unknown) => failureFromError(err, emptyUsage()));
+    let result: StandardResponse = await load.track(() => runPacket(b, packetId, gone, started)).catch((err: unknown) => failureFromError(err, emptyUsage()));
     let outputRef: unknown;
     if (result.success) {
       try {

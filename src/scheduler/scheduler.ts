@@ -681,6 +681,7 @@ export class Scheduler {
       input: input === undefined ? req.input : input,
       parameters: { ...req.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
       deadline_ms: deadlineAt,
+      timeout_ms: Math.max(0, Math.round(deadlineAt - this.#d.clock.now())),
       progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token, stage) },
     };
   }

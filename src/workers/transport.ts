@@ -15,7 +15,13 @@ export interface Job {
   readonly attempt: number;
   readonly input: unknown;
   readonly parameters: Readonly<Record<string, unknown>>;
+  /** Epoch ms on Allot's clock after which the answer is no longer wanted. */
   readonly deadline_ms: number;
+  /**
+   * Milliseconds left when the job was sent. Workers time out relative to when
+   * it arrived, not by comparing deadline_ms with their own clock: clocks differ.
+   */
+  readonly timeout_ms: number;
   readonly progress?: { readonly url: string; readonly token: string } | undefined;
 }
 

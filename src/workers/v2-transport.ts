@@ -47,6 +47,9 @@ export class V2Transport implements Transport {
     if (!w.url) return failure('WORKER_UNAVAILABLE', `Worker "${w.name}" has no url`, false);
     const packetId = `pkt_${randomUUID()}`;
     const base = { packet_id: packetId, execution_id: job.request_id, stage_id: `${job.template}:${job.stage}` };
+    // The handshake and the input reference take time out of the job's: the process call says what is left.
+    const t0 = performance.now();
+    const timeLeft = (): number => Math.max(0, Math.round(job.timeout_ms - (performance.now() - t0)));
     try {
       const inputRef = ctx.inputRef ?? (await this.#refs.make(job.request_id, w.name, job.input));
       const hs = await this.#post(w, '/api/handshake', { ...base, input_ref: inputRef }, ctx.signal);
@@ -73,7 +76,7 @@ export class V2Transport implements Transport {
       }, PROGRESS_POLL_MS);
       let res: { status: number; body: Record<string, unknown> };
       try {
-        res = await this.#post(w, '/api/process', { ...base, input_ref: inputRef, parameters: job.parameters, attempt: job.attempt, deadline_ms: job.deadline_ms }, ctx.signal);
+        res = await this.#post(w, '/api/process', { ...base, input_ref: inputRef, parameters: job.parameters, attempt: job.attempt, deadline_ms: job.deadline_ms, timeout_ms: timeLeft() }, ctx.signal);
       } finally {
         clearInterval(poll);
       }

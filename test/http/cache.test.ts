@@ -137,7 +137,8 @@ test('a hit on another client’s result, cached or in flight, never shows that 
 
   // In flight: bob's duplicate waits for alice's leader and is served from it.
   const lead = await h.call('POST', '/api/queue/enqueue', { key: alice.key, json: { template: 'cached', input: { text: 'shared in flight', hold: true } } });
-  for (let i = 0; i < 100 && release === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  const reached = (): boolean => release !== undefined;
+  for (let i = 0; i < 100 && !reached(); i++) await new Promise((r) => setTimeout(r, 5));
   const follower = await h.call('POST', '/api/queue/enqueue', { key: bob.key, json: { template: 'cached', input: { text: 'shared in flight', hold: true } } });
   release?.();
   release = undefined;

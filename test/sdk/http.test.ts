@@ -260,7 +260,32 @@ describe('serveHttp', () => {
     assert.ok(Date.now() - started < 500);
   });
 
-  test('a job already past its deadline is refused without running', async () => {
+  test('timeout_ms decides, not deadline_ms against this clock: a sender far behind or ahead of us', async () => {
+    // Allot's clock 15 minutes behind ours: its deadline_ms is in our past, yet the job has 2 s left.
+    const behind = makeJob({ mode: 'echo' }, { deadline_ms: Date.now() - 15 * 60_000, timeout_ms: 2_000 });
+    const ok = await post(server.url, behind);
+    assert.ok(ok.body.success, JSON.stringify(ok.body));
+    // Allot's clock 15 minutes ahead: its deadline_ms is far in our future, yet the job is aborted after 150 ms.
+    const started = Date.now();
+    const ahead = await post(server.url, makeJob({ mode: 'slow', ms: 5_000 }, { deadline_ms: Date.now() + 15 * 60_000, timeout_ms: 150 }));
+    assert.ok(!ahead.body.success);
+    assert.equal(ahead.body.error.code, 'DEADLINE_EXCEEDED');
+    const took = Date.now() - started;
+    assert.ok(took >= 140 && took < 2_000, `aborted after ${took} ms`);
+    // No time left at all: refused without running.
+    const none = makeJob({ mode: 'echo' }, { deadline_ms: Date.now() + 60_000, timeout_ms: 0 });
+    const refused = (await post(server.url, none)).body;
+    assert.ok(!refused.success);
+    assert.equal(refused.error.code, 'DEADLINE_EXCEEDED');
+    assert.equal(calls.get(String(none.request_id)), undefined);
+    // A bad one is a validation error naming the field.
+    const bad = await post(server.url, makeJob({ mode: 'echo' }, { timeout_ms: -5 }));
+    assert.equal(bad.status, 400);
+    assert.ok(!bad.body.success);
+    assert.match(bad.body.error.message, /timeout_ms/);
+  });
+
+  test('without timeout_ms (an older sender), a job already past its deadline_ms is refused without running', async () => {
     const j = makeJob({ mode: 'echo' }, { deadline_ms: Date.now() - 1 });
     const { body } = await post(server.url, j);
     assert.ok(!body.success);

@@ -105,6 +105,45 @@ describe('keywords worker as a subprocess', () => {
   });
 });
 
+describe('runSubprocess and the time left', () => {
+  const sleeper = defineWorker<{ ms: number }, { slept: number }>({
+    name: 'sleeper',
+    dedupe: false,
+    async handler(job, ctx) {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, job.input.ms);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          reject(ctx.signal.reason);
+        }, { once: true });
+      });
+      return { slept: job.input.ms };
+    },
+  });
+  const run = async (job: Record<string, unknown>): Promise<Record<string, any>> => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    stdin.end(JSON.stringify({ request_id: randomUUID(), template: 't', input: {}, ...job }));
+    await runSubprocess(sleeper, { stdin, stdout });
+    return JSON.parse(out.trimEnd().split('\n').at(-1) as string);
+  };
+
+  test('timeout_ms counts from arrival: a deadline_ms 15 minutes in the past does not refuse the job', async () => {
+    const r = await run({ input: { ms: 10 }, deadline_ms: Date.now() - 15 * 60_000, timeout_ms: 5_000 });
+    assert.equal(r.success, true, JSON.stringify(r));
+  });
+
+  test('and a deadline_ms 15 minutes ahead does not keep it running past timeout_ms', async () => {
+    const started = Date.now();
+    const r = await run({ input: { ms: 5_000 }, deadline_ms: Date.now() + 15 * 60_000, timeout_ms: 150 });
+    assert.equal(r.success, false);
+    assert.equal(r.error.code, 'DEADLINE_EXCEEDED');
+    assert.ok(Date.now() - started < 2_000, `aborted after ${Date.now() - started} ms`);
+  });
+});
+
 describe('runSubprocess with explicit streams', () => {
   test('reads the job from stdin and writes NDJSON to stdout', async () => {
     const worker = defineWorker<{ n: number }, { doubled: number }>({

@@ -197,6 +197,23 @@ describe('one SDK worker, both protocols (no Allot)', () => {
     assert.ok(v2Call?.deadlineMs !== null && (v2Call?.deadlineMs ?? 0) > Date.now() && (v2Call?.deadlineMs ?? 0) <= Date.now() + 30_000, 'no deadline_ms: the declared max_processing_time_ms');
   });
 
+  test('a process call’s timeout_ms is its time left: the deadline_ms of a clock 15 minutes behind does not matter', async () => {
+    counter.calls.length = 0;
+    const packet = `pkt_${randomUUID()}`;
+    const ids = { packet_id: packet, execution_id: 'r-skew', stage_id: 'count:0' };
+    const sent = Date.now();
+    const pr = await postJson(`${base}/api/process`, { ...ids, input_ref: { storage_type: 'inline', inline_data: { text: 'a b c' } }, parameters: {}, deadline_ms: Date.now() - 15 * 60_000, timeout_ms: 4_000 }, V2_TOKEN);
+    assert.equal(pr.body.success, true, JSON.stringify(pr.body));
+    const call = counter.calls.at(-1);
+    assert.ok(call?.deadlineMs !== null && (call?.deadlineMs ?? 0) >= sent + 3_900 && (call?.deadlineMs ?? 0) <= Date.now() + 4_000, 'the handler’s deadline is on this clock');
+    // A gated job with 150 ms left is aborted after about 150 ms.
+    const started = Date.now();
+    const slow = await postJson(`${base}/api/process`, { packet_id: `pkt_${randomUUID()}`, execution_id: 'r-skew-2', stage_id: 'count:0', input_ref: { storage_type: 'inline', inline_data: { text: 'x', gate: 'never' } }, parameters: {}, deadline_ms: Date.now() + 15 * 60_000, timeout_ms: 150 }, V2_TOKEN);
+    assert.equal(slow.body.success, false);
+    assert.equal(slow.body.error.code, 'DEADLINE_EXCEEDED');
+    assert.ok(Date.now() - started < 2_000, `aborted after ${Date.now() - started} ms`);
+  });
+
   test('an output of 1 KiB or more is stored and served by reference until acknowledged', async () => {
     const text = 'reference sized output for the orchestrator '.repeat(40);
     const packet = `pkt_${randomUUID()}`;

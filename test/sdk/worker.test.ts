@@ -14,6 +14,7 @@ describe('parseJob', () => {
       input: { text: 'hi' },
       parameters: {},
       deadlineMs: null,
+      timeoutMs: null,
     });
     const job = parseJob({ ...base, stage: 2, attempt: 4, parameters: { model: 'm', max_tokens: 9, x: 1 }, deadline_ms: 123 });
     assert.equal(job.stage, 2);
@@ -21,6 +22,15 @@ describe('parseJob', () => {
     assert.deepEqual(job.parameters, { model: 'm', max_tokens: 9, x: 1 });
     assert.equal(job.deadlineMs, 123);
     assert.equal('max_tokens' in parseJob({ ...base, parameters: { max_tokens: null } }).parameters, false);
+  });
+
+  test('timeout_ms is the time left: the deadline is when the job arrived plus it, on this machine’s clock', () => {
+    // deadline_ms far in the past (a sender whose clock is behind ours): the duration decides.
+    const before = Date.now();
+    const job = parseJob({ ...base, deadline_ms: 5, timeout_ms: 30_000 });
+    assert.equal(job.timeoutMs, 30_000);
+    assert.ok(job.deadlineMs !== null && job.deadlineMs >= before + 30_000 && job.deadlineMs <= Date.now() + 30_000, `deadlineMs ${job.deadlineMs}`);
+    assert.equal(parseJob({ ...base, timeout_ms: 0 }).timeoutMs, 0);
   });
 
   test('throws a non-retryable VALIDATION_ERROR naming the field', () => {
@@ -37,6 +47,9 @@ describe('parseJob', () => {
       [{ ...base, parameters: { model: 3 } }, /parameters\.model/],
       [{ ...base, parameters: { max_tokens: '10' } }, /parameters\.max_tokens/],
       [{ ...base, deadline_ms: 'soon' }, /deadline_ms/],
+      [{ ...base, timeout_ms: -1 }, /timeout_ms/],
+      [{ ...base, timeout_ms: 'soon' }, /timeout_ms/],
+      [{ ...base, timeout_ms: Number.POSITIVE_INFINITY }, /timeout_ms/],
       [{ ...base, progress: { url: 'ftp://x', token: 't' } }, /progress\.url/],
       [{ ...base, progress: { url: 'http://x' } }, /progress\.token/],
     ];
