@@ -21,6 +21,7 @@ import { Admission } from './service/admission.ts';
 import { Auth } from './service/auth.ts';
 import { hashSecret, newSecret } from './service/ids.ts';
 import { Registry } from './service/registry.ts';
+import { SecretKeyError, Secrets } from './service/secrets.ts';
 import { TokenCounter } from './service/token-counter.ts';
 import { preload as preloadEncoding } from './service/tokenizer.ts';
 import { Waiters } from './service/waiters.ts';
@@ -69,6 +70,14 @@ export interface Allot {
 export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<Allot> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: config.logLevel });
+  const secrets = (() => {
+    try {
+      return Secrets.load({ secretKey: config.secretKey, dbPath: config.dbPath });
+    } catch (err) {
+      if (err instanceof SecretKeyError) throw new ConfigError([`ALLOT_SECRET_KEY: ${err.message}`], 'environment');
+      throw err;
+    }
+  })();
   const store = new SqliteStore(config.dbPath, {
     synchronous: config.dbSync,
     compressMinBytes: config.compressMinBytes,
@@ -78,6 +87,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
       process.exit(1);
     },
   });
+  for (const w of store.warnings) log.warn(w);
   const migrations = await store.migrate();
   for (const m of migrations) if (m.status === 'applied') log.info({ migration: m.version, name: m.name }, 'migration applied');
 
@@ -95,8 +105,14 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     }
   }
 
-  const registry = new Registry(store, config.tiers, config.resources);
-  await registry.load();
+  const registry = new Registry(store, config.tiers, config.resources, secrets);
+  try {
+    await registry.load();
+  } catch (err) {
+    if (!(err instanceof SecretKeyError)) throw err;
+    await store.close();
+    throw new ConfigError([`ALLOT_SECRET_KEY: ${err.message}`], 'environment');
+  }
   // Load the encodings the token resources count in now (~250 ms each), not on some client's first request.
   for (const enc of new Set([...registry.resources.values()].map((r) => r.tokenizer).filter((e) => e !== undefined))) preloadEncoding(enc);
   await applyConfigEntities(config, registry, store);
@@ -201,7 +217,16 @@ export interface RunningAllot {
 export async function startAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<RunningAllot> {
   const allot = await buildAllot(config, opts);
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: allot.app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const lim = config.server;
+    const s = serve(
+      {
+        fetch: allot.app.fetch, hostname: config.host, port: config.port,
+        // A slow or stalled client is cut off (408), and connections are bounded: what a flood can hold is bounded.
+        serverOptions: { requestTimeout: lim.requestTimeoutMs, headersTimeout: lim.headersTimeoutMs, keepAliveTimeout: lim.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1_000, lim.headersTimeoutMs) },
+      },
+      () => resolve(s),
+    );
+    (s as { maxConnections?: number }).maxConnections = lim.maxConnections;
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;

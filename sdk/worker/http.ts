@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { bearerMatches } from './auth.ts';
 import { readBody, sendText } from './http-io.ts';
 import { parseJobEnvelope } from './job.ts';
 import type { JobEnvelope } from './job.ts';
@@ -57,7 +58,7 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
   const host = opts.host ?? '127.0.0.1';
   const path = opts.path ?? '/';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  const expectedAuth = opts.token === undefined ? null : `Bearer ${opts.token}`;
+  const expectedToken = opts.token;
   if (opts.v2 !== undefined && (V2_PATHS.includes(path) || path.startsWith('/api/progress/') || path.startsWith('/api/data/'))) throw new TypeError(`serveHttp: path "${path}" collides with the v2 endpoints`);
   const load = new LoadStats();
   const v2 = opts.v2 === undefined ? null : v2Endpoints(worker, opts.v2, { maxBodyBytes: maxBody, load });
@@ -78,7 +79,7 @@ export async function serveHttp(worker: Worker, opts: ServeHttpOptions = {}): Pr
   const onJob = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // The job's time left counts from here, when it arrived.
     const receivedAt = performance.now();
-    if (expectedAuth !== null && req.headers.authorization !== expectedAuth) {
+    if (expectedToken !== undefined && !bearerMatches(req.headers.authorization, expectedToken)) {
       send(res, 401, failure('UNAUTHORIZED', 'missing or wrong bearer token', false));
       return;
     }

@@ -17,6 +17,7 @@
  * other orchestrators ignore them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerMatches } from './auth.ts';
 import { WorkerError } from './errors.ts';
 import { clientGone, readBody, sendJson, sendText } from './http-io.ts';
 import { parseJobEnvelope } from './job.ts';
@@ -100,7 +101,7 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
   if (typeof opts.orchestratorUrl !== 'string' || !/^https?:\/\//.test(opts.orchestratorUrl)) throw new TypeError('serveHttp: v2.orchestratorUrl must be an http(s) URL');
   if (typeof opts.token !== 'string' || opts.token.length === 0) throw new TypeError('serveHttp: v2.token is required');
   const source = { orchestratorUrl: opts.orchestratorUrl, token: opts.token, workerName: opts.workerName ?? worker.name };
-  const expectedAuth = opts.requireToken === false ? null : `Bearer ${opts.token}`;
+  const expectedToken = opts.requireToken === false ? null : opts.token;
   const capabilities: V2Capabilities = { ...DEFAULT_CAPABILITIES, ...opts.capabilities };
   const requirements: V2ResourceRequirements = { min_memory_mb: 0, max_memory_mb: 0, estimated_cpu_ms: 0, api_calls: {}, ...opts.resourceRequirements };
   const progress = new ProgressBoard();
@@ -226,7 +227,7 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
       const post = posts[pathname];
       const getPrefix = pathname.startsWith('/api/progress/') ? '/api/progress/' : pathname.startsWith('/api/data/') ? '/api/data/' : null;
       if (post === undefined && getPrefix === null) return false;
-      if (expectedAuth !== null && req.headers.authorization !== expectedAuth) {
+      if (expectedToken !== null && !bearerMatches(req.headers.authorization, expectedToken)) {
         sendJson(res, 401, errorBody(undefined, 'UNAUTHORIZED', 'missing or wrong bearer token for the v2 endpoints'));
         return true;
       }

@@ -24,6 +24,13 @@ export const DEFAULTS = Object.freeze({
   reaperIntervalMs: 1 * SECOND,
   maxQueueDepth: 100_000,
   maxBodyBytes: 1 * MiB,
+  /** Bodies being received at once, all connections: bounds the memory slow or many uploads can take. */
+  maxBufferedBodyBytes: 256 * MiB,
+  maxConnections: 4096,
+  /** Headers and body of a request must arrive within this; a slow client is cut off (408). */
+  requestTimeoutMs: 60 * SECOND,
+  headersTimeoutMs: 10 * SECOND,
+  keepAliveTimeoutMs: 5 * SECOND,
   executeWaitMs: 30 * SECOND,
   maxExecuteWaitMs: 5 * MINUTE,
   budgetTimeZone: 'UTC',

@@ -6,6 +6,7 @@
 import { DEFAULTS } from './defaults.ts';
 import type { TemplateInput, WorkerInput } from './schema.ts';
 import type { Resource, TemplateDef, WorkerDef } from '../model.ts';
+import { redactUrl } from '../core/redact.ts';
 
 export function toWorkerDef(name: string, w: WorkerInput, source: WorkerDef['source']): { def: WorkerDef; issues: string[] } {
   const issues: string[] = [];
@@ -79,7 +80,7 @@ export function toTemplateDef(
 /** Back to the input shape, for GET responses. */
 export function workerView(w: WorkerDef): Record<string, unknown> {
   return {
-    name: w.name, transport: w.transport, url: w.url, command: w.command, max_concurrency: w.maxConcurrency,
+    name: w.name, transport: w.transport, url: redactUrl(w.url), command: w.command, max_concurrency: w.maxConcurrency,
     capabilities: w.capabilities, has_token: Boolean(w.token), source: w.source,
   };
 }

@@ -34,6 +34,14 @@ export interface ResolvedConfig {
   readonly reaperIntervalMs: number;
   readonly maxQueueDepth: number;
   readonly maxBodyBytes: number;
+  /** Bytes of request bodies being received at once, all connections. */
+  readonly maxBufferedBodyBytes: number;
+  /** The HTTP server's limits: open connections, and how long a request may take to arrive. */
+  readonly server: { readonly maxConnections: number; readonly requestTimeoutMs: number; readonly headersTimeoutMs: number; readonly keepAliveTimeoutMs: number };
+  /** Encrypts worker tokens at rest (ALLOT_SECRET_KEY); absent: a key file beside the database. */
+  readonly secretKey: string | undefined;
+  /** Bearer token that may read /metrics besides the admin key (ALLOT_METRICS_TOKEN). */
+  readonly metricsToken: string | undefined;
   readonly compressMinBytes: number;
   readonly executeWaitMs: number;
   readonly maxExecuteWaitMs: number;
@@ -217,6 +225,21 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') issues.push(`ALLOT_DB_SYNC: must be NORMAL or FULL, got "${sync}"`);
   const adminKey = env.ALLOT_ADMIN_KEY || undefined;
   if (adminKey !== undefined && adminKey.length < 16) issues.push('ALLOT_ADMIN_KEY: must be at least 16 characters');
+  const secretKey = env.ALLOT_SECRET_KEY || undefined;
+  if (secretKey !== undefined && secretKey.length < 16) issues.push('ALLOT_SECRET_KEY: must be at least 16 characters');
+  const metricsToken = env.ALLOT_METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) issues.push('ALLOT_METRICS_TOKEN: must be at least 16 characters');
+  const lim = c.limits;
+  const server = Object.freeze({
+    maxConnections: lim?.max_connections ?? DEFAULTS.maxConnections,
+    requestTimeoutMs: lim?.request_timeout_ms ?? DEFAULTS.requestTimeoutMs,
+    headersTimeoutMs: lim?.headers_timeout_ms ?? Math.min(DEFAULTS.headersTimeoutMs, lim?.request_timeout_ms ?? DEFAULTS.requestTimeoutMs),
+    keepAliveTimeoutMs: lim?.keep_alive_timeout_ms ?? DEFAULTS.keepAliveTimeoutMs,
+  });
+  if (server.headersTimeoutMs > server.requestTimeoutMs) issues.push(`limits.headers_timeout_ms: must not exceed request_timeout_ms (${server.requestTimeoutMs}), got ${server.headersTimeoutMs}`);
+  const maxBodyBytes = lim?.max_body_bytes ?? DEFAULTS.maxBodyBytes;
+  const maxBufferedBodyBytes = lim?.max_buffered_body_bytes ?? Math.max(DEFAULTS.maxBufferedBodyBytes, maxBodyBytes);
+  if (maxBufferedBodyBytes < maxBodyBytes) issues.push(`limits.max_buffered_body_bytes: must be at least max_body_bytes (${maxBodyBytes}), got ${maxBufferedBodyBytes}`);
   if (issues.length) throw new ConfigError(issues, configPath ?? 'environment');
 
   return Object.freeze({
@@ -235,7 +258,11 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     leaseGraceMs: c.scheduler?.lease_grace_ms ?? DEFAULTS.leaseGraceMs,
     reaperIntervalMs: c.scheduler?.reaper_interval_ms ?? DEFAULTS.reaperIntervalMs,
     maxQueueDepth: c.scheduler?.max_queue_depth ?? DEFAULTS.maxQueueDepth,
-    maxBodyBytes: c.limits?.max_body_bytes ?? DEFAULTS.maxBodyBytes,
+    maxBodyBytes,
+    maxBufferedBodyBytes,
+    server,
+    secretKey,
+    metricsToken,
     compressMinBytes: c.limits?.compress_min_bytes ?? 4096,
     executeWaitMs: DEFAULTS.executeWaitMs,
     maxExecuteWaitMs: DEFAULTS.maxExecuteWaitMs,

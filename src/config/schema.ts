@@ -132,6 +132,16 @@ export const configInput = z.strictObject({
       max_body_bytes: z.number().int().positive().optional(),
       /** Store inputs and outputs of at least this many bytes compressed (zstd); 0 turns it off. @default 4096 */
       compress_min_bytes: z.number().int().nonnegative().optional(),
+      /** Request bodies being received at once, all connections, in bytes; beyond it 503. @default 256 MiB */
+      max_buffered_body_bytes: z.number().int().positive().max(2 ** 40).optional(),
+      /** Open connections at most; more are refused by the server. @default 4096 */
+      max_connections: z.number().int().positive().max(1_000_000).optional(),
+      /** A request's headers and body must arrive within this (a slow client is cut off with 408). @default 60000 */
+      request_timeout_ms: z.number().int().positive().max(2 ** 31 - 1).optional(),
+      /** A request's headers must arrive within this. @default 10000 */
+      headers_timeout_ms: z.number().int().positive().max(2 ** 31 - 1).optional(),
+      /** An idle keep-alive connection is closed after this. @default 5000 */
+      keep_alive_timeout_ms: z.number().int().positive().max(2 ** 31 - 1).optional(),
     })
     .optional(),
   budget: z.strictObject({ time_zone: z.string().min(1).optional() }).optional(),

@@ -7,6 +7,8 @@ import type { MiddlewareHandler } from 'hono';
 import { AllotError } from '../core/errors.ts';
 import type { AppDeps, Env } from './deps.ts';
 import { readBody } from './body.ts';
+import { bearerToken } from '../service/auth.ts';
+import { hashSecret, safeEqualHex } from '../service/ids.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
@@ -31,17 +33,23 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   app.onError((err, c) => {
     const e = toAllotError(err);
     if (e.code === 'INTERNAL_ERROR') opts.onInternalError?.(err);
+    // Refused before its body was read (no key, too large, too much buffered): close the
+    // connection rather than read on, so an unauthenticated upload costs neither memory nor time.
+    if (!c.get('bodyRead') && c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close');
     return errorResponse(c, e);
   });
-  app.notFound((c) => c.json(envelope('NOT_FOUND', `No route ${c.req.method} ${c.req.path}`), 404));
+  app.notFound((c) => {
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close');
+    return c.json(envelope('NOT_FOUND', `No route ${c.req.method} ${c.req.path}`), 404);
+  });
 
   // Nothing leaves before what it reflects is committed: every acknowledgement waits for the group commit.
   app.use('*', async (_c, next) => {
     await next();
     await d.store.durable();
   });
-  app.use('*', readBody(d.config.maxBodyBytes));
 
+  // Who is calling is decided from the headers alone, before any body is read.
   const MESSAGES = { api: 'Client endpoints need a client API key (or the admin key to read)', admin: 'Admin endpoints need the admin key', worker: 'This endpoint needs a worker token' } as const;
   const authenticate = (area: 'api' | 'admin' | 'worker'): MiddlewareHandler<Env> => async (c, next) => {
     const p = await d.auth.principal(c.req.header('authorization'));
@@ -57,6 +65,29 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   app.use('/api/*', (c, next) => (c.req.path.startsWith('/api/data/') ? workerAuth(c, next) : apiAuth(c, next)));
   app.use('/admin/*', authenticate('admin'));
   for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations']) app.use(path, authenticate('worker'));
+  // Progress reports carry the per-run token they were issued (checked again, with its lease, by the route).
+  app.use('/internal/progress/:requestId', async (c, next) => {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token || !d.progressTokens.verify(decodeURIComponent(c.req.param('requestId')), token)) {
+      throw new AllotError('UNAUTHORIZED', 'A valid progress token for this request is required');
+    }
+    await next();
+  });
+  // Metrics name every client and its costs: the admin key, or the scrape token ALLOT_METRICS_TOKEN.
+  const metricsToken = d.config.metricsToken === undefined ? null : hashSecret(d.config.metricsToken);
+  app.use('/metrics', async (c, next) => {
+    const header = c.req.header('authorization');
+    const token = bearerToken(header);
+    if (metricsToken !== null && token !== null && safeEqualHex(hashSecret(token), metricsToken)) return next();
+    const p = await d.auth.principal(header);
+    if (!p) throw new AllotError('UNAUTHORIZED', 'Metrics need the admin key or the metrics token (ALLOT_METRICS_TOKEN) as "Authorization: Bearer <token>"');
+    if (p.kind !== 'admin') throw new AllotError('FORBIDDEN', 'Metrics need the admin key or the metrics token');
+    await next();
+  });
+
+  // Bodies only on the routes that take them, all authenticated above by now.
+  const bodies = readBody(d.config.maxBodyBytes, d.config.maxBufferedBodyBytes);
+  for (const prefix of ['/api/*', '/admin/*', '/internal/*']) app.use(prefix, bodies);
 
   registerSystemRoutes(app, d);
   registerRequestRoutes(app, d);

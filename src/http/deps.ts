@@ -32,11 +32,11 @@ export interface AppDeps {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly progressTokens: ProgressTokens;
-  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'compressMinBytes' | 'starvationMs'>;
+  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'compressMinBytes' | 'starvationMs'>;
   readonly startedAt: number;
   readonly version: string;
 }
 
 export interface Env {
-  Variables: { principal: Principal };
+  Variables: { principal: Principal; /** The body was read (an error answer need not close the connection). */ bodyRead?: boolean };
 }

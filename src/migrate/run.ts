@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { backup, DatabaseSync } from 'node:sqlite';
 import type { Resource, Tier } from '../model.ts';
 import { Registry } from '../service/registry.ts';
+import { Secrets } from '../service/secrets.ts';
 import { countTokens } from '../service/tokenizer.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import { importV2, type ImportOptions, type ImportReport } from './import.ts';
@@ -24,6 +25,8 @@ export interface DatabaseTarget {
   readonly resources: ReadonlyMap<string, Resource>;
   readonly budgetTimeZone: string;
   readonly starvationMs: number;
+  /** ALLOT_SECRET_KEY, if set: worker tokens are sealed with it (else with the key file beside the database). */
+  readonly secretKey?: string | undefined;
 }
 
 /**
@@ -37,7 +40,8 @@ export async function importIntoDatabase(source: V2Source, t: DatabaseTarget, op
   const store = new SqliteStore(snapshot?.path ?? t.dbPath, { synchronous: t.dbSync, compressMinBytes: t.compressMinBytes });
   try {
     await store.migrate();
-    const registry = new Registry(store, t.tiers, t.resources);
+    // The key is the one beside Allot's own database (not the snapshot's folder).
+    const registry = new Registry(store, t.tiers, t.resources, Secrets.load({ secretKey: t.secretKey, dbPath: t.dbPath }));
     await registry.load();
     return await importV2(source, { store, registry, countTokens, budgetTimeZone: t.budgetTimeZone, starvationMs: t.starvationMs, now: Date.now }, opts);
   } finally {

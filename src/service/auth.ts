@@ -10,6 +10,16 @@ import type { Store } from '../store/store.ts';
 import { hashSecret } from './ids.ts';
 import type { Registry } from './registry.ts';
 
+/**
+ * The token of an `Authorization: Bearer <token>` header, or null. The scheme
+ * is case-insensitive (RFC 9110 section 11.1): `bearer` and `BEARER` work too.
+ */
+export function bearerToken(authorization: string | undefined): string | null {
+  const m = authorization === undefined ? null : /^bearer[ \t]+(.+)$/i.exec(authorization);
+  const token = m?.[1]?.trim();
+  return token ? token : null;
+}
+
 export type Principal =
   | { readonly kind: 'client'; readonly client: Client }
   | { readonly kind: 'admin' }
@@ -29,8 +39,7 @@ export class Auth {
 
   /** The principal for an Authorization header value, or null. */
   async principal(authorization: string | undefined): Promise<Principal | null> {
-    if (!authorization?.startsWith('Bearer ')) return null;
-    const key = authorization.slice(7).trim();
+    const key = bearerToken(authorization);
     if (!key) return null;
     const hash = hashSecret(key);
     const h = Buffer.from(hash, 'hex');

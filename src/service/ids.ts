@@ -1,5 +1,5 @@
 /** Identifiers and secrets. */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, timingSafeEqual, randomBytes, randomUUID } from 'node:crypto';
 
 /**
  * A UUIDv7: 48 bits of milliseconds then randomness, so ids sort by
@@ -25,6 +25,13 @@ export function newSecret(prefix: 'ak' | 'adm' | 'wk'): { key: string; hash: str
 /** Keys are long random strings, so a fast hash is enough (no password stretching needed). */
 export function hashSecret(key: string): string {
   return createHash('sha256').update(key).digest('hex');
+}
+
+/** Two hex digests compared in constant time. */
+export function safeEqualHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Stable hash of a JSON value with keys sorted, for Idempotency-Key body comparison. */

@@ -9,6 +9,7 @@ import type { Price } from '../core/cost.ts';
 import type { Client, Resource, TemplateDef, Tier, WorkerDef } from '../model.ts';
 import type { Store } from '../store/store.ts';
 import { hashSecret } from './ids.ts';
+import { Secrets } from './secrets.ts';
 
 export class Registry {
   readonly #tiers: Map<string, Tier>;
@@ -20,9 +21,12 @@ export class Registry {
   readonly #templates = new Map<string, TemplateDef>();
   readonly #clients = new Map<string, Client>();
   readonly #store: Store;
+  readonly #secrets: Secrets | undefined;
 
-  constructor(store: Store, tiers: ReadonlyMap<string, Tier>, resources: ReadonlyMap<string, Resource>) {
+  /** @param secrets seals worker tokens at rest; without it (tests of other things) they are stored as given */
+  constructor(store: Store, tiers: ReadonlyMap<string, Tier>, resources: ReadonlyMap<string, Resource>, secrets?: Secrets) {
     this.#store = store;
+    this.#secrets = secrets;
     this.#tiers = new Map(tiers);
     this.#resources = new Map(resources);
     for (const r of resources.values()) if (r.model) this.#byModel.set(r.model, r);
@@ -109,7 +113,13 @@ export class Registry {
       const saved = await this.#store.getSetting(`pools:${r.name}`);
       if (saved !== null) this.#setResource({ ...r, pools: JSON.parse(saved) as Resource['pools'] });
     }
-    for (const w of await this.#store.listWorkers()) {
+    for (const stored of await this.#store.listWorkers()) {
+      let w = stored;
+      if (w.token && this.#secrets) {
+        if (Secrets.isSealed(w.token)) w = { ...w, token: this.#secrets.open(w.token) };
+        // Stored in plain text by an earlier version: sealed now, once.
+        else await this.#store.putWorker(this.#sealed(w), 'secrets-migration');
+      }
       this.#setWorker(w);
       const req = await this.#store.getSetting(`requirements:${w.name}`);
       if (req !== null) this.#requirements.set(w.name, JSON.parse(req) as Record<string, number>);
@@ -172,8 +182,13 @@ export class Registry {
     return [...this.#workers.values()];
   }
   async putWorker(w: WorkerDef, actor: string): Promise<void> {
-    await this.#store.putWorker(w, actor);
+    await this.#store.putWorker(this.#sealed(w), actor);
     this.#setWorker(w);
+  }
+
+  /** The worker as stored: its token sealed (src/service/secrets.ts), when there is a key. */
+  #sealed(w: WorkerDef): WorkerDef {
+    return w.token && this.#secrets ? { ...w, token: this.#secrets.seal(w.token) } : w;
   }
 
   #setWorker(w: WorkerDef): void {

@@ -6,6 +6,7 @@
  * health probe (src/workers/health.ts).
  */
 import { AllotError } from '../core/errors.ts';
+import { redactUrl } from '../core/redact.ts';
 
 /** @default 3 seconds */
 const PROBE_TIMEOUT_MS = 3000;
@@ -33,15 +34,21 @@ export function transportFromHealth(body: HealthBody): 'http' | 'v2' {
 
 /**
  * GET `<url>/health`: its HTTP status and its body when that is a JSON
- * object (else null). Throws only when the worker does not answer within
- * `timeoutMs` (or `signal` aborts).
+ * object (else null). Throws when the worker does not answer within
+ * `timeoutMs` (or `signal` aborts), and on a redirect, which is not followed.
  */
 export async function fetchHealth(url: string, opts: { timeoutMs?: number; token?: string | undefined; signal?: AbortSignal } = {}): Promise<{ httpStatus: number; body: HealthBody | null }> {
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? PROBE_TIMEOUT_MS);
   const r = await fetch(new URL('/health', url), {
     headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
     signal: opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout,
+    // A worker is where it was registered: a redirect could send its token, and Allot's trust, anywhere.
+    redirect: 'manual',
   });
+  if (r.status >= 300 && r.status < 400) {
+    await r.body?.cancel();
+    throw new Error(`answered a redirect (HTTP ${r.status}${r.headers.get('location') ? ` to ${r.headers.get('location')}` : ''}); Allot does not follow redirects: register the worker at its own address`);
+  }
   // Not JSON is an answer (null); a body cut off by the timeout is not.
   const body = (await r.json().catch((err: unknown) => {
     if (err instanceof SyntaxError) return null;
@@ -56,7 +63,7 @@ export async function detectTransport(url: string): Promise<'http' | 'v2'> {
     ({ body } = await fetchHealth(url));
     if (!body) throw new Error('its body is not a JSON object');
   } catch (err) {
-    throw new AllotError('VALIDATION_ERROR', `transport: not given, and ${url}/health did not answer to tell it (${(err as Error).message}); give "http", "v2" or "subprocess"`);
+    throw new AllotError('VALIDATION_ERROR', `transport: not given, and ${redactUrl(url)}/health did not answer to tell it (${(err as Error).message}); give "http", "v2" or "subprocess"`);
   }
   return transportFromHealth(body);
 }

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { WorkerDef } from '../model.ts';
 import { abortOutcome, bodyBytes, failure, jobJson, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+import { redactUrl } from '../core/redact.ts';
 
 const isJob = (p: unknown): p is Job => typeof p === 'object' && p !== null && 'request_id' in p && 'input' in p;
 
@@ -112,7 +113,7 @@ export class HttpTransport implements Transport {
         done(abortOutcome(ctx.signal));
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (err) => done(ctx.signal.aborted ? abortOutcome(ctx.signal) : failure('WORKER_UNAVAILABLE', `Worker "${w.name}" at ${w.url}: ${err.message}`, true)));
+      req.on('error', (err) => done(ctx.signal.aborted ? abortOutcome(ctx.signal) : failure('WORKER_UNAVAILABLE', `Worker "${w.name}" at ${redactUrl(w.url)}: ${err.message}`, true)));
       if (typeof body === 'string') req.end(body);
       else {
         // Written in parts: a large input is not copied into one buffer first.

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkerDef } from '../model.ts';
 import type { References } from './references.ts';
 import { abortOutcome, failure, parseUsage, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+import { redactUrl } from '../core/redact.ts';
 
 /** How often progress is polled while a v2 worker processes. @default 500 ms */
 const PROGRESS_POLL_MS = 500;
@@ -32,7 +33,11 @@ export class V2Transport implements Transport {
   }
 
   async #post(w: WorkerDef, path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
-    const r = await fetch(new URL(path, w.url), { method: 'POST', signal, headers: { 'content-type': 'application/json', ...auth(w) }, body: JSON.stringify(body) });
+    const r = await fetch(new URL(path, w.url), { method: 'POST', signal, headers: { 'content-type': 'application/json', ...auth(w) }, body: JSON.stringify(body), redirect: 'manual' });
+    if (r.status >= 300 && r.status < 400) {
+      await r.body?.cancel();
+      throw new Error(`POST ${path} answered a redirect (HTTP ${r.status}); Allot does not follow redirects`);
+    }
     const text = await r.text();
     let parsed: Record<string, unknown> = {};
     try {
@@ -67,7 +72,7 @@ export class V2Transport implements Transport {
       }
 
       const poll = setInterval(() => {
-        void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal, headers: auth(w) })
+        void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal, headers: auth(w), redirect: 'manual' })
           .then((r) => r.json() as Promise<{ progress?: unknown; stage?: unknown; message?: unknown }>)
           .then((p) => {
             if (typeof p.progress === 'number') ctx.onProgress(p.progress, typeof p.message === 'string' ? p.message : typeof p.stage === 'string' ? p.stage : undefined);
@@ -92,7 +97,7 @@ export class V2Transport implements Transport {
         const ref = (res.body.output_ref ?? {}) as { storage_type?: unknown; inline_data?: unknown; ref_id?: unknown };
         let output: unknown = ref.inline_data ?? null;
         if (ref.storage_type === 'reference' && typeof ref.ref_id === 'string') {
-          const r = await fetch(new URL(`/api/data/${encodeURIComponent(ref.ref_id)}`, w.url), { signal: ctx.signal, headers: auth(w) });
+          const r = await fetch(new URL(`/api/data/${encodeURIComponent(ref.ref_id)}`, w.url), { signal: ctx.signal, headers: auth(w), redirect: 'manual' });
           if (!r.ok) return failure('WORKER_ERROR', `Worker "${w.name}" output ${ref.ref_id} could not be read back (HTTP ${r.status})`, true, usage);
           output = await r.json();
         }
@@ -103,7 +108,7 @@ export class V2Transport implements Transport {
       return outcome;
     } catch (err) {
       if (ctx.signal.aborted) return abortOutcome(ctx.signal);
-      return failure('WORKER_UNAVAILABLE', `Worker "${w.name}" at ${w.url}: ${(err as Error).message}`, true);
+      return failure('WORKER_UNAVAILABLE', `Worker "${w.name}" at ${redactUrl(w.url)}: ${(err as Error).message}`, true);
     }
   }
 

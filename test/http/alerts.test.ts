@@ -91,7 +91,7 @@ test('a budget alert fires once, escalates, resolves; the history keeps it; the 
     assert.equal(esc.id, fired[0].id);
     assert.equal(esc.severity, 'critical');
 
-    const metrics = (await h.call('GET', '/metrics')).text;
+    const metrics = (await h.call('GET', '/metrics', { key: h.adminKey })).text;
     assert.match(metrics, /allot_alerts_firing\{kind="budget_high",severity="critical"\} [1-9]/, 'the gauge counts it');
     for (const id of ids) assert.equal((await h.call('DELETE', `/api/queue/${id}`, { key: c.key })).status, 200);
     assert.ok(!(await firing()).some((a) => a.subject === c.id), 'holds released: resolved');

@@ -31,6 +31,26 @@ describe('authentication', () => {
     assert.match(r.body.error.message, /Bearer/);
   });
 
+  test('the Bearer scheme is case-insensitive (RFC 9110)', async () => {
+    const c = await h.createClient('standard');
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      assert.equal((await h.call('GET', '/api/queue/status', { headers: { authorization: `${scheme} ${c.key}` } })).status, 200, scheme);
+      assert.equal((await h.call('GET', '/admin/clients', { headers: { authorization: `${scheme}   ${h.adminKey}` } })).status, 200, scheme);
+    }
+    assertEnvelope(await h.call('GET', '/api/queue/status', { headers: { authorization: `Bearerx ${c.key}` } }), 401, 'UNAUTHORIZED');
+  });
+
+  test('/metrics names every client and its costs: the admin key (or the metrics token) only', async () => {
+    const c = await h.createClient('standard');
+    assertEnvelope(await h.call('GET', '/metrics'), 401, 'UNAUTHORIZED');
+    assertEnvelope(await h.call('GET', '/metrics', { key: c.key }), 403, 'FORBIDDEN');
+    const ok = await h.call('GET', '/metrics', { key: h.adminKey });
+    assert.equal(ok.status, 200);
+    assert.match(ok.text, /^# TYPE allot_requests_total counter$/m);
+    // /health stays open for load balancers and probes.
+    assert.equal((await h.call('GET', '/health')).status, 200);
+  });
+
   test('a client key on /admin is 403 FORBIDDEN', async () => {
     const c = await h.createClient('standard');
     for (const [m, p] of [['GET', '/admin/clients'], ['POST', '/admin/scheduler/stop'], ['GET', '/admin/alerts'], ['GET', '/admin/requests']] as const) {
@@ -134,4 +154,22 @@ describe('isolation between clients', () => {
 
 test('no request caused an internal error', () => {
   assert.deepEqual(h.internalErrors, []);
+});
+
+describe('the metrics token (ALLOT_METRICS_TOKEN)', () => {
+  test('a scraper with the metrics token reads /metrics and nothing else', async () => {
+    const token = `metrics-${randomUUID()}`;
+    const m = await startHarness(baseConfig(w), { env: { ALLOT_METRICS_TOKEN: token } });
+    try {
+      const r = await m.call('GET', '/metrics', { key: token });
+      assert.equal(r.status, 200);
+      assert.match(r.text, /allot_queue_depth/);
+      assertEnvelope(await m.call('GET', '/metrics', { key: `${token}x` }), 401, 'UNAUTHORIZED');
+      assertEnvelope(await m.call('GET', '/admin/clients', { key: token }), 401, 'UNAUTHORIZED');
+      assertEnvelope(await m.call('GET', '/api/queue/status', { key: token }), 401, 'UNAUTHORIZED');
+      assert.equal((await m.call('GET', '/metrics', { key: m.adminKey })).status, 200, 'the admin key still reads it');
+    } finally {
+      await m.close();
+    }
+  });
 });

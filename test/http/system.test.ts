@@ -64,7 +64,7 @@ describe('service endpoints (no auth)', () => {
       const names = r.body.workers.map((x: { name: string }) => x.name).toSorted();
       assert.deepEqual(names, ['lab', 'summarizer', 'summarizer-slow']);
 
-      const metrics = await h.call('GET', '/metrics');
+      const metrics = await h.call('GET', '/metrics', { key: h.adminKey });
       assert.equal(metrics.status, 200);
       assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
       assert.match(metrics.text, /^# TYPE allot_requests_total counter$/m);
@@ -78,7 +78,7 @@ describe('service endpoints (no auth)', () => {
       await h.call('POST', '/admin/scheduler/start', { key: h.adminKey });
     }
     await h.waitTerminal(queued, c.key);
-    const m2 = await h.call('GET', '/metrics');
+    const m2 = await h.call('GET', '/metrics', { key: h.adminKey });
     assert.match(m2.text, /^allot_queue_depth\{level="normal"\} 0$/m);
   });
 

@@ -8,6 +8,7 @@ import { AllotError } from '../../core/errors.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import type { UnitReservation } from '../../scheduler/worker-reservations.ts';
 import { body, errors, json, Loose, RequestIdParam } from '../schemas.ts';
+import { bearerToken } from '../../service/auth.ts';
 
 const ReserveBody = z
   .strictObject({
@@ -116,8 +117,8 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
     }),
     async (c) => {
       const id = c.req.valid('param').requestId;
-      const auth = c.req.header('authorization');
-      const issued = auth?.startsWith('Bearer ') ? d.progressTokens.verify(id, auth.slice(7).trim()) : null;
+      const token = bearerToken(c.req.header('authorization'));
+      const issued = token ? d.progressTokens.verify(id, token) : null;
       if (issued === null) throw new AllotError('UNAUTHORIZED', 'A valid progress token for this request is required');
       const b = c.req.valid('json');
       const ok = await d.scheduler.progress(id, issued.lease, b.progress, b.message, issued.stage);

@@ -11,8 +11,6 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { AllotError } from '../../core/errors.ts';
 import { sumUsage } from '../../core/cost.ts';
 import { assertTransition, STATES, type State } from '../../core/states.ts';
@@ -25,6 +23,7 @@ import type {
 } from '../store.ts';
 import { DEFAULT_MAX_RECOVERIES } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
+import { prepareDatabaseFile } from './files.ts';
 import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, rawBytes, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
 
 type Row = Record<string, unknown>;
@@ -68,13 +67,15 @@ export class SqliteStore implements Store {
    * @param opts.onFatal called when a COMMIT fails; the process should stop. @default throws
    */
   readonly #compressMin: number;
+  /** What preparing the database files found worth a warning (a folder others can read). */
+  readonly warnings: readonly string[];
 
   constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL'; onFatal?: (err: unknown) => void; compressMinBytes?: number } = {}) {
     this.#compressMin = opts.compressMinBytes ?? COMPRESS_MIN_BYTES;
     this.#onFatal = opts.onFatal ?? ((err) => {
       throw err;
     });
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.warnings = prepareDatabaseFile(path);
     this.#db = new DatabaseSync(path);
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous ?? 'NORMAL'};
       PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;`);

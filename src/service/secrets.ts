@@ -1,0 +1,85 @@
+/**
+ * Secrets Allot must present, encrypted at rest. A worker's token is checked
+ * when the worker calls Allot (against its SHA-256, kept in memory) and sent
+ * when Allot calls the worker, so Allot must be able to read it back: it is
+ * stored sealed with AES-256-GCM under a key that is not in the database.
+ * Secrets Allot only checks (the admin key, client API keys) are stored as
+ * SHA-256 hashes and never need this.
+ *
+ * The key: `ALLOT_SECRET_KEY` (any string of 16 or more characters; it is
+ * stretched with scrypt), or else a random key Allot generates once into a
+ * file beside the database (`secret.key`, mode 0600). The file protects
+ * dumps and backups of the database that do not include it; an operator who
+ * keeps the key elsewhere sets ALLOT_SECRET_KEY.
+ */
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+const PREFIX = 'enc:v1:';
+const SALT = 'allot secret key v1';
+
+export class SecretKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SecretKeyError';
+  }
+}
+
+export class Secrets {
+  readonly #key: Buffer;
+  /** Where the key came from, for error messages. */
+  readonly source: string;
+
+  constructor(key: Buffer, source: string) {
+    if (key.length !== 32) throw new TypeError('Secrets: the key must be 32 bytes');
+    this.#key = key;
+    this.source = source;
+  }
+
+  /**
+   * The key from `secretKey` (ALLOT_SECRET_KEY), else from the key file beside
+   * `dbPath`, created (random, mode 0600) when there is none. An in-memory
+   * database without a key gets a random key for the process.
+   */
+  static load(o: { secretKey?: string | undefined; dbPath: string }): Secrets {
+    if (o.secretKey) return new Secrets(scryptSync(o.secretKey, SALT, 32), 'ALLOT_SECRET_KEY');
+    if (o.dbPath === ':memory:') return new Secrets(randomBytes(32), 'a key for this process only (in-memory database)');
+    const file = join(dirname(o.dbPath), 'secret.key');
+    if (!existsSync(file)) {
+      try {
+        writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    chmodSync(file, 0o600);
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length !== 32) throw new SecretKeyError(`${file}: not a key Allot wrote (32 bytes, base64); remove it only if no worker token was stored under it, or set ALLOT_SECRET_KEY`);
+    return new Secrets(key, `the key file ${file}`);
+  }
+
+  static isSealed(v: string): boolean {
+    return v.startsWith(PREFIX);
+  }
+
+  seal(plain: string): string {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.#key, iv);
+    const ct = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
+    return PREFIX + Buffer.concat([iv, c.getAuthTag(), ct]).toString('base64');
+  }
+
+  /** Throws SecretKeyError when `sealed` was not sealed with this key. */
+  open(sealed: string): string {
+    if (!Secrets.isSealed(sealed)) throw new SecretKeyError('not a sealed secret');
+    const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64');
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
+      d.setAuthTag(raw.subarray(12, 28));
+      return Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8');
+    } catch {
+      throw new SecretKeyError(`a stored worker token cannot be decrypted with ${this.source}: set ALLOT_SECRET_KEY to the key the tokens were stored with (or restore the key file)`);
+    }
+  }
+}

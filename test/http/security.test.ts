@@ -1,0 +1,169 @@
+/**
+ * Issue 9, probe finding 6 (leaks): worker URLs with `user:pass@` showed the
+ * password; health probes and transport detection followed redirects to any
+ * host; the database was readable by every local user; worker tokens were
+ * stored in plain text.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, test } from 'node:test';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { ConfigError } from '../../src/config/resolve.ts';
+import { assertEnvelope, startHarness } from '../helpers/app-harness.ts';
+
+const listen = async (s: Server): Promise<string> => {
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+};
+
+describe('redirects are not followed', () => {
+  let elsewhere: Server;
+  let redirector: Server;
+  let hits = 0;
+  let elsewhereUrl = '';
+  let redirectorUrl = '';
+
+  before(async () => {
+    elsewhere = createServer((_req, res) => {
+      hits++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'healthy', capabilities: { protocol: 'allot-direct/1' } }));
+    });
+    elsewhereUrl = await listen(elsewhere);
+    redirector = createServer((req, res) => res.writeHead(302, { location: `${elsewhereUrl}${req.url}` }).end());
+    redirectorUrl = await listen(redirector);
+  });
+
+  after(async () => {
+    elsewhere?.close();
+    redirector?.close();
+  });
+
+  test('transport detection and health probes treat a redirect as a failure, and never reach its target', async () => {
+    const h = await startHarness({ worker_health: { interval_ms: 60_000, timeout_ms: 2_000 } });
+    try {
+      const detect = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'moved', url: `${redirectorUrl}/` } });
+      assertEnvelope(detect, 400, 'VALIDATION_ERROR');
+      assert.match(detect.body.error.message, /redirect/);
+      const reg = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'moved', transport: 'http', url: `${redirectorUrl}/`, token: 'worker-token-0123456789' } });
+      assert.equal(reg.status, 201, reg.text);
+      const probe = await h.call('POST', '/admin/workers/moved/probe', { key: h.adminKey });
+      assert.equal(probe.status, 200, probe.text);
+      assert.match(JSON.stringify(probe.body), /redirect/);
+      assert.equal(hits, 0, 'the redirect target was never asked (nor sent the worker token)');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('passwords in worker URLs are not shown', () => {
+  test('GET /admin/workers, the registration answer and error messages show user:***@', async () => {
+    const h = await startHarness({ templates: {} });
+    try {
+      const url = 'http://ops:s3cret-pass@127.0.0.1:9/';
+      const reg = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'basic-auth', transport: 'http', url } });
+      assert.equal(reg.status, 201, reg.text);
+      assert.ok(!reg.text.includes('s3cret-pass'), reg.text);
+      assert.match(reg.text, /ops:\*\*\*@127\.0\.0\.1:9/);
+      for (const path of ['/admin/workers', '/admin/workers/basic-auth', '/admin/dashboard', '/admin/audit']) {
+        const r = await h.call('GET', path, { key: h.adminKey });
+        assert.equal(r.status, 200, `${path}: ${r.text}`);
+        assert.ok(!r.text.includes('s3cret-pass'), `${path} shows the password`);
+      }
+      // A client whose request fails on that worker reads the error, not the password.
+      await h.call('POST', '/admin/templates', { key: h.adminKey, json: { name: 'basic', worker: 'basic-auth', max_attempts: 1, timeout_ms: 2_000 } });
+      const c = await h.createClient('standard');
+      const r = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'basic', input: {} } });
+      assert.equal(r.body.status, 'FAILED', r.text);
+      assert.equal(r.body.error.code, 'WORKER_UNAVAILABLE');
+      assert.ok(!r.text.includes('s3cret-pass'), r.text);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('files and secrets at rest', () => {
+  let worker: HttpWorkerServer;
+  const TOKEN = `wt-${randomUUID()}`;
+
+  before(async () => {
+    worker = await serveHttp(defineWorker({ name: 'private', handler: () => ({ ok: true }) }), { token: TOKEN });
+  });
+
+  after(async () => {
+    await worker?.close();
+  });
+
+  test('the database is 0600 in a folder Allot creates 0700; worker tokens are stored sealed, and work after a restart', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'allot-sec-'));
+    const db = join(root, 'nested', 'data', 'allot.db');
+    const env = { ALLOT_DB: db, ALLOT_SECRET_KEY: 'a-long-secret-key-for-tests-0123' };
+    const config = { workers: { private: { transport: 'http', url: worker.url, token: TOKEN } }, templates: { run: { worker: 'private' } } };
+    try {
+      const h = await startHarness(config, { env });
+      const c = await h.createClient('standard');
+      assert.equal((await h.call('POST', '/api/execute', { key: c.key, json: { template: 'run', input: {} } })).body.status, 'COMPLETED', 'the token is sent to the worker');
+      assert.equal((await h.call('GET', '/internal/reservations', { key: TOKEN })).status, 200, 'and accepted from it');
+      await h.close();
+
+      assert.equal(statSync(join(root, 'nested', 'data')).mode & 0o777, 0o700);
+      for (const f of readdirSync(join(root, 'nested', 'data'))) {
+        if (f.startsWith('allot.db')) assert.equal(statSync(join(root, 'nested', 'data', f)).mode & 0o777, 0o600, f);
+        const bytes = readFileSync(join(root, 'nested', 'data', f));
+        assert.ok(!bytes.includes(TOKEN), `${f} holds the token in plain text`);
+      }
+      const raw = new DatabaseSync(db, { readOnly: true });
+      const row = raw.prepare("SELECT def FROM workers WHERE name = 'private'").get() as { def: string };
+      raw.close();
+      assert.match((JSON.parse(row.def) as { token: string }).token, /^enc:v1:/);
+
+      // A restart with the same key: the worker still authenticates and is still sent its token.
+      const again = await startHarness(config, { env });
+      try {
+        assert.equal((await again.call('GET', '/internal/reservations', { key: TOKEN })).status, 200);
+        assert.equal((await again.call('POST', '/api/execute', { key: c.key, json: { template: 'run', input: {} } })).body.status, 'COMPLETED');
+      } finally {
+        await again.close();
+      }
+
+      // A different key cannot open them: start-up stops and names ALLOT_SECRET_KEY, dropping nothing.
+      await assert.rejects(startHarness(config, { env: { ...env, ALLOT_SECRET_KEY: 'another-key-entirely-0123456789' } }), (err: unknown) => err instanceof ConfigError && /ALLOT_SECRET_KEY/.test(err.message));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('tokens an older version stored in plain text are sealed at the next start; without ALLOT_SECRET_KEY a key file beside the database is used', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'allot-sec-'));
+    const db = join(root, 'allot.db');
+    try {
+      const h = await startHarness({ workers: { private: { transport: 'http', url: worker.url, token: TOKEN } } }, { env: { ALLOT_DB: db } });
+      await h.close();
+      assert.equal(statSync(join(root, 'secret.key')).mode & 0o777, 0o600, 'the generated key file is private');
+      // As an older Allot left it: the token in plain text.
+      const rw = new DatabaseSync(db);
+      const def = JSON.parse((rw.prepare("SELECT def FROM workers WHERE name = 'private'").get() as { def: string }).def) as Record<string, unknown>;
+      rw.prepare("UPDATE workers SET def = ? WHERE name = 'private'").run(JSON.stringify({ ...def, token: TOKEN }));
+      rw.close();
+      const again = await startHarness({}, { env: { ALLOT_DB: db } });
+      try {
+        assert.equal((await again.call('GET', '/internal/reservations', { key: TOKEN })).status, 200);
+      } finally {
+        await again.close();
+      }
+      const ro = new DatabaseSync(db, { readOnly: true });
+      const sealed = JSON.parse((ro.prepare("SELECT def FROM workers WHERE name = 'private'").get() as { def: string }).def) as { token: string };
+      ro.close();
+      assert.match(sealed.token, /^enc:v1:/, 'sealed at start');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
