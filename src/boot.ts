@@ -135,7 +135,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   // Large inputs are counted on a worker thread, so that one client's megabytes do not hold up the server.
   const tokens = new TokenCounter();
   const admission = new Admission({
-    store, registry, scheduler, events, clock, tokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth,
+    store, registry, scheduler, events, clock, tokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth, maxJsonDepth: config.maxJsonDepth,
     route: (id) => migrationSettings.route(id),
   });
   const migration = new Migration({

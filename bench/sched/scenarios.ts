@@ -9,6 +9,7 @@
 import type { Client } from '../../src/model.ts';
 import { FluidArrivals, Sim, type Arrival, type Rec } from './sim.ts';
 import { jain, percentile, worstWindowRatio } from './stats.ts';
+import { MAX_WAIT_MS } from '../../src/config/bounds.ts';
 
 export interface Row {
   readonly scenario: string;
@@ -30,8 +31,8 @@ function pool(capacity: number, refillPerS: number, costPerToken = 0): Record<st
   return { [POOL]: { kind: 'tokens', model: MODEL, unit: 'token', capacity, refill_per_s: refillPerS, cost_per_unit_usd: costPerToken, input_overhead_tokens: 0 } };
 }
 
-/** hold_after_ms that no run reaches: disables holds (to isolate what they hide). */
-export const HOLD_OFF = 1e12;
+/** hold_after_ms that no run reaches (the most the config allows, 30 days): disables holds (to isolate what they hide). */
+export const HOLD_OFF = MAX_WAIT_MS;
 
 /** How a scenario's scheduler section sets hold_after_ms, for labels. */
 export function holdText(scheduler: Record<string, unknown> | undefined): string {

@@ -12,6 +12,7 @@ import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
 import { resolveMigration, type MigrationConfig } from './migration.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
 import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
+import { DEFAULT_MAX_JSON_DEPTH } from './bounds.ts';
 import { defaultInputOverhead, encodingForModel } from '../core/model-names.ts';
 import type { TemplateDef, WorkerDef } from '../model.ts';
 
@@ -34,6 +35,8 @@ export interface ResolvedConfig {
   readonly reaperIntervalMs: number;
   readonly maxQueueDepth: number;
   readonly maxBodyBytes: number;
+  /** Inputs and parameters may nest objects and arrays at most this deep. */
+  readonly maxJsonDepth: number;
   /** Bytes of request bodies being received at once, all connections. */
   readonly maxBufferedBodyBytes: number;
   /** The HTTP server's limits: open connections, and how long a request may take to arrive. */
@@ -260,6 +263,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     maxQueueDepth: c.scheduler?.max_queue_depth ?? DEFAULTS.maxQueueDepth,
     maxBodyBytes,
     maxBufferedBodyBytes,
+    maxJsonDepth: lim?.max_json_depth ?? DEFAULT_MAX_JSON_DEPTH,
     server,
     secretKey,
     metricsToken,

@@ -5,15 +5,19 @@
  */
 import { z } from 'zod';
 import { ENCODINGS } from '../model.ts';
+import {
+  count, DEFAULT_MAX_JSON_DEPTH, durationMs, durationMsOrZero, MAX_BUDGET_USD, MAX_BYTES, MAX_INTERVAL_MS, MAX_JSON_DEPTH, MAX_TASK_MS, MAX_TIMER_MS, MAX_TOKENS, MAX_UNIT_PRICE_USD,
+  MAX_WAIT_MS, nestedDeeperThan, units, usd,
+} from './bounds.ts';
 
-const positive = z.number().positive();
-const nonNegative = z.number().nonnegative();
+/** JSON a person writes into parameters: objects nested at most DEFAULT_MAX_JSON_DEPTH deep. */
+const jsonRecord = z.record(z.string(), z.unknown()).refine((v) => !nestedDeeperThan(v, DEFAULT_MAX_JSON_DEPTH), `must not nest objects and arrays more than ${DEFAULT_MAX_JSON_DEPTH} deep`);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"');
 
 export const tierInput = z.strictObject({
   priority_points: z.number().min(0).max(40),
-  max_concurrent: z.number().int().positive(),
-  monthly_budget_usd: nonNegative.nullable(),
+  max_concurrent: count(),
+  monthly_budget_usd: usd(MAX_BUDGET_USD).nullable(),
 });
 
 export const poolInput = z.strictObject({
@@ -28,11 +32,11 @@ export const resourceInput = z.strictObject({
   kind: z.enum(['tokens', 'count']).default('count'),
   model: z.string().min(1).optional(),
   unit: z.string().min(1).default('unit'),
-  capacity: positive,
-  refill_per_s: nonNegative,
-  cost_per_unit_usd: nonNegative,
-  input_cost_per_unit_usd: nonNegative.optional(),
-  output_cost_per_unit_usd: nonNegative.optional(),
+  capacity: units().positive(),
+  refill_per_s: units(),
+  cost_per_unit_usd: usd(MAX_UNIT_PRICE_USD),
+  input_cost_per_unit_usd: usd(MAX_UNIT_PRICE_USD).optional(),
+  output_cost_per_unit_usd: usd(MAX_UNIT_PRICE_USD).optional(),
   /** Kind "tokens": the BPE encoding input is counted in. @default by model name (o200k_base for gpt-4o, gpt-4.1, gpt-5, o1/o3/o4; cl100k_base for gpt-4, gpt-3.5) */
   tokenizer: z.enum(ENCODINGS).optional(),
   /** Kind "tokens": tokens billed per request beyond the counted text (chat formatting). @default 7 for chat models, 0 for embedding and completion models */
@@ -42,17 +46,17 @@ export const resourceInput = z.strictObject({
 });
 
 export const retryInput = z.strictObject({
-  base_delay_ms: nonNegative.optional(),
-  max_delay_ms: nonNegative.optional(),
-  factor: z.number().min(1).optional(),
+  base_delay_ms: durationMsOrZero(MAX_TASK_MS).optional(),
+  max_delay_ms: durationMsOrZero(MAX_TASK_MS).optional(),
+  factor: z.number().min(1).max(100).optional(),
 });
 
 export const workerInput = z.strictObject({
   transport: z.enum(['http', 'subprocess', 'v2']),
   url: z.url({ protocol: /^https?$/ }).optional(),
   command: z.array(z.string().min(1)).min(1).optional(),
-  max_concurrency: z.number().int().positive().optional(),
-  token: z.string().min(8).optional(),
+  max_concurrency: count(100_000).optional(),
+  token: z.string().min(8).max(4096).optional(),
   capabilities: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
 });
@@ -61,9 +65,9 @@ export const workerInput = z.strictObject({
 export const stageInput = z.strictObject({
   worker: name,
   /** Overlaid on the request's parameters for this stage only. */
-  parameters: z.record(z.string(), z.unknown()).optional(),
+  parameters: jsonRecord.optional(),
   /** @default the template's timeout_ms divided evenly among the stages */
-  timeout_ms: z.number().int().positive().optional(),
+  timeout_ms: durationMs(MAX_TASK_MS).optional(),
   /** Attempts of this stage alone; a failed stage is retried without re-running earlier ones. @default the template's max_attempts */
   max_attempts: z.number().int().min(1).max(100).optional(),
 });
@@ -74,15 +78,15 @@ export const templateInput = z.strictObject({
   /** A pipeline: ordered stages, each on its own worker (direct, v2 or subprocess). */
   stages: z.array(stageInput).min(1).max(20).optional(),
   model: z.string().min(1).optional(),
-  max_tokens: z.number().int().positive().optional(),
-  resources: z.record(z.string(), nonNegative).optional(),
-  timeout_ms: z.number().int().positive().optional(),
+  max_tokens: count(MAX_TOKENS).optional(),
+  resources: z.record(z.string(), units()).optional(),
+  timeout_ms: durationMs(MAX_TASK_MS).optional(),
   max_attempts: z.number().int().min(1).max(100).optional(),
   retry: retryInput.optional(),
-  parameters: z.record(z.string(), z.unknown()).optional(),
-  description: z.string().optional(),
+  parameters: jsonRecord.optional(),
+  description: z.string().max(10_000).optional(),
   /** Reuse a result for an identical request (same input, parameters and model) this many seconds. */
-  cache_ttl_s: z.number().nonnegative().optional(),
+  cache_ttl_s: z.number().nonnegative().max(MAX_WAIT_MS / 1000, `must be at most ${MAX_WAIT_MS / 1000} s (30 days)`).optional(),
   /** Cheaper models to fall back to, in order, when the budget is under pressure or the model is congested. */
   fallback_models: z.array(z.string().min(1)).optional(),
   /** Critical templates are never downgraded. */
@@ -93,13 +97,13 @@ export const templateInput = z.strictObject({
    */
   batch: z.strictObject({ key: z.string().min(1), window_ms: z.number().int().positive().max(60_000), max_size: z.number().int().min(2).max(1000) }).optional(),
   /** Low-urgency requests wait for off-peak (scheduler.offpeak), but run anyway after deadline_ms. */
-  offpeak: z.strictObject({ allowed: z.boolean(), deadline_ms: z.number().int().positive().optional() }).optional(),
+  offpeak: z.strictObject({ allowed: z.boolean(), deadline_ms: durationMs(MAX_WAIT_MS).optional() }).optional(),
   downgrade: z
     .strictObject({
       /** Share of the monthly budget used (spent + held) from which requests move to a cheaper model. @default 0.8 */
       budget_threshold: z.number().min(0).max(1).optional(),
       /** Expected wait for the model's bucket beyond which requests move to a cheaper model. @default 10000 */
-      max_wait_ms: z.number().nonnegative().optional(),
+      max_wait_ms: durationMsOrZero(MAX_TASK_MS).optional(),
     })
     .optional(),
 });
@@ -111,37 +115,39 @@ export const configInput = z.strictObject({
   database: z.strictObject({ path: z.string().min(1).optional(), synchronous: z.enum(['NORMAL', 'FULL']).optional() }).optional(),
   scheduler: z
     .strictObject({
-      starvation_ms: positive.optional(),
-      hold_after_ms: nonNegative.optional(),
-      fairness_half_life_ms: positive.optional(),
-      lease_grace_ms: nonNegative.optional(),
-      reaper_interval_ms: positive.optional(),
-      max_queue_depth: z.number().int().positive().optional(),
+      starvation_ms: durationMs(MAX_TASK_MS).optional(),
+      hold_after_ms: durationMsOrZero(MAX_WAIT_MS).optional(),
+      fairness_half_life_ms: durationMs(MAX_TASK_MS).optional(),
+      lease_grace_ms: durationMsOrZero(MAX_INTERVAL_MS).optional(),
+      reaper_interval_ms: durationMs(MAX_INTERVAL_MS).optional(),
+      max_queue_depth: count().optional(),
       offpeak: z
         .strictObject({
           /** [{ start: 'HH:MM', end: 'HH:MM', days?: [0-6] }], checked by validateWindows. */
           windows: z.array(z.unknown()).optional(),
           time_zone: z.string().min(1).optional(),
-          low_utilization: z.strictObject({ below: z.number().min(0).max(1), for_ms: nonNegative }).nullable().optional(),
+          low_utilization: z.strictObject({ below: z.number().min(0).max(1), for_ms: durationMsOrZero(MAX_TASK_MS) }).nullable().optional(),
         })
         .optional(),
     })
     .optional(),
   limits: z
     .strictObject({
-      max_body_bytes: z.number().int().positive().optional(),
+      max_body_bytes: z.number().int().positive().max(MAX_BYTES).optional(),
       /** Store inputs and outputs of at least this many bytes compressed (zstd); 0 turns it off. @default 4096 */
-      compress_min_bytes: z.number().int().nonnegative().optional(),
+      compress_min_bytes: z.number().int().nonnegative().max(MAX_BYTES).optional(),
+      /** Request inputs and parameters may nest objects and arrays at most this deep. @default 64 */
+      max_json_depth: z.number().int().min(1).max(MAX_JSON_DEPTH).optional(),
       /** Request bodies being received at once, all connections, in bytes; beyond it 503. @default 256 MiB */
       max_buffered_body_bytes: z.number().int().positive().max(2 ** 40).optional(),
       /** Open connections at most; more are refused by the server. @default 4096 */
       max_connections: z.number().int().positive().max(1_000_000).optional(),
       /** A request's headers and body must arrive within this (a slow client is cut off with 408). @default 60000 */
-      request_timeout_ms: z.number().int().positive().max(2 ** 31 - 1).optional(),
+      request_timeout_ms: durationMs(MAX_TIMER_MS).optional(),
       /** A request's headers must arrive within this. @default 10000 */
-      headers_timeout_ms: z.number().int().positive().max(2 ** 31 - 1).optional(),
+      headers_timeout_ms: durationMs(MAX_TIMER_MS).optional(),
       /** An idle keep-alive connection is closed after this. @default 5000 */
-      keep_alive_timeout_ms: z.number().int().positive().max(2 ** 31 - 1).optional(),
+      keep_alive_timeout_ms: durationMs(MAX_TIMER_MS).optional(),
     })
     .optional(),
   budget: z.strictObject({ time_zone: z.string().min(1).optional() }).optional(),
@@ -149,7 +155,7 @@ export const configInput = z.strictObject({
   alerts: z
     .strictObject({
       /** How often the alert conditions are checked. @default 5000 */
-      interval_ms: positive.optional(),
+      interval_ms: durationMs(MAX_INTERVAL_MS).optional(),
       /** POSTed { event, alert } when an alert fires, escalates or resolves. */
       webhook_url: z.url({ protocol: /^https?$/ }).optional(),
       /** Signs each webhook body: X-Allot-Signature: sha256=<HMAC-SHA256 hex>. */
@@ -159,10 +165,10 @@ export const configInput = z.strictObject({
   /** GET /health probes of HTTP and v2 workers, and the circuit breaker that takes failing workers out of rotation. */
   worker_health: z
     .strictObject({
-      interval_ms: positive.optional(),
-      timeout_ms: positive.optional(),
-      failure_threshold: z.number().int().positive().optional(),
-      cooldown_ms: positive.optional(),
+      interval_ms: durationMs(MAX_INTERVAL_MS).optional(),
+      timeout_ms: durationMs(MAX_INTERVAL_MS).optional(),
+      failure_threshold: count(1_000).optional(),
+      cooldown_ms: durationMs(MAX_TASK_MS).optional(),
     })
     .optional(),
   /** Side by side with Orchestrator v2: where it is, which system runs new work, shadow mode (src/config/migration.ts). */
@@ -175,11 +181,11 @@ export const configInput = z.strictObject({
       shadow: z.boolean().optional(),
       /** Share of new requests shadow mode copies (a stable sample by request id). @default 100 */
       shadow_percent: z.number().min(0).max(100).optional(),
-      poll_interval_ms: positive.optional(),
-      timeout_ms: positive.optional(),
+      poll_interval_ms: durationMs(MAX_INTERVAL_MS).optional(),
+      timeout_ms: durationMs(MAX_WAIT_MS).optional(),
       cost_tolerance: z.number().min(0).max(1).optional(),
-      latency_factor: z.number().min(1).optional(),
-      latency_floor_ms: nonNegative.optional(),
+      latency_factor: z.number().min(1).max(1_000).optional(),
+      latency_floor_ms: durationMsOrZero(MAX_INTERVAL_MS).optional(),
     })
     .optional(),
   tiers: z.record(name, tierInput).optional(),

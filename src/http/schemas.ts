@@ -4,6 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { URGENCIES } from '../core/priority.ts';
+import { count, MAX_BUDGET_USD, MAX_TOKENS, units, usd } from '../config/bounds.ts';
 import { STATES } from '../core/states.ts';
 
 export const ErrorEnvelope = z
@@ -23,7 +24,7 @@ export const SubmitBody = z
     template: z.string().min(1).max(64).openapi({ example: 'summarize' }),
     input: z.record(z.string(), z.unknown()).openapi({ example: { text: 'Long text to summarize…' } }),
     urgency: z.enum(URGENCIES).optional().openapi({ description: 'critical 30, high 20, normal 10 (default), low 0 priority points' }),
-    max_tokens: z.number().int().positive().optional().openapi({ description: 'Lower the template cap for this request' }),
+    max_tokens: count(MAX_TOKENS).optional().openapi({ description: 'Lower the template cap for this request' }),
     parameters: z.record(z.string(), z.unknown()).optional(),
     queue: z.enum(['batch', 'deferred']).optional().openapi({ description: 'Ask for the batch or deferred level instead of the scored one' }),
     optimize: z.boolean().optional().openapi({ description: 'false: no optimization for this request (the result cache is neither read nor shared)' }),
@@ -38,13 +39,13 @@ export const EstimateBody = z
   .strictObject({
     template: z.string().min(1).max(64),
     input: z.record(z.string(), z.unknown()),
-    max_tokens: z.number().int().positive().optional(),
+    max_tokens: count(MAX_TOKENS).optional(),
   })
   .openapi('EstimateRequest');
 
 export const CheckBody = z
   .strictObject({
-    resources: z.record(z.string(), z.number().nonnegative()).openapi({ example: { 'openai.gpt-4': 1500, email: 2 } }),
+    resources: z.record(z.string(), units()).openapi({ example: { 'openai.gpt-4': 1500, email: 2 } }),
   })
   .openapi('ResourceCheck');
 
@@ -76,8 +77,8 @@ export const ClientCreate = z
   .strictObject({
     name: z.string().min(1).max(200),
     tier: z.string().min(1),
-    monthly_budget_usd: z.number().nonnegative().nullable().optional().openapi({ description: 'Custom monthly budget; omit for the tier default' }),
-    max_concurrent: z.number().int().positive().nullable().optional(),
+    monthly_budget_usd: usd(MAX_BUDGET_USD).nullable().optional().openapi({ description: `Custom monthly budget, at most $${MAX_BUDGET_USD.toLocaleString('en-US')}; omit for the tier default` }),
+    max_concurrent: count(100_000).nullable().optional(),
     optimizations: z
       .strictObject({ cache: z.boolean().optional(), downgrade: z.boolean().optional(), batching: z.boolean().optional(), offpeak: z.boolean().optional() })
       .optional()

@@ -18,6 +18,7 @@ import { bodyHash, cacheKey, uuidv7 } from './ids.ts';
 import type { Registry } from './registry.ts';
 import { inputText, type Encoding } from './tokenizer.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from './turns.ts';
+import { DEFAULT_MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
 
 /**
  * Counts input tokens, and serializes large inputs, off the event loop
@@ -51,6 +52,8 @@ export interface AdmissionDeps {
   readonly budgetTimeZone: string;
   readonly starvationMs: number;
   readonly maxQueueDepth: number;
+  /** Inputs and parameters may nest objects and arrays at most this deep (limits.max_json_depth). @default 64 */
+  readonly maxJsonDepth?: number | undefined;
   /** Which system runs a new request, by its id (src/migrate/routing.ts); absent: always Allot. */
   readonly route?: ((requestId: string) => ExecutingSystem) | undefined;
 }
@@ -79,6 +82,7 @@ export class Admission {
    * which for a large input takes a while (off the event loop).
    */
   async estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>, owner: string, client?: Client): Promise<{ template: TemplateDef; maxTokens: number; estimate: Estimate; inputJson?: Uint8Array | undefined }> {
+    this.#shallowEnough(body);
     const t = this.template(body.template);
     if (body.max_tokens !== undefined && !t.model) {
       throw new AllotError('VALIDATION_ERROR', `max_tokens: template "${t.name}" does not use a model`, { details: { field: 'max_tokens' } });
@@ -104,6 +108,16 @@ export class Admission {
     // Threads answer several at once: storing each large input (compressed, written) takes a turn of its own.
     if (m.json && m.json.length >= LARGE_PAYLOAD_BYTES) await largeWork.next();
     return { template: t, maxTokens, estimate: estimateRequest(t, m.tokens, maxTokens, reg), inputJson: m.json };
+  }
+
+  /** 400 naming the field when the input or parameters nest deeper than limits.max_json_depth. */
+  #shallowEnough(body: Pick<SubmitBody, 'input' | 'parameters'>): void {
+    const max = this.#d.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    for (const field of ['input', 'parameters'] as const) {
+      if (body[field] !== undefined && nestedDeeperThan(body[field], max)) {
+        throw new AllotError('VALIDATION_ERROR', `${field}: nests objects and arrays more than ${max} deep (limits.max_json_depth)`, { details: { field, max_depth: max } });
+      }
+    }
   }
 
   /** Refuse at once (402) what the remaining budget cannot cover even at `floorNano`; the real check is the atomic hold. */
@@ -136,6 +150,8 @@ export class Admission {
    */
   async submit(client: Client, body: SubmitBody, idempotencyKey: string | undefined, opts: { readonly shadowOf?: string } = {}): Promise<{ request: WorkRequest; created: boolean }> {
     const { store, registry, scheduler, events, clock } = this.#d;
+    // Before anything walks or serializes them: a value nested thousands deep overflows the stack of JSON.stringify.
+    this.#shallowEnough(body);
     const hash = idempotencyKey === undefined ? null : bodyHash(body);
     if (idempotencyKey !== undefined) {
       const prior = await store.findByIdempotencyKey(client.id, idempotencyKey);

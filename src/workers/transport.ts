@@ -7,6 +7,7 @@
 import type { Usage } from '../core/cost.ts';
 import type { RequestError, WorkerDef } from '../model.ts';
 import type { PayloadRef } from './references.ts';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
 
 export interface Job {
   readonly request_id: string;
@@ -119,6 +120,10 @@ export function parseStandardResponse(body: unknown, httpStatus = 200): WorkerOu
   }
   const b = body as { success: boolean; output?: unknown; usage?: unknown; metadata?: unknown; error?: { code?: unknown; message?: unknown; retryable?: unknown } };
   const usage = parseUsage(b.usage);
+  if (b.success && nestedDeeperThan(b.output, MAX_JSON_DEPTH)) {
+    // Storing or serializing it would overflow the stack: refused like any malformed answer (and charged what it used).
+    return failure('WORKER_ERROR', `Worker answered an output nested more than ${MAX_JSON_DEPTH} deep`, false, usage);
+  }
   if (b.success) {
     const metadata = b.metadata && typeof b.metadata === 'object' ? (b.metadata as Record<string, unknown>) : {};
     return { ok: true, output: b.output ?? null, usage, metadata };

@@ -19,6 +19,7 @@ import type { WorkerDef } from '../model.ts';
 import type { References } from './references.ts';
 import { abortOutcome, failure, parseUsage, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
 import { redactUrl } from '../core/redact.ts';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
 
 /** How often progress is polled while a v2 worker processes. @default 500 ms */
 const PROGRESS_POLL_MS = 500;
@@ -101,7 +102,9 @@ export class V2Transport implements Transport {
           if (!r.ok) return failure('WORKER_ERROR', `Worker "${w.name}" output ${ref.ref_id} could not be read back (HTTP ${r.status})`, true, usage);
           output = await r.json();
         }
-        outcome = { ok: true, output, usage, metadata: { protocol: 'v2', packet_id: packetId } };
+        outcome = nestedDeeperThan(output, MAX_JSON_DEPTH)
+          ? failure('WORKER_ERROR', `Worker "${w.name}" answered an output nested more than ${MAX_JSON_DEPTH} deep`, false, usage)
+          : { ok: true, output, usage, metadata: { protocol: 'v2', packet_id: packetId } };
       }
       // Acknowledge; a worker that does not answer it does not change the outcome.
       await this.#post(w, '/api/acknowledge', { ...base, success: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) }, ctx.signal).catch(() => undefined);

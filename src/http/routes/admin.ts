@@ -2,6 +2,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { toTemplateDef, toWorkerDef, templateView, workerView } from '../../config/entities.ts';
 import { poolInput, templateInput, tierInput, workerInput } from '../../config/schema.ts';
+import { MAX_UNIT_PRICE_USD, units, usd } from '../../config/bounds.ts';
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
 import { AllotError } from '../../core/errors.ts';
@@ -316,11 +317,11 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   const LimitsPatch = z
     .strictObject({
-      capacity: z.number().positive().optional(),
-      refill_per_s: z.number().nonnegative().optional(),
-      cost_per_unit_usd: z.number().nonnegative().optional(),
-      input_cost_per_unit_usd: z.number().nonnegative().nullable().optional(),
-      output_cost_per_unit_usd: z.number().nonnegative().nullable().optional(),
+      capacity: units().positive().optional(),
+      refill_per_s: units().optional(),
+      cost_per_unit_usd: usd(MAX_UNIT_PRICE_USD).optional(),
+      input_cost_per_unit_usd: usd(MAX_UNIT_PRICE_USD).nullable().optional(),
+      output_cost_per_unit_usd: usd(MAX_UNIT_PRICE_USD).nullable().optional(),
       tokenizer: z.enum(ENCODINGS).optional().openapi({ description: 'Token resources: the encoding input is counted in' }),
       input_overhead_tokens: z.number().int().min(0).max(100_000).optional().openapi({ description: 'Token resources: tokens billed per request beyond the counted text' }),
       force: z.boolean().optional().openapi({ description: 'Lower the capacity below what a queued request needs (it then fails only if cancelled: it can never fit)' }),

@@ -9,11 +9,12 @@ import type { AppDeps, Env } from '../deps.ts';
 import type { UnitReservation } from '../../scheduler/worker-reservations.ts';
 import { body, errors, json, Loose, RequestIdParam } from '../schemas.ts';
 import { bearerToken } from '../../service/auth.ts';
+import { units } from '../../config/bounds.ts';
 
 const ReserveBody = z
   .strictObject({
     resource: z.string().min(1).openapi({ example: 'email' }),
-    amount: z.number().positive(),
+    amount: units().positive(),
     ttl_ms: z.number().int().positive().max(600_000).optional().openapi({ description: 'How long the units are held before they return by themselves. Default 30000' }),
   })
   .openapi('ReserveUnits');
@@ -21,7 +22,7 @@ const ConsumeBody = z
   .strictObject({
     reservation_id: z.string().min(1).optional(),
     resource: z.string().min(1).optional(),
-    amount: z.number().nonnegative().optional().openapi({ description: 'Units used: with a reservation, default all of it (fewer go back, more are debited); without one, required' }),
+    amount: units().optional().openapi({ description: 'Units used: with a reservation, default all of it (fewer go back, more are debited); without one, required' }),
   })
   .openapi('ConsumeUnits');
 const ReleaseBody = z.strictObject({ reservation_id: z.string().min(1) }).openapi('ReleaseUnits');
