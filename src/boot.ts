@@ -133,7 +133,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const mc = config.migration;
   const migrationSettings = await MigrationSettings.load(store, clock, { mode: mc.mode, rolloutPercent: mc.rolloutPercent, shadow: mc.shadow, shadowPercent: mc.shadowPercent, legacyConfigured: Boolean(mc.legacyUrl) });
   // Large inputs are counted on a worker thread, so that one client's megabytes do not hold up the server.
-  const tokens = new TokenCounter();
+  const tokens = new TokenCounter({ compressMinBytes: config.compressMinBytes });
   const admission = new Admission({
     store, registry, scheduler, events, clock, tokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth, maxJsonDepth: config.maxJsonDepth,
     route: (id) => migrationSettings.route(id),

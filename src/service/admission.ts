@@ -17,6 +17,7 @@ import { estimateRequest, modelOf } from './estimate.ts';
 import { bodyHash, cacheKey, uuidv7 } from './ids.ts';
 import type { Registry } from './registry.ts';
 import { inputText, type Encoding } from './tokenizer.ts';
+import type { Measured } from './token-counter.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from './turns.ts';
 import { DEFAULT_MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
 
@@ -28,7 +29,7 @@ export interface InputCounter {
   count(owner: string, text: string, encoding: Encoding): number | Promise<number>;
   /** Whether measuring `input` goes to a thread (and may wait its turn). */
   large(input: unknown): boolean;
-  measure(owner: string, input: unknown, encoding: Encoding | null): { tokens: number; json?: Uint8Array | undefined } | Promise<{ tokens: number; json?: Uint8Array | undefined }>;
+  measure(owner: string, input: unknown, encoding: Encoding | null): Measured | Promise<Measured>;
 }
 
 export interface SubmitBody {
@@ -81,7 +82,7 @@ export class Admission {
    * whether the budget could cover even that; only then is the input counted,
    * which for a large input takes a while (off the event loop).
    */
-  async estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>, owner: string, client?: Client): Promise<{ template: TemplateDef; maxTokens: number; estimate: Estimate; inputJson?: Uint8Array | undefined }> {
+  async estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>, owner: string, client?: Client): Promise<{ template: TemplateDef; maxTokens: number; estimate: Estimate; inputJson?: Uint8Array | undefined; inputZstd?: Uint8Array | undefined }> {
     this.#shallowEnough(body);
     const t = this.template(body.template);
     if (body.max_tokens !== undefined && !t.model) {
@@ -107,7 +108,7 @@ export class Admission {
     const m = await this.#d.tokens.measure(owner, body.input, model ? (model.tokenizer ?? 'cl100k_base') : null);
     // Threads answer several at once: storing each large input (compressed, written) takes a turn of its own.
     if (m.json && m.json.length >= LARGE_PAYLOAD_BYTES) await largeWork.next();
-    return { template: t, maxTokens, estimate: estimateRequest(t, m.tokens, maxTokens, reg), inputJson: m.json };
+    return { template: t, maxTokens, estimate: estimateRequest(t, m.tokens, maxTokens, reg), inputJson: m.json, inputZstd: m.zstd };
   }
 
   /** 400 naming the field when the input or parameters nest deeper than limits.max_json_depth. */
@@ -204,7 +205,7 @@ export class Admission {
       ...(toV2 ? { system: 'v2' as const } : {}),
       ...(opts.shadowOf ? { shadowOf: opts.shadowOf } : {}),
     };
-    const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client), inputJson: asked.inputJson });
+    const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client), inputJson: asked.inputJson, inputZstd: asked.inputZstd });
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
     events.emit('request:accepted', res.request);
     if (hit) {

@@ -21,6 +21,8 @@ export interface TokenCounterOptions {
   readonly maxPendingCharsPerClient?: number;
   /** Characters waiting or being handled, all clients. @default 64 Mi */
   readonly maxPendingChars?: number;
+  /** Serialized inputs of at least this many bytes are also compressed (zstd), as the store would; 0: never. @default 4096 */
+  readonly compressMinBytes?: number;
 }
 
 /** What measuring an input found. */
@@ -29,6 +31,8 @@ export interface Measured {
   readonly tokens: number;
   /** The input as UTF-8 JSON, when it was serialized off the event loop (a large input). */
   readonly json?: Uint8Array | undefined;
+  /** That JSON zstd-compressed, when it is at least compressMinBytes long. */
+  readonly zstd?: Uint8Array | undefined;
 }
 
 interface Job {
@@ -77,6 +81,7 @@ export class TokenCounter {
   readonly #threads: number;
   readonly #perClient: number;
   readonly #total: number;
+  readonly #compressMin: number;
   readonly #pool: Thread[] = [];
   /** Each client's waiting inputs, oldest first. */
   readonly #waiting = new Map<string, Job[]>();
@@ -93,6 +98,7 @@ export class TokenCounter {
     this.#threads = Math.max(1, opts.threads ?? 1);
     this.#perClient = opts.maxPendingCharsPerClient ?? 16 * Mi;
     this.#total = opts.maxPendingChars ?? 64 * Mi;
+    this.#compressMin = opts.compressMinBytes ?? 4096;
   }
 
   /** Whether measuring `input` goes to a thread (and may wait its turn). */
@@ -146,7 +152,7 @@ export class TokenCounter {
       if (!job) return;
       thread.job = job;
       thread.worker.ref();
-      thread.worker.postMessage({ id: job.id, input: job.input, encoding: job.encoding, serialize: job.serialize });
+      thread.worker.postMessage({ id: job.id, input: job.input, encoding: job.encoding, serialize: job.serialize, compressMin: this.#compressMin });
     }
   }
 
@@ -176,12 +182,12 @@ export class TokenCounter {
     const worker = new Worker(new URL('./token-count-thread.ts', import.meta.url));
     const t: Thread = { worker, job: null };
     worker.unref();
-    worker.on('message', (m: { id: number; count?: number; json?: Uint8Array; error?: string }) => {
+    worker.on('message', (m: { id: number; count?: number; json?: Uint8Array; zstd?: Uint8Array; error?: string }) => {
       const job = t.job;
       if (!job || job.id !== m.id) return;
       this.#done(t, job);
       if (m.error !== undefined) job.reject(new AllotError('INTERNAL_ERROR', `Measuring an input failed: ${m.error}`));
-      else job.resolve({ tokens: m.count as number, json: m.json });
+      else job.resolve({ tokens: m.count as number, json: m.json, zstd: m.zstd });
     });
     // A thread that died takes its input with it: measure that one inline, and start a new thread for the rest.
     worker.on('error', (err) => this.#lost(t, err));

@@ -55,6 +55,8 @@ export interface EnqueueInput {
    * input serialized off the event loop): the store need not serialize it again.
    */
   readonly inputJson?: Uint8Array | undefined;
+  /** That JSON zstd-compressed, when the caller compressed it already (the store's own threshold decides whether it is used). */
+  readonly inputZstd?: Uint8Array | undefined;
 }
 
 export type EnqueueResult =

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import { countTokens as cl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base';
@@ -105,6 +106,7 @@ describe('TokenCounter', () => {
       const m = await p;
       assert.equal(m.tokens, o200k(inputText(input)));
       assert.equal(Buffer.from(m.json as Uint8Array).toString('utf8'), JSON.stringify(input), 'the input as UTF-8 JSON, ready to store');
+      assert.equal(zstdDecompressSync(m.zstd as Uint8Array).toString('utf8'), JSON.stringify(input), 'and compressed, as the store would');
       assert.equal((await tc.measure('c', input, null)).tokens, 0, 'no model: nothing to count');
       assert.equal(await tc.count('c', inputText(input), 'cl100k_base'), cl100k(inputText(input)));
     } finally {

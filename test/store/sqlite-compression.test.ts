@@ -8,6 +8,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { zstdCompressSync } from 'node:zlib';
+import { RAW_INPUT } from '../../src/model.ts';
+import { zstdContentSize } from '../../src/store/sqlite/rows.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { makeRequest } from '../contract/fixtures.ts';
 
@@ -54,6 +57,33 @@ test('large inputs and outputs are stored compressed, transparently', async () =
     } finally {
       peer.close();
     }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stored input is handed over as its bytes (RAW_INPUT), sized from the zstd frame, parsed only when read', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'allot-compress-'));
+  const store = new SqliteStore(join(dir, 'a.db'));
+  try {
+    await store.migrate();
+    const input = { text: 'Payloads travel as the bytes the store holds. '.repeat(3000) };
+    const json = Buffer.from(JSON.stringify(input));
+    // As admission hands it over when a thread serialized and compressed it already.
+    await store.enqueue({ request: makeRequest({ id: 'pre', input, holdNano: 0 }), budgetLimitNano: null, inputJson: json, inputZstd: zstdCompressSync(json) });
+    await store.enqueue({ request: makeRequest({ id: 'plain', input, holdNano: 0 }), budgetLimitNano: null });
+    for (const id of ['pre', 'plain']) {
+      const r = await store.getRequest(id);
+      const raw = r?.[RAW_INPUT];
+      assert.ok(raw, 'a large stored input offers its bytes');
+      assert.equal(raw.approxBytes, json.length, 'the size from the zstd frame header, without decompressing');
+      assert.deepEqual(await raw.bytes(), json);
+      assert.deepEqual(r?.input, input, 'and parses to the input when read');
+    }
+    assert.equal((await store.getRequest('pre'))?.input instanceof Object, true);
+    for (const n of [0, 255, 256, 65_535, 65_792, 1_000_000]) assert.equal(zstdContentSize(zstdCompressSync(Buffer.alloc(n, 97))), n, `${n} bytes`);
+    assert.equal(zstdContentSize(Buffer.from('not zstd at all')), null);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -17,10 +17,10 @@ type Row = Record<string, unknown>;
  */
 export const COMPRESS_MIN_BYTES = 4096;
 
-/** Like packJson, for a value already serialized to UTF-8 JSON. */
-export function packJsonBytes(json: Uint8Array, minBytes: number = COMPRESS_MIN_BYTES): string | Uint8Array {
+/** Like packJson, for a value already serialized to UTF-8 JSON (and perhaps compressed: `zstd`). */
+export function packJsonBytes(json: Uint8Array, minBytes: number = COMPRESS_MIN_BYTES, zstd?: Uint8Array): string | Uint8Array {
   if (!(minBytes > 0 && json.length >= minBytes)) return Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
-  const packed = zstdCompressSync(json);
+  const packed = zstd ?? zstdCompressSync(json);
   RAW_BYTES.set(packed, json.length);
   return packed;
 }
@@ -172,11 +172,11 @@ export const INPUT_PARAM = 10;
 
 /** Parameters for INSERT INTO requests, in column order of INSERT_REQUEST. */
 /** @param inputJson q.input already serialized (UTF-8 JSON), if the caller has it */
-export function requestParams(q: WorkRequest, compressMin: number = COMPRESS_MIN_BYTES, inputJson?: Uint8Array): (string | number | null | Uint8Array)[] {
+export function requestParams(q: WorkRequest, compressMin: number = COMPRESS_MIN_BYTES, inputJson?: Uint8Array, inputZstd?: Uint8Array): (string | number | null | Uint8Array)[] {
   const s = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
   return [
     q.id, q.clientId, q.template, q.state, q.urgency, q.klass, q.basePoints, JSON.stringify(q.priority), q.model ?? null,
-    q.maxTokens, inputJson ? packJsonBytes(inputJson, compressMin) : packJson(q.input, compressMin), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
+    q.maxTokens, inputJson ? packJsonBytes(inputJson, compressMin, inputZstd) : packJson(q.input, compressMin), JSON.stringify(q.parameters), JSON.stringify(q.policy), JSON.stringify(q.estimate), q.holdNano, q.period,
     s(q.reserved), q.attempts, q.maxAttempts, q.leaseToken, q.leaseOwner, q.leaseExpiresAt, q.deadlineAt, q.runAt,
     s(q.progress), q.output === null || q.output === undefined ? null : packJson(q.output, compressMin), s(q.error), s(q.usage), q.costNano, q.idempotencyKey, q.bodyHash, q.createdAt, q.updatedAt,
     q.startedAt, q.completedAt, s(q.optimization), q.system ?? 'allot', q.externalId ?? null, q.shadowOf ?? null, s(q.pipeline),

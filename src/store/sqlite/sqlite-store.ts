@@ -417,7 +417,7 @@ export class SqliteStore implements Store {
         });
       }
       this.#q('UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?').run(q.holdNano, q.clientId, q.period);
-      const params = requestParams(q, this.#compressMin, input.inputJson);
+      const params = requestParams(q, this.#compressMin, input.inputJson, input.inputZstd);
       this.#q(INSERT_REQUEST).run(...params);
       this.#compressionSaving(q.id, q.clientId, q.template, q.createdAt, q.input, params[INPUT_PARAM], 'input');
       this.#audit({
