@@ -51,6 +51,32 @@ function describe(ms: number): string {
 }
 
 /**
+ * About how many characters of JSON `v` has (string lengths and keys summed,
+ * nothing built), or -1 when it nests objects and arrays deeper than
+ * `maxDepth`. One iterative walk for both questions admission asks of an
+ * input; it stops at the first level too deep.
+ */
+export function jsonSize(v: unknown, maxDepth: number): number {
+  let n = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop() as [unknown, number];
+    if (typeof x === 'string') n += x.length + 2;
+    else if (x !== null && typeof x === 'object') {
+      if (d + 1 > maxDepth) return -1;
+      if (Array.isArray(x)) for (const c of x) stack.push([c, d + 1]);
+      else {
+        for (const k in x) {
+          n += k.length + 4;
+          stack.push([(x as Record<string, unknown>)[k], d + 1]);
+        }
+      }
+    } else n += 5;
+  }
+  return n;
+}
+
+/**
  * Whether `v` nests objects and arrays deeper than `max` (an object or array
  * at top level is depth 1). Iterative, and stops early: a body nested 100,000
  * deep costs what its first `max` levels cost, and cannot overflow the stack

@@ -33,37 +33,49 @@ class BufferBudget {
 }
 
 function readIncoming(incoming: IncomingMessage, max: number, budget: BufferBudget): Promise<string> {
-  let held = 0;
-  return new Promise<Buffer[]>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let ended = false;
+    const release = (): void => {
+      budget.used -= size;
+      size = 0;
+    };
     const stop = (err: AllotError): void => {
       incoming.removeAllListeners('data');
       incoming.pause();
+      release();
       reject(err);
     };
     incoming.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) return stop(tooLarge(max));
+      if (size + c.length > max) return stop(tooLarge(max));
       if (budget.used + c.length > budget.limit) return stop(busy(budget.limit));
       budget.used += c.length;
-      held += c.length;
+      size += c.length;
       chunks.push(c);
     });
-    incoming.once('end', () => resolve(chunks));
-    incoming.once('error', reject);
-    incoming.once('close', () => reject(new AllotError('VALIDATION_ERROR', 'The request body ended before it was complete')));
-  })
-    .then(async (chunks) => {
-      let size = 0;
-      for (const c of chunks) size += c.length;
+    incoming.once('end', () => {
+      ended = true;
+      const n = size;
+      const decode = (): void => {
+        release();
+        resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, n).toString('utf8'));
+      };
       // A large body is decoded (and then parsed) in a turn of its own, not together with others that arrived at once.
-      if (size >= LARGE_PAYLOAD_BYTES) await largeWork.next();
-      return chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
-    })
-    .finally(() => {
-      budget.used -= held;
+      if (n >= LARGE_PAYLOAD_BYTES) void largeWork.next().then(decode);
+      else decode();
     });
+    incoming.once('error', (err) => {
+      release();
+      reject(err);
+    });
+    // Closed without its end: the client went away mid-body. (Built only then: an error's stack costs ~20 µs.)
+    incoming.once('close', () => {
+      if (ended) return;
+      release();
+      reject(new AllotError('VALIDATION_ERROR', 'The request body ended before it was complete'));
+    });
+  });
 }
 
 /**

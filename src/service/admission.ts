@@ -19,7 +19,7 @@ import type { Registry } from './registry.ts';
 import { inputText, type Encoding } from './tokenizer.ts';
 import type { Measured } from './token-counter.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from './turns.ts';
-import { DEFAULT_MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
+import { DEFAULT_MAX_JSON_DEPTH, jsonSize } from '../config/bounds.ts';
 
 /**
  * Counts input tokens, and serializes large inputs, off the event loop
@@ -27,9 +27,9 @@ import { DEFAULT_MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
  */
 export interface InputCounter {
   count(owner: string, text: string, encoding: Encoding): number | Promise<number>;
-  /** Whether measuring `input` goes to a thread (and may wait its turn). */
-  large(input: unknown): boolean;
-  measure(owner: string, input: unknown, encoding: Encoding | null): Measured | Promise<Measured>;
+  /** Whether measuring an input of about `chars` characters of JSON goes to a thread (and may wait its turn). */
+  large(chars: number): boolean;
+  measure(owner: string, input: unknown, encoding: Encoding | null, serialize?: boolean, size?: number): Measured | Promise<Measured>;
 }
 
 export interface SubmitBody {
@@ -82,8 +82,9 @@ export class Admission {
    * whether the budget could cover even that; only then is the input counted,
    * which for a large input takes a while (off the event loop).
    */
-  async estimate(body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>, owner: string, client?: Client): Promise<{ template: TemplateDef; maxTokens: number; estimate: Estimate; inputJson?: Uint8Array | undefined; inputZstd?: Uint8Array | undefined }> {
-    this.#shallowEnough(body);
+  async estimate(
+    body: Pick<SubmitBody, 'template' | 'input' | 'max_tokens'>, owner: string, client?: Client, size: number = this.#inputSize(body),
+  ): Promise<{ template: TemplateDef; maxTokens: number; estimate: Estimate; inputJson?: Uint8Array | undefined; inputZstd?: Uint8Array | undefined }> {
     const t = this.template(body.template);
     if (body.max_tokens !== undefined && !t.model) {
       throw new AllotError('VALIDATION_ERROR', `max_tokens: template "${t.name}" does not use a model`, { details: { field: 'max_tokens' } });
@@ -95,7 +96,7 @@ export class Admission {
     const reg = this.#d.registry;
     // Counting a large input takes a while: first make sure it could be admitted at all (its bucket, its
     // client's budget), with an empty input as a lower bound. A small one is counted at once.
-    const floor = this.#d.tokens.large(body.input) ? estimateRequest(t, 0, maxTokens, reg) : null;
+    const floor = this.#d.tokens.large(size) ? estimateRequest(t, 0, maxTokens, reg) : null;
     if (floor && client) {
       // A lower bound: an empty input, on the cheapest model a downgrade could move it to.
       let floorNano = floor.maxCostNano;
@@ -105,20 +106,24 @@ export class Admission {
       await this.#budgetCovers(client, floorNano);
     }
     const model = modelOf(t, reg);
-    const m = await this.#d.tokens.measure(owner, body.input, model ? (model.tokenizer ?? 'cl100k_base') : null);
+    const m = await this.#d.tokens.measure(owner, body.input, model ? (model.tokenizer ?? 'cl100k_base') : null, true, size);
     // Threads answer several at once: storing each large input (compressed, written) takes a turn of its own.
     if (m.json && m.json.length >= LARGE_PAYLOAD_BYTES) await largeWork.next();
     return { template: t, maxTokens, estimate: estimateRequest(t, m.tokens, maxTokens, reg), inputJson: m.json, inputZstd: m.zstd };
   }
 
-  /** 400 naming the field when the input or parameters nest deeper than limits.max_json_depth. */
-  #shallowEnough(body: Pick<SubmitBody, 'input' | 'parameters'>): void {
+  /**
+   * About how many characters of JSON the input has; 400 naming the field
+   * when the input or parameters nest deeper than limits.max_json_depth.
+   */
+  #inputSize(body: Pick<SubmitBody, 'input' | 'parameters'>): number {
     const max = this.#d.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
-    for (const field of ['input', 'parameters'] as const) {
-      if (body[field] !== undefined && nestedDeeperThan(body[field], max)) {
-        throw new AllotError('VALIDATION_ERROR', `${field}: nests objects and arrays more than ${max} deep (limits.max_json_depth)`, { details: { field, max_depth: max } });
-      }
-    }
+    const tooDeep = (field: 'input' | 'parameters'): AllotError =>
+      new AllotError('VALIDATION_ERROR', `${field}: nests objects and arrays more than ${max} deep (limits.max_json_depth)`, { details: { field, max_depth: max } });
+    const size = jsonSize(body.input, max);
+    if (size < 0) throw tooDeep('input');
+    if (body.parameters !== undefined && jsonSize(body.parameters, max) < 0) throw tooDeep('parameters');
+    return size;
   }
 
   /** Refuse at once (402) what the remaining budget cannot cover even at `floorNano`; the real check is the atomic hold. */
@@ -152,13 +157,13 @@ export class Admission {
   async submit(client: Client, body: SubmitBody, idempotencyKey: string | undefined, opts: { readonly shadowOf?: string } = {}): Promise<{ request: WorkRequest; created: boolean }> {
     const { store, registry, scheduler, events, clock } = this.#d;
     // Before anything walks or serializes them: a value nested thousands deep overflows the stack of JSON.stringify.
-    this.#shallowEnough(body);
+    const size = this.#inputSize(body);
     const hash = idempotencyKey === undefined ? null : bodyHash(body);
     if (idempotencyKey !== undefined) {
       const prior = await store.findByIdempotencyKey(client.id, idempotencyKey);
       if (prior) return { request: this.#sameBody(prior, hash), created: false };
     }
-    const asked = await this.estimate(body, client.id, client);
+    const asked = await this.estimate(body, client.id, client, size);
     const now = clock.now();
     const id = uuidv7(now);
     const toV2 = !opts.shadowOf && this.#d.route?.(id) === 'v2';

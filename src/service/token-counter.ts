@@ -101,9 +101,9 @@ export class TokenCounter {
     this.#compressMin = opts.compressMinBytes ?? 4096;
   }
 
-  /** Whether measuring `input` goes to a thread (and may wait its turn). */
-  large(input: unknown): boolean {
-    return !this.#closed && approxChars(input) > this.#inline;
+  /** Whether measuring an input of about `chars` characters of JSON goes to a thread (and may wait its turn). */
+  large(chars: number): boolean {
+    return !this.#closed && chars > this.#inline;
   }
 
   /** Tokens in `text`, counted for `owner` (a client id: whose turn it is when counting waits). */
@@ -118,8 +118,9 @@ export class TokenCounter {
    * clients. Throws QUEUE_BACKUP when too much of that client's input, or of
    * everyone's, is waiting.
    */
-  measure(owner: string, input: unknown, encoding: Encoding | null, serialize = true): Measured | Promise<Measured> {
-    const chars = approxChars(input);
+  /** @param size about how many characters of JSON `input` has, when the caller knows (approxChars) */
+  measure(owner: string, input: unknown, encoding: Encoding | null, serialize = true, size?: number): Measured | Promise<Measured> {
+    const chars = size ?? approxChars(input);
     if (chars <= this.#inline || this.#closed) return { tokens: encoding === null ? 0 : countTokens(inputText(input), encoding) };
     const mine = this.#pendingChars.get(owner) ?? 0;
     if (mine + chars > this.#perClient || this.#pendingTotal + chars > this.#total) {
