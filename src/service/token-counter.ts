@@ -10,6 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AllotError } from '../core/errors.ts';
+import { jsonSize } from '../config/bounds.ts';
 import { countTokens, inputText, type Encoding } from './tokenizer.ts';
 
 export interface TokenCounterOptions {
@@ -53,29 +54,6 @@ interface Thread {
 
 const Mi = 1024 * 1024;
 
-/**
- * About how many characters of JSON `v` has: string lengths and keys summed,
- * without building anything. Iterative, so depth cannot overflow the stack.
- */
-export function approxChars(v: unknown): number {
-  let n = 0;
-  const stack: unknown[] = [v];
-  while (stack.length) {
-    const x = stack.pop();
-    if (typeof x === 'string') n += x.length + 2;
-    else if (x && typeof x === 'object') {
-      if (Array.isArray(x)) for (const c of x) stack.push(c);
-      else {
-        for (const [k, c] of Object.entries(x)) {
-          n += k.length + 4;
-          stack.push(c);
-        }
-      }
-    } else n += 5;
-  }
-  return n;
-}
-
 export class TokenCounter {
   readonly #inline: number;
   readonly #threads: number;
@@ -118,9 +96,9 @@ export class TokenCounter {
    * clients. Throws QUEUE_BACKUP when too much of that client's input, or of
    * everyone's, is waiting.
    */
-  /** @param size about how many characters of JSON `input` has, when the caller knows (approxChars) */
+  /** @param size about how many characters of JSON `input` has, when the caller knows (jsonSize) */
   measure(owner: string, input: unknown, encoding: Encoding | null, serialize = true, size?: number): Measured | Promise<Measured> {
-    const chars = size ?? approxChars(input);
+    const chars = size ?? jsonSize(input, Number.POSITIVE_INFINITY);
     if (chars <= this.#inline || this.#closed) return { tokens: encoding === null ? 0 : countTokens(inputText(input), encoding) };
     const mine = this.#pendingChars.get(owner) ?? 0;
     if (mine + chars > this.#perClient || this.#pendingTotal + chars > this.#total) {
