@@ -152,8 +152,13 @@ export class Forwarder {
       if ((await store.getRequest(r.id))?.state === 'CANCELLED') await legacy.cancel(ex.executionId);
       return;
     }
-    if (isTerminalLegacy(ex.status)) await this.#settle(running, ex);
-    else await this.#follow(running, { owned: true, deadlineAt });
+    if (isTerminalLegacy(ex.status)) {
+      // A submission repeated after a crash can find v2 done with it already. The answer to a submit names
+      // only the status: the execution is read for its output and cost, or followed when it cannot be.
+      const full = await legacy.get(ex.executionId, signal).catch(() => null);
+      if (full && isTerminalLegacy(full.status)) await this.#settle(running, full);
+      else await this.#follow(running, { owned: true, deadlineAt });
+    } else await this.#follow(running, { owned: true, deadlineAt });
   }
 
   async #follow(r: WorkRequest, o: { owned: boolean; deadlineAt: number }): Promise<void> {
