@@ -60,10 +60,10 @@ test('a request v2 finished before Allot recorded sending it ends with v2’s ou
     const ended = new Promise<void>((res) => events.once('request:completed', () => res()));
     forwarder.take(r);
     await ended;
-    const after = await store.getRequest(r.id);
-    assert.equal(after?.state, 'COMPLETED');
-    assert.deepEqual(after?.output, done?.output, 'v2’s output, not null');
-    assert.ok((after?.costNano ?? 0) > 0, 'and its cost charged');
+    const ended2 = await store.getRequest(r.id);
+    assert.equal(ended2?.state, 'COMPLETED');
+    assert.deepEqual(ended2?.output, done?.output, 'v2’s output, not null');
+    assert.ok((ended2?.costNano ?? 0) > 0, 'and its cost charged');
   } finally {
     await forwarder.stop();
     poller.stop();
