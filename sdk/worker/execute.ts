@@ -29,8 +29,13 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-// setTimeout overflows past 2^31-1 ms and would fire at once; such a deadline is ~25 days away anyway.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** setTimeout overflows past 2^31-1 ms and would fire at once; such a deadline is ~25 days away anyway: no timer. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The answer to a job that arrived with no time left (`timeout_ms` 0, or past its deadline): retryable, it never ran. */
+export function noTimeLeft(job: Job): StandardResponse {
+  return failure('DEADLINE_EXCEEDED', `no time was left when the job arrived (timeout_ms ${job.timeoutMs ?? 'absent'})`, true);
+}
 
 function checkAmount(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`addUsage: ${name} must be a finite number >= 0`);
@@ -48,9 +53,7 @@ export async function execute<O>(
   // Time left, counted on the monotonic clock from when the job arrived: never this machine's wall clock
   // against the sender's (a worker 10 minutes ahead would refuse every job, one behind never abort).
   const left = envelope.budgetMs === null ? null : envelope.budgetMs - (performance.now() - envelope.receivedAt);
-  if (left !== null && left <= 0) {
-    return failure('DEADLINE_EXCEEDED', `no time was left when the job arrived (timeout_ms ${job.timeoutMs ?? 'absent'})`, true);
-  }
+  if (left !== null && left <= 0) return noTimeLeft(job);
 
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;

@@ -10,9 +10,11 @@ export interface Job<I = Record<string, unknown>> {
   parameters: Record<string, unknown> & { model?: string; max_tokens?: number };
   /**
    * Epoch ms, on this worker's own clock, after which the answer is no longer
-   * wanted: when the job arrived plus `timeoutMs`. From a sender that gives
-   * no `timeout_ms` (an older orchestrator), its `deadline_ms` as sent (its
-   * clock). null when the job has no deadline.
+   * wanted: when the job arrived plus `timeoutMs`, so comparing it with
+   * `Date.now()` is right whatever the sender's clock says. From a sender
+   * that gives no `timeout_ms` (an older orchestrator), its `deadline_ms` as
+   * sent (its clock); a v2 call with neither: arrival plus the declared
+   * `max_processing_time_ms`. null when the job has no limit.
    */
   deadlineMs: number | null;
   /**
@@ -72,11 +74,47 @@ function parseProgress(v: unknown): ProgressTarget | null {
   return { url: v.url, token: v.token };
 }
 
+/** How long a job may run, read from its wire fields by parseTimeLeft. */
+export interface TimeLeft {
+  /** The wire's `timeout_ms` (ms left when it was sent); null when absent. */
+  timeoutMs: number | null;
+  /** Epoch ms on this machine's clock when the time is up; null: no limit. */
+  deadlineMs: number | null;
+  /** Milliseconds left when the job arrived; null: no limit. */
+  budgetMs: number | null;
+}
+
+/**
+ * The time a job has: `timeout_ms` counted from its arrival (clocks differ
+ * between machines, durations do not); without it, `deadline_ms` against this
+ * machine's clock (an older sender); without either, `fallbackMs`.
+ * Throws VALIDATION_ERROR naming a bad field.
+ * @param receivedAt performance.now() when the job arrived
+ * @param fallbackMs time left when neither field is sent; default null: no limit
+ */
+export function parseTimeLeft(raw: Obj, receivedAt: number, fallbackMs: number | null = null): TimeLeft {
+  const deadline = raw.deadline_ms;
+  if (deadline !== undefined && deadline !== null && (typeof deadline !== 'number' || !Number.isFinite(deadline))) {
+    throw invalid('deadline_ms', 'a number (epoch ms)');
+  }
+  const timeout = raw.timeout_ms;
+  if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0)) {
+    throw invalid('timeout_ms', 'a number of milliseconds >= 0');
+  }
+  // This machine's wall clock when the job arrived: it may be parsed later, once its body is read.
+  const arrived = Math.round(Date.now() - (performance.now() - receivedAt));
+  if (typeof timeout === 'number') return { timeoutMs: timeout, deadlineMs: arrived + timeout, budgetMs: timeout };
+  if (typeof deadline === 'number') return { timeoutMs: null, deadlineMs: deadline, budgetMs: deadline - arrived };
+  if (fallbackMs !== null) return { timeoutMs: null, deadlineMs: arrived + fallbackMs, budgetMs: fallbackMs };
+  return { timeoutMs: null, deadlineMs: null, budgetMs: null };
+}
+
 /**
  * Validate a wire job and split it into the handler's view and the progress target.
  * @param receivedAt performance.now() when it arrived (default: now)
+ * @param fallbackMs time left when the job has neither timeout_ms nor deadline_ms; default null: no limit
  */
-export function parseJobEnvelope(raw: unknown, receivedAt: number = performance.now()): JobEnvelope {
+export function parseJobEnvelope(raw: unknown, receivedAt: number = performance.now(), fallbackMs: number | null = null): JobEnvelope {
   if (!isObject(raw)) throw WorkerError.invalidInput('invalid job: body must be a JSON object');
   const requestId = requiredString(raw, 'request_id');
   const template = requiredString(raw, 'template');
@@ -97,20 +135,7 @@ export function parseJobEnvelope(raw: unknown, receivedAt: number = performance.
   // null means "no limit"; dropping it keeps the handler's view true to its `max_tokens?: number` type.
   if (maxTokens === null) delete parameters.max_tokens;
 
-  const deadline = raw.deadline_ms;
-  if (deadline !== undefined && deadline !== null && (typeof deadline !== 'number' || !Number.isFinite(deadline))) {
-    throw invalid('deadline_ms', 'a number (epoch ms)');
-  }
-  const timeout = raw.timeout_ms;
-  if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0)) {
-    throw invalid('timeout_ms', 'a number of milliseconds >= 0');
-  }
-
-  // The time left is a duration: counted from arrival on this machine's monotonic clock. Only without
-  // one (an older sender) is the absolute deadline compared with this machine's wall clock.
-  const now = Date.now();
-  const timeoutMs = typeof timeout === 'number' ? timeout : null;
-  const budgetMs = timeoutMs !== null ? timeoutMs : typeof deadline === 'number' ? deadline - now : null;
+  const time = parseTimeLeft(raw, receivedAt, fallbackMs);
   return {
     job: {
       requestId,
@@ -119,12 +144,12 @@ export function parseJobEnvelope(raw: unknown, receivedAt: number = performance.
       attempt,
       input,
       parameters: parameters as Job['parameters'],
-      deadlineMs: timeoutMs !== null ? now + timeoutMs : typeof deadline === 'number' ? deadline : null,
-      timeoutMs,
+      deadlineMs: time.deadlineMs,
+      timeoutMs: time.timeoutMs,
     },
     progress: parseProgress(raw.progress),
     receivedAt,
-    budgetMs,
+    budgetMs: time.budgetMs,
   };
 }
 

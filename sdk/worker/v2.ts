@@ -12,15 +12,17 @@
  * Beyond the seed, a process call may carry `timeout_ms` (milliseconds left
  * when it was sent: the handler is aborted that long after the call
  * arrived), `deadline_ms` (epoch ms on the sender's clock, used only without
- * `timeout_ms`) and `attempt`, and the answer carries `usage` (the direct protocol's usage:
+ * `timeout_ms`) and `attempt` (a malformed one is refused as VALIDATION_ERROR
+ * naming it), and the answer carries `usage` (the direct protocol's usage:
  * input/output tokens and named resources); Allot sends and reads these,
  * other orchestrators ignore them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerMatches } from './auth.ts';
 import { WorkerError } from './errors.ts';
+import { MAX_TIMER_MS } from './execute.ts';
 import { clientGone, readBody, sendJson, sendText } from './http-io.ts';
-import { parseJobEnvelope } from './job.ts';
+import { parseJobEnvelope, parseTimeLeft } from './job.ts';
 import type { LoadStats } from './load.ts';
 import { emptyUsage, failureFromError } from './response.ts';
 import type { StandardResponse } from './response.ts';
@@ -33,7 +35,7 @@ import type { Worker } from './worker.ts';
 export interface V2Capabilities {
   input_types: string[];
   output_types: string[];
-  /** Also the deadline of a process call that brings no `deadline_ms`. */
+  /** Also the time a process call has when it brings neither `timeout_ms` nor `deadline_ms`. */
   max_processing_time_ms: number;
   supports_streaming: boolean;
   supports_checkpoints: boolean;
@@ -148,12 +150,13 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
    * without it, `deadline_ms` against this clock (an older orchestrator); without either, max_processing_time_ms.
    */
   const runPacket = async (b: Obj, packetId: string, gone: AbortSignal, receivedAt: number): Promise<StandardResponse> => {
-    const timeoutMs = typeof b.timeout_ms === 'number' && Number.isFinite(b.timeout_ms) && b.timeout_ms >= 0 ? b.timeout_ms : undefined;
-    const budgetMs = timeoutMs ?? (typeof b.deadline_ms === 'number' && Number.isFinite(b.deadline_ms) ? b.deadline_ms - Date.now() : capabilities.max_processing_time_ms);
-    const leftMs = (): number => budgetMs - (performance.now() - receivedAt);
+    // Validated before the input is fetched: the fetch has only the job's time.
+    const { budgetMs } = parseTimeLeft(b, receivedAt, capabilities.max_processing_time_ms);
+    const left = (budgetMs ?? Infinity) - (performance.now() - receivedAt);
+    if (left <= 0) throw new WorkerError('DEADLINE_EXCEEDED', `no time was left when the call arrived (timeout_ms ${String(b.timeout_ms ?? 'absent')})`, { retryable: true });
     const { template, stage } = splitStage(b.stage_id);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new WorkerError('DEADLINE_EXCEEDED', 'deadline exceeded while fetching the input reference', { retryable: true })), Math.max(0, Math.min(leftMs(), 2 ** 31 - 1)));
+    const timer = left > MAX_TIMER_MS ? undefined : setTimeout(() => controller.abort(new WorkerError('DEADLINE_EXCEEDED', 'deadline exceeded while fetching the input reference', { retryable: true })), left);
     const onGone = (): void => controller.abort(new WorkerError('CANCELLED', 'job cancelled: the orchestrator went away', { retryable: true }));
     gone.addEventListener('abort', onGone, { once: true });
     let input: unknown;
@@ -166,21 +169,24 @@ export function v2Endpoints(worker: Worker, opts: V2Options, server: { maxBodyBy
     const envelope = parseJobEnvelope(
       {
         request_id: typeof b.execution_id === 'string' && b.execution_id.length > 0 ? b.execution_id : packetId,
-        template, stage, attempt: b.attempt ?? 1, input, parameters: b.parameters ?? {}, timeout_ms: Math.max(0, budgetMs),
+        template, stage, attempt: b.attempt ?? 1, input, parameters: b.parameters ?? {}, timeout_ms: b.timeout_ms, deadline_ms: b.deadline_ms,
       },
       receivedAt,
+      capabilities.max_processing_time_ms,
     );
     return runEnvelope(worker, envelope, { progressSink: progress.sink(packetId), signal: gone });
   };
 
   const onProcess = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // The call's time left counts from here, when it arrived, as a direct job's does.
+    const receivedAt = performance.now();
     const b = await readObject(req, res);
     if (b === null) return;
     const packetId = b.packet_id as string;
     const started = performance.now();
     const gone = clientGone(res);
     progress.set(packetId, 'processing', 0, 'reading input');
-    let result: StandardResponse = await load.track(() => runPacket(b, packetId, gone, started)).catch((err: unknown) => failureFromError(err, emptyUsage()));
+    let result: StandardResponse = await load.track(() => runPacket(b, packetId, gone, receivedAt)).catch((err: unknown) => failureFromError(err, emptyUsage()));
     let outputRef: unknown;
     if (result.success) {
       try {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -293,6 +293,111 @@ describe('one SDK worker, both protocols (no Allot)', () => {
 
     // Still serving.
     assert.equal((await getJson(`${base}/health`)).body.status, 'healthy');
+  });
+});
+
+describe('a v2 process call and its time left (no Allot)', () => {
+  const TOKEN = 'v2-time-token-0123';
+  /** The handler's view of each job it ran. */
+  const ran: Job<{ ms?: number }>[] = [];
+  /** Input references the worker asked the orchestrator stub for; the stub never answers them. */
+  const fetched: string[] = [];
+  let orchestrator: Server;
+  let server: HttpWorkerServer;
+  let base: string;
+
+  before(async () => {
+    orchestrator = createServer((req) => {
+      fetched.push(req.url ?? '');
+    });
+    await new Promise<void>((resolve) => orchestrator.listen(0, '127.0.0.1', () => resolve()));
+    server = await serveHttp(defineWorker<{ ms?: number }, unknown>({
+      name: 'sleeper',
+      dedupe: false,
+      async handler(job, ctx) {
+        ran.push(job);
+        if (job.input.ms) await sleep(job.input.ms, undefined, { signal: ctx.signal });
+        return { ok: true };
+      },
+    }), { v2: { orchestratorUrl: `http://127.0.0.1:${(orchestrator.address() as AddressInfo).port}`, token: TOKEN, capabilities: { max_processing_time_ms: 30_000 } } });
+    base = server.url;
+  });
+
+  after(async () => {
+    await server?.close();
+    orchestrator?.closeAllConnections();
+    await new Promise<void>((resolve) => orchestrator.close(() => resolve()));
+  });
+
+  const call = (extra: Record<string, unknown>, input: Record<string, unknown> = { storage_type: 'inline', inline_data: {} }): Record<string, unknown> => ({
+    packet_id: `pkt_${randomUUID()}`, execution_id: randomUUID(), stage_id: 't:0', input_ref: input, parameters: {}, ...extra,
+  });
+  const reference = { ref_id: 'ref_slow', storage_type: 'reference', size_bytes: 2_000 };
+
+  test('fetching the input reference is bounded by timeout_ms, not by a deadline_ms 15 minutes ahead', async () => {
+    fetched.length = 0;
+    const t0 = performance.now();
+    const r = await postJson(`${base}/api/process`, call({ deadline_ms: Date.now() + 15 * 60_000, timeout_ms: 300 }, reference), TOKEN);
+    const ms = performance.now() - t0;
+    assert.equal(r.body.success, false);
+    assert.equal(r.body.error.code, 'DEADLINE_EXCEEDED', JSON.stringify(r.body));
+    assert.equal(r.body.error.retryable, true);
+    assert.deepEqual(fetched, ['/api/data/ref_slow'], 'it did ask for the reference');
+    assert.ok(ms >= 280 && ms < 2_000, `gave up after ${ms.toFixed(0)} ms`);
+  });
+
+  test('no time left: answered at once, without fetching the input or running the handler', async () => {
+    fetched.length = 0;
+    ran.length = 0;
+    const r = await postJson(`${base}/api/process`, call({ deadline_ms: Date.now() + 60_000, timeout_ms: 0 }, reference), TOKEN);
+    assert.equal(r.body.error.code, 'DEADLINE_EXCEEDED', JSON.stringify(r.body));
+    assert.equal(r.body.error.retryable, true);
+    assert.deepEqual(fetched, []);
+    assert.deepEqual(ran, []);
+  });
+
+  test('a malformed timeout_ms or deadline_ms is a VALIDATION_ERROR naming it, before any work', async () => {
+    fetched.length = 0;
+    ran.length = 0;
+    for (const [extra, field] of [[{ timeout_ms: -1 }, /timeout_ms/], [{ timeout_ms: 'soon' }, /timeout_ms/], [{ timeout_ms: 2_000, deadline_ms: 'later' }, /deadline_ms/]] as const) {
+      const r = await postJson(`${base}/api/process`, call(extra, reference), TOKEN);
+      assert.equal(r.body.success, false);
+      assert.equal(r.body.error.code, 'VALIDATION_ERROR', JSON.stringify(r.body));
+      assert.equal(r.body.error.retryable, false);
+      assert.match(r.body.error.message, field);
+    }
+    assert.deepEqual(fetched, []);
+    assert.deepEqual(ran, []);
+  });
+
+  test('the handler sees timeout_ms as sent, or null when the call had none', async () => {
+    ran.length = 0;
+    const sent = Date.now();
+    await postJson(`${base}/api/process`, call({ timeout_ms: 4_000 }), TOKEN);
+    await postJson(`${base}/api/process`, call({}), TOKEN);
+    const [timed, untimed] = ran;
+    assert.equal(timed?.timeoutMs, 4_000);
+    assert.ok((timed?.deadlineMs ?? 0) >= sent + 4_000 - 5 && (timed?.deadlineMs ?? 0) <= Date.now() + 4_000);
+    assert.equal(untimed?.timeoutMs, null, 'not sent');
+    assert.ok((untimed?.deadlineMs ?? 0) >= sent + 30_000 - 5 && (untimed?.deadlineMs ?? 0) <= Date.now() + 30_000, 'max_processing_time_ms after arrival');
+  });
+
+  test('the time counts from when the call arrived, its body still being sent', async () => {
+    const body = JSON.stringify(call({ timeout_ms: 1_000 }, { storage_type: 'inline', inline_data: { ms: 10_000 } }));
+    const t0 = performance.now();
+    const answer = await new Promise<Json>((resolve, reject) => {
+      const req = request(`${base}/api/process`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(JSON.parse(text)));
+      });
+      req.on('error', reject);
+      // Half the body now, the rest 700 ms later: the handler starts with about 300 ms left.
+      req.write(body.slice(0, 20));
+      setTimeout(() => req.end(body.slice(20)), 700);
+    });
+    const ms = performance.now() - t0;
+    assert.equal(answer.error?.code, 'DEADLINE_EXCEEDED', JSON.stringify(answer));
+    assert.ok(ms >= 950 && ms < 1_500, `aborted ${ms.toFixed(0)} ms after the call began (1,000 ms, not 1,700)`);
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WorkerError, defineWorker, parseJob } from '../../sdk/worker/index.ts';
+import { parseJobEnvelope } from '../../sdk/worker/job.ts';
 
 const base = { request_id: 'req-1', template: 'summarize', input: { text: 'hi' } };
 
@@ -33,6 +34,27 @@ describe('parseJob', () => {
     assert.equal(parseJob({ ...base, timeout_ms: 0 }).timeoutMs, 0);
   });
 
+  test('the time counts from when the job arrived, not from when it was parsed (its body may take a while to read)', () => {
+    const arrived = performance.now() - 1_000;
+    const withTimeout = parseJobEnvelope({ ...base, timeout_ms: 5_000 }, arrived);
+    assert.equal(withTimeout.budgetMs, 5_000);
+    const deadline = withTimeout.job.deadlineMs as number;
+    // Arrived a second ago: its deadline on this clock is 4 s from now, not 5.
+    assert.ok(Math.abs(deadline - (Date.now() + 4_000)) < 50, `deadlineMs ${deadline - Date.now()} ms from now`);
+    // Without timeout_ms (an older sender): deadline_ms against this clock, as it read when the job arrived.
+    const sentDeadline = Date.now() + 4_000;
+    const withDeadline = parseJobEnvelope({ ...base, deadline_ms: sentDeadline }, arrived);
+    assert.equal(withDeadline.job.deadlineMs, sentDeadline, 'as sent');
+    assert.ok(Math.abs((withDeadline.budgetMs as number) - 5_000) < 50, `budgetMs ${withDeadline.budgetMs}`);
+    assert.equal(withDeadline.job.timeoutMs, null);
+    // Neither: no limit, unless the transport has a fallback (a v2 worker's max_processing_time_ms).
+    assert.equal(parseJobEnvelope(base, arrived).budgetMs, null);
+    const fallback = parseJobEnvelope(base, arrived, 30_000);
+    assert.equal(fallback.budgetMs, 30_000);
+    assert.equal(fallback.job.timeoutMs, null, 'not sent');
+    assert.ok(Math.abs((fallback.job.deadlineMs as number) - (Date.now() + 29_000)) < 50);
+  });
+
   test('throws a non-retryable VALIDATION_ERROR naming the field', () => {
     const cases: [unknown, RegExp][] = [
       [null, /JSON object/],
@@ -50,6 +72,8 @@ describe('parseJob', () => {
       [{ ...base, timeout_ms: -1 }, /timeout_ms/],
       [{ ...base, timeout_ms: 'soon' }, /timeout_ms/],
       [{ ...base, timeout_ms: Number.POSITIVE_INFINITY }, /timeout_ms/],
+      [{ ...base, timeout_ms: Number.NaN }, /timeout_ms/],
+      [{ ...base, timeout_ms: '500' }, /timeout_ms/],
       [{ ...base, progress: { url: 'ftp://x', token: 't' } }, /progress\.url/],
       [{ ...base, progress: { url: 'http://x' } }, /progress\.token/],
     ];
