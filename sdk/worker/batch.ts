@@ -10,7 +10,7 @@ import { parseJobEnvelope } from './job.ts';
 import type { StandardResponse, Usage } from './response.ts';
 import { emptyUsage, failureFromError } from './response.ts';
 import { WorkerError } from './errors.ts';
-import { untilAborted } from './execute.ts';
+import { MAX_TIMER_MS, noTimeLeft, untilAborted } from './execute.ts';
 
 export interface BatchContext {
   readonly signal: AbortSignal;
@@ -21,8 +21,10 @@ export interface BatchContext {
 export type BatchHandler<I, O> = (jobs: Job<I>[], ctx: BatchContext) => Promise<O[]> | O[];
 
 /**
- * Run one batch: parse every job (a bad one fails alone), then the batch
- * handler once, aborted when the job with the least time left runs out of it.
+ * Run one batch: parse every job (a bad one fails alone, and so does one
+ * that arrived with no time left), then the batch handler once for the rest,
+ * aborted when the job with the least time left runs out of it.
+ * @param receivedAt performance.now() when the batch arrived: each job's `timeout_ms` counts from there
  */
 export async function runBatchHandler<O>(
   handler: BatchHandler<Record<string, unknown>, O>,
@@ -30,21 +32,29 @@ export async function runBatchHandler<O>(
   outer: AbortSignal,
   receivedAt: number = performance.now(),
 ): Promise<StandardResponse[]> {
+  const elapsed = performance.now() - receivedAt;
   const parsed: (JobEnvelope | StandardResponse)[] = rawJobs.map((raw) => {
+    let envelope: JobEnvelope;
     try {
-      return parseJobEnvelope(raw, receivedAt);
+      envelope = parseJobEnvelope(raw, receivedAt);
     } catch (err) {
       return failureFromError(err, emptyUsage());
     }
+    // Answered at once, rather than cutting the whole batch's time to nothing.
+    return envelope.budgetMs !== null && envelope.budgetMs - elapsed <= 0 ? noTimeLeft(envelope.job) : envelope;
   });
   const valid = parsed.map((p, i) => ({ p, i })).filter((x): x is { p: JobEnvelope; i: number } => 'job' in x.p);
+  if (valid.length === 0) return parsed as StandardResponse[];
   const budgets = valid.map((v) => v.p.budgetMs).filter((b): b is number => b !== null);
   const controller = new AbortController();
   const onOuter = (): void => controller.abort(outer.reason);
   if (outer.aborted) onOuter();
   else outer.addEventListener('abort', onOuter, { once: true });
-  const left = budgets.length ? Math.min(...budgets) - (performance.now() - receivedAt) : null;
-  const timer = left === null || left > 2 ** 31 - 1 ? undefined : setTimeout(() => controller.abort(new WorkerError('DEADLINE_EXCEEDED', 'deadline exceeded', { retryable: true })), Math.max(0, left));
+  const least = budgets.length ? Math.min(...budgets) : null;
+  const left = least === null ? null : least - (performance.now() - receivedAt);
+  const timer = left === null || left > MAX_TIMER_MS ? undefined : setTimeout(() => {
+    controller.abort(new WorkerError('DEADLINE_EXCEEDED', `deadline exceeded: ${Math.round(least ?? 0)} ms after the batch arrived`, { retryable: true }));
+  }, Math.max(0, left));
   const signal = controller.signal;
   try {
     return await runValid(handler, parsed, valid, signal);
