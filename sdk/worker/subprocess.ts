@@ -39,12 +39,14 @@ async function runText(worker: Worker, text: string, stdout: NodeJS.WritableStre
  * write NDJSON progress lines then one final response line to stdout.
  * With the default (process) streams the process exits 0 once the answer is flushed,
  * so a handler that ignores its abort signal cannot keep it alive past the answer.
+ * The job's `timeout_ms` counts from when this process started (Allot writes the job
+ * as it spawns it, so start-up comes out of the job's time), or with `io.stdin`, from this call.
  */
 export async function runSubprocess(worker: Worker, io: SubprocessIo = {}): Promise<void> {
   const stdin = io.stdin ?? process.stdin;
   const stdout = io.stdout ?? process.stdout;
-  // The job's time left (timeout_ms) counts from when reading it began.
-  const receivedAt = performance.now();
+  // performance.now() counts from the process's start: 0 is when the job was sent to it.
+  const receivedAt = io.stdin === undefined ? 0 : performance.now();
   const text = await readAll(stdin);
 
   const result = await runText(worker, text, stdout, receivedAt);

@@ -96,6 +96,24 @@ describe('keywords worker as a subprocess', () => {
     assert.deepEqual(res.error, { code: 'VALIDATION_ERROR', message: 'input.text must be a string', retryable: false });
   });
 
+  test('timeout_ms decides, in a real process too: a deadline_ms 15 minutes in its past does not refuse the job', async () => {
+    const job = JSON.parse(wireJob({ text: TEXT, limit: 3 })) as Record<string, unknown>;
+    const { code, lines } = await runWorker(JSON.stringify({ ...job, deadline_ms: Date.now() - 15 * 60_000, timeout_ms: 20_000 }));
+    assert.equal(code, 0);
+    assert.equal((lines.at(-1) as Record<string, any>).success, true, JSON.stringify(lines.at(-1)));
+  });
+
+  test('no time left is a retryable DEADLINE_EXCEEDED; a bad timeout_ms is a VALIDATION_ERROR naming it', async () => {
+    const job = JSON.parse(wireJob({ text: TEXT })) as Record<string, unknown>;
+    const none = (await runWorker(JSON.stringify({ ...job, timeout_ms: 0 }))).lines;
+    assert.equal(none.length, 1, 'answered without running: no progress lines');
+    assert.deepEqual([(none[0] as Record<string, any>).error.code, (none[0] as Record<string, any>).error.retryable], ['DEADLINE_EXCEEDED', true]);
+    const bad = (await runWorker(JSON.stringify({ ...job, timeout_ms: -100 }))).lines.at(-1) as Record<string, any>;
+    assert.equal(bad.error.code, 'VALIDATION_ERROR');
+    assert.equal(bad.error.retryable, false);
+    assert.match(bad.error.message, /timeout_ms/);
+  });
+
   test('a malformed envelope names the field', async () => {
     const { code, lines } = await runWorker(JSON.stringify({ request_id: 'x', input: { text: 'a' } }));
     assert.equal(code, 0);
@@ -141,6 +159,43 @@ describe('runSubprocess and the time left', () => {
     assert.equal(r.success, false);
     assert.equal(r.error.code, 'DEADLINE_EXCEEDED');
     assert.ok(Date.now() - started < 2_000, `aborted after ${Date.now() - started} ms`);
+  });
+
+  test('without timeout_ms (an older sender), deadline_ms against this clock bounds it', async () => {
+    const started = performance.now();
+    const r = await run({ input: { ms: 5_000 }, deadline_ms: Date.now() + 200 });
+    const ms = performance.now() - started;
+    assert.equal(r.error.code, 'DEADLINE_EXCEEDED');
+    assert.ok(ms >= 150 && ms < 2_000, `aborted after ${ms.toFixed(0)} ms`);
+  });
+});
+
+describe('runSubprocess in a process Allot spawned for the job', () => {
+  // A worker slow to start (600 ms, after Node's own start-up) whose handler would take 5 s.
+  const SLOW_START = [
+    `import { defineWorker, runSubprocess } from ${JSON.stringify(`${ROOT}sdk/worker/index.ts`)};`,
+    `import { setTimeout as sleep } from 'node:timers/promises';`,
+    // performance.now() counts from this process's start; stderr is synchronous on a pipe.
+    `process.on('exit', () => process.stderr.write('answered at ' + performance.now().toFixed(0) + '\\n'));`,
+    `const worker = defineWorker({ name: 'slow-start', handler: (job, ctx) => sleep(5000, {}, { signal: ctx.signal }) });`,
+    `await sleep(600);`,
+    `await runSubprocess(worker);`,
+  ].join('\n');
+
+  test('the job was sent as the process started: start-up comes out of its timeout_ms', async () => {
+    const child = spawn(NODE, ['--input-type=module', '-e', SLOW_START], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.stdin.end(JSON.stringify({ request_id: randomUUID(), template: 't', input: {}, deadline_ms: Date.now() + 1_000, timeout_ms: 1_000 }));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, err);
+    const res = JSON.parse(out.trimEnd().split('\n').at(-1) as string) as Record<string, any>;
+    assert.equal(res.error?.code, 'DEADLINE_EXCEEDED', out);
+    const at = Number(/answered at (\d+)/.exec(err)?.[1]);
+    // Counted from reading stdin it would be 600 ms + Node's start-up later.
+    assert.ok(at >= 950 && at < 1_400, `answered ${at} ms after the process started (${err.trim()})`);
   });
 });
 
