@@ -3,7 +3,7 @@
  * reading, so tests can call it in-process with `app.request()`.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { AllotError } from '../core/errors.ts';
 import type { AppDeps, Env } from './deps.ts';
 import { readBody } from './body.ts';
@@ -23,6 +23,14 @@ import { registerResourceRoutes } from './routes/resources.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 
+/**
+ * Whether the request came with a body that was not read. Whatever the method: Node drains an
+ * unread body to keep the connection alive, so a GET declaring a megabyte held it open until the
+ * request timeout.
+ */
+const unreadBody = (c: Context<Env>): boolean =>
+  !c.get('bodyRead') && (c.req.header('transfer-encoding') !== undefined || Number(c.req.header('content-length') ?? 0) > 0);
+
 export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) => void } = {}): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>({
     defaultHook: (result) => {
@@ -35,11 +43,11 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
     if (e.code === 'INTERNAL_ERROR') opts.onInternalError?.(err);
     // Refused before its body was read (no key, too large, too much buffered): close the
     // connection rather than read on, so an unauthenticated upload costs neither memory nor time.
-    if (!c.get('bodyRead') && c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close');
+    if (unreadBody(c)) c.header('Connection', 'close');
     return errorResponse(c, e);
   });
   app.notFound((c) => {
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close');
+    if (unreadBody(c)) c.header('Connection', 'close');
     return c.json(envelope('NOT_FOUND', `No route ${c.req.method} ${c.req.path}`), 404);
   });
 
