@@ -7,6 +7,7 @@
  */
 import { AllotError } from '../core/errors.ts';
 import { redactUrl } from '../core/redact.ts';
+import { workerRequest } from './worker-request.ts';
 
 /** @default 3 seconds */
 const PROBE_TIMEOUT_MS = 3000;
@@ -39,8 +40,9 @@ export function transportFromHealth(body: HealthBody): 'http' | 'v2' {
  */
 export async function fetchHealth(url: string, opts: { timeoutMs?: number; token?: string | undefined; signal?: AbortSignal } = {}): Promise<{ httpStatus: number; body: HealthBody | null }> {
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? PROBE_TIMEOUT_MS);
-  const r = await fetch(new URL('/health', url), {
-    headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
+  const target = workerRequest(url, '/health', opts.token);
+  const r = await fetch(target.url, {
+    headers: target.headers,
     signal: opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout,
     // A worker is where it was registered: a redirect could send its token, and Allot's trust, anywhere.
     redirect: 'manual',
@@ -63,7 +65,7 @@ export async function detectTransport(url: string): Promise<'http' | 'v2'> {
     ({ body } = await fetchHealth(url));
     if (!body) throw new Error('its body is not a JSON object');
   } catch (err) {
-    throw new AllotError('VALIDATION_ERROR', `transport: not given, and ${redactUrl(url)}/health did not answer to tell it (${(err as Error).message}); give "http", "v2" or "subprocess"`);
+    throw new AllotError('VALIDATION_ERROR', `transport: not given, and ${redactUrl(new URL('/health', url).toString())} did not answer to tell it (${(err as Error).message}); give "http", "v2" or "subprocess"`);
   }
   return transportFromHealth(body);
 }

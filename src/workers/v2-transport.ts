@@ -19,12 +19,17 @@ import type { WorkerDef } from '../model.ts';
 import type { References } from './references.ts';
 import { abortOutcome, failure, parseUsage, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
 import { redactUrl } from '../core/redact.ts';
+import { workerRequest } from './worker-request.ts';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../config/bounds.ts';
 
 /** How often progress is polled while a v2 worker processes. @default 500 ms */
 const PROGRESS_POLL_MS = 500;
 
-const auth = (w: WorkerDef): Record<string, string> => (w.token ? { authorization: `Bearer ${w.token}` } : {});
+/** `path` on the worker, with its token (or its URL's user and password: src/workers/worker-request.ts). */
+const call = (w: WorkerDef, path: string, init: RequestInit): Promise<Response> => {
+  const t = workerRequest(w.url as string, path, w.token);
+  return fetch(t.url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...t.headers }, redirect: 'manual' });
+};
 
 export class V2Transport implements Transport {
   readonly #refs: References;
@@ -34,7 +39,7 @@ export class V2Transport implements Transport {
   }
 
   async #post(w: WorkerDef, path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
-    const r = await fetch(new URL(path, w.url), { method: 'POST', signal, headers: { 'content-type': 'application/json', ...auth(w) }, body: JSON.stringify(body), redirect: 'manual' });
+    const r = await call(w, path, { method: 'POST', signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (r.status >= 300 && r.status < 400) {
       await r.body?.cancel();
       throw new Error(`POST ${path} answered a redirect (HTTP ${r.status}); Allot does not follow redirects`);
@@ -73,7 +78,7 @@ export class V2Transport implements Transport {
       }
 
       const poll = setInterval(() => {
-        void fetch(new URL(`/api/progress/${packetId}`, w.url), { signal: ctx.signal, headers: auth(w), redirect: 'manual' })
+        void call(w, `/api/progress/${packetId}`, { signal: ctx.signal })
           .then((r) => r.json() as Promise<{ progress?: unknown; stage?: unknown; message?: unknown }>)
           .then((p) => {
             if (typeof p.progress === 'number') ctx.onProgress(p.progress, typeof p.message === 'string' ? p.message : typeof p.stage === 'string' ? p.stage : undefined);
@@ -98,7 +103,7 @@ export class V2Transport implements Transport {
         const ref = (res.body.output_ref ?? {}) as { storage_type?: unknown; inline_data?: unknown; ref_id?: unknown };
         let output: unknown = ref.inline_data ?? null;
         if (ref.storage_type === 'reference' && typeof ref.ref_id === 'string') {
-          const r = await fetch(new URL(`/api/data/${encodeURIComponent(ref.ref_id)}`, w.url), { signal: ctx.signal, headers: auth(w), redirect: 'manual' });
+          const r = await call(w, `/api/data/${encodeURIComponent(ref.ref_id)}`, { signal: ctx.signal });
           if (!r.ok) return failure('WORKER_ERROR', `Worker "${w.name}" output ${ref.ref_id} could not be read back (HTTP ${r.status})`, true, usage);
           output = await r.json();
         }

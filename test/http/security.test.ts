@@ -89,6 +89,83 @@ describe('passwords in worker URLs are not shown', () => {
   });
 });
 
+describe('a worker URL with user:password', () => {
+  const USER = 'ops';
+  const PASS = 's3cret-pass';
+  const BASIC = `Basic ${Buffer.from(`${USER}:${PASS}`).toString('base64')}`;
+  let gate: Server;
+  let port = 0;
+  const refused: string[] = [];
+
+  before(async () => {
+    // A worker behind HTTP Basic auth, speaking both protocols: /health, POST / (direct), and the v2 calls.
+    gate = createServer((req, res) => {
+      const answer = (status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      req.resume();
+      req.on('end', () => {
+        if (req.headers.authorization !== BASIC) {
+          refused.push(`${req.method} ${req.url} ${req.headers.authorization ?? '(none)'}`);
+          return answer(401, { error: 'basic auth required' });
+        }
+        if (req.url === '/health') return answer(200, { status: 'healthy' });
+        if (req.url === '/') return answer(200, { success: true, output: { via: 'http' }, usage: { tokens: { input: 0, output: 0 } } });
+        if (req.url === '/api/handshake') return answer(200, { status: 'ready' });
+        if (req.url === '/api/process') return answer(200, { success: true, output_ref: { storage_type: 'inline', inline_data: { via: 'v2' } }, metrics: { tokens_used: 1 } });
+        return answer(200, {});
+      });
+    });
+    port = Number(new URL(await listen(gate)).port);
+  });
+
+  after(() => {
+    gate?.close();
+  });
+
+  test('reaches the worker as Basic auth in probes, detection and v2 calls (fetch refuses them in the URL), and never shows the password', async () => {
+    const url = `http://${USER}:${PASS}@127.0.0.1:${port}/`;
+    const closed = `http://${USER}:${PASS}@127.0.0.1:9/`;
+    const h = await startHarness({
+      worker_health: { interval_ms: 60_000, timeout_ms: 2_000 },
+      workers: { 'basic-http': { transport: 'http', url }, 'basic-v2': { transport: 'v2', url }, 'basic-gone': { transport: 'v2', url: closed } },
+      templates: { direct: { worker: 'basic-http', max_attempts: 1 }, legacy: { worker: 'basic-v2', max_attempts: 1 }, gone: { worker: 'basic-gone', max_attempts: 1, timeout_ms: 2_000 } },
+    });
+    try {
+      const shown: string[] = [];
+      // Detection, when registered without a transport.
+      const reg = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'detected', url } });
+      shown.push(reg.text);
+      assert.equal(reg.status, 201, reg.text);
+      assert.equal(reg.body.worker.transport, 'http');
+      for (const name of ['basic-http', 'basic-v2']) {
+        const probe = await h.call('POST', `/admin/workers/${name}/probe`, { key: h.adminKey });
+        shown.push(probe.text);
+        assert.equal(probe.body.health.status, 'healthy', probe.text);
+      }
+      const c = await h.createClient('standard');
+      for (const [template, via] of [['direct', 'http'], ['legacy', 'v2']] as const) {
+        const r = await h.call('POST', '/api/execute', { key: c.key, json: { template, input: {} } });
+        shown.push(r.text);
+        assert.equal(r.body.status, 'COMPLETED', r.text);
+        assert.deepEqual(r.body.output, { via });
+      }
+      assert.deepEqual(refused, [], 'every call carried the credentials');
+
+      // Unreachable: what the client and the operator read names the worker, not its password.
+      const failed = await h.call('POST', '/api/execute', { key: c.key, json: { template: 'gone', input: {} } });
+      assert.equal(failed.body.status, 'FAILED', failed.text);
+      assert.equal(failed.body.error.code, 'WORKER_UNAVAILABLE', failed.text);
+      shown.push(failed.text, (await h.call('POST', '/admin/workers/basic-gone/probe', { key: h.adminKey })).text);
+      const undetectable = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'undetectable', url: closed } });
+      assert.equal(undetectable.status, 400, undetectable.text);
+      shown.push(undetectable.text);
+      for (const path of ['/admin/workers', '/admin/dashboard', '/admin/audit?limit=1000']) shown.push((await h.call('GET', path, { key: h.adminKey })).text);
+      for (const text of shown) assert.ok(!text.includes(PASS), `shows the password: ${text.slice(0, 400)}`);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('files and secrets at rest', () => {
   let worker: HttpWorkerServer;
   const TOKEN = `wt-${randomUUID()}`;
