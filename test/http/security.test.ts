@@ -243,4 +243,34 @@ describe('files and secrets at rest', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  test('sealing plain tokens at start leaves none of them in the database file (the rows they were in are overwritten, not just freed)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'allot-sec-'));
+    const db = join(root, 'allot.db');
+    const tokens = Array.from({ length: 6 }, (_, i) => `plain-${i}-${randomUUID()}`);
+    try {
+      await (await startHarness({}, { env: { ALLOT_DB: db } })).close();
+      // As an older Allot wrote them: each worker inserted with its token in plain text.
+      const rw = new DatabaseSync(db);
+      tokens.forEach((token, i) => {
+        const def = { name: `w${i}`, transport: 'http', url: `http://127.0.0.1:${9000 + i}/`, maxConcurrency: 10, token, capabilities: [], source: 'api' };
+        rw.prepare('INSERT INTO workers (name, def, updated_at) VALUES (?, ?, ?)').run(def.name, JSON.stringify(def), Date.now());
+      });
+      rw.close();
+      const bytes = (): Buffer => Buffer.concat(readdirSync(root).map((f) => readFileSync(join(root, f))));
+      assert.ok(tokens.every((t) => bytes().includes(t)), 'the setup left them in plain text');
+
+      const again = await startHarness({}, { env: { ALLOT_DB: db } });
+      try {
+        for (const t of tokens) assert.equal((await again.call('GET', '/internal/reservations', { key: t })).status, 200, 'still accepted');
+      } finally {
+        await again.close();
+      }
+      // Half a token is a leak too (a freed cell may be partly overwritten by its successor).
+      const left = tokens.filter((t) => bytes().includes(t.slice(0, t.length / 2)) || bytes().includes(t.slice(t.length / 2)));
+      assert.deepEqual(left, [], 'plain tokens (or halves of them) left in the files');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
