@@ -6,16 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { pino } from 'pino';
 import { after, before, describe, test } from 'node:test';
 import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { buildAllot } from '../../src/boot.ts';
 import { ConfigError } from '../../src/config/resolve.ts';
-import { assertEnvelope, startHarness } from '../helpers/app-harness.ts';
+import { assertEnvelope, startHarness, writeConfig } from '../helpers/app-harness.ts';
 
 const listen = async (s: Server): Promise<string> => {
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
@@ -212,6 +214,35 @@ describe('files and secrets at rest', () => {
 
       // A different key cannot open them: start-up stops and names ALLOT_SECRET_KEY, dropping nothing.
       await assert.rejects(startHarness(config, { env: { ...env, ALLOT_SECRET_KEY: 'another-key-entirely-0123456789' } }), (err: unknown) => err instanceof ConfigError && /ALLOT_SECRET_KEY/.test(err.message));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('while Allot runs, the database and its -wal and -shm are 0600; a folder that existed is left as it is, with a warning naming it when others can read it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'allot-sec-'));
+    const shared = join(root, 'shared');
+    mkdirSync(shared, { mode: 0o755 });
+    chmodSync(shared, 0o755);
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    try {
+      const { config, dir } = writeConfig({}, { ALLOT_DB: join(shared, 'allot.db') });
+      rmSync(dir, { recursive: true, force: true }); // Only its config file is there, read already.
+      const allot = await buildAllot(config, { logger });
+      try {
+        await allot.start();
+        const c = await allot.app.request('/admin/clients', { method: 'POST', headers: { authorization: `Bearer ${config.adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', tier: 'basic' }) });
+        assert.equal(c.status, 201);
+        await allot.store.durable();
+        const files = readdirSync(shared).filter((f) => f.startsWith('allot.db')).toSorted();
+        assert.deepEqual(files, ['allot.db', 'allot.db-shm', 'allot.db-wal']);
+        for (const f of [...files, 'secret.key']) assert.equal(statSync(join(shared, f)).mode & 0o777, 0o600, f);
+      } finally {
+        await allot.stop();
+      }
+      assert.equal(statSync(shared).mode & 0o777, 0o755, 'a folder Allot did not create keeps its mode');
+      assert.ok(lines.some((l) => l.includes(shared) && /other users/.test(l)), `no warning naming ${shared}: ${lines.join('')}`);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
