@@ -86,6 +86,9 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const states = q.status?.split(',').filter(Boolean);
       const bad = states?.find((s) => !['PENDING', 'PREPARING', 'RUNNING', 'COMPLETED', 'FAILED', 'WAITING_RETRY', 'CANCELLED'].includes(s));
       if (bad) throw new AllotError('VALIDATION_ERROR', `status: unknown state "${bad}"`);
+      // Paging from another client's request answers as from an id that does not exist: what is listed
+      // must tell neither that it exists nor when it was made.
+      if (q.before !== undefined && p.kind === 'client' && (await d.store.getRequest(q.before))?.clientId !== p.client.id) return c.json({ requests: [], next_before: null }, 200);
       const list = await d.store.listRequests({
         clientId: p.kind === 'client' ? p.client.id : undefined, states: states as never, template: q.template, limit: q.limit ?? 100, before: q.before,
       });

@@ -29,6 +29,9 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
     createRoute({ method: 'get', path: '/api/resources/availability', tags: ['resources'], summary: 'Every bucket: capacity, available, refill, price', responses: { 200: json(Loose, 'Availability'), ...errors } }),
     (c) => {
       const levels = d.scheduler.bucketLevels();
+      const p = c.get('principal');
+      // A pool of another client (its id, its name, what it has left) is that client's business: a client sees its own and the tiers'.
+      const shown = (pool: { client: string | null }): boolean => p.kind !== 'client' || pool.client === null || pool.client === p.client.id;
       const resources = [...d.registry.resources.values()].map((r) => {
         const lv = levels.get(r.name);
         const available = lv ? Math.max(0, lv.level) : r.capacity;
@@ -39,7 +42,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
           ...(r.kind === 'tokens' ? { tokenizer: r.tokenizer ?? null, input_overhead_tokens: r.inputOverheadTokens ?? 0 } : {}),
           refill_per_s: r.refillPerS, utilization: Number((1 - available / r.capacity).toFixed(4)),
           cost_per_unit_usd: r.price.costPerUnitUsd, input_cost_per_unit_usd: r.price.inputCostPerUnitUsd ?? null, output_cost_per_unit_usd: r.price.outputCostPerUnitUsd ?? null,
-          pools: poolView(d, r.name),
+          pools: poolView(d, r.name).filter(shown),
         };
       });
       return c.json({ resources }, 200);
