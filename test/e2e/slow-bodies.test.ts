@@ -151,3 +151,38 @@ test('bodies being received at once are bounded: past limits.max_buffered_body_b
     await small.stop();
   }
 });
+
+test('connections are bounded by limits.max_connections, and an idle keep-alive connection is closed after limits.keep_alive_timeout_ms', async () => {
+  const few = await startAllot(allotFiles({ limits: { max_connections: 4, keep_alive_timeout_ms: 500 } }));
+  const sockets: net.Socket[] = [];
+  try {
+    const port = Number(new URL(few.url).port);
+    /** A connection that asks GET /health once; resolves with what it heard and whether the server closed it within `ms`. */
+    const ask = async (ms: number): Promise<{ socket: net.Socket; answer: string; closed: boolean; closedAfterMs: number }> => {
+      const socket = net.connect(port, '127.0.0.1');
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      let answer = '';
+      socket.on('data', (d) => (answer += d.toString()));
+      const t0 = performance.now();
+      const closing = new Promise<boolean>((r) => socket.once('close', () => r(true)));
+      socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      const closed = await Promise.race([closing, sleep(ms).then(() => false)]);
+      return { socket, answer, closed, closedAfterMs: performance.now() - t0 };
+    };
+    // Four kept-alive connections are as many as it takes; a fifth is dropped unanswered.
+    const held = await Promise.all([0, 1, 2, 3].map(() => ask(200)));
+    for (const c of held) assert.ok(c.answer.startsWith('HTTP/1.1 200') && !c.closed, c.answer.slice(0, 100));
+    const fifth = await ask(2_000);
+    assert.ok(fifth.closed && fifth.answer === '', `a fifth connection: ${fifth.answer.slice(0, 100) || 'open'}`);
+    // Idle past the keep-alive timeout, the four are closed by the server, which then takes connections again.
+    const idle = await Promise.all(held.map((c) => Promise.race([new Promise<boolean>((r) => (c.socket.destroyed ? r(true) : c.socket.once('close', () => r(true)))), sleep(3_000).then(() => false)])));
+    assert.deepEqual(idle, [true, true, true, true], 'idle connections closed by the server');
+    const again = await ask(200);
+    assert.ok(again.answer.startsWith('HTTP/1.1 200'), again.answer.slice(0, 100));
+  } finally {
+    for (const s of sockets) s.destroy();
+    await few.stop();
+  }
+});
