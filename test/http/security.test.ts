@@ -62,6 +62,24 @@ describe('redirects are not followed', () => {
       await h.close();
     }
   });
+
+  test('dispatch does not follow them either, direct or v2: the request fails and the target is never asked', async () => {
+    const h = await startHarness({
+      worker_health: { interval_ms: 60_000 },
+      workers: { direct: { transport: 'http', url: `${redirectorUrl}/`, token: 'worker-token-0123456789' }, legacy: { transport: 'v2', url: `${redirectorUrl}/`, token: 'worker-token-0123456789' } },
+      templates: { direct: { worker: 'direct', max_attempts: 1 }, legacy: { worker: 'legacy', max_attempts: 1 } },
+    });
+    try {
+      const c = await h.createClient('standard');
+      for (const template of ['direct', 'legacy']) {
+        const r = await h.call('POST', '/api/execute', { key: c.key, json: { template, input: { text: 'for the worker only' } } });
+        assert.equal(r.body.status, 'FAILED', `${template}: ${r.text}`);
+      }
+      assert.equal(hits, 0, 'the redirect target was never asked (nor sent the job or the worker token)');
+    } finally {
+      await h.close();
+    }
+  });
 });
 
 describe('passwords in worker URLs are not shown', () => {
