@@ -116,7 +116,12 @@ export class Registry {
     for (const stored of await this.#store.listWorkers()) {
       let w = stored;
       if (w.token && this.#secrets) {
-        if (Secrets.isSealed(w.token)) w = { ...w, token: this.#secrets.open(w.token) };
+        if (Secrets.isSealed(w.token)) {
+          const { plain, stale } = this.#secrets.openAny(w.token);
+          w = { ...w, token: plain };
+          // Sealed with the key file's key before ALLOT_SECRET_KEY was set: sealed again under it.
+          if (stale) await this.#store.putWorker(this.#sealed(w), 'secrets-migration');
+        }
         // Stored in plain text by an earlier version: sealed now, once.
         else await this.#store.putWorker(this.#sealed(w), 'secrets-migration');
       }

@@ -28,12 +28,15 @@ export class SecretKeyError extends Error {
 
 export class Secrets {
   readonly #key: Buffer;
+  /** The key file's key when ALLOT_SECRET_KEY is set too: tokens sealed before it was set can still be read (and are sealed again). */
+  readonly #previous: Buffer | undefined;
   /** Where the key came from, for error messages. */
   readonly source: string;
 
-  constructor(key: Buffer, source: string) {
+  constructor(key: Buffer, source: string, previous?: Buffer) {
     if (key.length !== 32) throw new TypeError('Secrets: the key must be 32 bytes');
     this.#key = key;
+    this.#previous = previous;
     this.source = source;
   }
 
@@ -43,9 +46,13 @@ export class Secrets {
    * database without a key gets a random key for the process.
    */
   static load(o: { secretKey?: string | undefined; dbPath: string }): Secrets {
-    if (o.secretKey) return new Secrets(scryptSync(o.secretKey, SALT, 32), 'ALLOT_SECRET_KEY');
-    if (o.dbPath === ':memory:') return new Secrets(randomBytes(32), 'a key for this process only (in-memory database)');
-    const file = join(dirname(o.dbPath), 'secret.key');
+    const file = o.dbPath === ':memory:' ? null : join(dirname(o.dbPath), 'secret.key');
+    if (o.secretKey) {
+      // Set after a start that generated the key file: what that key sealed is still readable, and moves to this key.
+      const previous = file && existsSync(file) ? Buffer.from(readFileSync(file, 'utf8').trim(), 'base64') : undefined;
+      return new Secrets(scryptSync(o.secretKey, SALT, 32), 'ALLOT_SECRET_KEY', previous?.length === 32 ? previous : undefined);
+    }
+    if (file === null) return new Secrets(randomBytes(32), 'a key for this process only (in-memory database)');
     if (!existsSync(file)) {
       try {
         writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
@@ -72,14 +79,26 @@ export class Secrets {
 
   /** Throws SecretKeyError when `sealed` was not sealed with this key. */
   open(sealed: string): string {
+    return this.openAny(sealed).plain;
+  }
+
+  /**
+   * Like open; `stale` when it was sealed with the key file's key while
+   * ALLOT_SECRET_KEY is set: the caller seals it again, under the new key.
+   */
+  openAny(sealed: string): { plain: string; stale: boolean } {
     if (!Secrets.isSealed(sealed)) throw new SecretKeyError('not a sealed secret');
     const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64');
-    try {
-      const d = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
-      d.setAuthTag(raw.subarray(12, 28));
-      return Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8');
-    } catch {
-      throw new SecretKeyError(`a stored worker token cannot be decrypted with ${this.source}: set ALLOT_SECRET_KEY to the key the tokens were stored with (or restore the key file)`);
+    for (const [key, stale] of [[this.#key, false], [this.#previous, true]] as const) {
+      if (!key) continue;
+      try {
+        const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+        d.setAuthTag(raw.subarray(12, 28));
+        return { plain: Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString('utf8'), stale };
+      } catch {
+        // Not this key.
+      }
     }
+    throw new SecretKeyError(`a stored worker token cannot be decrypted with ${this.source}: set ALLOT_SECRET_KEY to the key the tokens were stored with (or restore the key file)`);
   }
 }

@@ -293,6 +293,40 @@ describe('files and secrets at rest', () => {
     }
   });
 
+  test('setting ALLOT_SECRET_KEY after a start on the key file keeps the tokens: they are read with the file’s key and sealed again under the new one', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'allot-sec-'));
+    const db = join(root, 'allot.db');
+    const config = { workers: { private: { transport: 'http', url: worker.url, token: TOKEN } } };
+    const readSealed = (): string => {
+      const ro = new DatabaseSync(db, { readOnly: true });
+      const t = (JSON.parse((ro.prepare("SELECT def FROM workers WHERE name = 'private'").get() as { def: string }).def) as { token: string }).token;
+      ro.close();
+      return t;
+    };
+    try {
+      await (await startHarness(config, { env: { ALLOT_DB: db } })).close();
+      const underFile = readSealed();
+      const env = { ALLOT_DB: db, ALLOT_SECRET_KEY: 'the-operators-own-key-0123456789' };
+      const h = await startHarness({}, { env });
+      try {
+        assert.equal((await h.call('GET', '/internal/reservations', { key: TOKEN })).status, 200);
+      } finally {
+        await h.close();
+      }
+      assert.notEqual(readSealed(), underFile, 'sealed again');
+      // Now under ALLOT_SECRET_KEY alone: without the key file it still starts and authenticates.
+      rmSync(join(root, 'secret.key'));
+      const again = await startHarness({}, { env });
+      try {
+        assert.equal((await again.call('GET', '/internal/reservations', { key: TOKEN })).status, 200);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test('sealing plain tokens at start leaves none of them in the database file (the rows they were in are overwritten, not just freed)', async () => {
     const root = mkdtempSync(join(tmpdir(), 'allot-sec-'));
     const db = join(root, 'allot.db');

@@ -61,6 +61,14 @@ async function scenario(holdAfterMs: number): Promise<{ bigStartedAfterMs: numbe
       await new Promise((r) => setTimeout(r, 5));
       await settle();
       holds.push(hh.scheduler.holds());
+      if (Object.keys(hh.scheduler.holds()).length) {
+        // /status needs no key: it names the held resource, never the request (another client's id) it is held for.
+        const open = (await hh.call('GET', '/status')).body.queue;
+        assert.deepEqual(open.holds, ['llm.one']);
+        assert.equal(open.hold_requests, undefined);
+        assert.ok(!JSON.stringify(open).includes(big));
+        assert.deepEqual((await hh.call('GET', '/status', { key: hh.adminKey })).body.queue.hold_requests, { 'llm.one': big });
+      }
       if ((await state(s)) !== 'PENDING') smallsWhileWaiting++;
       if (startedAfter === null && (await state(big)) !== 'PENDING') {
         startedAfter = t;

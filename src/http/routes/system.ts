@@ -25,9 +25,15 @@ export function registerSystemRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   app.openapi(createRoute({ method: 'get', path: '/status', tags: ['system'], summary: 'Queues, requests by state, resources', responses: { 200: json(Loose, 'Status') } }), async (c) => {
     const levels = d.scheduler.queueStats();
     const buckets = d.scheduler.bucketLevels();
+    // /status needs no key: which resources are held, yes; for which request (some client's id), only to the admin.
+    const admin = (await d.auth.principal(c.req.header('authorization')))?.kind === 'admin';
+    const holds = d.scheduler.holds();
     return c.json({
       scheduler: d.scheduler.paused ? 'paused' : 'running',
-      queue: { depth: d.scheduler.queueDepth, running: d.scheduler.runningCount, waiting_retry: d.scheduler.waitingRetries(), levels, holds: d.scheduler.holds() },
+      queue: {
+        depth: d.scheduler.queueDepth, running: d.scheduler.runningCount, waiting_retry: d.scheduler.waitingRetries(), levels,
+        holds: Object.keys(holds), ...(admin ? { hold_requests: holds } : {}),
+      },
       deferred: (() => {
         const s = d.scheduler.deferredStatus();
         return { allowed: s.allowed, reason: s.reason, next_window_at: s.nextWindowAt === null ? null : new Date(s.nextWindowAt).toISOString() };
