@@ -314,17 +314,26 @@ export class WorkerHealth {
     if (r.breaker.state === 'open') this.#armTrial(name);
   }
 
-  /** When the cool-down ends: probe (the trial), or announce the half-open state so the scheduler tries a dispatch. */
-  #armTrial(name: string): void {
+  /**
+   * When the cool-down ends: probe (the trial), or announce the half-open
+   * state so the scheduler tries a dispatch. Timers run on the monotonic clock
+   * and the breaker on the injected one: a timer that fires a little before
+   * the breaker's cool-down is over is armed again for the rest, or the
+   * worker would wait out of rotation until the next interval probe.
+   */
+  #armTrial(name: string, delayMs: number = this.#o.cooldownMs): void {
     clearTimeout(this.#trialTimers.get(name));
     if (this.#stopped) return;
     const t = setTimeout(() => {
       this.#trialTimers.delete(name);
       const w = this.#d.registry.worker(name);
       if (!w) return;
+      const now = this.#d.clock.now();
+      const r = this.#record(w, now);
+      const at = reopensAt(r.breaker, this.#o, now);
+      if (at !== null) return this.#armTrial(name, Math.max(1, at - now));
       if (probed(w)) void this.#probeOnce(name, false);
-      else this.#record(w, this.#d.clock.now());
-    }, this.#o.cooldownMs);
+    }, delayMs);
     t.unref();
     this.#trialTimers.set(name, t);
   }

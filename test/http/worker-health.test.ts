@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { resolveConfig, ConfigError } from '../../src/config/resolve.ts';
+import { FakeClock } from '../../src/core/clock.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 
 const V2_HEALTH = { status: 'healthy', service: 'porter', version: '2.0.0', capabilities: { protocol_version: '2.0', supports_handshake: true, supports_references: true } };
@@ -265,4 +266,34 @@ test('config: worker_health.timeout_ms must be less than interval_ms', () => {
   assert.throws(() => resolveConfig({ ALLOT_CONFIG: 'x.json' }, read), (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.startsWith('worker_health.timeout_ms:')));
   const ok = resolveConfig({ ALLOT_CONFIG: 'x.json' }, () => JSON.stringify({ worker_health: { failure_threshold: 2 } }));
   assert.deepEqual(ok.workerHealth, { intervalMs: 10_000, timeoutMs: 3_000, failureThreshold: 2, cooldownMs: 30_000 });
+});
+
+test('a trial timer that fires before the breaker’s clock says the cool-down is over is armed again, not lost', async () => {
+  // Allot's clock stands still while real time passes: the cool-down timer (monotonic) fires "early".
+  const clock = new FakeClock(Date.now());
+  const hh = await startHarness({ worker_health: { interval_ms: 60_000, failure_threshold: 1, cooldown_ms: 200 } }, { clock });
+  const w = await testWorker(DIRECT_HEALTH);
+  let probes = 0;
+  const counting = createServer((req, res) => {
+    if (req.url === '/health') probes++;
+    res.writeHead(w.health.status, { 'content-type': 'application/json' }).end(JSON.stringify(w.health.body));
+  });
+  await new Promise<void>((r) => counting.listen(0, '127.0.0.1', () => r()));
+  try {
+    const url = `http://127.0.0.1:${(counting.address() as AddressInfo).port}`;
+    assert.equal((await hh.call('POST', '/admin/workers', { key: hh.adminKey, json: { name: 'slowclock', transport: 'http', url } })).status, 201);
+    w.health = { status: 503, body: { status: 'unhealthy' } };
+    const tripped = (await hh.call('POST', '/admin/workers/slowclock/probe', { key: hh.adminKey })).body;
+    assert.equal(tripped.health.breaker, 'open');
+    const seen = probes;
+    await sleep(500); // the timer has fired; by Allot's clock the cool-down is not over: no trial yet
+    assert.equal(probes, seen, 'no trial while the breaker is cooling down by its own clock');
+    w.health = { status: 200, body: DIRECT_HEALTH };
+    clock.advance(200);
+    await until('the trial probe, once the cool-down is over by the breaker’s clock', async () => ((await hh.call('GET', '/admin/workers/slowclock', { key: hh.adminKey })).body.worker.health.breaker === 'closed' ? true : undefined), 3_000);
+    assert.ok(probes > seen);
+  } finally {
+    await hh.close();
+    await new Promise<void>((r) => counting.close(() => r()));
+  }
 });
