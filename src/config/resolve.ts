@@ -10,6 +10,7 @@ import { validateWindows, type DeferredPolicy, type OffPeakWindow } from '../cor
 import { validatePools } from '../core/pools.ts';
 import { DEFAULT_RESOURCES, DEFAULT_TIERS, DEFAULTS } from './defaults.ts';
 import { resolveMigration, type MigrationConfig } from './migration.ts';
+import { resolveScaleOut, type ScaleOutConfig } from './scale-out.ts';
 import { toTemplateDef, toWorkerDef } from './entities.ts';
 import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
 import { DEFAULT_MAX_JSON_DEPTH } from './bounds.ts';
@@ -21,7 +22,10 @@ export interface ResolvedConfig {
   readonly port: number;
   /** Base URL workers use to reach Allot (progress); derived from host:port when unset. */
   readonly publicUrl: string | undefined;
+  /** The SQLite file (the embedded mode; also where the secret key file sits when ALLOT_SECRET_KEY is unset). */
   readonly dbPath: string;
+  /** PostgreSQL and Redis (ALLOT_DATABASE_URL, ALLOT_REDIS_URL): several instances share the work. Undefined = SQLite. */
+  readonly scaleOut: ScaleOutConfig | undefined;
   readonly dbSync: 'NORMAL' | 'FULL';
   readonly logLevel: string;
   readonly adminKey: string | undefined;
@@ -223,6 +227,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   });
   if (workerHealth.timeoutMs >= workerHealth.intervalMs) issues.push(`worker_health.timeout_ms: must be less than interval_ms (${workerHealth.intervalMs}), got ${workerHealth.timeoutMs}`);
   const migration = resolveMigration(c.migration, env, issues);
+  const scaleOut = resolveScaleOut(c, env, issues);
   const port = intEnv(env, 'ALLOT_PORT', issues, 0, 65535);
   const sync = env.ALLOT_DB_SYNC;
   if (sync !== undefined && sync !== 'NORMAL' && sync !== 'FULL') issues.push(`ALLOT_DB_SYNC: must be NORMAL or FULL, got "${sync}"`);
@@ -250,6 +255,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     port: port ?? c.server?.port ?? DEFAULTS.port,
     publicUrl: env.ALLOT_PUBLIC_URL || c.server?.public_url,
     dbPath: env.ALLOT_DB || c.database?.path || DEFAULTS.dbPath,
+    scaleOut,
     dbSync: (sync as 'NORMAL' | 'FULL' | undefined) ?? c.database?.synchronous ?? DEFAULTS.dbSync,
     logLevel: env.ALLOT_LOG_LEVEL || DEFAULTS.logLevel,
     adminKey,

@@ -112,7 +112,21 @@ export const configInput = z.strictObject({
   server: z
     .strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional(), public_url: z.url().optional() })
     .optional(),
-  database: z.strictObject({ path: z.string().min(1).optional(), synchronous: z.enum(['NORMAL', 'FULL']).optional() }).optional(),
+  /** SQLite (`path`, `synchronous`), or PostgreSQL for the scale-out mode (`url`, `schema`, `pool_size`; ALLOT_DATABASE_URL wins over `url`). */
+  database: z
+    .strictObject({
+      path: z.string().min(1).optional(), synchronous: z.enum(['NORMAL', 'FULL']).optional(),
+      url: z.string().min(1).optional(), schema: z.string().min(1).optional(), pool_size: z.number().int().min(1).max(1000).optional(),
+    })
+    .optional(),
+  /** The shared token buckets of the scale-out mode (ALLOT_REDIS_URL wins over `url`). */
+  redis: z.strictObject({ url: z.string().min(1).optional(), key_prefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, "_", ".", ":" or "-"').optional() }).optional(),
+  /** Several instances on one database: the scheduler's election and how instances hear of each other's changes. */
+  cluster: z
+    .strictObject({
+      leader_lease_ms: durationMs(MAX_INTERVAL_MS).optional(), heartbeat_ms: durationMs(MAX_INTERVAL_MS).optional(), poll_ms: durationMs(MAX_INTERVAL_MS).optional(),
+    })
+    .optional(),
   scheduler: z
     .strictObject({
       starvation_ms: durationMs(MAX_TASK_MS).optional(),

@@ -1,0 +1,88 @@
+/**
+ * The cluster bus on a real PostgreSQL (src/cluster/pg-bus.ts): messages
+ * reach the other instances and not the sender; a listener whose connection
+ * is killed reconnects by itself and tells its subscribers to re-read.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { PgBus } from '../../src/cluster/pg-bus.ts';
+import type { Message } from '../../src/cluster/bus.ts';
+import { PG_SKIP, PG_URL, testSchema, type TestSchema } from './pg-schema.ts';
+
+async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('cluster bus (PostgreSQL LISTEN/NOTIFY)', { skip: PG_SKIP }, () => {
+  let schema: TestSchema;
+  before(async () => {
+    schema = await testSchema([]);
+  });
+  after(async () => {
+    await schema?.drop();
+  });
+
+  const open = (self: string, pollMs = 60_000): Promise<PgBus> =>
+    PgBus.open({ connection: schema.connection, pool: schema.pool(2), channel: schema.name, self, pollMs, onError: () => {} });
+
+  it('delivers to the other instances, not back to the sender; another schema hears nothing', async () => {
+    const [a, b, c] = await Promise.all([open('a'), open('b'), open('c')]);
+    const stranger = await PgBus.open({ connection: schema.connection, pool: schema.pool(1), channel: `${schema.name}_other`, self: 'x', pollMs: 60_000, onError: () => {} });
+    const got: Record<string, Message[]> = { a: [], b: [], c: [], x: [] };
+    a.on('enqueued', (m) => got.a?.push(m));
+    b.on('enqueued', (m) => got.b?.push(m));
+    c.on('registry', (m) => got.c?.push(m));
+    stranger.on('enqueued', (m) => got.x?.push(m));
+    try {
+      a.publish('enqueued', { id: 'r1' });
+      await until(() => got.b?.length === 1, 2_000, 'b to hear r1');
+      b.publish('registry', {});
+      await until(() => got.c?.length === 1, 2_000, 'c to hear the registry change');
+      await sleep(100);
+      assert.deepEqual(got.b, [{ id: 'r1' }]);
+      assert.deepEqual(got.a, [], 'the sender does not hear itself');
+      assert.deepEqual(got.x, [], 'another channel hears nothing');
+    } finally {
+      for (const bus of [a, b, c, stranger]) await bus.close();
+    }
+  });
+
+  it('reconnects after its connection is killed, resyncs, and hears messages again', async () => {
+    const a = await open('a');
+    const b = await open('b');
+    let resyncs = 0;
+    const heard: Message[] = [];
+    b.onResync(() => resyncs++);
+    b.on('enqueued', (m) => heard.push(m));
+    try {
+      // Kill b's listening connection from the server side, as a restart or a network cut would.
+      const admin = new pg.Client({ connectionString: PG_URL });
+      await admin.connect();
+      const r = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND query LIKE $1", [`%${schema.name}%`]);
+      await admin.end();
+      assert.ok(r.rowCount && r.rowCount >= 2, 'the listening backends were found');
+      await until(() => resyncs >= 1, 5_000, 'b to reconnect and resync');
+      a.publish('enqueued', { id: 'after' });
+      await until(() => heard.length === 1, 2_000, 'b to hear a message after reconnecting');
+      assert.deepEqual(heard, [{ id: 'after' }]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('fires the poll backstop every pollMs', async () => {
+    const a = await open('a', 100);
+    let n = 0;
+    a.onResync(() => n++);
+    await sleep(450);
+    await a.close();
+    assert.ok(n >= 3 && n <= 5, `${n} resyncs in 450 ms at 100 ms`);
+  });
+});
