@@ -23,8 +23,13 @@ import type {
 } from '../store.ts';
 import { DEFAULT_MAX_RECOVERIES } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
+import type { SqliteCtx } from './context.ts';
+import * as audit from './audit.ts';
+import * as clients from './clients.ts';
+import * as definitions from './definitions.ts';
+import * as settings from './settings.ts';
 import { prepareDatabaseFile } from './files.ts';
-import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, rawBytes, requestParams, toAudit, toClient, toRequest, unpackJson } from './rows.ts';
+import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, rawBytes, requestParams, toRequest, unpackJson } from './rows.ts';
 
 type Row = Record<string, unknown>;
 type Val = string | number | null | Uint8Array;
@@ -67,11 +72,19 @@ export class SqliteStore implements Store {
    * @param opts.onFatal called when a COMMIT fails; the process should stop. @default throws
    */
   readonly #compressMin: number;
+  /** What the concept modules get: one object for the store's life, so an operation allocates none. */
+  readonly #ctx: SqliteCtx;
   /** What preparing the database files found worth a warning (a folder others can read). */
   readonly warnings: readonly string[];
 
   constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL'; onFatal?: (err: unknown) => void; compressMinBytes?: number } = {}) {
     this.#compressMin = opts.compressMinBytes ?? COMPRESS_MIN_BYTES;
+    this.#ctx = {
+      q: (sql) => this.#q(sql),
+      tx: (fn) => this.#tx(fn),
+      countMove: (from, to) => this.#countMove(from, to),
+      compressMin: this.#compressMin,
+    };
     this.#onFatal = opts.onFatal ?? ((err) => {
       throw err;
     });
@@ -186,13 +199,11 @@ export class SqliteStore implements Store {
   }
 
   #audit(e: Omit<AuditEntry, 'seq'>): void {
-    this.#q('INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
-      e.at, e.requestId, e.clientId, e.kind, e.from, e.to, e.actor, e.data === null ? null : JSON.stringify(e.data),
-    );
+    audit.writeAudit(this.#ctx, e);
   }
 
   #admin(actor: string, action: string, data: Record<string, unknown>): void {
-    this.#audit({ at: Date.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor, data: { action, ...data } });
+    audit.writeAdmin(this.#ctx, actor, action, data);
   }
 
   #writeBuckets(buckets: BucketWrites | undefined): void {
@@ -248,138 +259,79 @@ export class SqliteStore implements Store {
   // ---- settings -----------------------------------------------------------
 
   async getSetting(key: string): Promise<string | null> {
-    const r = this.#q('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
-    return r ? (r.value as string) : null;
+    return settings.getSetting(this.#ctx, key);
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
-    this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value);
-    return (await this.getSetting(key)) as string;
+    return settings.setSettingIfAbsent(this.#ctx, key, value);
   }
 
   async putSetting(key: string, value: string | null, actor: string): Promise<void> {
-    this.#tx(() => {
-      if (value === null) this.#q('DELETE FROM settings WHERE key = ?').run(key);
-      else this.#q('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
-      this.#admin(actor, 'setting:put', { key, value });
-    });
+    settings.putSetting(this.#ctx, key, value, actor);
   }
 
   // ---- clients ------------------------------------------------------------
 
   async createClient(c: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return this.#tx(() => {
-      this.#q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
-        c.id, c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.optimizations ? JSON.stringify(c.optimizations) : null, c.createdAt, c.updatedAt,
-      );
-      this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, c.id, keyPrefix, c.createdAt);
-      this.#admin(actor, 'client:create', { client_id: c.id, name: c.name, tier: c.tier });
-    });
+    clients.createClient(this.#ctx, c, keyHash, keyPrefix, actor);
   }
 
   async getClient(id: string): Promise<Client | null> {
-    const r = this.#q('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
-    return r ? toClient(r) : null;
+    return clients.getClient(this.#ctx, id);
   }
 
   async listClients(): Promise<Client[]> {
-    return (this.#q('SELECT * FROM clients ORDER BY created_at, id').all() as Row[]).map(toClient);
+    return clients.listClients(this.#ctx);
   }
 
   async updateClient(c: Client, actor: string): Promise<void> {
-    return this.#tx(() => {
-      this.#q('UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, optimizations = ?, updated_at = ? WHERE id = ?').run(
-        c.name, c.tier, c.monthlyBudgetUsd, c.maxConcurrent, c.optimizations ? JSON.stringify(c.optimizations) : null, c.updatedAt, c.id,
-      );
-      this.#admin(actor, 'client:update', { client_id: c.id, name: c.name, tier: c.tier, monthly_budget_usd: c.monthlyBudgetUsd });
-    });
+    clients.updateClient(this.#ctx, c, actor);
   }
 
   async deleteClient(id: string, actor: string): Promise<boolean> {
-    return this.#tx(() => {
-      const active = this.#q(
-        "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')",
-      ).get(id) as Row;
-      if (Number(active.n) > 0) {
-        throw new AllotError('CONFLICT', `Client ${id} has ${active.n} requests in flight; cancel them first`);
-      }
-      const r = this.#q('DELETE FROM clients WHERE id = ?').run(id);
-      if (Number(r.changes) > 0) this.#admin(actor, 'client:delete', { client_id: id });
-      return Number(r.changes) > 0;
-    });
+    return clients.deleteClient(this.#ctx, id, actor);
   }
 
   async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return this.#tx(() => {
-      this.#q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)').run(keyHash, clientId, keyPrefix, Date.now());
-      this.#admin(actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
-    });
+    clients.addClientKey(this.#ctx, clientId, keyHash, keyPrefix, actor);
   }
 
   async clientByKeyHash(hash: string): Promise<Client | null> {
-    const r = this.#q('SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?').get(hash) as Row | undefined;
-    return r ? toClient(r) : null;
+    return clients.clientByKeyHash(this.#ctx, hash);
   }
 
   // ---- workers and templates ---------------------------------------------
 
   async putWorker(w: WorkerDef, actor: string): Promise<void> {
-    this.#putDefinition('workers', w.name, w, actor, 'worker:put', { transport: w.transport });
+    definitions.putWorker(this.#ctx, w, actor);
   }
 
   async getWorker(name: string): Promise<WorkerDef | null> {
-    return this.#getDefinition<WorkerDef>('workers', name);
+    return definitions.getWorker(this.#ctx, name);
   }
 
   async listWorkers(): Promise<WorkerDef[]> {
-    return this.#listDefinitions<WorkerDef>('workers');
+    return definitions.listWorkers(this.#ctx);
   }
 
   async deleteWorker(name: string, actor: string): Promise<boolean> {
-    return this.#deleteDefinition('workers', name, actor, 'worker:delete');
+    return definitions.deleteWorker(this.#ctx, name, actor);
   }
 
   async putTemplate(t: TemplateDef, actor: string): Promise<void> {
-    this.#putDefinition('templates', t.name, t, actor, 'template:put', { worker: t.worker });
+    definitions.putTemplate(this.#ctx, t, actor);
   }
 
   async getTemplate(name: string): Promise<TemplateDef | null> {
-    return this.#getDefinition<TemplateDef>('templates', name);
+    return definitions.getTemplate(this.#ctx, name);
   }
 
   async listTemplates(): Promise<TemplateDef[]> {
-    return this.#listDefinitions<TemplateDef>('templates');
+    return definitions.listTemplates(this.#ctx);
   }
 
   async deleteTemplate(name: string, actor: string): Promise<boolean> {
-    return this.#deleteDefinition('templates', name, actor, 'template:delete');
-  }
-
-  // Workers and templates are stored alike: a name and its definition as JSON.
-  #putDefinition(table: 'workers' | 'templates', name: string, def: unknown, actor: string, action: string, data: Record<string, unknown>): void {
-    this.#tx(() => {
-      this.#q(`INSERT INTO ${table} (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at`).run(
-        name, JSON.stringify(def), Date.now(),
-      );
-      this.#admin(actor, action, { name, ...data });
-    });
-  }
-
-  #getDefinition<T>(table: 'workers' | 'templates', name: string): T | null {
-    const r = this.#q(`SELECT def FROM ${table} WHERE name = ?`).get(name) as Row | undefined;
-    return r ? (JSON.parse(r.def as string) as T) : null;
-  }
-
-  #listDefinitions<T>(table: 'workers' | 'templates'): T[] {
-    return (this.#q(`SELECT def FROM ${table} ORDER BY name`).all() as Row[]).map((r) => JSON.parse(r.def as string) as T);
-  }
-
-  #deleteDefinition(table: 'workers' | 'templates', name: string, actor: string, action: string): boolean {
-    return this.#tx(() => {
-      const r = this.#q(`DELETE FROM ${table} WHERE name = ?`).run(name);
-      if (Number(r.changes) > 0) this.#admin(actor, action, { name });
-      return Number(r.changes) > 0;
-    });
+    return definitions.deleteTemplate(this.#ctx, name, actor);
   }
 
   // ---- buckets and budgets ------------------------------------------------
@@ -927,34 +879,7 @@ export class SqliteStore implements Store {
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const args: Val[] = [];
-    if (f.requestId) {
-      where.push('request_id = ?');
-      args.push(f.requestId);
-    }
-    if (f.clientId) {
-      where.push('client_id = ?');
-      args.push(f.clientId);
-    }
-    if (f.afterSeq !== undefined) {
-      where.push('seq > ?');
-      args.push(f.afterSeq);
-    }
-    if (f.toState !== undefined) {
-      where.push("kind = 'transition' AND to_state = ?");
-      args.push(f.toState);
-    }
-    if (f.since !== undefined) {
-      where.push('at >= ?');
-      args.push(f.since);
-    }
-    if (f.until !== undefined) {
-      where.push('at < ?');
-      args.push(f.until);
-    }
-    const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-    return (this.#q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
+    return audit.listAudit(this.#ctx, f);
   }
 }
 
