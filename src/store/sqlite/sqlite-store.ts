@@ -24,12 +24,18 @@ import type {
 import { DEFAULT_MAX_RECOVERIES } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
 import type { SqliteCtx } from './context.ts';
+import * as alerts from './alerts.ts';
 import * as audit from './audit.ts';
+import * as budgets from './budgets.ts';
+import * as cache from './cache.ts';
 import * as clients from './clients.ts';
 import * as definitions from './definitions.ts';
+import * as refs from './refs.ts';
+import * as savings from './savings.ts';
 import * as settings from './settings.ts';
+import * as shadow from './shadow.ts';
 import { prepareDatabaseFile } from './files.ts';
-import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, rawBytes, requestParams, toRequest, unpackJson } from './rows.ts';
+import { COMPRESS_MIN_BYTES, INPUT_PARAM, INSERT_REQUEST, packJson, requestParams, toRequest } from './rows.ts';
 
 type Row = Record<string, unknown>;
 type Val = string | number | null | Uint8Array;
@@ -202,23 +208,6 @@ export class SqliteStore implements Store {
     audit.writeAudit(this.#ctx, e);
   }
 
-  #admin(actor: string, action: string, data: Record<string, unknown>): void {
-    audit.writeAdmin(this.#ctx, actor, action, data);
-  }
-
-  #writeBuckets(buckets: BucketWrites | undefined): void {
-    if (!buckets) return;
-    const st = this.#q(
-      'INSERT INTO buckets (resource, level, updated_at) VALUES (?, ?, ?) ON CONFLICT(resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at',
-    );
-    for (const [name, b] of buckets) st.run(name, b.level, b.updatedAt);
-  }
-
-  #budgetRow(clientId: string, period: string): BudgetRow {
-    const r = this.#q('SELECT spent_nano, held_nano FROM budgets WHERE client_id = ? AND period = ?').get(clientId, period) as Row | undefined;
-    return { clientId, period, spentNano: Number(r?.spent_nano ?? 0), heldNano: Number(r?.held_nano ?? 0) };
-  }
-
   /** The one place a request changes state: checks, update, budget, buckets, audit. */
   #transition(id: string, t: TransitionSpec): WorkRequest | null {
     return this.#tx(() => {
@@ -244,7 +233,7 @@ export class SqliteStore implements Store {
           'UPDATE budgets SET held_nano = MAX(0, held_nano - ?), spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?',
         ).run(release, charge, row.client_id as string, row.period as string);
       }
-      this.#writeBuckets(t.buckets);
+      budgets.writeBuckets(this.#ctx, t.buckets);
       const clientId = row.client_id as string;
       if (t.via) this.#audit({ at: t.now, requestId: id, clientId, kind: 'transition', from, to: t.via.state, actor: t.via.actor, data: t.via.data ?? null });
       this.#audit({
@@ -337,21 +326,19 @@ export class SqliteStore implements Store {
   // ---- buckets and budgets ------------------------------------------------
 
   async loadBuckets(): Promise<Map<string, BucketState>> {
-    const m = new Map<string, BucketState>();
-    for (const r of this.#q('SELECT resource, level, updated_at FROM buckets').all() as Row[]) {
-      m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
-    }
-    return m;
+    return budgets.loadBuckets(this.#ctx);
   }
 
   async getBudget(clientId: string, period: string): Promise<BudgetRow> {
-    return this.#budgetRow(clientId, period);
+    return budgets.getBudget(this.#ctx, clientId, period);
   }
 
   async listBudgets(clientId: string): Promise<BudgetRow[]> {
-    return (this.#q('SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC').all(clientId) as Row[]).map((r) => ({
-      clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
-    }));
+    return budgets.listBudgets(this.#ctx, clientId);
+  }
+
+  async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
+    budgets.adjustBuckets(this.#ctx, buckets, entry);
   }
 
   // ---- requests -----------------------------------------------------------
@@ -364,7 +351,7 @@ export class SqliteStore implements Store {
         if (prior) return { kind: 'existing', request: toRequest(prior) };
       }
       this.#q('INSERT INTO budgets (client_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING').run(q.clientId, q.period);
-      const b = this.#budgetRow(q.clientId, q.period);
+      const b = budgets.getBudget(this.#ctx, q.clientId, q.period);
       if (input.budgetLimitNano !== null && b.spentNano + b.heldNano + q.holdNano > input.budgetLimitNano) {
         const remainingNano = Math.max(0, input.budgetLimitNano - b.spentNano - b.heldNano);
         throw new AllotError('BUDGET_EXCEEDED', `Estimated worst-case cost does not fit the remaining budget of client ${q.clientId}`, {
@@ -374,7 +361,7 @@ export class SqliteStore implements Store {
       this.#q('UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?').run(q.holdNano, q.clientId, q.period);
       const params = requestParams(q, this.#compressMin, input.inputJson, input.inputZstd);
       this.#q(INSERT_REQUEST).run(...params);
-      this.#compressionSaving(q.id, q.clientId, q.template, q.createdAt, q.input, params[INPUT_PARAM], 'input');
+      savings.recordCompressionSaving(this.#ctx, q.id, q.clientId, q.template, q.createdAt, params[INPUT_PARAM], 'input');
       this.#audit({
         at: q.createdAt, requestId: q.id, clientId: q.clientId, kind: 'transition', from: null, to: q.state, actor: 'api',
         data: { template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources },
@@ -520,21 +507,9 @@ export class SqliteStore implements Store {
     const packed = packJson(o.output, this.#compressMin);
     return this.#tx(() => {
       const done = this.#completeWith(id, token, o, packed);
-      if (done) this.#compressionSaving(id, done.clientId, done.template, o.now, o.output, packed, 'output');
+      if (done) savings.recordCompressionSaving(this.#ctx, id, done.clientId, done.template, o.now, packed, 'output');
       return done;
     });
-  }
-
-  /**
-   * Compression is the store's own optimization: when it stored a payload
-   * compressed, it records the bytes saved in the savings ledger.
-   */
-  #compressionSaving(requestId: string, clientId: string, template: string, at: number, value: unknown, stored: unknown, what: string): void {
-    if (!(stored instanceof Uint8Array)) return;
-    const raw = rawBytes(stored);
-    this.#q('INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-      at, requestId, clientId, template, 'compression', 0, 0, raw - stored.length, `${what} stored with zstd: ${raw} → ${stored.length} bytes`,
-    );
   }
 
   #completeWith(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }, packed: string | Uint8Array): WorkRequest | null {
@@ -708,170 +683,92 @@ export class SqliteStore implements Store {
     });
   }
 
+  // ---- shadow mode ------------------------------------------------------------
+
   async beginShadow(requestId: string, at: number): Promise<void> {
-    this.#tx(() => void this.#q('INSERT INTO shadow_pending (request_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING').run(requestId, at));
+    shadow.beginShadow(this.#ctx, requestId, at);
   }
 
   async pendingShadows(): Promise<string[]> {
-    return (this.#q('SELECT request_id FROM shadow_pending ORDER BY at, request_id').all() as Row[]).map((r) => r.request_id as string);
+    return shadow.pendingShadows(this.#ctx);
   }
 
   async dropShadow(requestId: string): Promise<void> {
-    this.#tx(() => void this.#q('DELETE FROM shadow_pending WHERE request_id = ?').run(requestId));
+    shadow.dropShadow(this.#ctx, requestId);
   }
 
   async findShadowCopy(primaryId: string): Promise<WorkRequest | null> {
-    const r = this.#q('SELECT * FROM requests WHERE shadow_of = ? ORDER BY created_at LIMIT 1').get(primaryId) as Row | undefined;
-    return r ? toRequest(r) : null;
+    return shadow.findShadowCopy(this.#ctx, primaryId);
   }
 
   async recordShadow(r: ShadowResult): Promise<void> {
-    this.#tx(() => {
-      this.#q('DELETE FROM shadow_pending WHERE request_id = ?').run(r.requestId);
-      this.#q('INSERT INTO shadow_results (at, request_id, template, primary_system, differences, allot, v2) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        r.at, r.requestId, r.template, r.primary, JSON.stringify(r.differences), JSON.stringify(r.allot), JSON.stringify(r.v2),
-      );
-    });
+    shadow.recordShadow(this.#ctx, r);
   }
 
   async listShadow(f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]> {
-    const rows = this.#q(`SELECT * FROM shadow_results WHERE seq > ? ${f.differencesOnly ? "AND differences <> '[]'" : ''} ORDER BY seq DESC LIMIT ?`).all(
-      f.afterSeq ?? 0, Math.min(f.limit ?? 100, 10_000),
-    ) as Row[];
-    return rows.map((r) => ({
-      seq: Number(r.seq), at: Number(r.at), requestId: r.request_id as string, template: r.template as string, primary: r.primary_system as 'allot' | 'v2',
-      differences: JSON.parse(r.differences as string) as string[], allot: JSON.parse(r.allot as string) as ShadowResult['allot'], v2: JSON.parse(r.v2 as string) as ShadowResult['v2'],
-    }));
+    return shadow.listShadow(this.#ctx, f);
   }
 
   async shadowSummary(): Promise<ShadowSummary> {
-    const byField: Record<string, number> = {};
-    let total = 0;
-    let withDifferences = 0;
-    for (const r of this.#q('SELECT differences FROM shadow_results').all() as Row[]) {
-      total++;
-      const d = JSON.parse(r.differences as string) as string[];
-      if (d.length) withDifferences++;
-      for (const f of d) byField[f] = (byField[f] ?? 0) + 1;
-    }
-    return { total, withDifferences, byField };
+    return shadow.shadowSummary(this.#ctx);
   }
 
+  // ---- result cache and refs ---------------------------------------------------
+
   async lookupCache(key: string, now: number): Promise<CachedResult | null> {
-    const r = this.#q('SELECT * FROM result_cache WHERE key = ? AND expires_at > ?').get(key, now) as Row | undefined;
-    if (!r) return null;
-    return {
-      key, template: r.template as string, output: unpackJson(r.output), usage: r.usage ? (JSON.parse(r.usage as string) as CachedResult['usage']) : null,
-      sourceRequestId: r.source_request_id as string, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
-    };
+    return cache.lookupCache(this.#ctx, key, now);
   }
 
   async storeCache(e: CachedResult): Promise<void> {
-    this.#tx(() => {
-      this.#q(`INSERT INTO result_cache (key, template, output, usage, source_request_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT(key) DO UPDATE SET template = excluded.template, output = excluded.output, usage = excluded.usage,
-        source_request_id = excluded.source_request_id, created_at = excluded.created_at, expires_at = excluded.expires_at`).run(
-        e.key, e.template, packJson(e.output, this.#compressMin), e.usage ? JSON.stringify(e.usage) : null, e.sourceRequestId, e.createdAt, e.expiresAt,
-      );
-    });
+    cache.storeCache(this.#ctx, e);
   }
 
   async purgeCache(template: string, now: number, actor: string): Promise<number> {
-    return this.#tx(() => {
-      const r = this.#q('DELETE FROM result_cache WHERE template = ? OR expires_at <= ?').run(template, now);
-      this.#admin(actor, 'cache:purge', { template, removed: Number(r.changes) });
-      return Number(r.changes);
-    });
+    return cache.purgeCache(this.#ctx, template, now, actor);
   }
 
   async putRef(r: StoredRef): Promise<void> {
-    this.#tx(() => {
-      this.#q('INSERT INTO refs (ref_id, request_id, worker, data, size_bytes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        r.refId, r.requestId, r.worker, packJson(r.value, this.#compressMin), r.sizeBytes, r.createdAt, r.expiresAt,
-      );
-    });
+    refs.putRef(this.#ctx, r);
   }
 
   async getRef(refId: string, now: number): Promise<StoredRef | null> {
-    const r = this.#q('SELECT * FROM refs WHERE ref_id = ? AND expires_at > ?').get(refId, now) as Row | undefined;
-    if (!r) return null;
-    return {
-      refId, requestId: (r.request_id as string | null) ?? null, worker: r.worker as string, value: unpackJson(r.data), sizeBytes: Number(r.size_bytes),
-      createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),
-    };
+    return refs.getRef(this.#ctx, refId, now);
   }
 
   async sweepRefs(now: number): Promise<number> {
-    return this.#tx(() => Number(this.#q('DELETE FROM refs WHERE expires_at <= ?').run(now).changes));
+    return refs.sweepRefs(this.#ctx, now);
   }
 
   // ---- alerts -----------------------------------------------------------------
 
   async openAlerts(): Promise<AlertRecord[]> {
-    return (this.#q('SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id').all() as Row[]).map(toAlert);
+    return alerts.openAlerts(this.#ctx);
   }
 
   async fireAlert(a: AlertCondition, at: number): Promise<AlertRecord> {
-    return this.#tx(() => {
-      const open = this.#q('SELECT * FROM alerts WHERE kind = ? AND subject = ? AND resolved_at IS NULL').get(a.kind, a.subject) as Row | undefined;
-      if (open) return toAlert(open);
-      const r = this.#q('INSERT INTO alerts (kind, subject, severity, message, value, fired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *').get(
-        a.kind, a.subject, a.severity, a.message, a.value, at, at,
-      ) as Row;
-      return toAlert(r);
-    });
+    return alerts.fireAlert(this.#ctx, a, at);
   }
 
   async updateAlert(id: number, a: AlertCondition, at: number): Promise<AlertRecord | null> {
-    return this.#tx(() => {
-      const r = this.#q('UPDATE alerts SET severity = ?, message = ?, value = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *').get(
-        a.severity, a.message, a.value, at, id,
-      ) as Row | undefined;
-      return r ? toAlert(r) : null;
-    });
+    return alerts.updateAlert(this.#ctx, id, a, at);
   }
 
   async resolveAlert(id: number, at: number): Promise<AlertRecord | null> {
-    return this.#tx(() => {
-      const r = this.#q('UPDATE alerts SET resolved_at = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *').get(at, at, id) as Row | undefined;
-      return r ? toAlert(r) : null;
-    });
+    return alerts.resolveAlert(this.#ctx, id, at);
   }
 
   async listAlerts(f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): Promise<AlertRecord[]> {
-    const where: string[] = [];
-    const args: Val[] = [];
-    if (f.state === 'firing') where.push('resolved_at IS NULL');
-    if (f.state === 'resolved') where.push('resolved_at IS NOT NULL');
-    if (f.before !== undefined) {
-      where.push('id < ?');
-      args.push(f.before);
-    }
-    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    return (this.#q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toAlert);
+    return alerts.listAlerts(this.#ctx, f);
   }
 
+  // ---- savings and audit --------------------------------------------------------
+
   async recordSaving(v: Saving): Promise<void> {
-    this.#tx(() => {
-      this.#q('INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-        v.at, v.requestId, v.clientId, v.template, v.strategy, v.usdNano, v.calls, v.bytes, v.method,
-      );
-    });
+    savings.recordSaving(this.#ctx, v);
   }
 
   async savingsSummary(clientId: string, since: number): Promise<SavingsRow[]> {
-    const rows = this.#q(`SELECT strategy, template, COUNT(*) AS n, SUM(usd_nano) AS usd, SUM(calls) AS calls, SUM(bytes) AS bytes
-      FROM savings WHERE client_id = ? AND at >= ? GROUP BY strategy, template ORDER BY strategy, template`).all(clientId, since) as Row[];
-    return rows.map((r) => ({
-      strategy: r.strategy as string, template: r.template as string, count: Number(r.n), usdNano: Number(r.usd), calls: Number(r.calls), bytes: Number(r.bytes),
-    }));
-  }
-
-  async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
-    this.#tx(() => {
-      this.#writeBuckets(buckets);
-      this.#audit({ at: entry.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: entry.actor, data: entry.data });
-    });
+    return savings.savingsSummary(this.#ctx, clientId, since);
   }
 
   async appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
@@ -881,11 +778,4 @@ export class SqliteStore implements Store {
   async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
     return audit.listAudit(this.#ctx, f);
   }
-}
-
-function toAlert(r: Row): AlertRecord {
-  return {
-    id: Number(r.id), kind: r.kind as AlertRecord['kind'], subject: r.subject as string, severity: r.severity as AlertRecord['severity'], message: r.message as string,
-    value: Number(r.value), firedAt: Number(r.fired_at), updatedAt: Number(r.updated_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
-  };
 }
