@@ -16,7 +16,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import { STATES, type State } from '../../core/states.ts';
+import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
 import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
@@ -26,8 +26,8 @@ import type {
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
 import { prepareDatabaseFile } from './files.ts';
-import { COMPRESS_MIN_BYTES, toRequest } from './rows.ts';
-import type { Row, SqliteCtx, Val } from './context.ts';
+import { COMPRESS_MIN_BYTES } from './rows.ts';
+import type { SqliteCtx } from './context.ts';
 import * as alerts from './alerts.ts';
 import * as audit from './audit.ts';
 import * as budgets from './budgets.ts';
@@ -42,6 +42,7 @@ import * as refs from './refs.ts';
 import * as savings from './savings.ts';
 import * as settings from './settings.ts';
 import * as shadow from './shadow.ts';
+import * as views from './views.ts';
 
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = Object.freeze({ multiProcess: false, durableCommits: true });
@@ -199,11 +200,7 @@ export class SqliteStore implements Store {
   }
 
   async countByState(): Promise<Record<State, number>> {
-    if (!this.#counts) {
-      const out = Object.fromEntries(Object.values(STATES).map((s) => [s, 0])) as Record<State, number>;
-      for (const r of this.#ctx.q('SELECT state, COUNT(*) AS n FROM requests GROUP BY state').all() as Row[]) out[r.state as State] = Number(r.n);
-      this.#counts = out;
-    }
+    this.#counts ??= views.countByState(this.#ctx);
     return { ...this.#counts };
   }
 
@@ -271,82 +268,39 @@ export class SqliteStore implements Store {
   // ---- views ------------------------------------------------------------------
 
   async getRequest(id: string): Promise<WorkRequest | null> {
-    const r = this.#ctx.q('SELECT * FROM requests WHERE id = ?').get(id) as Row | undefined;
-    return r ? toRequest(r) : null;
+    return views.getRequest(this.#ctx, id);
   }
 
   async findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
-    const r = this.#ctx.q('SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?').get(clientId, key) as Row | undefined;
-    return r ? toRequest(r) : null;
+    return views.findByIdempotencyKey(this.#ctx, clientId, key);
   }
 
   async findByExternalId(externalId: string): Promise<WorkRequest | null> {
-    const r = this.#ctx.q('SELECT * FROM requests WHERE external_id = ?').get(externalId) as Row | undefined;
-    return r ? toRequest(r) : null;
+    return views.findByExternalId(this.#ctx, externalId);
   }
 
   async listRequests(f: RequestFilter): Promise<WorkRequest[]> {
-    const where: string[] = [];
-    const args: Val[] = [];
-    if (f.clientId) {
-      where.push('client_id = ?');
-      args.push(f.clientId);
-    }
-    if (f.template) {
-      where.push('template = ?');
-      args.push(f.template);
-    }
-    if (f.states?.length) {
-      where.push(`state IN (${f.states.map(() => '?').join(', ')})`);
-      args.push(...f.states);
-    }
-    if (!f.includeShadow) where.push('shadow_of IS NULL');
-    if (f.before) {
-      where.push('(created_at, id) < (SELECT created_at, id FROM requests WHERE id = ?)');
-      args.push(f.before);
-    }
-    const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-    return (this.#ctx.q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest);
+    return views.listRequests(this.#ctx, f);
   }
 
   async loadQueued(): Promise<WorkRequest[]> {
-    return (this.#ctx.q("SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') AND system = 'allot' ORDER BY created_at").all() as Row[]).map(toRequest);
+    return views.loadQueued(this.#ctx);
   }
 
   async usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]> {
-    const rows = this.#ctx.q(`SELECT template, COUNT(*) AS requests,
-        SUM(state = 'COMPLETED') AS completed, SUM(state = 'FAILED') AS failed,
-        SUM(COALESCE(json_extract(usage, '$.tokens.input'), 0)) AS input_tokens,
-        SUM(COALESCE(json_extract(usage, '$.tokens.output'), 0)) AS output_tokens,
-        SUM(cost_nano) AS cost_nano
-      FROM requests WHERE client_id = ? AND (? IS NULL OR period = ?) GROUP BY template ORDER BY template`).all(clientId, period, period) as Row[];
-    return rows.map((r) => ({
-      template: r.template as string, requests: Number(r.requests), completed: Number(r.completed), failed: Number(r.failed),
-      inputTokens: Number(r.input_tokens), outputTokens: Number(r.output_tokens), costNano: Number(r.cost_nano),
-    }));
+    return views.usageByTemplate(this.#ctx, clientId, period);
   }
 
   async listOveruse(since: number, limit = 1000): Promise<{ requestId: string; clientId: string; overuse: Overuse }[]> {
-    const rows = this.#ctx.q('SELECT id, client_id, overuse FROM requests WHERE overuse IS NOT NULL AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?').all(since, limit) as Row[];
-    return rows.map((r) => ({ requestId: r.id as string, clientId: r.client_id as string, overuse: JSON.parse(r.overuse as string) as Overuse }));
+    return views.listOveruse(this.#ctx, since, limit);
   }
 
   async countBySystem(): Promise<SystemCounts> {
-    const zero = (): Record<State, number> => Object.fromEntries(Object.values(STATES).map((st) => [st, 0])) as Record<State, number>;
-    const out = { allot: zero(), v2: zero(), shadowCopies: zero() };
-    const rows = this.#ctx.q(`SELECT CASE WHEN shadow_of IS NOT NULL THEN 'shadowCopies' ELSE system END AS k, state, COUNT(*) AS n
-      FROM requests GROUP BY k, state`).all() as Row[];
-    for (const r of rows) {
-      const bucket = out[r.k as keyof SystemCounts];
-      if (bucket) bucket[r.state as State] = Number(r.n);
-    }
-    return out;
+    return views.countBySystem(this.#ctx);
   }
 
   async costOverTime(since: number, bucketMs: number): Promise<{ at: number; costNano: number; requests: number }[]> {
-    const rows = this.#ctx.q(`SELECT (completed_at / CAST(:b AS INTEGER)) * CAST(:b AS INTEGER) AS at, SUM(cost_nano) AS cost, COUNT(*) AS n FROM requests
-      WHERE completed_at >= :since GROUP BY at ORDER BY at`).all({ b: Math.max(1, Math.floor(bucketMs)), since }) as Row[];
-    return rows.map((r) => ({ at: Number(r.at), costNano: Number(r.cost), requests: Number(r.n) }));
+    return views.costOverTime(this.#ctx, since, bucketMs);
   }
 
   // ---- settings -----------------------------------------------------------
