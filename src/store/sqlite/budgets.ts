@@ -1,0 +1,49 @@
+/**
+ * Budgets (spent and held, per client and period) and the token buckets'
+ * levels. Both are written by request transitions in the same transaction;
+ * the functions here read them and write the levels.
+ */
+import type { BucketState } from '../../core/token-bucket.ts';
+import type { BucketWrites, BudgetRow } from '../store.ts';
+import type { Row, SqliteCtx } from './context.ts';
+import { writeAudit } from './audit.ts';
+
+const UPSERT_BUCKET = 'INSERT INTO buckets (resource, level, updated_at) VALUES (?, ?, ?) ON CONFLICT(resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at';
+const SELECT_BUCKETS = 'SELECT resource, level, updated_at FROM buckets';
+const SELECT_BUDGET = 'SELECT spent_nano, held_nano FROM budgets WHERE client_id = ? AND period = ?';
+const LIST_BUDGETS = 'SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC';
+
+/** Saves bucket levels (none: nothing to do); the caller's transaction holds them. */
+export function writeBuckets(c: SqliteCtx, buckets: BucketWrites | undefined): void {
+  if (!buckets) return;
+  const st = c.q(UPSERT_BUCKET);
+  for (const [name, b] of buckets) st.run(name, b.level, b.updatedAt);
+}
+
+/** Bucket levels changed outside a request's lifecycle (a worker's own reservation, an operator's reset), with one audit row. */
+export function adjustBuckets(c: SqliteCtx, buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): void {
+  c.tx(() => {
+    writeBuckets(c, buckets);
+    writeAudit(c, { at: entry.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: entry.actor, data: entry.data });
+  });
+}
+
+export function loadBuckets(c: SqliteCtx): Map<string, BucketState> {
+  const m = new Map<string, BucketState>();
+  for (const r of c.q(SELECT_BUCKETS).all() as Row[]) {
+    m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
+  }
+  return m;
+}
+
+/** A client's budget for a period; zeros when nothing was held or spent in it yet. */
+export function getBudget(c: SqliteCtx, clientId: string, period: string): BudgetRow {
+  const r = c.q(SELECT_BUDGET).get(clientId, period) as Row | undefined;
+  return { clientId, period, spentNano: Number(r?.spent_nano ?? 0), heldNano: Number(r?.held_nano ?? 0) };
+}
+
+export function listBudgets(c: SqliteCtx, clientId: string): BudgetRow[] {
+  return (c.q(LIST_BUDGETS).all(clientId) as Row[]).map((r) => ({
+    clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
+  }));
+}

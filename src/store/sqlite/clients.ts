@@ -1,0 +1,69 @@
+/** Clients and their API keys (only a key's hash and prefix are stored). */
+import { AllotError } from '../../core/errors.ts';
+import type { Client } from '../../model.ts';
+import type { Row, SqliteCtx } from './context.ts';
+import { writeAdmin } from './audit.ts';
+import { toClient } from './rows.ts';
+
+const INSERT_CLIENT = 'INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+const UPDATE_CLIENT = 'UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, optimizations = ?, updated_at = ? WHERE id = ?';
+const DELETE_CLIENT = 'DELETE FROM clients WHERE id = ?';
+const SELECT_CLIENT = 'SELECT * FROM clients WHERE id = ?';
+const LIST_CLIENTS = 'SELECT * FROM clients ORDER BY created_at, id';
+const COUNT_IN_FLIGHT = "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')";
+const INSERT_KEY = 'INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)';
+const CLIENT_BY_KEY = 'SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?';
+
+/** A new client with its first API key. */
+export function createClient(c: SqliteCtx, cl: Client, keyHash: string, keyPrefix: string, actor: string): void {
+  c.tx(() => {
+    c.q(INSERT_CLIENT).run(
+      cl.id, cl.name, cl.tier, cl.monthlyBudgetUsd, cl.maxConcurrent, cl.optimizations ? JSON.stringify(cl.optimizations) : null, cl.createdAt, cl.updatedAt,
+    );
+    c.q(INSERT_KEY).run(keyHash, cl.id, keyPrefix, cl.createdAt);
+    writeAdmin(c, actor, 'client:create', { client_id: cl.id, name: cl.name, tier: cl.tier });
+  });
+}
+
+export function getClient(c: SqliteCtx, id: string): Client | null {
+  const r = c.q(SELECT_CLIENT).get(id) as Row | undefined;
+  return r ? toClient(r) : null;
+}
+
+export function listClients(c: SqliteCtx): Client[] {
+  return (c.q(LIST_CLIENTS).all() as Row[]).map(toClient);
+}
+
+export function updateClient(c: SqliteCtx, cl: Client, actor: string): void {
+  c.tx(() => {
+    c.q(UPDATE_CLIENT).run(
+      cl.name, cl.tier, cl.monthlyBudgetUsd, cl.maxConcurrent, cl.optimizations ? JSON.stringify(cl.optimizations) : null, cl.updatedAt, cl.id,
+    );
+    writeAdmin(c, actor, 'client:update', { client_id: cl.id, name: cl.name, tier: cl.tier, monthly_budget_usd: cl.monthlyBudgetUsd });
+  });
+}
+
+/** Deletes a client with nothing in flight (CONFLICT otherwise); false when there was none. */
+export function deleteClient(c: SqliteCtx, id: string, actor: string): boolean {
+  return c.tx(() => {
+    const active = c.q(COUNT_IN_FLIGHT).get(id) as Row;
+    if (Number(active.n) > 0) {
+      throw new AllotError('CONFLICT', `Client ${id} has ${active.n} requests in flight; cancel them first`);
+    }
+    const r = c.q(DELETE_CLIENT).run(id);
+    if (Number(r.changes) > 0) writeAdmin(c, actor, 'client:delete', { client_id: id });
+    return Number(r.changes) > 0;
+  });
+}
+
+export function addClientKey(c: SqliteCtx, clientId: string, keyHash: string, keyPrefix: string, actor: string): void {
+  c.tx(() => {
+    c.q(INSERT_KEY).run(keyHash, clientId, keyPrefix, Date.now());
+    writeAdmin(c, actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
+  });
+}
+
+export function clientByKeyHash(c: SqliteCtx, hash: string): Client | null {
+  const r = c.q(CLIENT_BY_KEY).get(hash) as Row | undefined;
+  return r ? toClient(r) : null;
+}

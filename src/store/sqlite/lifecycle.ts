@@ -1,0 +1,154 @@
+/**
+ * A request's run, from claim to its end: claim (PENDING → PREPARING, or
+ * straight on to RUNNING), start, unclaim, progress and pipeline state,
+ * complete / retryLater / fail (each settles the attempt's usage and cost),
+ * promote (a retry's wait is over) and cancel. Every state change goes
+ * through transition(); progress and pipeline writes are fenced the same way
+ * (lease token, RUNNING) but change no state.
+ */
+import { sumUsage } from '../../core/cost.ts';
+import type { State } from '../../core/states.ts';
+import type { Optimization, PipelineState, Progress, WorkRequest } from '../../model.ts';
+import type { BucketWrites, Settlement } from '../store.ts';
+import type { Row, SqliteCtx, Val } from './context.ts';
+import { writeAudit } from './audit.ts';
+import { recordCompressionSaving } from './savings.ts';
+import { transition } from './transition.ts';
+import { packJson } from './rows.ts';
+
+const SET_PROGRESS = "UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
+const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id";
+
+/**
+ * Takes a PENDING request for `o.owner` with a new fencing token, writing
+ * the buckets it reserved from. With `o.start` it is also started: PENDING →
+ * PREPARING → RUNNING in one row update, audited as two transitions.
+ */
+export function claim(
+  c: SqliteCtx,
+  id: string,
+  o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
+): WorkRequest | null {
+  const claimed = {
+    lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved),
+  };
+  if (!o.start) {
+    return transition(c, id, {
+      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, buckets: o.buckets, data: { reserved: o.reserved },
+      set: (cur) => ({ ...claimed, lease_token: Number(cur.lease_token) + 1 }),
+    });
+  }
+  const begin = o.start;
+  return transition(c, id, {
+    from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
+    actor: 'dispatcher', buckets: o.buckets,
+    set: (cur) => ({
+      ...claimed, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: begin.deadlineAt,
+      lease_expires_at: begin.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+    }),
+    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
+  });
+}
+
+/** PREPARING → RUNNING: an attempt begins (counted), with its deadline and lease. */
+export function start(c: SqliteCtx, id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
+  return transition(c, id, {
+    from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
+    set: (cur) => ({
+      attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
+      started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+    }),
+    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
+  });
+}
+
+/** PREPARING → PENDING: the dispatcher gives a claimed request back (its reservation returned to the buckets). */
+export function unclaim(c: SqliteCtx, id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): WorkRequest | null {
+  return transition(c, id, {
+    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
+    set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
+  });
+}
+
+/** False when the token is stale or the request is not RUNNING. */
+export function setProgress(c: SqliteCtx, id: string, token: number, p: Progress): boolean {
+  const r = c.q(SET_PROGRESS).run(JSON.stringify(p), id, token);
+  return Number(r.changes) > 0;
+}
+
+/**
+ * Records a pipeline's state (and progress) on a RUNNING request; a stage
+ * that `ended` leaves an audit row. False when the token is stale.
+ */
+export function setPipeline(c: SqliteCtx, id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): boolean {
+  return c.tx(() => {
+    const r = c.q(SET_PIPELINE).get(JSON.stringify(o.pipeline), o.progress ? JSON.stringify(o.progress) : null, id, token) as Row | undefined;
+    if (!r) return false;
+    if (o.ended) writeAudit(c, { at: o.now, requestId: id, clientId: r.client_id as string, kind: 'stage', from: null, to: null, actor: 'dispatcher', data: o.ended });
+    return true;
+  });
+}
+
+/** RUNNING → COMPLETED with its output (packed before the transaction: compressing a large one is slow). */
+export function complete(
+  c: SqliteCtx,
+  id: string,
+  token: number,
+  o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization },
+): WorkRequest | null {
+  const packed = packJson(o.output, c.compressMin);
+  return c.tx(() => {
+    const done = settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, {
+      output: packed, error: null, completed_at: o.now,
+      progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
+      ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
+    });
+    if (done) recordCompressionSaving(c, id, done.clientId, done.template, o.now, packed, 'output');
+    return done;
+  });
+}
+
+/** The attempt failed and another may follow at `o.runAt`: → WAITING_RETRY, the hold kept. */
+export function retryLater(c: SqliteCtx, id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): WorkRequest | null {
+  return settled(c, id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) });
+}
+
+/** The request failed for good: → FAILED, the hold released. */
+export function fail(c: SqliteCtx, id: string, token: number, o: { now: number; error: WorkRequest['error']; settlement: Settlement }): WorkRequest | null {
+  return settled(c, id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now });
+}
+
+/** End of an attempt: add its usage and cost to the request and the budget. */
+function settled(c: SqliteCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): WorkRequest | null {
+  return transition(c, id, {
+    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+    releaseHold: terminal, chargeNano: s.costNano,
+    set: (cur) => ({
+      ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
+      cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
+      ...(s.overuse ? { overuse: JSON.stringify(s.overuse) } : {}),
+    }),
+    data: (cur) => {
+      // A worker that used more than it was allowed costs more than the hold: charged, and recorded here.
+      const overrun = Number(cur.cost_nano) + s.costNano - Number(cur.hold_nano);
+      return {
+        cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}), ...(s.overuse ? { overuse: s.overuse } : {}),
+        ...(set.error ? { error: JSON.parse(set.error as string) } : {}),
+      };
+    },
+  });
+}
+
+/** WAITING_RETRY → PENDING: the retry's wait is over. */
+export function promote(c: SqliteCtx, id: string, now: number): WorkRequest | null {
+  return transition(c, id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
+}
+
+/** Any live state → CANCELLED, by an operator or the client (no token): the hold released, reservations returned. */
+export function cancel(c: SqliteCtx, id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): WorkRequest | null {
+  return transition(c, id, {
+    from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
+    releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
+    set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null },
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * Shadow mode (migration from v2): requests whose copy runs on the other
+ * system are marked pending until both results are in, then compared; the
+ * comparisons are kept for the rollout report.
+ */
+import type { WorkRequest } from '../../model.ts';
+import type { ShadowResult, ShadowSummary } from '../store.ts';
+import type { Row, SqliteCtx } from './context.ts';
+import { toRequest } from './rows.ts';
+
+const INSERT_PENDING = 'INSERT INTO shadow_pending (request_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING';
+const LIST_PENDING = 'SELECT request_id FROM shadow_pending ORDER BY at, request_id';
+const DELETE_PENDING = 'DELETE FROM shadow_pending WHERE request_id = ?';
+const SELECT_COPY = 'SELECT * FROM requests WHERE shadow_of = ? ORDER BY created_at LIMIT 1';
+const INSERT_RESULT = 'INSERT INTO shadow_results (at, request_id, template, primary_system, differences, allot, v2) VALUES (?, ?, ?, ?, ?, ?, ?)';
+const SELECT_DIFFERENCES = 'SELECT differences FROM shadow_results';
+
+export function beginShadow(c: SqliteCtx, requestId: string, at: number): void {
+  c.tx(() => void c.q(INSERT_PENDING).run(requestId, at));
+}
+
+export function pendingShadows(c: SqliteCtx): string[] {
+  return (c.q(LIST_PENDING).all() as Row[]).map((r) => r.request_id as string);
+}
+
+export function dropShadow(c: SqliteCtx, requestId: string): void {
+  c.tx(() => void c.q(DELETE_PENDING).run(requestId));
+}
+
+/** The copy of a primary request that ran on the other system, if one was made. */
+export function findShadowCopy(c: SqliteCtx, primaryId: string): WorkRequest | null {
+  const r = c.q(SELECT_COPY).get(primaryId) as Row | undefined;
+  return r ? toRequest(r) : null;
+}
+
+/** Stores a comparison and ends the request's pending mark, together. */
+export function recordShadow(c: SqliteCtx, r: ShadowResult): void {
+  c.tx(() => {
+    c.q(DELETE_PENDING).run(r.requestId);
+    c.q(INSERT_RESULT).run(r.at, r.requestId, r.template, r.primary, JSON.stringify(r.differences), JSON.stringify(r.allot), JSON.stringify(r.v2));
+  });
+}
+
+export function listShadow(c: SqliteCtx, f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): ShadowResult[] {
+  const rows = c.q(`SELECT * FROM shadow_results WHERE seq > ? ${f.differencesOnly ? "AND differences <> '[]'" : ''} ORDER BY seq DESC LIMIT ?`).all(
+    f.afterSeq ?? 0, Math.min(f.limit ?? 100, 10_000),
+  ) as Row[];
+  return rows.map((r) => ({
+    seq: Number(r.seq), at: Number(r.at), requestId: r.request_id as string, template: r.template as string, primary: r.primary_system as 'allot' | 'v2',
+    differences: JSON.parse(r.differences as string) as string[], allot: JSON.parse(r.allot as string) as ShadowResult['allot'], v2: JSON.parse(r.v2 as string) as ShadowResult['v2'],
+  }));
+}
+
+/** Comparisons in total, those with differences, and how often each field differed. */
+export function shadowSummary(c: SqliteCtx): ShadowSummary {
+  const byField: Record<string, number> = {};
+  let total = 0;
+  let withDifferences = 0;
+  for (const r of c.q(SELECT_DIFFERENCES).all() as Row[]) {
+    total++;
+    const d = JSON.parse(r.differences as string) as string[];
+    if (d.length) withDifferences++;
+    for (const f of d) byField[f] = (byField[f] ?? 0) + 1;
+  }
+  return { total, withDifferences, byField };
+}
