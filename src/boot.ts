@@ -4,7 +4,7 @@
  * Allot through `startAllot`, so they run the same wiring.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -25,7 +25,7 @@ import { SecretKeyError, Secrets } from './service/secrets.ts';
 import { TokenCounter } from './service/token-counter.ts';
 import { preload as preloadEncoding } from './service/tokenizer.ts';
 import { Waiters } from './service/waiters.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import { openAndMigrate } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import { HttpTransport } from './workers/http-transport.ts';
 import { References } from './workers/references.ts';
@@ -57,6 +57,8 @@ export interface Allot {
   readonly scheduler: Scheduler;
   readonly events: Events;
   readonly log: Logger;
+  /** The database, for logs: the SQLite path or the PostgreSQL URL without its password. */
+  readonly database: string;
   /** Set only when this start generated the admin key: print it once. */
   readonly generatedAdminKey: string | undefined;
   /** Where workers reach Allot (progress URLs); known once something listens. */
@@ -70,26 +72,23 @@ export interface Allot {
 export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<Allot> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: config.logLevel });
-  const secrets = (() => {
-    try {
-      return Secrets.load({ secretKey: config.secretKey, dbPath: config.dbPath });
-    } catch (err) {
-      if (err instanceof SecretKeyError) throw new ConfigError([`ALLOT_SECRET_KEY: ${err.message}`], 'environment');
-      throw err;
-    }
-  })();
-  const store = new SqliteStore(config.dbPath, {
-    synchronous: config.dbSync,
-    compressMinBytes: config.compressMinBytes,
+  const opened = await openAndMigrate(config, {
     onFatal: (err) => {
       // Memory has moved past what the disk holds; only a restart from disk is consistent.
       log.fatal({ err }, 'database commit failed; exiting so that state is rebuilt from disk');
       process.exit(1);
     },
   });
-  for (const w of store.warnings) log.warn(w);
-  const migrations = await store.migrate();
-  for (const m of migrations) if (m.status === 'applied') log.info({ migration: m.version, name: m.name }, 'migration applied');
+  const store = opened.store;
+  for (const w of opened.warnings) log.warn(w);
+  for (const m of opened.migrations) if (m.status === 'applied') log.info({ migration: m.version, name: m.name }, 'migration applied');
+  let secrets: Secrets;
+  try {
+    secrets = await loadSecrets(config, store, log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 
   // Admin key: from the environment, or generated once and kept as a hash.
   let generatedAdminKey: string | undefined;
@@ -118,7 +117,8 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   await applyConfigEntities(config, registry, store);
 
   const events = new Events();
-  const progressTokens = new ProgressTokens();
+  // Shared by every instance on the database (a worker may post progress to any of them), and kept across restarts.
+  const progressTokens = new ProgressTokens(Buffer.from(await store.setSettingIfAbsent('progress_token_secret', randomBytes(32).toString('base64')), 'base64'));
   const references = new References(store, clock);
   const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport(), v2: new V2Transport(references) };
   let publicUrl = config.publicUrl ?? '';
@@ -175,7 +175,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
 
   let stopping: Promise<void> | undefined;
   return {
-    app, deps, store, scheduler, events, log, generatedAdminKey,
+    app, deps, store, scheduler, events, log, generatedAdminKey, database: opened.describe,
     setPublicUrl(url) {
       publicUrl ||= url;
     },
@@ -233,7 +233,7 @@ export async function startAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   allot.setPublicUrl(url);
   await allot.start();
-  allot.log.info({ url, db: config.dbPath, version: VERSION }, 'allot listening');
+  allot.log.info({ url, db: allot.database, version: VERSION }, 'allot listening');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -268,5 +268,22 @@ async function applyConfigEntities(config: ResolvedConfig, registry: Registry, s
   for (const t of config.templates) {
     const cur = registry.template(t.name);
     if (!cur || JSON.stringify(cur) !== JSON.stringify(t)) await registry.putTemplate(t, 'config');
+  }
+}
+
+/**
+ * The key worker tokens are sealed with: ALLOT_SECRET_KEY, else a generated
+ * one (a key file beside the SQLite database, or the shared database's
+ * `secret_key` setting in the scale-out mode, where instances share no folder).
+ */
+async function loadSecrets(config: ResolvedConfig, store: Store, log: Logger): Promise<Secrets> {
+  try {
+    if (!config.scaleOut) return Secrets.load({ secretKey: config.secretKey, dbPath: config.dbPath });
+    const stored = config.secretKey ? await store.getSetting('secret_key') : await store.setSettingIfAbsent('secret_key', randomBytes(32).toString('base64'));
+    if (!config.secretKey) log.warn('ALLOT_SECRET_KEY is not set: worker tokens are sealed with a key kept in the database itself (setting secret_key); set ALLOT_SECRET_KEY on every instance to keep it out of database dumps');
+    return stored ? Secrets.fromStored({ secretKey: config.secretKey, storedKey: stored }) : Secrets.load({ secretKey: config.secretKey, dbPath: ':memory:' });
+  } catch (err) {
+    if (err instanceof SecretKeyError) throw new ConfigError([`ALLOT_SECRET_KEY: ${err.message}`], 'environment');
+    throw err;
   }
 }

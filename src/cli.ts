@@ -11,7 +11,8 @@
  *   allot version
  */
 import { ConfigError, resolveConfig, type ResolvedConfig } from './config/resolve.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import { redactUrl } from './core/redact.ts';
+import { openAndMigrate } from './store/open.ts';
 
 const HELP = `Usage: allot <command>
 
@@ -51,9 +52,10 @@ async function run(argv: string[]): Promise<number> {
     case 'db': {
       if (sub !== 'migrate') break;
       const c = config();
-      const store = new SqliteStore(c.dbPath, { synchronous: c.dbSync });
+      const { store, migrations, describe } = await openAndMigrate(c, { applicationName: 'allot db migrate' });
       try {
-        for (const m of await store.migrate()) process.stdout.write(`${String(m.version).padStart(4, '0')} ${m.name}: ${m.status}\n`);
+        process.stdout.write(`${describe}\n`);
+        for (const m of migrations) process.stdout.write(`${String(m.version).padStart(4, '0')} ${m.name}: ${m.status}\n`);
       } finally {
         await store.close();
       }
@@ -64,7 +66,7 @@ async function run(argv: string[]): Promise<number> {
       const c = config();
       process.stdout.write(`${JSON.stringify(
         {
-          host: c.host, port: c.port, db: c.dbPath, config: c.configPath ?? null, admin_key: c.adminKey ? 'set (ALLOT_ADMIN_KEY)' : 'generated on first start',
+          host: c.host, port: c.port, db: c.scaleOut ? { postgres: redactUrl(c.scaleOut.databaseUrl), schema: c.scaleOut.databaseSchema ?? null, redis: redactUrl(c.scaleOut.redisUrl) } : c.dbPath, config: c.configPath ?? null, admin_key: c.adminKey ? 'set (ALLOT_ADMIN_KEY)' : 'generated on first start',
           tiers: Object.fromEntries(c.tiers), resources: Object.fromEntries(c.resources), workers: c.workers.map((w) => w.name), templates: c.templates.map((t) => t.name),
         },
         null, 2,

@@ -32,7 +32,7 @@ export interface AppDeps {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly progressTokens: ProgressTokens;
-  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'compressMinBytes' | 'starvationMs'>;
+  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs'>;
   readonly startedAt: number;
   readonly version: string;
 }

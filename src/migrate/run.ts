@@ -13,7 +13,9 @@ import type { Resource, Tier } from '../model.ts';
 import { Registry } from '../service/registry.ts';
 import { Secrets } from '../service/secrets.ts';
 import { countTokens } from '../service/tokenizer.ts';
-import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { AllotError } from '../core/errors.ts';
+import type { ScaleOutConfig } from '../config/scale-out.ts';
+import { openStore } from '../store/open.ts';
 import { importV2, type ImportOptions, type ImportReport } from './import.ts';
 import type { V2Source } from './v2-source.ts';
 
@@ -27,6 +29,8 @@ export interface DatabaseTarget {
   readonly starvationMs: number;
   /** ALLOT_SECRET_KEY, if set: worker tokens are sealed with it (else with the key file beside the database). */
   readonly secretKey?: string | undefined;
+  /** The scale-out mode's PostgreSQL (then `dbPath` is unused). */
+  readonly scaleOut?: ScaleOutConfig | undefined;
 }
 
 /**
@@ -36,12 +40,17 @@ export interface DatabaseTarget {
  * until it restarts (use the admin endpoint instead).
  */
 export async function importIntoDatabase(source: V2Source, t: DatabaseTarget, opts: Omit<ImportOptions, 'onTakenOver'>): Promise<ImportReport> {
+  if (t.scaleOut && opts.dryRun) {
+    throw new AllotError('VALIDATION_ERROR', 'A dry run of a v2 import needs a snapshot of the database, which Allot takes only of SQLite so far; on PostgreSQL, import into a copy of the database instead');
+  }
   const snapshot = opts.dryRun ? await snapshotOf(t.dbPath) : null;
-  const store = new SqliteStore(snapshot?.path ?? t.dbPath, { synchronous: t.dbSync, compressMinBytes: t.compressMinBytes });
+  const { store } = openStore({ ...t, scaleOut: t.scaleOut }, { sqlitePath: snapshot?.path });
   try {
     await store.migrate();
-    // The key is the one beside Allot's own database (not the snapshot's folder).
-    const registry = new Registry(store, t.tiers, t.resources, Secrets.load({ secretKey: t.secretKey, dbPath: t.dbPath }));
+    // The key is the one beside Allot's own database (not the snapshot's folder), or the one the shared database keeps.
+    const stored = t.scaleOut ? await store.getSetting('secret_key') : null;
+    const secrets = stored ? Secrets.fromStored({ secretKey: t.secretKey, storedKey: stored }) : Secrets.load({ secretKey: t.secretKey, dbPath: t.scaleOut ? ':memory:' : t.dbPath });
+    const registry = new Registry(store, t.tiers, t.resources, secrets);
     await registry.load();
     return await importV2(source, { store, registry, countTokens, budgetTimeZone: t.budgetTimeZone, starvationMs: t.starvationMs, now: Date.now }, opts);
   } finally {

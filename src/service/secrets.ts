@@ -47,6 +47,24 @@ export class Secrets {
    */
   static load(o: { secretKey?: string | undefined; dbPath: string }): Secrets {
     const file = o.dbPath === ':memory:' ? null : join(dirname(o.dbPath), 'secret.key');
+    return Secrets.#resolve(o.secretKey, file);
+  }
+
+  /**
+   * The scale-out mode: instances share no folder, so without ALLOT_SECRET_KEY
+   * the generated key is kept in the shared database (`storedKey`, base64),
+   * in the key file's role. That keeps tokens readable by every instance but
+   * puts the key in the database's dumps: boot warns and recommends the variable.
+   */
+  static fromStored(o: { secretKey?: string | undefined; storedKey: string }): Secrets {
+    const stored = Buffer.from(o.storedKey, 'base64');
+    if (stored.length !== 32) throw new SecretKeyError('the key stored in the database (setting secret_key) is not 32 bytes of base64; set ALLOT_SECRET_KEY');
+    if (o.secretKey) return new Secrets(scryptSync(o.secretKey, SALT, 32), 'ALLOT_SECRET_KEY', stored);
+    return new Secrets(stored, 'the key stored in the database (setting secret_key)');
+  }
+
+  static #resolve(secretKey: string | undefined, file: string | null): Secrets {
+    const o = { secretKey };
     if (o.secretKey) {
       // Set after a start that generated the key file: what that key sealed is still readable, and moves to this key.
       const previous = file && existsSync(file) ? Buffer.from(readFileSync(file, 'utf8').trim(), 'base64') : undefined;
