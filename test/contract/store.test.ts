@@ -5,8 +5,9 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { zstdCompressSync } from 'node:zlib';
 import { STATES, type State } from '../../src/core/states.ts';
-import type { WorkRequest } from '../../src/model.ts';
+import { RAW_INPUT, type WorkRequest } from '../../src/model.ts';
 import type { Store } from '../../src/store/store.ts';
 import { BACKENDS, skipReason, type BackendHandle } from '../helpers/store-backends.ts';
 import {
@@ -1611,6 +1612,52 @@ for (const backend of BACKENDS) {
           assert.deepEqual((await store.listAlerts({ state: 'firing' })).map((x) => x.id), [again.id, b.id]);
           assert.deepEqual((await store.listAlerts({ state: 'resolved' })).map((x) => x.id), [a.id]);
           assert.deepEqual((await store.listAlerts({ before: again.id, limit: 1 })).map((x) => x.id), [b.id]);
+        });
+      });
+
+      describe('large payloads', () => {
+        const bigInput = { text: 'The quick brown fox jumps over the lazy dog. '.repeat(500) }; // ~22 KB of JSON
+        const bigOutput = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
+
+        it('inputs and outputs from 4 KiB are stored compressed, read back unchanged, and their savings recorded', async () => {
+          const q = await admit({ input: bigInput, holdNano: 0 });
+          const small = await admit({ input: { text: 'short' }, holdNano: 0 });
+          const r = await running(q.id);
+          must(await store.complete(q.id, r.leaseToken, { now: T0 + 2000, output: bigOutput, settlement: settlement(0) }));
+          const back = must(await store.getRequest(q.id));
+          assert.deepEqual(back.input, bigInput);
+          assert.deepEqual(back.output, bigOutput);
+          assert.deepEqual((await store.getRequest(small.id))?.input, { text: 'short' });
+          const json = Buffer.from(JSON.stringify(bigInput));
+          const raw = must(back[RAW_INPUT], 'the stored bytes of a large input');
+          assert.equal(raw.approxBytes, json.length);
+          assert.deepEqual(await raw.bytes(), json);
+          const compression = (await store.savingsSummary('client-a', 0)).find((x) => x.strategy === 'compression');
+          assert.equal(compression?.count, 2, 'the input and the output');
+          assert.ok(must(compression).bytes > (json.length + JSON.stringify(bigOutput).length) * 0.9, `saved ${compression?.bytes} bytes`);
+          assert.equal(compression?.usdNano, 0);
+        });
+
+        it('an input handed over serialized and compressed already is stored as given', async () => {
+          const json = Buffer.from(JSON.stringify(bigInput));
+          const q = makeRequest({ input: bigInput, holdNano: 0 });
+          assert.equal((await store.enqueue({ request: q, budgetLimitNano: null, inputJson: json, inputZstd: zstdCompressSync(json) })).kind, 'created');
+          const back = must(await store.getRequest(q.id));
+          assert.deepEqual(await must(back[RAW_INPUT]).bytes(), json);
+          assert.deepEqual(back.input, bigInput);
+        });
+
+        it('cached results and references keep large values, compressed, unchanged', async () => {
+          const entry = { key: 'big', template: 'summarize', output: bigOutput, usage: null, sourceRequestId: 'req_a', createdAt: T0, expiresAt: T0 + 1000 };
+          await store.storeCache(entry);
+          assert.deepEqual(await store.lookupCache('big', T0), entry);
+          await store.storeCache({ ...entry, output: 'small now' });
+          assert.equal((await store.lookupCache('big', T0))?.output, 'small now', 'a small value replaces a compressed one');
+          const ref = { refId: 'ref_big', requestId: null, worker: 'w', value: bigInput, sizeBytes: 22_500, createdAt: T0, expiresAt: T0 + 1000 };
+          await store.putRef(ref);
+          assert.deepEqual(await store.getRef('ref_big', T0), ref);
+          assert.equal(await store.getRef('ref_big', T0 + 1000), null, 'expired');
+          assert.equal(await store.sweepRefs(T0 + 1000), 1);
         });
       });
 
