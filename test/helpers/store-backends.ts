@@ -4,7 +4,7 @@
  *
  * Environment:
  * - `ALLOT_TEST_BACKENDS`: comma list of backend names to run (default: all).
- * - `ALLOT_KEEP_TEST_DB`: keep the SQLite files of the run and log their paths.
+ * - `ALLOT_KEEP_TEST_DB`: keep the SQLite files and PostgreSQL schemas of the run and log where they are.
  * - `ALLOT_TEST_PG_URL`: PostgreSQL connection URL for the `postgres` backend.
  */
 import { randomBytes } from 'node:crypto';

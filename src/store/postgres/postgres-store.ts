@@ -97,6 +97,8 @@ export class PostgresStore implements Store {
     this.#pool = new Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
+      // An unreachable server fails the operation (admission fails closed) instead of hanging it.
+      connectionTimeoutMillis: 10_000,
       application_name: opts.applicationName ?? 'allot',
       types: TYPES,
       ...(this.#schema !== null ? { options: `-c search_path=${escapeIdentifier(this.#schema)}` } : {}),
