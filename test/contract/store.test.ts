@@ -5,8 +5,9 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { zstdCompressSync } from 'node:zlib';
 import { STATES, type State } from '../../src/core/states.ts';
-import type { WorkRequest } from '../../src/model.ts';
+import { RAW_INPUT, type WorkRequest } from '../../src/model.ts';
 import type { Store } from '../../src/store/store.ts';
 import { BACKENDS, skipReason, type BackendHandle } from '../helpers/store-backends.ts';
 import {
@@ -37,6 +38,24 @@ for (const backend of BACKENDS) {
         const second = await handle.store.migrate();
         assert.deepEqual(second, first.map((m) => ({ ...m, status: 'skipped' })));
         assert.deepEqual(await handle.store.migrate(), second);
+      });
+
+      it('several stores migrating one database at once apply each migration once', async () => {
+        handle = await backend.create();
+        const stores = [handle.store, await handle.peer(), await handle.peer()];
+        const runs = await Promise.all(stores.map((s) => s.migrate()));
+        const versions = must(runs[0]).map((m) => m.version);
+        assert.ok(versions.length > 0);
+        for (const run of runs) assert.deepEqual(run.map((m) => m.version), versions, 'every store reports every migration');
+        for (const v of versions) {
+          const applied = runs.filter((run) => run.some((m) => m.version === v && m.status === 'applied'));
+          assert.equal(applied.length, 1, `migration ${v} applied by exactly one store`);
+        }
+        for (const s of stores) assert.deepEqual(await s.migrate(), must(runs[0]).map((m) => ({ ...m, status: 'skipped' })));
+        const q = makeRequest();
+        assert.equal((await must(stores[2]).enqueue({ request: q, budgetLimitNano: null })).kind, 'created');
+        await must(stores[2]).durable();
+        assert.deepEqual(await handle.store.getRequest(q.id), q, 'the stores share the migrated schema');
       });
 
       it('a reopened database keeps its schema and all its data', async () => {
@@ -1392,6 +1411,184 @@ for (const backend of BACKENDS) {
         });
       });
 
+      // ---- several processes sharing one database -----------------------------
+
+      describe('several stores sharing one database', () => {
+        /**
+         * The store under test and two peers: other processes, as far as the
+         * database can tell. Each has read once, so that none starts a race
+         * late while it opens its first connection.
+         */
+        async function threeStores(): Promise<Store[]> {
+          const stores = [store, await handle.peer(), await handle.peer()];
+          for (const s of stores) await s.getSetting('warm-up');
+          return stores;
+        }
+
+        /**
+         * Runs each operation on its store, all at once where the backend allows it.
+         * A store without `multiProcess` (SQLite) writes from this thread, where a
+         * peer waiting for its write lock would block the very thread that must
+         * commit; so each of its operations starts once the previous one is
+         * committed, as another process would wait for the lock. A multiProcess
+         * store's operations are all in flight together.
+         */
+        async function together<T>(ops: readonly (readonly [Store, (s: Store) => Promise<T>])[]): Promise<PromiseSettledResult<T>[]> {
+          const started: Promise<T>[] = [];
+          for (const [s, op] of ops) {
+            const p = op(s);
+            started.push(p);
+            if (!s.capabilities.multiProcess) await Promise.allSettled([p, s.durable()]);
+          }
+          return Promise.allSettled(started);
+        }
+
+        function values<T>(results: readonly PromiseSettledResult<T>[]): T[] {
+          return results.map((r) => {
+            if (r.status === 'rejected') throw r.reason;
+            return r.value;
+          });
+        }
+
+        it('the same PENDING request claimed at once from three stores: exactly one claim succeeds', async () => {
+          const stores = await threeStores();
+          const qs = [];
+          for (let i = 0; i < 10; i++) qs.push(await admit());
+          await store.durable();
+          const ops = qs.flatMap((q) => stores.map((s, i) => [s, (x: Store) => x.claim(q.id, {
+            owner: `instance-${i}`, now: T0 + 5, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ [`email-${q.id}`]: i }, T0 + 5),
+          })] as const));
+          const results = values(await together(ops));
+          const peer = must(stores[1]);
+          for (const q of qs) {
+            const won = results.filter((r) => r?.id === q.id);
+            assert.equal(won.length, 1, `one claim of ${q.id} succeeds`);
+            const w = must(won[0]);
+            assert.equal(w.leaseToken, q.leaseToken + 1, 'the token was bumped once');
+            assert.deepEqual(await peer.getRequest(q.id), w, 'the stored request is the winner’s');
+            assert.deepEqual(await transitions(peer, q.id), ['null→PENDING', 'PENDING→PREPARING'], 'one claim audited');
+            assert.deepEqual((await peer.loadBuckets()).get(`email-${q.id}`)?.level, Number(must(w.leaseOwner).slice('instance-'.length)), 'only the winner wrote its buckets');
+          }
+          assert.equal(results.filter((r) => r === null).length, 20, 'the others are refused');
+        });
+
+        it('200 enqueues against a 1 USD budget from three stores at once: exactly 20 holds of 0.05 USD are admitted', async () => {
+          const stores = await threeStores();
+          const limit = 1e9;
+          const hold = 5e7;
+          const reqs = Array.from({ length: 200 }, () => makeRequest({ holdNano: hold }));
+          const results = await together(reqs.map((q, i) => [must(stores[i % 3]), (s: Store) => s.enqueue({ request: q, budgetLimitNano: limit })] as const));
+          const admitted = results.filter((r) => r.status === 'fulfilled');
+          const refused = results.filter((r) => r.status === 'rejected');
+          assert.equal(admitted.length, 20, 'admitted');
+          for (const r of admitted) assert.equal(r.value.kind, 'created');
+          for (const r of refused) assert.equal((r.reason as { code?: string }).code, 'BUDGET_EXCEEDED');
+          for (const s of stores) await s.durable();
+          const b = await must(stores[2]).getBudget('client-a', PERIOD);
+          assert.equal(b.heldNano, 20 * hold);
+          assert.ok(b.heldNano <= limit, 'held within the limit');
+          assert.equal((await store.listRequests({ limit: 1000 })).length, 20, 'one row per admitted request');
+          assert.equal((await store.listAudit({ limit: 1000 })).length, 20, 'one audit row per admitted request');
+        });
+
+        it('25 budgets with room for one more hold, each filled from three stores at once: one more admitted per budget', async () => {
+          // Each budget in turn is at its edge while three stores admit to it: 25 chances for a check and a hold that are not one atomic step to admit two.
+          const stores = await threeStores();
+          const clients = Array.from({ length: 25 }, (_, i) => `edge-${String(i).padStart(2, '0')}`);
+          for (const clientId of clients) await admit({ clientId, holdNano: 400 }, 1000);
+          await store.durable();
+          const results: PromiseSettledResult<unknown>[] = [];
+          for (const clientId of clients) {
+            results.push(...await together(stores.map((s) => [s, (x: Store) => x.enqueue({ request: makeRequest({ clientId, holdNano: 600 }), budgetLimitNano: 1000 })] as const)));
+          }
+          for (const s of stores) await s.durable();
+          for (const clientId of clients) {
+            assert.equal((await store.getBudget(clientId, PERIOD)).heldNano, 1000, `${clientId}: one more hold`);
+            assert.equal((await store.listRequests({ clientId })).length, 2, `${clientId}: one more request`);
+          }
+          assert.equal(results.filter((r) => r.status === 'fulfilled').length, 25);
+          for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'BUDGET_EXCEEDED');
+        });
+
+        it('the same idempotency key enqueued at once from three stores: one request, one hold', async () => {
+          const stores = await threeStores();
+          const keys = Array.from({ length: 10 }, (_, i) => `shared-key-${i}`);
+          for (const key of keys) {
+            const results = values(await together(stores.flatMap((s) => [s, s].map((x) => [x, (y: Store) => y.enqueue({ request: makeRequest({ idempotencyKey: key, holdNano: 700 }), budgetLimitNano: 100_000 })] as const))));
+            assert.equal(results.filter((r) => r.kind === 'created').length, 1, `${key}: one created`);
+            const id = must(results.find((r) => r.kind === 'created')).request.id;
+            for (const r of results) assert.equal(r.request.id, id, `${key}: every caller gets the one request`);
+          }
+          for (const s of stores) await s.durable();
+          const peer = must(stores[1]);
+          const rows = await peer.listRequests({ clientId: 'client-a', limit: 1000 });
+          assert.deepEqual(rows.map((r) => r.idempotencyKey).toSorted(), keys.toSorted(), 'one row per key');
+          assert.equal((await peer.getBudget('client-a', PERIOD)).heldNano, 700 * keys.length, 'one hold per key');
+          assert.equal((await peer.listAudit({ limit: 1000 })).length, keys.length, 'one audit row per key');
+        });
+
+        it('two stores reaping at once: each expired lease is taken back once', async () => {
+          const [a, b] = await threeStores();
+          const ids: string[] = [];
+          for (let i = 0; i < 12; i++) ids.push((await running((await admit({ holdNano: 10 })).id, T0 + 1000, 'dead-instance', 1000)).id);
+          await store.durable();
+          const now = T0 + 5000;
+          const results = values(await together([
+            [must(a), (s: Store) => s.reapExpiredLeases(now, { self: 'instance-a' })],
+            [must(b), (s: Store) => s.reapExpiredLeases(now, { self: 'instance-b' })],
+            [must(a), (s: Store) => s.reapExpiredLeases(now, { self: 'instance-a' })],
+            [must(b), (s: Store) => s.reapExpiredLeases(now, { self: 'instance-b' })],
+          ]));
+          const reaped = results.flat().map((r) => r.id);
+          assert.deepEqual(reaped.toSorted(), ids.toSorted(), 'every expired lease, each once');
+          for (const id of ids) {
+            const r = must(await must(b).getRequest(id));
+            assert.equal(r.state, 'WAITING_RETRY');
+            assert.equal(r.recoveries, 1, `${id} recovered once`);
+            assert.equal((await transitions(must(b), id)).filter((t) => t === 'RUNNING→WAITING_RETRY').length, 1, `${id}: one reaper audit row`);
+          }
+          assert.equal((await must(b).getBudget('client-a', PERIOD)).heldNano, 120, 'holds kept');
+        });
+
+        it('a stale holder cannot complete or charge after another store took the request over', async () => {
+          const [a, b] = await threeStores();
+          const sa = must(a);
+          const sb = must(b);
+          const q = await admit({ holdNano: 5000 });
+          const c = must(await sa.claim(q.id, { owner: 'instance-a', now: T0 + 1000, leaseMs: 1000, reserved: {}, buckets: NO_BUCKETS }));
+          const stale = must(await sa.start(q.id, c.leaseToken, { now: T0 + 1001, deadlineAt: T0 + 1900, leaseExpiresAt: T0 + 2000 }));
+          await sa.durable();
+          // Instance a stalls past its lease; instance b takes the request back and runs it again.
+          assert.deepEqual((await sb.reapExpiredLeases(T0 + 3000, { self: 'instance-b' })).map((r) => r.id), [q.id]);
+          must(await sb.promote(q.id, T0 + 3000));
+          const c2 = must(await sb.claim(q.id, { owner: 'instance-b', now: T0 + 3001, leaseMs: LEASE_MS, reserved: {}, buckets: NO_BUCKETS }));
+          const fresh = must(await sb.start(q.id, c2.leaseToken, { now: T0 + 3002, deadlineAt: T0 + 9000, leaseExpiresAt: T0 + 9000 }));
+          await sb.durable();
+          assert.ok(fresh.leaseToken > stale.leaseToken);
+
+          const junk = buckets({ stolen: 1 }, T0 + 3003);
+          const before = await snapshot(sb, ['client-a']);
+          assert.equal(await sa.setProgress(q.id, stale.leaseToken, { percent: 99, message: 'stale', at: T0 + 3003 }), false);
+          assert.equal(await sa.retryLater(q.id, stale.leaseToken, { now: T0 + 3003, runAt: T0 + 4000, error: ERR, settlement: settlement(900, usage(1, 1), junk) }), null);
+          assert.equal(await sa.fail(q.id, stale.leaseToken, { now: T0 + 3003, error: ERR, settlement: settlement(900, usage(1, 1), junk) }), null);
+          await sa.durable();
+          assert.deepEqual(await snapshot(sb, ['client-a']), before, 'stale writes change nothing');
+
+          const [late, done] = values(await together([
+            [sa, (s: Store) => s.complete(q.id, stale.leaseToken, { now: T0 + 3004, output: 'stale', settlement: settlement(900, usage(1, 1), junk) })],
+            [sb, (s: Store) => s.complete(q.id, fresh.leaseToken, { now: T0 + 3004, output: 'fresh', settlement: settlement(300) })],
+          ]));
+          assert.equal(late, null, 'the stale holder’s completion is refused');
+          assert.equal(must(done).output, 'fresh');
+          const r = must(await sa.getRequest(q.id));
+          assert.equal(r.state, 'COMPLETED');
+          assert.equal(r.output, 'fresh');
+          assert.equal(r.costNano, 300);
+          assert.deepEqual(await sa.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 300, heldNano: 0 }, 'charged once, by the holder of the lease');
+          assert.equal((await sa.loadBuckets()).has('stolen'), false);
+        });
+      });
+
       // ---- invariant under random operation sequences -------------------------
 
       describe('alerts', () => {
@@ -1415,6 +1612,52 @@ for (const backend of BACKENDS) {
           assert.deepEqual((await store.listAlerts({ state: 'firing' })).map((x) => x.id), [again.id, b.id]);
           assert.deepEqual((await store.listAlerts({ state: 'resolved' })).map((x) => x.id), [a.id]);
           assert.deepEqual((await store.listAlerts({ before: again.id, limit: 1 })).map((x) => x.id), [b.id]);
+        });
+      });
+
+      describe('large payloads', () => {
+        const bigInput = { text: 'The quick brown fox jumps over the lazy dog. '.repeat(500) }; // ~22 KB of JSON
+        const bigOutput = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
+
+        it('inputs and outputs from 4 KiB are stored compressed, read back unchanged, and their savings recorded', async () => {
+          const q = await admit({ input: bigInput, holdNano: 0 });
+          const small = await admit({ input: { text: 'short' }, holdNano: 0 });
+          const r = await running(q.id);
+          must(await store.complete(q.id, r.leaseToken, { now: T0 + 2000, output: bigOutput, settlement: settlement(0) }));
+          const back = must(await store.getRequest(q.id));
+          assert.deepEqual(back.input, bigInput);
+          assert.deepEqual(back.output, bigOutput);
+          assert.deepEqual((await store.getRequest(small.id))?.input, { text: 'short' });
+          const json = Buffer.from(JSON.stringify(bigInput));
+          const raw = must(back[RAW_INPUT], 'the stored bytes of a large input');
+          assert.equal(raw.approxBytes, json.length);
+          assert.deepEqual(await raw.bytes(), json);
+          const compression = (await store.savingsSummary('client-a', 0)).find((x) => x.strategy === 'compression');
+          assert.equal(compression?.count, 2, 'the input and the output');
+          assert.ok(must(compression).bytes > (json.length + JSON.stringify(bigOutput).length) * 0.9, `saved ${compression?.bytes} bytes`);
+          assert.equal(compression?.usdNano, 0);
+        });
+
+        it('an input handed over serialized and compressed already is stored as given', async () => {
+          const json = Buffer.from(JSON.stringify(bigInput));
+          const q = makeRequest({ input: bigInput, holdNano: 0 });
+          assert.equal((await store.enqueue({ request: q, budgetLimitNano: null, inputJson: json, inputZstd: zstdCompressSync(json) })).kind, 'created');
+          const back = must(await store.getRequest(q.id));
+          assert.deepEqual(await must(back[RAW_INPUT]).bytes(), json);
+          assert.deepEqual(back.input, bigInput);
+        });
+
+        it('cached results and references keep large values, compressed, unchanged', async () => {
+          const entry = { key: 'big', template: 'summarize', output: bigOutput, usage: null, sourceRequestId: 'req_a', createdAt: T0, expiresAt: T0 + 1000 };
+          await store.storeCache(entry);
+          assert.deepEqual(await store.lookupCache('big', T0), entry);
+          await store.storeCache({ ...entry, output: 'small now' });
+          assert.equal((await store.lookupCache('big', T0))?.output, 'small now', 'a small value replaces a compressed one');
+          const ref = { refId: 'ref_big', requestId: null, worker: 'w', value: bigInput, sizeBytes: 22_500, createdAt: T0, expiresAt: T0 + 1000 };
+          await store.putRef(ref);
+          assert.deepEqual(await store.getRef('ref_big', T0), ref);
+          assert.equal(await store.getRef('ref_big', T0 + 1000), null, 'expired');
+          assert.equal(await store.sweepRefs(T0 + 1000), 1);
         });
       });
 

@@ -4,12 +4,15 @@
  *
  * Environment:
  * - `ALLOT_TEST_BACKENDS`: comma list of backend names to run (default: all).
- * - `ALLOT_KEEP_TEST_DB`: keep the SQLite files of the run and log their paths.
+ * - `ALLOT_KEEP_TEST_DB`: keep the SQLite files and PostgreSQL schemas of the run and log where they are.
  * - `ALLOT_TEST_PG_URL`: PostgreSQL connection URL for the `postgres` backend.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
 
@@ -68,28 +71,58 @@ const sqliteFile: Backend = {
   },
 };
 
-type PostgresFactory = (url: string) => Promise<BackendHandle>;
-
 /**
- * Wire the PostgreSQL store in here once it exists: open it on a fresh,
- * isolated schema (or database) of `url`, and drop that on cleanup.
+ * A PostgreSQL store on a fresh schema of `url` (`allot_t_<random>`), so that
+ * tests running at the same time never see each other's rows; cleanup drops
+ * it (kept with ALLOT_KEEP_TEST_DB).
  */
-function postgresFactory(): PostgresFactory | null {
-  return null;
+async function postgresHandle(url: string): Promise<BackendHandle> {
+  const schema = `allot_t_${randomBytes(6).toString('hex')}`;
+  const open = (): PostgresStore => new PostgresStore({ url, schema, poolSize: 4, applicationName: 'allot-test' });
+  let store: Store = open();
+  const peers: Store[] = [];
+  return {
+    get store() {
+      return store;
+    },
+    async reopen() {
+      await store.close();
+      store = open();
+      return store;
+    },
+    async peer() {
+      const p = open();
+      peers.push(p);
+      return p;
+    },
+    async cleanup() {
+      for (const p of peers) await p.close();
+      await store.close();
+      if (process.env.ALLOT_KEEP_TEST_DB) {
+        console.log(`# kept test schema ${schema}`);
+        return;
+      }
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
 }
 
 const postgres: Backend = {
   name: 'postgres',
   available() {
-    if (!postgresFactory()) return 'no PostgreSQL store implementation yet (issue: scale-out)';
     if (!process.env.ALLOT_TEST_PG_URL) return 'ALLOT_TEST_PG_URL is not set';
     return true;
   },
   async create() {
-    const factory = postgresFactory();
     const url = process.env.ALLOT_TEST_PG_URL;
-    if (!factory || !url) throw new Error(`postgres backend is not available: ${String(this.available())}`);
-    return factory(url);
+    if (!url) throw new Error(`postgres backend is not available: ${String(this.available())}`);
+    return postgresHandle(url);
   },
 };
 

@@ -1,0 +1,46 @@
+/**
+ * Budgets (spent and held nano-USD per client and period) and token-bucket
+ * levels. Bucket rows are written in resource-name order so that two
+ * transactions writing the same buckets lock them in the same order and
+ * cannot deadlock.
+ */
+import type { BucketState } from '../../core/token-bucket.ts';
+import type { BucketWrites, BudgetRow } from '../store.ts';
+import { one, type PgCtx } from './context.ts';
+
+const UPSERT_BUCKET = `INSERT INTO buckets (resource, level, updated_at) VALUES ($1, $2, $3)
+  ON CONFLICT (resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at`;
+
+export async function writeBuckets(c: PgCtx, buckets: BucketWrites | undefined): Promise<void> {
+  if (!buckets?.size) return;
+  for (const [name, b] of [...buckets].toSorted(([a], [z]) => (a < z ? -1 : a > z ? 1 : 0))) await c.q(UPSERT_BUCKET, [name, b.level, b.updatedAt]);
+}
+
+export async function loadBuckets(c: PgCtx): Promise<Map<string, BucketState>> {
+  const m = new Map<string, BucketState>();
+  for (const r of await c.q('SELECT resource, level, updated_at FROM buckets')) m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
+  return m;
+}
+
+export async function getBudget(c: PgCtx, clientId: string, period: string): Promise<BudgetRow> {
+  const r = await one(c, 'SELECT spent_nano, held_nano FROM budgets WHERE client_id = $1 AND period = $2', [clientId, period]);
+  return { clientId, period, spentNano: Number(r?.spent_nano ?? 0), heldNano: Number(r?.held_nano ?? 0) };
+}
+
+export async function listBudgets(c: PgCtx, clientId: string): Promise<BudgetRow[]> {
+  return (await c.q('SELECT period, spent_nano, held_nano FROM budgets WHERE client_id = $1 ORDER BY period DESC', [clientId])).map((r) => ({
+    clientId, period: r.period as string, spentNano: Number(r.spent_nano), heldNano: Number(r.held_nano),
+  }));
+}
+
+/** The budget row of a client and period, created (zero) if missing, so that it can be updated. */
+export async function ensureBudget(c: PgCtx, clientId: string, period: string): Promise<void> {
+  await c.q('INSERT INTO budgets (client_id, period) VALUES ($1, $2) ON CONFLICT DO NOTHING', [clientId, period]);
+}
+
+/** Releases `releaseNano` of the hold (never below zero) and charges `chargeNano`. */
+export async function settleBudget(c: PgCtx, clientId: string, period: string, releaseNano: number, chargeNano: number): Promise<void> {
+  await c.q('UPDATE budgets SET held_nano = GREATEST(0, held_nano - $1), spent_nano = spent_nano + $2 WHERE client_id = $3 AND period = $4', [
+    releaseNano, chargeNano, clientId, period,
+  ]);
+}

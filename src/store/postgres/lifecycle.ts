@@ -1,0 +1,137 @@
+/**
+ * A request's life under its lease: claim, start, unclaim, progress and
+ * pipeline state, the end of an attempt (complete, retryLater, fail),
+ * promote and cancel. Each is one transition (transition.ts) except the two
+ * lease-fenced updates that change no state (setProgress, setPipeline), which
+ * are one conditional UPDATE each.
+ */
+import { sumUsage } from '../../core/cost.ts';
+import type { State } from '../../core/states.ts';
+import type { Optimization, PipelineState, Progress, RequestError, WorkRequest } from '../../model.ts';
+import type { BucketWrites, Settlement } from '../store.ts';
+import { packJson } from '../sqlite/rows.ts';
+import { one, type PgCtx, type Val } from './context.ts';
+import { writeAudit } from './audit.ts';
+import { recordCompressionSaving } from './savings.ts';
+import { payloadColumns } from './rows.ts';
+import { transition } from './transition.ts';
+
+export interface ClaimOptions {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  reserved: Record<string, number>;
+  buckets: BucketWrites;
+  start?: { deadlineAt: number; leaseExpiresAt: number };
+}
+
+/** PENDING → PREPARING (or on to RUNNING with `start`): bumps the fencing token. */
+export async function claim(c: PgCtx, id: string, o: ClaimOptions): Promise<WorkRequest | null> {
+  const lease = { lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) };
+  if (!o.start) {
+    return transition(c, id, {
+      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, buckets: o.buckets, data: { reserved: o.reserved },
+      set: (cur) => ({ ...lease, lease_token: Number(cur.lease_token) + 1 }),
+    });
+  }
+  const run = o.start;
+  // PENDING → PREPARING → RUNNING in one row update, audited as two transitions.
+  return transition(c, id, {
+    from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
+    actor: 'dispatcher', buckets: o.buckets,
+    set: (cur) => ({
+      ...lease, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: run.deadlineAt,
+      lease_expires_at: run.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+    }),
+    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
+  });
+}
+
+/** PREPARING → RUNNING under the lease; counts an attempt. */
+export async function start(c: PgCtx, id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
+  return transition(c, id, {
+    from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
+    set: (cur) => ({
+      attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
+      started_at: (cur.started_at as number | null) ?? o.now, progress: null,
+    }),
+    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
+  });
+}
+
+/** PREPARING → PENDING: dispatch could not begin; the reservation goes back (buckets). */
+export async function unclaim(c: PgCtx, id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
+  return transition(c, id, {
+    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
+    set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
+  });
+}
+
+export async function setProgress(c: PgCtx, id: string, token: number, p: Progress): Promise<boolean> {
+  const r = await c.q("UPDATE requests SET progress = $1 WHERE id = $2 AND lease_token = $3 AND state = 'RUNNING' RETURNING id", [JSON.stringify(p), id, token]);
+  return r.length > 0;
+}
+
+export async function setPipeline(c: PgCtx, id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean> {
+  const r = await one(c, "UPDATE requests SET pipeline = $1, progress = COALESCE($2, progress) WHERE id = $3 AND lease_token = $4 AND state = 'RUNNING' RETURNING client_id", [
+    JSON.stringify(o.pipeline), o.progress ? JSON.stringify(o.progress) : null, id, token,
+  ]);
+  if (!r) return false;
+  if (o.ended) await writeAudit(c, { at: o.now, requestId: id, clientId: r.client_id as string, kind: 'stage', from: null, to: null, actor: 'dispatcher', data: o.ended });
+  return true;
+}
+
+/** RUNNING → COMPLETED: charge, release the hold, store the output (compressed when large, with its saving recorded). */
+export async function complete(c: PgCtx, id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
+  const packed = packJson(o.output, c.compressMin);
+  const done = await settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, {
+    ...payloadColumns('output', packed), error: null, completed_at: o.now,
+    progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
+    ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
+  });
+  if (done) await recordCompressionSaving(c, id, done.clientId, done.template, o.now, packed, 'output');
+  return done;
+}
+
+export async function retryLater(c: PgCtx, id: string, token: number, o: { now: number; runAt: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
+  return settled(c, id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) });
+}
+
+export async function fail(c: PgCtx, id: string, token: number, o: { now: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
+  return settled(c, id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now });
+}
+
+/** End of an attempt: add its usage and cost to the request and the budget. */
+async function settled(c: PgCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): Promise<WorkRequest | null> {
+  return transition(c, id, {
+    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+    releaseHold: terminal, chargeNano: s.costNano,
+    set: (cur) => ({
+      ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
+      cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
+      ...(s.overuse ? { overuse: JSON.stringify(s.overuse) } : {}),
+    }),
+    data: (cur) => {
+      // A worker that used more than it was allowed costs more than the hold: charged, and recorded here.
+      const overrun = Number(cur.cost_nano) + s.costNano - Number(cur.hold_nano);
+      return {
+        cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}), ...(s.overuse ? { overuse: s.overuse } : {}),
+        ...(set.error ? { error: JSON.parse(set.error as string) as unknown } : {}),
+      };
+    },
+  });
+}
+
+/** WAITING_RETRY → PENDING once its runAt has passed. */
+export async function promote(c: PgCtx, id: string, now: number): Promise<WorkRequest | null> {
+  return transition(c, id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
+}
+
+/** Any cancellable state → CANCELLED: the hold and the reservation go back at once. */
+export async function cancel(c: PgCtx, id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
+  return transition(c, id, {
+    from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
+    releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
+    set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null },
+  });
+}

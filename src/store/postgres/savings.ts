@@ -1,0 +1,28 @@
+/** The savings ledger: what each optimization saved against running the request as submitted. */
+import type { Saving, SavingsRow } from '../store.ts';
+import { rawBytes } from '../sqlite/rows.ts';
+import type { PgCtx } from './context.ts';
+
+const INSERT = 'INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)';
+
+export async function recordSaving(c: PgCtx, v: Saving): Promise<void> {
+  await c.q(INSERT, [v.at, v.requestId, v.clientId, v.template, v.strategy, v.usdNano, v.calls, v.bytes, v.method]);
+}
+
+/**
+ * Compression is the store's own optimization: when it stored a payload
+ * compressed (`stored` is a zstd frame), it records the bytes saved.
+ */
+export async function recordCompressionSaving(c: PgCtx, requestId: string, clientId: string, template: string, at: number, stored: unknown, what: string): Promise<void> {
+  if (!(stored instanceof Uint8Array)) return;
+  const raw = rawBytes(stored);
+  await c.q(INSERT, [at, requestId, clientId, template, 'compression', 0, 0, raw - stored.length, `${what} stored with zstd: ${raw} → ${stored.length} bytes`]);
+}
+
+export async function savingsSummary(c: PgCtx, clientId: string, since: number): Promise<SavingsRow[]> {
+  const rows = await c.q(`SELECT strategy, template, COUNT(*) AS n, SUM(usd_nano) AS usd, SUM(calls) AS calls, SUM(bytes) AS bytes
+    FROM savings WHERE client_id = $1 AND at >= $2 GROUP BY strategy, template ORDER BY strategy, template`, [clientId, since]);
+  return rows.map((r) => ({
+    strategy: r.strategy as string, template: r.template as string, count: Number(r.n), usdNano: Number(r.usd), calls: Number(r.calls), bytes: Number(r.bytes),
+  }));
+}
