@@ -74,6 +74,9 @@ export function resolveScaleOut(c: Pick<Input, 'database' | 'redis' | 'cluster'>
     issues.push(`${env.ALLOT_DATABASE_SCHEMA ? 'ALLOT_DATABASE_SCHEMA' : 'database.schema'}: must be 1-63 lower-case letters, digits or "_", starting with a letter or "_", got "${schema}"`);
     ok = false;
   }
+  if (env.ALLOT_REDIS_PREFIX !== undefined && env.ALLOT_REDIS_PREFIX !== '' && !/^[A-Za-z0-9_.:-]{1,64}$/.test(env.ALLOT_REDIS_PREFIX)) {
+    issues.push(`ALLOT_REDIS_PREFIX: must be 1-64 letters, digits, "_", ".", ":" or "-", got "${env.ALLOT_REDIS_PREFIX}"`);
+  }
   const cl = c.cluster;
   const leaderLeaseMs = cl?.leader_lease_ms ?? SCALE_OUT_DEFAULTS.leaderLeaseMs;
   const heartbeatMs = cl?.heartbeat_ms ?? SCALE_OUT_DEFAULTS.heartbeatMs;
@@ -81,7 +84,7 @@ export function resolveScaleOut(c: Pick<Input, 'database' | 'redis' | 'cluster'>
   if (!ok || !dbUrl || !redisUrl) return undefined;
   return Object.freeze({
     databaseUrl: dbUrl, databaseSchema: schema, poolSize: c.database?.pool_size ?? SCALE_OUT_DEFAULTS.poolSize,
-    redisUrl, redisPrefix: c.redis?.key_prefix ?? SCALE_OUT_DEFAULTS.redisPrefix,
+    redisUrl, redisPrefix: env.ALLOT_REDIS_PREFIX || c.redis?.key_prefix || SCALE_OUT_DEFAULTS.redisPrefix,
     leaderLeaseMs, heartbeatMs, pollMs: cl?.poll_ms ?? SCALE_OUT_DEFAULTS.pollMs,
   });
 }

@@ -1,9 +1,11 @@
 /**
  * End-to-end harness: Allot and its workers as real child processes on
- * loopback, talking real HTTP, with a real SQLite file.
+ * loopback, talking real HTTP, on the selected backend
+ * (test/helpers/app-backend.ts): a real SQLite file, or PostgreSQL and Redis.
  */
 import { join } from 'node:path';
 import { sampleText } from '../../src/migrate/replay.ts';
+import { backendEnv, type BackendEnv } from '../helpers/app-backend.ts';
 import { Client, ROOT, startProcess, tempDir, writeJson, type Proc } from '../helpers/proc.ts';
 
 export const ADMIN_KEY = 'e2e-admin-key-0123456789';
@@ -31,13 +33,17 @@ export interface AllotProc {
 
 export interface AllotFiles {
   readonly dir: string;
+  /** The SQLite file (unused on PostgreSQL). */
   readonly db: string;
   readonly config: string;
+  /** The database every Allot started on these files shares; `backend.cleanup()` drops it (PostgreSQL schema, Redis keys). */
+  readonly backend: BackendEnv;
 }
 
 export function allotFiles(config: unknown): AllotFiles {
   const dir = tempDir('allot-e2e-');
-  const files = { dir, db: join(dir, 'allot.db'), config: join(dir, 'config.json') };
+  const db = join(dir, 'allot.db');
+  const files = { dir, db, config: join(dir, 'config.json'), backend: backendEnv(db) };
   writeJson(files.config, config);
   return files;
 }
@@ -45,7 +51,7 @@ export function allotFiles(config: unknown): AllotFiles {
 /** Start `node src/main.ts` on an ephemeral port with the given files. */
 export async function startAllot(files: AllotFiles, env: Record<string, string> = {}): Promise<AllotProc> {
   const proc = await startProcess([join(ROOT, 'src/main.ts')], {
-    env: { ALLOT_PORT: '0', ALLOT_DB: files.db, ALLOT_CONFIG: files.config, ALLOT_ADMIN_KEY: ADMIN_KEY, ALLOT_LOG_LEVEL: 'warn', ...env },
+    env: { ALLOT_PORT: '0', ...files.backend.env, ALLOT_CONFIG: files.config, ALLOT_ADMIN_KEY: ADMIN_KEY, ALLOT_LOG_LEVEL: 'warn', ...env },
     ready: /Allot listening on (http:\/\/\S+)/,
   });
   const url = /Allot listening on (http:\/\/\S+)/.exec(proc.output())?.[1] as string;

@@ -22,6 +22,7 @@ import { systemClock, type Clock } from '../../src/core/clock.ts';
 import type { AppDeps, Env } from '../../src/http/deps.ts';
 import type { Scheduler } from '../../src/scheduler/scheduler.ts';
 import type { Store } from '../../src/store/store.ts';
+import { backendEnv } from './app-backend.ts';
 
 // oxlint-disable-next-line typescript/no-explicit-any -- response bodies are checked field by field by the tests
 export type Json = any;
@@ -105,15 +106,23 @@ export function assertEnvelope(res: CallResult, status?: number, code?: string):
  * Writes `config` to a config file in a fresh temp dir and resolves it with
  * ALLOT_CONFIG / ALLOT_DB / ALLOT_ADMIN_KEY, as main.ts would from the environment.
  */
-export function writeConfig(config: Record<string, unknown>, env: Record<string, string> = {}): { config: ResolvedConfig; dir: string; adminKey: string } {
+export function writeConfig(
+  config: Record<string, unknown>, env: Record<string, string> = {},
+): { config: ResolvedConfig; dir: string; adminKey: string; cleanup: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'allot-http-'));
   const path = join(dir, 'allot.json');
   writeFileSync(path, JSON.stringify(config, null, 2));
   const adminKey = `adm_test_${randomUUID()}`;
-  try {
-    return { config: resolveConfig({ ALLOT_CONFIG: path, ALLOT_DB: join(dir, 'allot.db'), ALLOT_ADMIN_KEY: adminKey, ...env }), dir, adminKey };
-  } catch (err) {
+  // The selected backend (test/helpers/app-backend.ts); a test that names its own SQLite file keeps it.
+  const backend = env.ALLOT_DB ? { env: {}, cleanup: async () => {} } : backendEnv(join(dir, 'allot.db'));
+  const cleanup = async (): Promise<void> => {
     rmSync(dir, { recursive: true, force: true });
+    await backend.cleanup();
+  };
+  try {
+    return { config: resolveConfig({ ALLOT_CONFIG: path, ALLOT_ADMIN_KEY: adminKey, ...backend.env, ...env }), dir, adminKey, cleanup };
+  } catch (err) {
+    void cleanup();
     throw err;
   }
 }
@@ -126,7 +135,7 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(fileConfig: Record<string, unknown>, options: HarnessOptions = {}): Promise<Harness> {
-  const { config, dir, adminKey } = writeConfig(fileConfig, options.env);
+  const { config, dir, adminKey, cleanup } = writeConfig(fileConfig, options.env);
   const clock = options.clock ?? systemClock;
   const internalErrors: unknown[] = [];
   let allot: Allot;
@@ -134,7 +143,7 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
     // The same wiring as `npm start` (src/boot.ts), without listening.
     allot = await buildAllot(config, { clock, logger: pino({ level: 'silent' }), onInternalError: (err) => internalErrors.push(err) });
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
     throw err;
   }
   const { app, deps, store, scheduler } = allot;
@@ -218,7 +227,7 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
         relay.closeAllConnections();
       });
       await allot.stop(2_000);
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     })();
     return closing;
   };

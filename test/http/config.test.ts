@@ -37,12 +37,13 @@ describe('resolveConfig: a good file', () => {
       resources: { 'llm.x': { kind: 'tokens', model: 'x', capacity: 1000, refill_per_s: 10, cost_per_unit_usd: 0.001, output_cost_per_unit_usd: 0.002 } },
       workers: { w: WORKER },
       templates: { t: { worker: 'w', model: 'x', max_tokens: 64, timeout_ms: 1234, retry: { base_delay_ms: 10 } } },
-    });
+    }, { ALLOT_DB: join(tmpdir(), 'allot-config-test.db') });
     try {
       assert.equal(config.maxBodyBytes, 2048);
       assert.equal(config.starvationMs, 60_000);
       assert.equal(config.budgetTimeZone, 'Europe/Paris');
-      assert.equal(config.dbPath, join(dir, 'allot.db'));
+      assert.equal(config.dbPath, join(tmpdir(), 'allot-config-test.db'));
+      assert.equal(config.scaleOut, undefined);
       assert.equal(config.adminKey, adminKey);
       assert.deepEqual(config.tiers.get('startup'), { name: 'startup', priorityPoints: 15, maxConcurrent: 2, monthlyBudgetUsd: 50 });
       assert.equal(config.tiers.get('enterprise')?.priorityPoints, 40, 'default tiers stay');
