@@ -1,33 +1,30 @@
 /**
- * The live token buckets of one scheduler: one bucket per pool of each
+ * The live token buckets of one process: one bucket per pool of each
  * resource (a resource without pools has one, its shared pool, keyed by the
  * resource name). Every change returns the new levels of the buckets it
  * touched so that the caller can write them in the same store transaction
- * as the state change that caused it.
+ * as the state change that caused it (or, in LocalLimiter, through its
+ * levels port).
  *
  * Invariant (SQLite): a change here and the store write it belongs to run in
  * one synchronous stretch of JavaScript, so nothing can observe one without
  * the other.
  */
-import { buildPools, drawOrder, resourceOfKey, type Pool, type PoolDef, type Requester } from '../core/pools.ts';
+import { drawOrder, resourceOfKey, type Pool } from '../core/pools.ts';
 import { debit, fullBucket, giveBack as tbGiveBack, refill, setLevel, type BucketState } from '../core/token-bucket.ts';
-import type { Resource } from '../model.ts';
 import type { BucketWrites } from '../store/store.ts';
+import { checkNeeds } from './draw.ts';
+import type { Amounts, CheckResult, DrawContext, LimitedResource, PoolLevel, Refused } from './limiter.ts';
+import { PoolTable } from './pool-table.ts';
 
-export type Amounts = Readonly<Record<string, number>>;
-
-export interface DrawContext {
-  /** Who draws: decides which pools it may use. Absent: shared pools only. */
-  readonly who?: Requester | undefined;
-  /** Whether a reserved pool's owner has work waiting (then it lends nothing). */
-  readonly ownerWaiting: (p: Pool) => boolean;
-}
+export type { Amounts, DrawContext, PoolLevel } from './limiter.ts';
 
 const NOBODY_WAITING: DrawContext = { ownerWaiting: () => false };
 
-export interface PoolLevel {
-  readonly pool: Pool;
-  readonly level: number;
+/** What a reservation changed: the bucket writes, and what came from each pool (settle and giveBack need it). */
+export interface Reserved {
+  readonly writes: BucketWrites;
+  readonly taken: Amounts;
 }
 
 export class ResourceLedger {
@@ -38,20 +35,15 @@ export class ResourceLedger {
    * refill for time it spent full).
    */
   #high = -Infinity;
-  readonly #pools = new Map<string, Pool[]>();
-  readonly #byKey = new Map<string, Pool>();
+  readonly #table = new PoolTable();
   readonly #state = new Map<string, BucketState>();
 
-  constructor(resources: ReadonlyMap<string, Resource>, saved: ReadonlyMap<string, BucketState>, now: number) {
-    for (const [name, r] of resources) this.#configure(name, r.capacity, r.refillPerS, r.pools ?? [], saved, now);
+  constructor(resources: ReadonlyMap<string, LimitedResource>, saved: ReadonlyMap<string, BucketState>, now: number) {
+    for (const r of resources.values()) this.#configure(r, saved, now);
   }
 
-  #configure(resource: string, capacity: number, refillPerS: number, defs: readonly PoolDef[], saved: ReadonlyMap<string, BucketState>, now: number): void {
-    for (const p of this.#pools.get(resource) ?? []) this.#byKey.delete(p.key);
-    const pools = buildPools(resource, capacity, refillPerS, defs);
-    this.#pools.set(resource, pools);
-    for (const p of pools) {
-      this.#byKey.set(p.key, p);
+  #configure(r: LimitedResource, saved: ReadonlyMap<string, BucketState>, now: number): void {
+    for (const p of this.#table.set(r)) {
       const s = saved.get(p.key);
       // A capacity lowered since the last run must not leave a level above it.
       this.#state.set(p.key, s ? { level: Math.min(p.capacity, s.level), updatedAt: s.updatedAt } : fullBucket(p, now));
@@ -59,11 +51,27 @@ export class ResourceLedger {
   }
 
   /** Replace a resource's pools (admin change); pools that keep their key keep their level. */
-  reconfigure(resource: Resource, now: number): BucketWrites {
+  reconfigure(resource: LimitedResource, now: number): BucketWrites {
     now = this.#at(now);
-    this.#configure(resource.name, resource.capacity, resource.refillPerS, resource.pools ?? [], new Map(this.#state), now);
+    this.#configure(resource, new Map(this.#state), now);
     const writes = new Map<string, BucketState>();
-    for (const p of this.#pools.get(resource.name) ?? []) writes.set(p.key, this.#level(p, now));
+    for (const p of this.#table.pools(resource.name) ?? []) writes.set(p.key, this.#level(p, now));
+    return writes;
+  }
+
+  /**
+   * Replace every resource's pools: `reconfigure` each of `resources`, and
+   * drop the resources left out. Like a pool removed by `reconfigure`, their
+   * levels are kept aside: a pool that comes back keeps its level.
+   */
+  reconfigureAll(resources: Iterable<LimitedResource>, now: number): BucketWrites {
+    const writes = new Map<string, BucketState>();
+    const keep = new Set<string>();
+    for (const r of resources) {
+      keep.add(r.name);
+      for (const [k, v] of this.reconfigure(r, now)) writes.set(k, v);
+    }
+    for (const [name] of this.#table.resources()) if (!keep.has(name)) this.#table.delete(name); // Deleting while iterating a Map is safe.
     return writes;
   }
 
@@ -77,27 +85,15 @@ export class ResourceLedger {
   }
 
   /** Whether all of `needs` can be taken now; if not, the first short resource and its wait. */
-  check(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): { ok: true } | { ok: false; resource: string; needed: number; waitMs: number } {
+  check(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): CheckResult {
     now = this.#at(now);
-    for (const [name, amount] of Object.entries(needs)) {
-      const pools = this.#pools.get(name);
-      if (!pools || amount <= 0) continue;
-      const order = drawOrder(pools, ctx.who, ctx.ownerWaiting);
-      let available = 0;
-      let rate = 0;
-      let room = 0;
-      for (const p of order) {
-        available += Math.max(0, this.#level(p, now).level);
-        rate += p.refillPerS;
-        room += p.capacity;
-      }
-      if (available >= amount) continue;
-      let waitMs = amount > room + 1e-9 || rate <= 0 ? Infinity : Math.ceil(((amount - available) * 1000) / rate);
-      // Time going backwards: nothing refills until the clock is back past the last update.
-      for (const p of order) waitMs = Math.max(waitMs, (this.#state.get(p.key) as BucketState).updatedAt - now);
-      return { ok: false, resource: name, needed: amount, waitMs };
-    }
-    return { ok: true };
+    return checkNeeds(this.#table, needs, ctx, (p) => this.#state.get(p.key) as BucketState, now);
+  }
+
+  /** `check` and `reserve` in one step: all of `needs`, or nothing and the first short resource. */
+  take(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): ({ ok: true } & Reserved) | Refused {
+    const c = this.check(needs, now, ctx);
+    return c.ok ? { ok: true, ...this.reserve(needs, now, ctx) } : c;
   }
 
   /**
@@ -105,12 +101,12 @@ export class ResourceLedger {
    * bucket writes and what was taken from each pool, which settle and
    * giveBack need.
    */
-  reserve(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): { writes: BucketWrites; taken: Amounts } {
+  reserve(needs: Amounts, now: number, ctx: DrawContext = NOBODY_WAITING): Reserved {
     now = this.#at(now);
     const writes = new Map<string, BucketState>();
     const taken: Record<string, number> = {};
     for (const [name, amount] of Object.entries(needs)) {
-      const pools = this.#pools.get(name);
+      const pools = this.#table.pools(name);
       if (!pools || amount <= 0) continue;
       let rest = amount;
       for (const p of drawOrder(pools, ctx.who, ctx.ownerWaiting)) {
@@ -142,7 +138,7 @@ export class ResourceLedger {
       const r = resourceOfKey(key);
       byResource.set(r, [...(byResource.get(r) ?? []), [key, amount]]);
     }
-    for (const name of Object.keys(used)) if (!byResource.has(name) && this.#pools.has(name)) byResource.set(name, []);
+    for (const name of Object.keys(used)) if (!byResource.has(name) && this.#table.pools(name)) byResource.set(name, []);
     for (const [name, parts] of byResource) {
       const total = parts.reduce((a, [, v]) => a + v, 0);
       const u = used[name] ?? 0;
@@ -155,7 +151,7 @@ export class ResourceLedger {
           back -= give;
         }
       } else {
-        const key = parts[0]?.[0] ?? (this.#pools.get(name)?.[0]?.key as string | undefined);
+        const key = parts[0]?.[0] ?? this.#table.pools(name)?.[0]?.key;
         if (key) this.#put(key, (p, s) => debit(p, s, u - total, now), writes);
       }
     }
@@ -169,7 +165,7 @@ export class ResourceLedger {
   reset(resource: string, level: number | undefined, now: number): BucketWrites {
     now = this.#at(now);
     const writes = new Map<string, BucketState>();
-    const pools = this.#pools.get(resource) ?? [];
+    const pools = this.#table.pools(resource) ?? [];
     const capacity = pools.reduce((a, p) => a + p.capacity, 0);
     for (const p of pools) {
       const to = level === undefined ? p.capacity : (level * p.capacity) / capacity;
@@ -187,7 +183,7 @@ export class ResourceLedger {
   }
 
   #put(key: string, f: (p: Pool, s: BucketState) => BucketState, writes: Map<string, BucketState>): void {
-    const p = this.#byKey.get(key);
+    const p = this.#table.byKey(key);
     const s = this.#state.get(key);
     if (!p || !s) return;
     const next = f(p, s);
@@ -199,7 +195,7 @@ export class ResourceLedger {
   levels(now: number): Map<string, { level: number; capacity: number }> {
     now = this.#at(now);
     const out = new Map<string, { level: number; capacity: number }>();
-    for (const [name, pools] of this.#pools) {
+    for (const [name, pools] of this.#table.resources()) {
       let level = 0;
       let capacity = 0;
       for (const p of pools) {
@@ -213,13 +209,12 @@ export class ResourceLedger {
 
   /** Whether a resource is split into more than its shared pool. */
   hasPools(resource: string): boolean {
-    const pools = this.#pools.get(resource);
-    return pools !== undefined && (pools.length > 1 || pools[0]?.kind !== 'shared');
+    return this.#table.hasPools(resource);
   }
 
   /** Every pool of a resource with its current level. */
   poolLevels(resource: string, now: number): PoolLevel[] {
     now = this.#at(now);
-    return (this.#pools.get(resource) ?? []).map((pool) => ({ pool, level: this.#level(pool, now).level }));
+    return (this.#table.pools(resource) ?? []).map((pool) => ({ pool, level: this.#level(pool, now).level }));
   }
 }
