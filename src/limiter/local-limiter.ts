@@ -9,8 +9,10 @@
  * back by refill only, the safe side, as with `expire`.
  *
  * Time is the injected clock's, never earlier than the latest time an
- * operation used (the ledger's rule), so a clock stepping back neither
- * credits refill twice nor expires grants early or late by the step.
+ * operation used (the ledger's rule): a clock stepping back credits no
+ * refill twice, and grants expire by that same time (a grant taken after a
+ * step back lives up to the step longer by the clock: the late side, on
+ * which a settlement is still accepted).
  */
 import type { Clock } from '../core/clock.ts';
 import { AllotError } from '../core/errors.ts';
