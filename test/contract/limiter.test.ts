@@ -94,14 +94,16 @@ for (const backend of LIMITER_BACKENDS) {
 
       it('a refused take says how long until it fits, and it fits then', async () => {
         const l = await h.open([res('r', 10, 20)]);
+        const t0 = performance.now();
         assert.equal((await l.take('g1', { r: 10 }, as('c1'), TTL)).ok, true);
         const t = await l.take('g2', { r: 4 }, as('c1'), TTL);
+        const between = h.fakeClock ? 0 : performance.now() - t0;
         assert.equal(t.ok, false);
         if (t.ok) return;
         assert.equal(t.resource, 'r');
         assert.equal(t.needed, 4);
-        // 4 units at 20/s: 200 ms (less if some time passed since the first take, on a real clock).
-        assert.ok(t.waitMs <= 200 && t.waitMs >= (h.fakeClock ? 200 : 150), `waitMs ${t.waitMs}`);
+        // 4 units at 20/s: 200 ms, less what refilled between the two takes on a real clock.
+        assert.ok(t.waitMs <= 200 && t.waitMs >= 200 - between - 1, `waitMs ${t.waitMs} (${between} ms between the takes)`);
         assert.deepEqual(await l.take('g3', { r: 11 }, as('c1'), TTL), { ok: false, resource: 'r', needed: 11, waitMs: Infinity }, 'more than the capacity: never');
         await h.elapse(t.waitMs);
         assert.equal((await l.take('g2', { r: 4 }, as('c1'), TTL)).ok, true);
@@ -121,16 +123,16 @@ for (const backend of LIMITER_BACKENDS) {
         assert.equal(level(l, 'r'), expected);
       });
       it('a bucket never holds more than its capacity: not by refill, not by units given back', async () => {
-        const l = await h.open([res('r', 10, 200)]);
+        const l = await h.open([res('r', 10, 50)]);
         assert.equal((await l.take('g1', { r: 5 }, as('c1'), TTL)).ok, true);
         assert.equal((await l.take('g2', { r: 5 }, as('c1'), TTL)).ok, true);
-        await h.elapse(100); // 20 units of refill for a capacity of 10
+        await h.elapse(250); // 12.5 units of refill for a capacity of 10
         assert.equal(await l.release('g1'), true);
         assert.equal(await l.settle('g2', { r: 0 }), true);
         assert.equal((await l.take('g3', { r: 10 }, as('c1'), TTL)).ok, true);
         await l.refresh();
-        // 0 left (plus what refilled in the round trips since, on a real clock): not the 10 given back on top.
-        assert.ok(level(l, 'r') < (h.fakeClock ? 1e-9 : 3), `level ${level(l, 'r')} after taking a full bucket`);
+        // 0 left (plus what refilled in the round trip since, on a real clock: 5 is 100 ms), not the 10 given back on top.
+        assert.ok(level(l, 'r') < (h.fakeClock ? 1e-9 : 5), `level ${level(l, 'r')} after taking a full bucket`);
       });
     });
 
@@ -215,10 +217,10 @@ for (const backend of LIMITER_BACKENDS) {
 
       it('expire forgets grants past their ttl without giving anything back', async () => {
         const l = await h.open([res('r', 10)]);
-        await l.take('short', { r: 2 }, as('c1'), 50);
+        await l.take('short', { r: 2 }, as('c1'), 500);
         await l.take('long', { r: 3 }, as('c1'), TTL);
         assert.equal(await l.expire(), 0, 'nothing expired yet');
-        await h.elapse(80);
+        await h.elapse(600);
         assert.equal(await l.expire(), 1);
         assert.equal(level(l, 'r'), 5, 'the expired grant kept its units');
         assert.equal(await l.settle('short', { r: 0 }), false, 'forgotten');
@@ -482,7 +484,7 @@ describe('limiter: redis only', { skip: redis ? skipReason(redis) : 'ALLOT_TEST_
     ctx.diagnostic(`admitted ${net} (bound ${bound.toFixed(3)} over ${elapsedS.toFixed(3)} s on the server clock); ${takes} takes, ${refusals} refusals`);
     assert.ok(net <= bound + 1e-6, `admitted ${net} > ${bound} (capacity ${CAP} + ${REFILL}/s × ${elapsedS} s)`);
     // And the limiter is not merely refusing everything: nearly all that refilled was granted.
-    assert.ok(net >= bound - 3, `admitted only ${net} of ${bound}`);
+    assert.ok(net >= bound - 5, `admitted only ${net} of ${bound}`);
     assert.ok(refusals > takes, `the bucket was saturated (${takes} takes, ${refusals} refusals)`);
   });
 
