@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = Object.freeze({
   WORKER_ERROR: { status: 502, retryable: true, message: 'The worker failed' },
   WORKER_UNAVAILABLE: { status: 502, retryable: true, message: 'The worker could not be reached' },
   QUEUE_BACKUP: { status: 503, retryable: true, message: 'The queue is full' },
+  /** A backing service (Redis, the database) cannot be reached: fail closed, nothing is granted. */
+  SERVICE_UNAVAILABLE: { status: 503, retryable: true, message: 'A service Allot depends on cannot be reached' },
   CANCELLED: { status: 409, retryable: false, message: 'The request was cancelled' },
   REFERENCE_EXPIRED: { status: 410, retryable: false, message: 'A payload reference has expired' },
   LEASE_LOST: { status: 409, retryable: false, message: 'The lease on this request is no longer held' },

@@ -1,0 +1,39 @@
+/**
+ * The pools' levels as the scripts last reported them, behind the limiter's
+ * synchronous views (levels, poolLevels, check). Every script replies with
+ * the server's time and the pools it read or changed; between replies the
+ * server's time is projected with this process's monotonic clock, and levels
+ * refill by the token-bucket rule. Advisory: only take.lua decides.
+ */
+import type { Pool } from '../../core/pools.ts';
+import { refill, type BucketState } from '../../core/token-bucket.ts';
+
+export class Snapshot {
+  readonly #states = new Map<string, BucketState>();
+  #serverAt = 0;
+  #monoAt = 0;
+
+  /** A reply: server time `now` (ms) and pools' states, flat [key, level, t, ...]. */
+  apply(now: number, flat: readonly string[]): void {
+    if (now >= this.#serverAt) {
+      this.#serverAt = now;
+      this.#monoAt = performance.now();
+    }
+    for (let i = 0; i + 2 < flat.length; i += 3) this.#states.set(flat[i] as string, { level: Number(flat[i + 1]), updatedAt: Number(flat[i + 2]) });
+  }
+
+  /** The Redis server's time now, as best known here. */
+  serverNow(): number {
+    return this.#serverAt + Math.max(0, performance.now() - this.#monoAt);
+  }
+
+  /** A pool's last known state (a pool never reported counts as empty: the safe guess). */
+  state(p: Pool): BucketState {
+    return this.#states.get(p.key) ?? { level: 0, updatedAt: this.#serverAt };
+  }
+
+  /** A pool's level refilled to `now`. */
+  level(p: Pool, now: number): number {
+    return refill(p, this.state(p), now).level;
+  }
+}

@@ -1,0 +1,623 @@
+/**
+ * The Limiter contract (src/limiter/limiter.ts), run against every backend in
+ * test/helpers/limiter-backends.ts: local always, Redis when
+ * ALLOT_TEST_REDIS_URL is set (otherwise reported as skipped with the
+ * reason). Each test has its own state (a fresh fake clock, or a fresh key
+ * prefix). Most resources refill at 0 per second so that levels are exact
+ * on Redis too, where real time passes.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { FakeClock } from '../../src/core/clock.ts';
+import { AllotError } from '../../src/core/errors.ts';
+import type { PoolDef } from '../../src/core/pools.ts';
+import { SHARED_ONLY, type DrawContext, type LimitedResource, type Limiter } from '../../src/limiter/limiter.ts';
+import { LocalLimiter, memoryLevels } from '../../src/limiter/local-limiter.ts';
+import { memoryEpochRecord } from '../../src/limiter/redis/epoch.ts';
+import { RedisLimiter } from '../../src/limiter/redis/redis-limiter.ts';
+import { LIMITER_BACKENDS, deleteKeys, redisHarness, skipReason, type LimiterBackend, type LimiterHarness, type RedisHarness } from '../helpers/limiter-backends.ts';
+import { tcpProxy } from '../helpers/tcp-proxy.ts';
+
+const TTL = 60_000;
+
+function res(name: string, capacity: number, refillPerS = 0, defs?: PoolDef[]): LimitedResource {
+  return { name, capacity, refillPerS, ...(defs ? { pools: defs } : {}) };
+}
+
+/** A requester drawing; `waiting`: the reserved pools' owners that have work waiting. */
+function as(clientId: string, tier = 'plain', waiting: readonly string[] = []): DrawContext {
+  return { who: { clientId, tier }, ownerWaiting: (p) => waiting.includes(p.name) };
+}
+
+function level(l: Limiter, resource: string): number {
+  const lv = l.levels().get(resource);
+  assert.ok(lv, `no level for ${resource}`);
+  return lv.level;
+}
+
+function pools(l: Limiter, resource: string): Record<string, number> {
+  return Object.fromEntries(l.poolLevels(resource).map((p) => [p.pool.key, p.level]));
+}
+
+/** Pools with a reserved one for tier gold and a dedicated one for client c0. */
+const SPLIT: PoolDef[] = [
+  { name: 'gold', kind: 'reserved', tier: 'gold', share: 0.3 },
+  { name: 'mine', kind: 'dedicated', client: 'c0', share: 0.2 },
+];
+
+for (const backend of LIMITER_BACKENDS) {
+  describe(`limiter: ${backend.name}`, { skip: skipReason(backend) }, () => {
+    let h: LimiterHarness;
+    beforeEach(async () => {
+      h = await backend.create();
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    describe('take', () => {
+      it('takes the needs, says what came from each pool, and the views show it', async () => {
+        const l = await h.open([res('r', 10), res('s', 5)]);
+        assert.deepEqual(await l.take('g1', { r: 4, s: 1 }, as('c1'), TTL), { ok: true, taken: { r: 4, s: 1 } });
+        assert.equal(level(l, 'r'), 6);
+        assert.deepEqual(l.levels().get('s'), { level: 4, capacity: 5 });
+        assert.deepEqual(l.check({ r: 6 }, as('c1')), { ok: true });
+        assert.deepEqual(l.check({ r: 7 }, as('c1')), { ok: false, resource: 'r', needed: 7, waitMs: Infinity });
+      });
+
+      it('a repeated take of a live grant returns it and takes nothing more, even with other needs', async () => {
+        const l = await h.open([res('r', 10)]);
+        const first = await l.take('g1', { r: 4 }, as('c1'), TTL);
+        assert.deepEqual(await l.take('g1', { r: 4 }, as('c1'), TTL), first);
+        assert.deepEqual(await l.take('g1', { r: 9 }, as('c2'), TTL), first);
+        assert.equal(level(l, 'r'), 6);
+      });
+
+      it('is all or nothing across resources', async () => {
+        const l = await h.open([res('a', 10), res('b', 5)]);
+        assert.deepEqual(await l.take('g1', { a: 3, b: 6 }, as('c1'), TTL), { ok: false, resource: 'b', needed: 6, waitMs: Infinity });
+        assert.equal(level(l, 'a'), 10, 'a was not taken although it fit');
+        assert.equal(await l.settle('g1', { a: 3 }), false, 'a refused take leaves no grant');
+        assert.deepEqual(await l.take('g2', { a: 3, b: 5 }, as('c1'), TTL), { ok: true, taken: { a: 3, b: 5 } });
+        assert.deepEqual(await l.take('g3', { a: 1, b: 1 }, as('c1'), TTL), { ok: false, resource: 'b', needed: 1, waitMs: Infinity });
+        assert.equal(level(l, 'a'), 7);
+      });
+
+      it('skips unknown resources and amounts of 0; the grant still exists to settle', async () => {
+        const l = await h.open([res('r', 10)]);
+        assert.deepEqual(await l.take('g1', { nope: 5, r: 0 }, as('c1'), TTL), { ok: true, taken: {} });
+        assert.equal(await l.settle('g1', { r: 3 }), true, 'usage of a resource it took nothing of is overuse');
+        assert.equal(level(l, 'r'), 7);
+      });
+
+      it('a refused take says how long until it fits, and it fits then', async () => {
+        const l = await h.open([res('r', 10, 20)]);
+        const t0 = performance.now();
+        assert.equal((await l.take('g1', { r: 10 }, as('c1'), TTL)).ok, true);
+        const t = await l.take('g2', { r: 4 }, as('c1'), TTL);
+        const between = h.fakeClock ? 0 : performance.now() - t0;
+        assert.equal(t.ok, false);
+        if (t.ok) return;
+        assert.equal(t.resource, 'r');
+        assert.equal(t.needed, 4);
+        // 4 units at 20/s: 200 ms, less what refilled between the two takes on a real clock.
+        assert.ok(t.waitMs <= 200 && t.waitMs >= 200 - between - 1, `waitMs ${t.waitMs} (${between} ms between the takes)`);
+        assert.deepEqual(await l.take('g3', { r: 11 }, as('c1'), TTL), { ok: false, resource: 'r', needed: 11, waitMs: Infinity }, 'more than the capacity: never');
+        await h.elapse(t.waitMs);
+        assert.equal((await l.take('g2', { r: 4 }, as('c1'), TTL)).ok, true);
+      });
+
+      it('keeps every bit of a level (no rounding through storage)', async () => {
+        const l = await h.open([res('r', 1e6)]);
+        const amounts = [0.1, 0.2, 1e-7, 1 / 3];
+        let expected = 1e6;
+        for (const [i, a] of amounts.entries()) {
+          assert.deepEqual(await l.take(`g${i}`, { r: a }, as('c1'), TTL), { ok: true, taken: { r: a } });
+          expected -= a;
+        }
+        assert.equal(await l.settle('g3', { r: 0.05 }), true);
+        expected = Math.min(1e6, expected + (1 / 3 - 0.05));
+        await l.refresh();
+        assert.equal(level(l, 'r'), expected);
+      });
+      it('a bucket never holds more than its capacity: not by refill, not by units given back', async () => {
+        const l = await h.open([res('r', 10, 50)]);
+        assert.equal((await l.take('g1', { r: 5 }, as('c1'), TTL)).ok, true);
+        assert.equal((await l.take('g2', { r: 5 }, as('c1'), TTL)).ok, true);
+        await h.elapse(250); // 12.5 units of refill for a capacity of 10
+        assert.equal(await l.release('g1'), true);
+        assert.equal(await l.settle('g2', { r: 0 }), true);
+        assert.equal((await l.take('g3', { r: 10 }, as('c1'), TTL)).ok, true);
+        await l.refresh();
+        // 0 left (plus what refilled in the round trip since, on a real clock: 5 is 100 ms), not the 10 given back on top.
+        assert.ok(level(l, 'r') < (h.fakeClock ? 1e-9 : 5), `level ${level(l, 'r')} after taking a full bucket`);
+      });
+    });
+
+    describe('pools', () => {
+      it("draws its own pools first (dedicated, then reserved), then shared", async () => {
+        const l = await h.open([res('r', 100, 0, SPLIT)]);
+        assert.deepEqual(await l.take('g1', { r: 55 }, as('c0', 'gold'), TTL), { ok: true, taken: { 'r#mine': 20, 'r#gold': 30, r: 5 } });
+        assert.deepEqual(pools(l, 'r'), { r: 45, 'r#gold': 0, 'r#mine': 0 });
+      });
+
+      it("lends a reserved pool while its owner has nothing waiting, not while it does", async () => {
+        const l = await h.open([res('r', 100, 0, SPLIT)]);
+        assert.deepEqual(await l.take('g1', { r: 60 }, as('c1', 'plain', ['gold']), TTL), { ok: false, resource: 'r', needed: 60, waitMs: Infinity });
+        assert.deepEqual(pools(l, 'r'), { r: 50, 'r#gold': 30, 'r#mine': 20 });
+        assert.deepEqual(await l.take('g2', { r: 60 }, as('c1'), TTL), { ok: true, taken: { r: 50, 'r#gold': 10 } });
+      });
+
+      it('never lends a dedicated pool', async () => {
+        const l = await h.open([res('r', 100, 0, SPLIT)]);
+        assert.deepEqual(await l.take('g1', { r: 81 }, as('c1'), TTL), { ok: false, resource: 'r', needed: 81, waitMs: Infinity });
+        assert.deepEqual(await l.take('g2', { r: 80 }, as('c1', 'gold'), TTL), { ok: true, taken: { 'r#gold': 30, r: 50 } });
+        assert.deepEqual(pools(l, 'r'), { r: 0, 'r#gold': 0, 'r#mine': 20 });
+      });
+
+      it("a worker's own grant (SHARED_ONLY) draws from shared pools only", async () => {
+        const l = await h.open([res('r', 100, 0, SPLIT)]);
+        assert.equal((await l.take('rsv_1', { r: 51 }, SHARED_ONLY, TTL)).ok, false);
+        assert.deepEqual(await l.take('rsv_2', { r: 50 }, SHARED_ONLY, TTL), { ok: true, taken: { r: 50 } });
+        assert.equal(await l.settle('rsv_2', { r: 20 }), true);
+        assert.deepEqual(pools(l, 'r'), { r: 30, 'r#gold': 30, 'r#mine': 20 });
+      });
+    });
+
+    describe('settle, release, expire', () => {
+      it('settle returns unused units to the pools they came from, borrowed first, and forgets the grant', async () => {
+        const l = await h.open([res('r', 10, 0, [{ name: 'gold', kind: 'reserved', tier: 'gold', share: 0.5 }])]);
+        assert.deepEqual(await l.take('g1', { r: 7 }, as('c1'), TTL), { ok: true, taken: { r: 5, 'r#gold': 2 } });
+        assert.equal(await l.settle('g1', { r: 4 }), true);
+        assert.deepEqual(pools(l, 'r'), { r: 1, 'r#gold': 5 }, 'the 2 borrowed went back to gold first');
+        assert.equal(await l.settle('g1', { r: 0 }), false, 'a second settle is a no-op');
+        assert.equal(await l.release('g1'), false);
+        assert.deepEqual(pools(l, 'r'), { r: 1, 'r#gold': 5 });
+      });
+
+      it('a resource the grant took but the settlement leaves out counts as used 0', async () => {
+        const l = await h.open([res('a', 10), res('b', 10)]);
+        await l.take('g1', { a: 4, b: 4 }, as('c1'), TTL);
+        assert.equal(await l.settle('g1', { a: 4 }), true);
+        assert.equal(level(l, 'a'), 6);
+        assert.equal(level(l, 'b'), 10);
+      });
+
+      it('overuse is debited, down to -capacity, and repaid before anything is admitted', async () => {
+        const l = await h.open([res('r', 10)]);
+        await l.take('g1', { r: 2 }, as('c1'), TTL);
+        assert.equal(await l.settle('g1', { r: 5 }), true);
+        assert.equal(level(l, 'r'), 5);
+        await l.take('g2', { r: 1 }, as('c1'), TTL);
+        assert.equal(await l.settle('g2', { r: 100 }), true);
+        assert.equal(level(l, 'r'), -10, 'bounded at -capacity');
+        assert.deepEqual(await l.take('g3', { r: 1 }, as('c1'), TTL), { ok: false, resource: 'r', needed: 1, waitMs: Infinity }, 'the debt is repaid first');
+      });
+
+      it('overuse is debited from the first pool the grant drew from', async () => {
+        const l = await h.open([res('r', 10, 0, [{ name: 'gold', kind: 'reserved', tier: 'gold', share: 0.5 }])]);
+        assert.deepEqual(await l.take('g1', { r: 7 }, as('c1'), TTL), { ok: true, taken: { r: 5, 'r#gold': 2 } });
+        assert.equal(await l.settle('g1', { r: 9 }), true);
+        assert.deepEqual(pools(l, 'r'), { r: -2, 'r#gold': 3 });
+      });
+
+      it('release gives everything back and forgets the grant; repeating it, or settling after, is a no-op', async () => {
+        const l = await h.open([res('a', 10), res('b', 5)]);
+        await l.take('g1', { a: 6, b: 5 }, as('c1'), TTL);
+        assert.equal(await l.release('g1'), true);
+        assert.equal(level(l, 'a'), 10);
+        assert.equal(level(l, 'b'), 5);
+        assert.equal(await l.release('g1'), false);
+        assert.equal(await l.settle('g1', { a: 6 }), false);
+        assert.equal(await l.release('never-taken'), false);
+        assert.equal(level(l, 'a'), 10);
+      });
+
+      it('expire forgets grants past their ttl without giving anything back', async () => {
+        const l = await h.open([res('r', 10)]);
+        await l.take('short', { r: 2 }, as('c1'), 500);
+        await l.take('long', { r: 3 }, as('c1'), TTL);
+        assert.equal(await l.expire(), 0, 'nothing expired yet');
+        await h.elapse(600);
+        assert.equal(await l.expire(), 1);
+        assert.equal(level(l, 'r'), 5, 'the expired grant kept its units');
+        assert.equal(await l.settle('short', { r: 0 }), false, 'forgotten');
+        assert.equal(await l.expire(), 0);
+        assert.equal(await l.release('long'), true);
+        assert.equal(level(l, 'r'), 8);
+      });
+    });
+
+    describe('reset and configure', () => {
+      it("reset sets a resource's level, each pool its share; full by default; resolves the level before", async () => {
+        const l = await h.open([res('r', 10, 0, [{ name: 'gold', kind: 'reserved', tier: 'gold', share: 0.5 }])]);
+        await l.take('g1', { r: 8 }, as('c1'), TTL);
+        assert.equal(await l.reset('r', 4), 2);
+        assert.deepEqual(pools(l, 'r'), { r: 2, 'r#gold': 2 });
+        assert.equal(await l.reset('r'), 4);
+        assert.deepEqual(pools(l, 'r'), { r: 5, 'r#gold': 5 });
+        assert.equal(await l.reset('r', -100), 10);
+        assert.deepEqual(pools(l, 'r'), { r: -5, 'r#gold': -5 }, 'within -capacity');
+        assert.equal(await l.reset('nope', 1), null);
+      });
+
+      it('configure keeps the level of pools that keep their key, starts new pools full, cuts a lowered capacity', async () => {
+        const l = await h.open([res('r', 10), res('s', 10)]);
+        await l.take('g1', { r: 4, s: 9 }, as('c1'), TTL);
+        await l.configure([res('r', 10, 0, [{ name: 'gold', kind: 'reserved', tier: 'gold', share: 0.5 }]), res('s', 5)]);
+        assert.deepEqual(pools(l, 'r'), { r: 5, 'r#gold': 5 }, 'shared r keeps 6, cut to its capacity 5; gold is new: full');
+        assert.deepEqual(l.levels().get('s'), { level: 1, capacity: 5 });
+        assert.equal(l.hasPools('r'), true);
+        assert.equal(l.hasPools('s'), false);
+        assert.deepEqual(await l.take('g2', { r: 6 }, as('c1'), TTL), { ok: true, taken: { r: 5, 'r#gold': 1 } });
+      });
+
+      it('a resource configured away is dropped; configured again, its pools keep their level', async () => {
+        const l = await h.open([res('r', 10), res('s', 10)]);
+        await l.take('g1', { r: 4 }, as('c1'), TTL);
+        await l.configure([res('s', 10)]);
+        assert.deepEqual([...l.levels().keys()], ['s']);
+        assert.deepEqual(l.poolLevels('r'), []);
+        assert.deepEqual(await l.take('g2', { r: 1 }, as('c1'), TTL), { ok: true, taken: {} }, 'an unknown resource is skipped');
+        await l.configure([res('r', 10), res('s', 10)]);
+        assert.equal(level(l, 'r'), 6);
+        assert.equal(await l.settle('g1', { r: 4 }), true);
+        assert.equal(level(l, 'r'), 6);
+      });
+    });
+
+    describe('lifecycle and input', () => {
+      it('a restarted process starts from the levels left; grants outlive it only where they are shared', async () => {
+        const l = await h.open([res('r', 10)]);
+        await l.take('g1', { r: 4 }, as('c1'), TTL);
+        await l.close();
+        const again = await h.open([res('r', 10)]);
+        assert.equal(level(again, 'r'), 6);
+        if (again.capabilities.shared) {
+          assert.deepEqual(await again.take('g1', { r: 4 }, as('c1'), TTL), { ok: true, taken: { r: 4 } });
+          assert.equal(await again.release('g1'), true);
+          assert.equal(level(again, 'r'), 10);
+        } else {
+          assert.equal(await again.release('g1'), false, 'grants lived in the old process: its units come back by refill only');
+          assert.equal(level(again, 'r'), 6);
+        }
+      });
+
+      it('refuses bad input with VALIDATION_ERROR and takes nothing', async () => {
+        const l = await h.open([res('r', 10)]);
+        const bad = { code: 'VALIDATION_ERROR' };
+        await assert.rejects(l.take('', { r: 1 }, as('c1'), TTL), bad);
+        await assert.rejects(l.take('x'.repeat(300), { r: 1 }, as('c1'), TTL), bad);
+        await assert.rejects(l.take('g1', { r: Number.NaN }, as('c1'), TTL), bad);
+        await assert.rejects(l.take('g1', { r: -1 }, as('c1'), TTL), bad);
+        await assert.rejects(l.take('g1', { r: Infinity }, as('c1'), TTL), bad);
+        await assert.rejects(l.take('g1', { r: 1 }, as('c1'), 0), bad);
+        await assert.rejects(l.take('g1', { r: 1 }, as('c1'), Number.NaN), bad);
+        await l.take('g2', { r: 1 }, as('c1'), TTL);
+        await assert.rejects(l.settle('g2', { r: Number.NaN }), bad);
+        await assert.rejects(l.reset('r', Number.NaN), bad);
+        assert.equal(level(l, 'r'), 9);
+        assert.equal(await l.settle('g2', { r: 1 }), true, 'the grant survived the bad settlement');
+      });
+
+      it('operations after close reject; close is idempotent', async () => {
+        const l = await h.open([res('r', 10)]);
+        await l.close();
+        await l.close();
+        await assert.rejects(l.take('g1', { r: 1 }, as('c1'), TTL), { code: 'SERVICE_UNAVAILABLE' });
+        await assert.rejects(l.expire(), { code: 'SERVICE_UNAVAILABLE' });
+      });
+    });
+  });
+}
+
+/** A seeded generator (mulberry32), so a failing sequence can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Net units admitted at each time; checks every interval against capacity + refill × elapsed. */
+function assertRate(events: readonly { at: number; net: number }[], capacity: number, refillPerS: number, what: string): void {
+  for (let i = 0; i < events.length; i++) {
+    let net = 0;
+    for (let j = i; j < events.length; j++) {
+      net += (events[j] as { net: number }).net;
+      const elapsedS = ((events[j] as { at: number }).at - (events[i] as { at: number }).at) / 1000;
+      assert.ok(net <= capacity + refillPerS * elapsedS + 1e-6, `${what}: ${net} admitted over ${elapsedS} s`);
+    }
+  }
+}
+
+const local = LIMITER_BACKENDS.find((b) => b.name === 'local');
+
+describe('limiter: local only (a fake clock)', { skip: local ? false : 'ALLOT_TEST_LIMITERS leaves out local' }, () => {
+  let h: LimiterHarness;
+  beforeEach(async () => {
+    h = await (local as LimiterBackend).create();
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('RATE: over every interval, net admitted ≤ capacity + refill × elapsed, with the clock going backwards too', async () => {
+    const CAP = 1000;
+    const REFILL = 100;
+    const clock = h.fakeClock as FakeClock;
+    for (let seed = 1; seed <= 25; seed++) {
+      const rnd = random(seed);
+      const l = await h.open([res('r', CAP, REFILL, [{ name: 'gold', kind: 'reserved', tier: 'gold', share: 0.25 }, { name: 'mine', kind: 'dedicated', client: 'c0', share: 0.15 }])]);
+      let high = clock.now();
+      const events: { at: number; net: number }[] = [];
+      const open: { id: string; amount: number }[] = [];
+      let admitted = 0;
+      for (let i = 0; i < 300; i++) {
+        clock.advance(Math.round(rnd() * 1300) - 500); // -500..800 ms: a third of the steps go back
+        high = Math.max(high, clock.now()); // the limiter never runs behind the latest time it saw
+        const op = rnd();
+        if (op < 0.5) {
+          const client = Math.floor(rnd() * 4);
+          const ctx = as(`c${client}`, client % 2 === 0 ? 'gold' : 'plain', rnd() < 0.3 ? ['gold'] : []);
+          const amount = 1 + Math.floor(rnd() * 400);
+          const t = await l.take(`s${seed}-${i}`, { r: amount }, ctx, 2000);
+          if (t.ok) {
+            open.push({ id: `s${seed}-${i}`, amount });
+            events.push({ at: high, net: amount });
+            admitted++;
+          }
+        } else if (op < 0.75 && open.length > 0) {
+          const g = open.splice(Math.floor(rnd() * open.length), 1)[0] as { id: string; amount: number };
+          const used = Math.round(g.amount * rnd());
+          if (await l.settle(g.id, { r: used })) events.push({ at: high, net: used - g.amount });
+        } else if (op < 0.9 && open.length > 0) {
+          const g = open.splice(Math.floor(rnd() * open.length), 1)[0] as { id: string; amount: number };
+          if (await l.release(g.id)) events.push({ at: high, net: -g.amount });
+        } else {
+          await l.expire(); // forgotten grants keep their units: no event
+        }
+      }
+      assert.ok(admitted > 20, `seed ${seed}: only ${admitted} takes admitted, the sequence tests little`);
+      assertRate(events, CAP, REFILL, `seed ${seed}`);
+      const lv = l.levels().get('r');
+      assert.ok(lv && lv.level <= CAP + 1e-9, `seed ${seed}: level ${lv?.level} above capacity`);
+      await l.close();
+    }
+  });
+
+  it('a clock stepping back refills nothing until it is past the latest time used; grants expire by that same time', async () => {
+    const clock = h.fakeClock as FakeClock;
+    const l = await h.open([res('r', 10, 1)]);
+    const t0 = clock.now();
+    assert.equal((await l.take('g1', { r: 10 }, as('c1'), 1000)).ok, true);
+    clock.set(t0 - 10_000);
+    assert.equal(level(l, 'r'), 0);
+    clock.advance(9_500); // still 500 ms behind t0
+    assert.equal(level(l, 'r'), 0, 'no refill for time already credited');
+    assert.equal(await l.expire(), 0, 'the grant expires at t0 + 1 s by the latest time seen, not by a clock gone back');
+    assert.equal((await l.take('g2', { r: 0 }, as('c1'), 1000)).ok, true);
+    clock.advance(1_000); // t0 + 500: 1 s after g2 was taken by the clock, but the limiter took it at t0
+    assert.equal(await l.expire(), 0, 'g2 expires at t0 + 1 s: by the time the buckets count, not by the clock gone back');
+    clock.set(t0 + 1_000);
+    assert.equal(level(l, 'r'), 1, 'one second of refill since t0, not eleven');
+    assert.equal(await l.expire(), 2);
+  });
+
+  it('writes the levels each operation changed to its port, and reset and configure with an audit note', async () => {
+    const clock = h.fakeClock as FakeClock;
+    const port = memoryLevels();
+    const l = await LocalLimiter.open({ resources: [res('r', 10)], clock, levels: port });
+    assert.equal(port.saved.size, 0, 'opening writes nothing');
+    await l.take('g1', { r: 4 }, as('c1'), TTL);
+    assert.deepEqual(port.saved.get('r'), { level: 6, updatedAt: clock.now() });
+    clock.advance(1000);
+    await l.settle('g1', { r: 1 });
+    assert.deepEqual(port.saved.get('r'), { level: 9, updatedAt: clock.now() });
+    assert.equal(port.audits.length, 0, 'grant operations carry no audit note');
+    await l.reset('r', 2);
+    await l.configure([res('r', 10), res('s', 3)]);
+    assert.deepEqual(port.audits.map((a) => [a.action, a.data]), [['reset', { resource: 'r', level: 2, was: 9 }], ['configure', { resources: ['r', 's'] }]]);
+    assert.deepEqual(port.saved.get('s'), { level: 3, updatedAt: clock.now() });
+    const again = await LocalLimiter.open({ resources: [res('r', 10), res('s', 3)], clock, levels: port });
+    assert.deepEqual(again.levels(), l.levels());
+    await l.close();
+    await again.close();
+  });
+});
+
+const redis = LIMITER_BACKENDS.find((b) => b.name === 'redis');
+
+/** The Redis server's clock, ms. */
+async function serverTime(r: Redis): Promise<number> {
+  const [s, us] = await r.time();
+  return Number(s) * 1000 + Number(us) / 1000;
+}
+
+describe('limiter: redis only', { skip: redis ? skipReason(redis) : 'ALLOT_TEST_LIMITERS leaves out redis' }, () => {
+  let h: RedisHarness;
+  const extra: (() => Promise<void>)[] = [];
+  beforeEach(async () => {
+    h = await redisHarness();
+  });
+  afterEach(async () => {
+    for (const f of extra.splice(0)) await f();
+    await h.cleanup();
+  });
+
+  it('RATE: three connections hammering take for 2 s are admitted at most capacity + refill × elapsed on the server clock', async (ctx) => {
+    const CAP = 20;
+    const REFILL = 10;
+    const r = [res('r', CAP, REFILL)];
+    const limiters = [await h.open(r), await h.open(r), await h.open(r)];
+    const clock = new Redis(h.url);
+    extra.push(async () => void (await clock.quit()));
+    const used = [1, 1, 0.5, 0];
+    let net = 0;
+    let takes = 0;
+    let refusals = 0;
+    const start = await serverTime(clock);
+    const until = performance.now() + 2000;
+    // Two loops per connection, so that commands from one connection also interleave.
+    await Promise.all(limiters.flatMap((l, c) => [0, 1].map(async (k) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const id = `c${c}-${k}-${i}`;
+        const t = await l.take(id, { r: 1 }, as(`client${c}`), TTL);
+        if (!t.ok) {
+          refusals++;
+          continue;
+        }
+        takes++;
+        const u = used[i % used.length] as number;
+        assert.equal(await l.settle(id, { r: u }), true);
+        net += u;
+      }
+    })));
+    const elapsedS = ((await serverTime(clock)) - start) / 1000;
+    const bound = CAP + REFILL * elapsedS;
+    ctx.diagnostic(`admitted ${net} (bound ${bound.toFixed(3)} over ${elapsedS.toFixed(3)} s on the server clock); ${takes} takes, ${refusals} refusals`);
+    assert.ok(net <= bound + 1e-6, `admitted ${net} > ${bound} (capacity ${CAP} + ${REFILL}/s × ${elapsedS} s)`);
+    // And the limiter is not merely refusing everything: nearly all that refilled was granted.
+    assert.ok(net >= bound - 5, `admitted only ${net} of ${bound}`);
+    assert.ok(refusals > takes, `the bucket was saturated (${takes} takes, ${refusals} refusals)`);
+  });
+
+  it('concurrent takes of one grant id from several instances take once', async () => {
+    const r = [res('r', 1000)];
+    const limiters = [await h.open(r), await h.open(r), await h.open(r)];
+    const ids = Array.from({ length: 50 }, (_, i) => `g${i}`);
+    const results = await Promise.all(limiters.flatMap((l) => ids.map((id) => l.take(id, { r: 3 }, as('c1'), TTL))));
+    for (const t of results) assert.deepEqual(t, { ok: true, taken: { r: 3 } });
+    const [a] = limiters as [Limiter];
+    await a.refresh();
+    assert.equal(level(a, 'r'), 1000 - 50 * 3);
+  });
+
+  it('grants are shared: another instance settles what one took, and a restarted one releases it', async () => {
+    const r = [res('a', 10), res('b', 10)];
+    const a = await h.open(r);
+    const b = await h.open(r);
+    await a.take('g1', { a: 4, b: 2 }, as('c1'), TTL);
+    assert.deepEqual(await b.take('g1', { a: 9 }, as('c1'), TTL), { ok: true, taken: { a: 4, b: 2 } });
+    assert.equal(await b.settle('g1', { a: 1 }), true, 'b never saw g1 drawn from b: the script asks for it');
+    assert.equal(await a.settle('g1', { a: 1 }), false);
+    await a.refresh();
+    assert.deepEqual([level(a, 'a'), level(a, 'b')], [9, 10]);
+    await a.take('g2', { a: 5 }, as('c1'), TTL);
+    await a.close();
+    const again = await h.open(r);
+    assert.equal(await again.release('g2'), true);
+    assert.equal(level(again, 'a'), 9);
+  });
+
+  it('keeps every key under the prefix, in one hash tag', async () => {
+    const l = await h.open([res('r', 10)]);
+    await l.take('g1', { r: 1 }, as('c1'), TTL);
+    const r = new Redis(h.url);
+    extra.push(async () => void (await r.quit()));
+    const keys = (await r.keys(`${h.prefix}*`)).toSorted();
+    const root = `${h.prefix}{limiter}:`;
+    assert.deepEqual(keys, [`${root}clock`, `${root}epoch`, `${root}grant:g1`, `${root}grants`, `${root}pool:r`]);
+  });
+
+  it('Redis losing its data rebuilds buckets empty, not full; only the very first start is full', async () => {
+    const r = [res('r', 10, 0.5)];
+    let losses = 0;
+    const onDataLoss = (): void => {
+      losses++;
+    };
+    const a = await h.openWith(r, { onDataLoss });
+    assert.ok(level(a, 'r') >= 10 - 1e-9, 'first start: full');
+    assert.notEqual(h.epochs.value, null, 'the deployment recorded the epoch it saw');
+    assert.equal((await a.take('g1', { r: 4 }, as('c1'), TTL)).ok, true);
+
+    assert.ok((await deleteKeys(h.url, h.prefix)) >= 4);
+    const t = await a.take('g2', { r: 3 }, as('c1'), TTL);
+    assert.equal(t.ok, false, 'no burst after the loss');
+    if (!t.ok) assert.ok(t.waitMs > 5000 && t.waitMs <= 6000, `3 units at 0.5/s from empty: ${t.waitMs} ms`);
+    assert.equal(losses, 1, 'the loss was reported');
+    assert.equal(await a.settle('g1', { r: 0 }), false, 'grants went with the data: nothing comes back');
+    await a.refresh();
+    assert.ok(level(a, 'r') < 0.5, `level ${level(a, 'r')}`);
+
+    const b = await h.openWith(r, { onDataLoss });
+    assert.ok(level(b, 'r') < 0.5, 'an instance started after the loss finds it empty too');
+
+    await deleteKeys(h.url, h.prefix);
+    const c = await h.openWith(r, { onDataLoss });
+    assert.ok(level(c, 'r') < 0.5, 'started on lost data (nobody noticed yet): empty');
+    assert.equal(losses, 2);
+
+    const fresh = await redisHarness();
+    extra.push(() => fresh.cleanup());
+    const d = await fresh.openWith(r, { onDataLoss });
+    assert.ok(level(d, 'r') >= 10 - 1e-9, 'a deployment with no record anywhere starts full');
+    assert.equal(losses, 2);
+  });
+
+  it('Redis unreachable: opening rejects at once with SERVICE_UNAVAILABLE naming the address', async () => {
+    const t0 = performance.now();
+    await assert.rejects(RedisLimiter.open({ url: 'redis://127.0.0.1:1', epochs: memoryEpochRecord(), resources: [res('r', 10)] }), (err: AllotError) => {
+      assert.equal(err.code, 'SERVICE_UNAVAILABLE');
+      assert.equal(err.status, 503);
+      assert.match(err.message, /Redis at 127\.0\.0\.1:1 cannot be reached \(.*ECONNREFUSED.*\): the limiter grants nothing/);
+      return true;
+    });
+    assert.ok(performance.now() - t0 < 1500, `took ${performance.now() - t0} ms`);
+  });
+
+  it('Redis lost while running: operations reject fast and grant nothing; they work again once it is back', async () => {
+    const target = new URL(h.url);
+    const proxy = await tcpProxy(target.hostname, Number(target.port || 6379));
+    extra.push(() => proxy.close());
+    const r = [res('r', 10)];
+    // A long command timeout: what must make operations fail fast is that nothing waits for a reconnect.
+    const viaProxy = await h.openWith(r, { url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 10_000 });
+    const direct = await h.open(r);
+    assert.equal((await viaProxy.take('g1', { r: 2 }, as('c1'), TTL)).ok, true);
+
+    await proxy.down();
+    const t0 = performance.now();
+    await assert.rejects(viaProxy.take('g2', { r: 3 }, as('c1'), TTL), { code: 'SERVICE_UNAVAILABLE' });
+    await assert.rejects(viaProxy.settle('g1', { r: 2 }), { code: 'SERVICE_UNAVAILABLE' });
+    await assert.rejects(viaProxy.expire(), { code: 'SERVICE_UNAVAILABLE' });
+    assert.ok(performance.now() - t0 < 500, `rejected after ${performance.now() - t0} ms`);
+    await direct.refresh();
+    assert.equal(level(direct, 'r'), 8, 'only g1 was taken');
+
+    await proxy.up();
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const t = await viaProxy.take('g3', { r: 3 }, as('c1'), TTL).catch((err: AllotError) => err);
+      if (!(t instanceof AllotError)) {
+        assert.deepEqual(t, { ok: true, taken: { r: 3 } });
+        break;
+      }
+      assert.equal(t.code, 'SERVICE_UNAVAILABLE');
+      assert.ok(performance.now() < deadline, 'reconnected within 10 s');
+      await sleep(100);
+    }
+    assert.equal(await viaProxy.settle('g1', { r: 2 }), true);
+  });
+
+  it('Redis that stops answering: commands time out with SERVICE_UNAVAILABLE', async () => {
+    const target = new URL(h.url);
+    const proxy = await tcpProxy(target.hostname, Number(target.port || 6379));
+    extra.push(() => proxy.close());
+    const r = [res('r', 10)];
+    const l = await h.openWith(r, { url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 300 });
+    proxy.blackhole();
+    const t0 = performance.now();
+    await assert.rejects(l.take('g1', { r: 2 }, as('c1'), TTL), (err: AllotError) => err.code === 'SERVICE_UNAVAILABLE' && /timed out/i.test(err.message));
+    const took = performance.now() - t0;
+    assert.ok(took >= 250 && took < 1500, `timed out after ${took} ms`);
+    const direct = await h.open(r);
+    assert.equal(level(direct, 'r'), 10, 'nothing reached Redis, nothing was taken');
+  });
+});
