@@ -30,7 +30,7 @@ import type { Registry } from '../service/registry.ts';
 import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import { RawJson, type Job, type Transport, type WorkerOutcome } from '../workers/transport.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
-import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
+import { Buckets, type Amounts, type Grant, type DrawContext, type PoolLevel } from './buckets.ts';
 import { Batcher } from './batcher.ts';
 import { ResultSharing } from './result-sharing.ts';
 import { WorkerReservations } from './worker-reservations.ts';
@@ -103,7 +103,7 @@ interface Running {
   token: number;
   readonly reserved: Amounts;
   /** What was taken from each pool bucket (settle and giveBack need it). */
-  readonly taken: Amounts;
+  readonly taken: Grant;
   readonly abort: AbortController;
   readonly startedAt: number;
   /** Pipeline stages' workers that reported more output than max_tokens (the overuse is theirs). */
@@ -144,7 +144,8 @@ export class Scheduler {
   #holderWaitMs = Infinity;
   /** resource → the request it is held for (see holdAfterMs). */
   readonly #holds = new Map<string, string>();
-  #ledger: ResourceLedger | undefined;
+  /** The token buckets: all ledger access goes through it. */
+  readonly #buckets = new Buckets();
   #units: WorkerReservations | undefined;
   #started: Promise<void> | undefined;
   #stopping = false;
@@ -174,8 +175,8 @@ export class Scheduler {
   async #start(): Promise<void> {
     const { store, clock } = this.#d;
     const now = clock.now();
-    this.#ledger = new ResourceLedger(this.#d.registry.resources, await store.loadBuckets(), now);
-    this.#units = new WorkerReservations({ ledger: this.#ledger, store, clock, events: this.#d.events, resources: this.#d.registry.resources });
+    this.#buckets.load(this.#d.registry.resources, await store.loadBuckets(), now);
+    this.#units = new WorkerReservations({ buckets: this.#buckets, store, clock, events: this.#d.events, resources: this.#d.registry.resources });
     // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
     // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
     const reaped = await store.reapExpiredLeases(now, { self: this.#o.instanceId, takeForeign: !store.capabilities.multiProcess });
@@ -279,7 +280,7 @@ export class Scheduler {
   // ---- the pass ---------------------------------------------------------------
 
   async #pass(): Promise<void> {
-    if (this.#passRunning || this.#stopping || this.#paused || !this.#ledger) return;
+    if (this.#passRunning || this.#stopping || this.#paused || !this.#buckets.loaded) return;
     this.#passRunning = true;
     const t0 = performance.now();
     let started = 0;
@@ -351,10 +352,10 @@ export class Scheduler {
    * clear the debt a worker's bad usage report left. Audited with the level before.
    */
   async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
-    if (!this.#ledger || !this.#d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    if (!this.#buckets.loaded || !this.#d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
     const now = this.#d.clock.now();
-    const was = this.#ledger.levels(now).get(name)?.level ?? null;
-    const writes = this.#ledger.reset(name, level, now);
+    const was = this.#buckets.levels(now).get(name)?.level ?? null;
+    const writes = this.#buckets.reset(name, level, now);
     await this.#d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
     this.kick();
   }
@@ -362,9 +363,9 @@ export class Scheduler {
   /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
   async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
     const r = this.#d.registry.resources.get(name);
-    if (!r || !this.#ledger) return;
+    if (!r || !this.#buckets.loaded) return;
     const now = this.#d.clock.now();
-    const writes = this.#ledger.reconfigure(r, now);
+    const writes = this.#buckets.reconfigure(r, now);
     await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
     this.kick();
   }
@@ -383,7 +384,7 @@ export class Scheduler {
    */
   expectedWaitMs(resource: string, amount: number): number {
     const r = this.#d.registry.resources.get(resource);
-    const lv = this.#ledger?.levels(this.#d.clock.now()).get(resource);
+    const lv = this.#buckets.loaded ? this.#buckets.levels(this.#d.clock.now()).get(resource) : undefined;
     if (!r || !lv) return 0;
     const short = (this.#queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
     if (short <= 0) return 0;
@@ -392,7 +393,7 @@ export class Scheduler {
 
   /** Pool levels of a resource, for views. */
   poolLevels(resource: string): PoolLevel[] {
-    return this.#ledger ? this.#ledger.poolLevels(resource, this.#d.clock.now()) : [];
+    return this.#buckets.loaded ? this.#buckets.poolLevels(resource, this.#d.clock.now()) : [];
   }
 
   /**
@@ -419,7 +420,7 @@ export class Scheduler {
   #utilization(now: number): number {
     if (this.#queue.nonDeferredSize > 0) return 1;
     let u = 0;
-    for (const b of (this.#ledger as ResourceLedger).levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
+    for (const b of this.#buckets.levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
     return u;
   }
 
@@ -438,7 +439,7 @@ export class Scheduler {
   /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
   #observe(now: number): void {
     const low = this.#o.deferred.lowUtilization;
-    if (low && this.#ledger) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
+    if (low && this.#buckets.loaded) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
   }
 
   /** Whether deferred work may run now, why, and when the next off-peak window opens. */
@@ -496,14 +497,13 @@ export class Scheduler {
     const w = reg.worker(q.worker);
     if (w && this.#slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
     if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
-    const ledger = this.#ledger as ResourceLedger;
-    const c = ledger.check(q.needs, now, this.#drawContext(q.clientId));
+    const c = this.#buckets.check(q.needs, now, this.#drawContext(q.clientId));
     if (!c.ok) {
       if (!this.#refusedThisPass.has(c.resource)) this.#refusedThisPass.set(c.resource, it.id);
       this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
       // With reserved or dedicated pools, whether it fits depends on who draws: another
       // client of the same group (a pool's owner) may fit, so skip only this client.
-      return { result: ledger.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
+      return { result: this.#buckets.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
     }
     return { result: 'ok' };
   }
@@ -519,7 +519,7 @@ export class Scheduler {
     if (!q) return;
     this.#noteAdmitted(id, q.needs, now);
     const worker = registry.worker(q.worker);
-    const { writes, taken } = (this.#ledger as ResourceLedger).reserve(q.needs, now, this.#drawContext(q.clientId));
+    const { writes, taken } = this.#buckets.reserve(q.needs, now, this.#drawContext(q.clientId));
     const entry: Running = {
       id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
     };
@@ -548,7 +548,7 @@ export class Scheduler {
       // Cancelled between pick and claim: nothing was written for it.
       if (this.#running.get(entry.id) === entry) {
         this.#release(entry);
-        (this.#ledger as ResourceLedger).giveBack(entry.taken, this.#d.clock.now());
+        this.#buckets.giveBack(entry.taken, this.#d.clock.now());
       }
       return;
     }
@@ -734,8 +734,7 @@ export class Scheduler {
    * as consumed by the buckets, which is the safe side for provider limits.
    */
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
-    const ledger = this.#ledger as ResourceLedger;
-    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.taken, entry.reserved, now), returned: {} };
+    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: this.#buckets.settle(entry.taken, entry.reserved, now), returned: {} };
     const reg = this.#d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const used: Record<string, number> = {};
@@ -747,7 +746,7 @@ export class Scheduler {
     for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
     const overuse = overuseOf(req, entry, usage, used, now);
     if (overuse) this.#d.events.emit('request:overuse', req.id, overuse);
-    return { usage, costNano: nano, buckets: ledger.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
+    return { usage, costNano: nano, buckets: this.#buckets.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
   }
 
   #release(entry: Running): void {
@@ -835,7 +834,7 @@ export class Scheduler {
     let buckets = EMPTY;
     if (run) {
       this.#release(run);
-      buckets = (this.#ledger as ResourceLedger).giveBack(run.taken, now);
+      buckets = this.#buckets.giveBack(run.taken, now);
     }
     this.#unqueue(id);
     this.#retries.delete(id);
@@ -891,7 +890,7 @@ export class Scheduler {
   }
 
   bucketLevels(): Map<string, { level: number; capacity: number }> {
-    return this.#ledger ? this.#ledger.levels(this.#d.clock.now()) : new Map();
+    return this.#buckets.loaded ? this.#buckets.levels(this.#d.clock.now()) : new Map();
   }
 
   runningFor(clientId: string): number {
