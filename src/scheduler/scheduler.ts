@@ -23,19 +23,16 @@ import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPolicy, type DeferredReason, type LowUtilState } from '../core/offpeak.ts';
 import type { Pool } from '../core/pools.ts';
-import { RunQueue, type Eligibility, type QueuedItem } from '../core/run-queue.ts';
+import type { Eligibility, QueuedItem } from '../core/run-queue.ts';
 import type { Events } from '../events.ts';
-import { RAW_INPUT, type Overuse, type RequestError, type WorkRequest } from '../model.ts';
+import { RAW_INPUT, type Overuse, type WorkRequest } from '../model.ts';
 import type { Registry } from '../service/registry.ts';
 import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import { RawJson, type Job, type Transport, type WorkerOutcome } from '../workers/transport.ts';
-import { FairnessTracker } from './fairness-tracker.ts';
-import { Buckets, type Amounts, type Grant, type DrawContext, type PoolLevel } from './buckets.ts';
+import type { Amounts, DrawContext, PoolLevel } from './buckets.ts';
+import { SchedulerState, dec, inc, primaryResource, toErr, type Queued, type Running } from './state.ts';
 import { Batcher } from './batcher.ts';
-import { ResultSharing } from './result-sharing.ts';
 import { WorkerReservations } from './worker-reservations.ts';
-import { WorkerSlots } from './worker-slots.ts';
-import { RetryTimer } from './retry-timer.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
 import type { ProgressTokens } from './progress-token.ts';
 import { overallPercent, runPipeline } from './pipeline.ts';
@@ -76,40 +73,6 @@ export interface SchedulerDeps {
   readonly random?: () => number;
 }
 
-interface Queued {
-  readonly clientId: string;
-  readonly worker: string;
-  readonly needs: Amounts;
-  readonly basePoints: number;
-  readonly priority: Score;
-  readonly klass: QueuedItem['klass'];
-  readonly timeoutMs: number;
-  /** When it was accepted (clock ms). */
-  readonly enqueuedAt: number;
-  /** Deferred by its template to off-peak: runs anyway from this time. */
-  readonly deadlineAt: number | null;
-  /** performance.now() when it became runnable (accepted, or back from a retry wait). */
-  readonly readyAt: number;
-}
-
-interface Running {
-  readonly id: string;
-  readonly clientId: string;
-  /** The worker whose slot it holds: a pipeline moves from stage to stage. */
-  worker: string;
-  /** A pipeline's stage now running, and how many there are (progress is reported across them). */
-  stage?: { k: number; n: number } | undefined;
-  /** Fencing token; -1 until the claim is applied. */
-  token: number;
-  readonly reserved: Amounts;
-  /** What was taken from each pool bucket (settle and giveBack need it). */
-  readonly taken: Grant;
-  readonly abort: AbortController;
-  readonly startedAt: number;
-  /** Pipeline stages' workers that reported more output than max_tokens (the overuse is theirs). */
-  readonly overusers: Set<string>;
-}
-
 const EMPTY: BucketWrites = new Map();
 
 interface BatchItem {
@@ -120,33 +83,14 @@ interface BatchItem {
 }
 
 export class Scheduler {
-  readonly #d: SchedulerDeps;
-  readonly #o: SchedulerOptions;
-  readonly #queue: RunQueue;
-  readonly #queued = new Map<string, Queued>();
-  readonly #running = new Map<string, Running>();
-  readonly #runningByClient = new Map<string, number>();
-  /** Slots of workers' max concurrency, and pipeline stages waiting for one. */
-  readonly #slots = new WorkerSlots((h) => this.#running.get((h as Running).id) === h);
-  readonly #queuedByClient = new Map<string, number>();
-  readonly #retries: RetryTimer;
-  readonly #fairness: FairnessTracker;
-  readonly #sharing: ResultSharing;
+  readonly #s: SchedulerState;
   readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
-  readonly #groupOf = new Map<string, string>();
-  /** Units queued requests need, per resource: the backlog a new request waits behind. */
-  readonly #queuedDemand = new Map<string, number>();
-  /** Run-queue group → the resource whose share decides fairness for it. */
-  readonly #groupResource = new Map<string, string>();
   #lowUtil: LowUtilState = { since: null };
   /** resource → the first (highest-ranked) request refused for it in the current pass. */
   readonly #refusedThisPass = new Map<string, string>();
   #holderWaitMs = Infinity;
   /** resource → the request it is held for (see holdAfterMs). */
   readonly #holds = new Map<string, string>();
-  /** The token buckets: all ledger access goes through it. */
-  readonly #buckets = new Buckets();
-  #units: WorkerReservations | undefined;
   #started: Promise<void> | undefined;
   #stopping = false;
   #paused = false;
@@ -155,15 +99,9 @@ export class Scheduler {
   #passAgain = false;
   #reaper: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
-  readonly #inflight = new Set<Promise<void>>();
 
   constructor(deps: SchedulerDeps, opts: SchedulerOptions) {
-    this.#d = deps;
-    this.#o = opts;
-    this.#queue = new RunQueue(opts.starvationMs);
-    this.#fairness = new FairnessTracker(opts.fairnessHalfLifeMs);
-    this.#retries = new RetryTimer(deps.clock, () => void this.promoteDue().catch((err) => this.#d.events.emit('worker:error', 'retry-timer', toErr(err))));
-    this.#sharing = new ResultSharing({ store: deps.store, clock: deps.clock, events: deps.events, registry: deps.registry, instanceId: opts.instanceId });
+    this.#s = new SchedulerState(deps, opts, () => void this.promoteDue().catch((err) => this.#s.d.events.emit('worker:error', 'retry-timer', toErr(err))));
   }
 
   /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
@@ -173,21 +111,21 @@ export class Scheduler {
   }
 
   async #start(): Promise<void> {
-    const { store, clock } = this.#d;
+    const { store, clock } = this.#s.d;
     const now = clock.now();
-    this.#buckets.load(this.#d.registry.resources, await store.loadBuckets(), now);
-    this.#units = new WorkerReservations({ buckets: this.#buckets, store, clock, events: this.#d.events, resources: this.#d.registry.resources });
+    this.#s.buckets.load(this.#s.d.registry.resources, await store.loadBuckets(), now);
+    this.#s.units = new WorkerReservations({ buckets: this.#s.buckets, store, clock, events: this.#s.d.events, resources: this.#s.d.registry.resources });
     // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
     // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
-    const reaped = await store.reapExpiredLeases(now, { self: this.#o.instanceId, takeForeign: !store.capabilities.multiProcess });
-    for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
+    const reaped = await store.reapExpiredLeases(now, { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess });
+    for (const r of reaped) if (r.state === 'FAILED') this.#s.d.events.emit('request:failed', r);
     for (const r of await store.loadQueued()) {
       if (r.state === 'PENDING') this.#push(r);
-      else if (r.state === 'WAITING_RETRY') this.#retries.add(r.id, r.runAt ?? now);
+      else if (r.state === 'WAITING_RETRY') this.#s.retries.add(r.id, r.runAt ?? now);
     }
-    this.#reaper = setInterval(() => void this.reap().catch((err) => this.#d.events.emit('worker:error', 'reaper', toErr(err))), this.#o.reaperIntervalMs);
+    this.#reaper = setInterval(() => void this.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
     this.#reaper.unref();
-    this.#retries.start();
+    this.#s.retries.start();
     this.kick();
   }
 
@@ -195,16 +133,16 @@ export class Scheduler {
   async stop(drainMs = 10_000): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#reaper);
-    this.#retries.stop();
+    this.#s.retries.stop();
     clearTimeout(this.#wakeTimer);
     void this.#batcher.flushAll();
-    if (this.#inflight.size) {
+    if (this.#s.inflight.size) {
       let t: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled(this.#inflight), new Promise((r) => (t = setTimeout(r, drainMs)))]);
+      await Promise.race([Promise.allSettled(this.#s.inflight), new Promise((r) => (t = setTimeout(r, drainMs)))]);
       clearTimeout(t);
     }
-    for (const r of this.#running.values()) r.abort.abort({ code: 'SHUTDOWN' });
-    await Promise.allSettled(this.#inflight);
+    for (const r of this.#s.running.values()) r.abort.abort({ code: 'SHUTDOWN' });
+    await Promise.allSettled(this.#s.inflight);
   }
 
   /** Admin: stop starting new work (accepting continues). */
@@ -230,32 +168,32 @@ export class Scheduler {
   }
 
   #push(r: WorkRequest): void {
-    if (this.#queued.has(r.id)) return;
-    if (this.#sharing.follows(r)) return; // Answered when the identical request in flight finishes.
+    if (this.#s.queued.has(r.id)) return;
+    if (this.#s.sharing.follows(r)) return; // Answered when the identical request in flight finishes.
     const deadline = r.optimization?.offpeak?.deadlineAt;
-    const klass = r.klass === 2 && deadline !== undefined && this.#d.clock.now() >= deadline ? 0 : r.klass;
-    this.#queued.set(r.id, {
+    const klass = r.klass === 2 && deadline !== undefined && this.#s.d.clock.now() >= deadline ? 0 : r.klass;
+    this.#s.queued.set(r.id, {
       clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt,
       deadlineAt: klass === 2 ? (r.optimization?.offpeak?.deadlineAt ?? null) : null, readyAt: performance.now(),
     });
-    this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
-    for (const [res, n] of Object.entries(r.estimate.resources)) this.#queuedDemand.set(res, (this.#queuedDemand.get(res) ?? 0) + n);
+    this.#s.queuedByClient.set(r.clientId, (this.#s.queuedByClient.get(r.clientId) ?? 0) + 1);
+    for (const [res, n] of Object.entries(r.estimate.resources)) this.#s.queuedDemand.set(res, (this.#s.queuedDemand.get(res) ?? 0) + n);
     const group = `${r.policy.worker}|${r.model ?? ''}`;
-    if (!this.#groupResource.has(group)) {
-      this.#groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined));
+    if (!this.#s.groupResource.has(group)) {
+      this.#s.groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#s.d.registry.modelResource(r.model)?.name : undefined));
     }
-    this.#queue.push({ id: r.id, clientId: r.clientId, group, klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
-    this.#groupOf.set(r.id, group);
+    this.#s.queue.push({ id: r.id, clientId: r.clientId, group, klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
+    this.#s.groupOf.set(r.id, group);
   }
 
   #unqueue(id: string): Queued | undefined {
-    const q = this.#queued.get(id);
+    const q = this.#s.queued.get(id);
     if (!q) return undefined;
-    this.#queued.delete(id);
-    this.#queue.remove(id);
-    this.#groupOf.delete(id);
-    dec(this.#queuedByClient, q.clientId);
-    for (const [res, n] of Object.entries(q.needs)) this.#queuedDemand.set(res, Math.max(0, (this.#queuedDemand.get(res) ?? 0) - n));
+    this.#s.queued.delete(id);
+    this.#s.queue.remove(id);
+    this.#s.groupOf.delete(id);
+    dec(this.#s.queuedByClient, q.clientId);
+    for (const [res, n] of Object.entries(q.needs)) this.#s.queuedDemand.set(res, Math.max(0, (this.#s.queuedDemand.get(res) ?? 0) - n));
     for (const [res, holder] of this.#holds) if (holder === id) this.#holds.delete(res);
     return q;
   }
@@ -280,14 +218,14 @@ export class Scheduler {
   // ---- the pass ---------------------------------------------------------------
 
   async #pass(): Promise<void> {
-    if (this.#passRunning || this.#stopping || this.#paused || !this.#buckets.loaded) return;
+    if (this.#passRunning || this.#stopping || this.#paused || !this.#s.buckets.loaded) return;
     this.#passRunning = true;
     const t0 = performance.now();
     let started = 0;
     let minWait = Infinity;
     try {
       // Deferred work is rare: only look at the clock and the buckets when some is queued.
-      const allowDeferred = this.#queue.size > this.#queue.nonDeferredSize && deferredAllowed(this.#o.deferred, this.#lowUtil, this.#d.clock.now()).allowed;
+      const allowDeferred = this.#s.queue.size > this.#s.queue.nonDeferredSize && deferredAllowed(this.#s.o.deferred, this.#lowUtil, this.#s.d.clock.now()).allowed;
       do {
         this.#passAgain = false;
         this.#refusedThisPass.clear();
@@ -297,12 +235,12 @@ export class Scheduler {
         started += this.#launchHolders();
         minWait = Math.min(minWait, this.#holderWaitMs);
         for (;;) {
-          const now = this.#d.clock.now();
-          const active = this.#activeClients();
-          const item = this.#queue.pick({
+          const now = this.#s.d.clock.now();
+          const active = this.#s.activeClients();
+          const item = this.#s.queue.pick({
             now,
             allowDeferred,
-            fairness: (c, g) => this.#fairness.points(c, this.#groupResource.get(g) ?? '', active, now),
+            fairness: (c, g) => this.#s.fairness.points(c, this.#s.groupResource.get(g) ?? '', active, now),
             eligible: (it) => {
               const e = this.#eligible(it, now);
               if (e.waitMs !== undefined) minWait = Math.min(minWait, e.waitMs);
@@ -319,21 +257,21 @@ export class Scheduler {
     } finally {
       this.#passRunning = false;
     }
-    this.#d.events.emit('scheduler:pass', performance.now() - t0, started);
+    this.#s.d.events.emit('scheduler:pass', performance.now() - t0, started);
     // Buckets refill with time alone: wake up when the first blocked request could fit.
-    if (Number.isFinite(minWait) && this.#queue.size > 0) this.#wakeIn(Math.max(1, minWait));
+    if (Number.isFinite(minWait) && this.#s.queue.size > 0) this.#wakeIn(Math.max(1, minWait));
   }
 
   /** Which pool owners have work waiting (they lend nothing). */
   readonly #ownerWaiting = (p: Pool): boolean => {
-    if (p.client !== undefined) return (this.#queuedByClient.get(p.client) ?? 0) > 0;
-    for (const id of this.#queuedByClient.keys()) if (this.#d.registry.client(id)?.tier === p.tier) return true;
+    if (p.client !== undefined) return (this.#s.queuedByClient.get(p.client) ?? 0) > 0;
+    for (const id of this.#s.queuedByClient.keys()) if (this.#s.d.registry.client(id)?.tier === p.tier) return true;
     return false;
   };
 
   /** Who draws for a queued request. */
   #drawContext(clientId: string): DrawContext {
-    const client = this.#d.registry.client(clientId);
+    const client = this.#s.d.registry.client(clientId);
     return { who: client ? { clientId, tier: client.tier } : undefined, ownerWaiting: this.#ownerWaiting };
   }
 
@@ -343,7 +281,7 @@ export class Scheduler {
    * that no longer exists come back by refill only.
    */
   async reconfigurePools(name: string): Promise<void> {
-    const r = this.#d.registry.resources.get(name);
+    const r = this.#s.d.registry.resources.get(name);
     await this.reconfigureResource(name, { action: 'pools', resource: name, pools: r?.pools ?? [] });
   }
 
@@ -352,28 +290,28 @@ export class Scheduler {
    * clear the debt a worker's bad usage report left. Audited with the level before.
    */
   async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
-    if (!this.#buckets.loaded || !this.#d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
-    const now = this.#d.clock.now();
-    const was = this.#buckets.levels(now).get(name)?.level ?? null;
-    const writes = this.#buckets.reset(name, level, now);
-    await this.#d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
+    if (!this.#s.buckets.loaded || !this.#s.d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    const now = this.#s.d.clock.now();
+    const was = this.#s.buckets.levels(now).get(name)?.level ?? null;
+    const writes = this.#s.buckets.reset(name, level, now);
+    await this.#s.d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
     this.kick();
   }
 
   /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
   async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
-    const r = this.#d.registry.resources.get(name);
-    if (!r || !this.#buckets.loaded) return;
-    const now = this.#d.clock.now();
-    const writes = this.#buckets.reconfigure(r, now);
-    await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
+    const r = this.#s.d.registry.resources.get(name);
+    if (!r || !this.#s.buckets.loaded) return;
+    const now = this.#s.d.clock.now();
+    const writes = this.#s.buckets.reconfigure(r, now);
+    await this.#s.d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
     this.kick();
   }
 
   /** The most of `resource` one queued request needs (0 when none waits for it). */
   largestQueuedNeed(resource: string): number {
     let max = 0;
-    for (const q of this.#queued.values()) max = Math.max(max, q.needs[resource] ?? 0);
+    for (const q of this.#s.queued.values()) max = Math.max(max, q.needs[resource] ?? 0);
     return max;
   }
 
@@ -383,17 +321,17 @@ export class Scheduler {
    * less what the bucket holds now, at the refill rate. 0 when it would fit.
    */
   expectedWaitMs(resource: string, amount: number): number {
-    const r = this.#d.registry.resources.get(resource);
-    const lv = this.#buckets.loaded ? this.#buckets.levels(this.#d.clock.now()).get(resource) : undefined;
+    const r = this.#s.d.registry.resources.get(resource);
+    const lv = this.#s.buckets.loaded ? this.#s.buckets.levels(this.#s.d.clock.now()).get(resource) : undefined;
     if (!r || !lv) return 0;
-    const short = (this.#queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
+    const short = (this.#s.queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
     if (short <= 0) return 0;
     return r.refillPerS > 0 ? Math.ceil((short * 1000) / r.refillPerS) : Infinity;
   }
 
   /** Pool levels of a resource, for views. */
   poolLevels(resource: string): PoolLevel[] {
-    return this.#buckets.loaded ? this.#buckets.poolLevels(resource, this.#d.clock.now()) : [];
+    return this.#s.buckets.loaded ? this.#s.buckets.poolLevels(resource, this.#s.d.clock.now()) : [];
   }
 
   /**
@@ -408,8 +346,8 @@ export class Scheduler {
     for (const res of Object.keys(needs)) {
       const refused = this.#refusedThisPass.get(res);
       if (refused === undefined || refused === id || this.#holds.has(res)) continue;
-      const q = this.#queued.get(refused);
-      if (q && now - q.enqueuedAt >= this.#o.holdAfterMs) this.#holds.set(res, refused);
+      const q = this.#s.queued.get(refused);
+      if (q && now - q.enqueuedAt >= this.#s.o.holdAfterMs) this.#holds.set(res, refused);
     }
   }
 
@@ -418,44 +356,44 @@ export class Scheduler {
    * and 1 while scored (non-deferred) work is waiting.
    */
   #utilization(now: number): number {
-    if (this.#queue.nonDeferredSize > 0) return 1;
+    if (this.#s.queue.nonDeferredSize > 0) return 1;
     let u = 0;
-    for (const b of this.#buckets.levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
+    for (const b of this.#s.buckets.levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
     return u;
   }
 
   /** Requests a template deferred to off-peak run as ordinary work once their deadline has come. */
   #runOverdueDeferred(now: number): void {
-    for (const [id, q] of this.#queued) {
+    for (const [id, q] of this.#s.queued) {
       if (q.deadlineAt === null || now < q.deadlineAt) continue;
-      const group = this.#groupOf.get(id) as string;
-      this.#queue.remove(id);
-      this.#queued.set(id, { ...q, klass: 0, deadlineAt: null });
-      this.#queue.push({ id, clientId: q.clientId, group, klass: 0, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt });
+      const group = this.#s.groupOf.get(id) as string;
+      this.#s.queue.remove(id);
+      this.#s.queued.set(id, { ...q, klass: 0, deadlineAt: null });
+      this.#s.queue.push({ id, clientId: q.clientId, group, klass: 0, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt });
       this.kick();
     }
   }
 
   /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
   #observe(now: number): void {
-    const low = this.#o.deferred.lowUtilization;
-    if (low && this.#buckets.loaded) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
+    const low = this.#s.o.deferred.lowUtilization;
+    if (low && this.#s.buckets.loaded) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
   }
 
   /** Whether deferred work may run now, why, and when the next off-peak window opens. */
   deferredStatus(): { allowed: boolean; reason: DeferredReason; nextWindowAt: number | null } {
-    const now = this.#d.clock.now();
-    const d = deferredAllowed(this.#o.deferred, this.#lowUtil, now);
-    return { ...d, nextWindowAt: nextWindowStart(now, this.#o.deferred.windows, this.#o.deferred.timeZone) };
+    const now = this.#s.d.clock.now();
+    const d = deferredAllowed(this.#s.o.deferred, this.#lowUtil, now);
+    return { ...d, nextWindowAt: nextWindowStart(now, this.#s.o.deferred.windows, this.#s.o.deferred.timeZone) };
   }
 
   /** Start every holder that now fits and may run. Returns how many started. */
   #launchHolders(): number {
     let n = 0;
     for (const id of new Set(this.#holds.values())) {
-      const q = this.#queued.get(id);
+      const q = this.#s.queued.get(id);
       if (!q) continue;
-      const now = this.#d.clock.now();
+      const now = this.#s.d.clock.now();
       const e = this.#eligible({ id, clientId: q.clientId, group: '', klass: q.klass, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt }, now);
       if (e.result !== 'ok') {
         if (e.waitMs !== undefined) this.#holderWaitMs = Math.min(this.#holderWaitMs, e.waitMs);
@@ -478,32 +416,26 @@ export class Scheduler {
     this.#wakeTimer.unref();
   }
 
-  #activeClients(): Set<string> {
-    const s = new Set<string>(this.#queuedByClient.keys());
-    for (const k of this.#runningByClient.keys()) s.add(k);
-    return s;
-  }
-
   #eligible(it: QueuedItem, now: number): { result: Eligibility; waitMs?: number } {
-    const q = this.#queued.get(it.id);
+    const q = this.#s.queued.get(it.id);
     if (!q) return { result: 'ok' };
-    const reg = this.#d.registry;
+    const reg = this.#s.d.registry;
     const client = reg.client(q.clientId);
-    if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
+    if (client && (this.#s.runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
     for (const res of Object.keys(q.needs)) {
       const holder = this.#holds.get(res);
       if (holder !== undefined && holder !== it.id) return { result: 'group' }; // Held for an older request.
     }
     const w = reg.worker(q.worker);
-    if (w && this.#slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
+    if (w && this.#s.slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
     if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
-    const c = this.#buckets.check(q.needs, now, this.#drawContext(q.clientId));
+    const c = this.#s.buckets.check(q.needs, now, this.#drawContext(q.clientId));
     if (!c.ok) {
       if (!this.#refusedThisPass.has(c.resource)) this.#refusedThisPass.set(c.resource, it.id);
-      this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
+      this.#s.d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
       // With reserved or dedicated pools, whether it fits depends on who draws: another
       // client of the same group (a pool's owner) may fit, so skip only this client.
-      return { result: this.#buckets.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
+      return { result: this.#s.buckets.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
     }
     return { result: 'ok' };
   }
@@ -514,41 +446,41 @@ export class Scheduler {
    * the claim, its commit and the dispatch continue without holding up the pass.
    */
   #launch(id: string, now: number): void {
-    const { registry, events } = this.#d;
+    const { registry, events } = this.#s.d;
     const q = this.#unqueue(id);
     if (!q) return;
     this.#noteAdmitted(id, q.needs, now);
     const worker = registry.worker(q.worker);
-    const { writes, taken } = this.#buckets.reserve(q.needs, now, this.#drawContext(q.clientId));
+    const { writes, taken } = this.#s.buckets.reserve(q.needs, now, this.#drawContext(q.clientId));
     const entry: Running = {
       id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
     };
-    this.#running.set(id, entry);
-    inc(this.#runningByClient, q.clientId);
-    if (worker) this.#slots.take(entry, worker.name);
+    this.#s.running.set(id, entry);
+    inc(this.#s.runningByClient, q.clientId);
+    if (worker) this.#s.slots.take(entry, worker.name);
     const needs = Object.entries(q.needs);
-    if (needs.length === 0) this.#fairness.record(q.clientId, '', 1, now);
-    for (const [res, amount] of needs) this.#fairness.record(q.clientId, res, amount, now);
+    if (needs.length === 0) this.#s.fairness.record(q.clientId, '', 1, now);
+    for (const [res, amount] of needs) this.#s.fairness.record(q.clientId, res, amount, now);
     const p = this.#claimAndRun(entry, q, writes, now).catch((err) => {
       events.emit('worker:error', entry.worker, toErr(err));
     });
-    this.#inflight.add(p);
-    void p.finally(() => this.#inflight.delete(p));
+    this.#s.inflight.add(p);
+    void p.finally(() => this.#s.inflight.delete(p));
   }
 
   async #claimAndRun(entry: Running, q: Queued, writes: BucketWrites, now: number): Promise<void> {
-    const { store, registry, events } = this.#d;
+    const { store, registry, events } = this.#s.d;
     const worker = registry.worker(q.worker);
     const deadlineAt = now + q.timeoutMs;
     const claimed = await store.claim(entry.id, {
-      owner: this.#o.instanceId, now, leaseMs: q.timeoutMs + this.#o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes,
-      ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs } } : {}),
+      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes,
+      ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
     });
     if (!claimed) {
       // Cancelled between pick and claim: nothing was written for it.
-      if (this.#running.get(entry.id) === entry) {
+      if (this.#s.running.get(entry.id) === entry) {
         this.#release(entry);
-        this.#buckets.giveBack(entry.taken, this.#d.clock.now());
+        this.#s.buckets.giveBack(entry.taken, this.#s.d.clock.now());
       }
       return;
     }
@@ -566,9 +498,9 @@ export class Scheduler {
     const raw = claimed[RAW_INPUT];
     const rawInput = raw && raw.approxBytes >= LARGE_PAYLOAD_BYTES ? new RawJson(await raw.bytes(), () => claimed.input) : undefined;
     if (rawInput) await largeWork.next();
-    if (this.#running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
+    if (this.#s.running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
     const batch = claimed.policy.batch;
-    if (batch && this.#d.transports[worker.transport].dispatchBatch) {
+    if (batch && this.#s.d.transports[worker.transport].dispatchBatch) {
       const value = (claimed.input as Record<string, unknown> | null)?.[batch.key];
       const key = `${worker.name}|${claimed.template}|${claimed.model ?? ''}|${JSON.stringify(value ?? null)}`;
       await this.#batcher.add(key, { entry, req: claimed, deadlineAt, readyAt: q.readyAt }, batch.windowMs, batch.maxSize);
@@ -579,18 +511,18 @@ export class Scheduler {
 
   /** @param rawInput the input as stored bytes (a large one), spliced into the job instead of serialized again */
   async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number, rawInput?: RawJson): Promise<void> {
-    const { registry, clock } = this.#d;
+    const { registry, clock } = this.#s.d;
     const worker = registry.worker(req.policy.worker);
     if (!worker) return;
     const job = this.#jobFor(entry, req, deadlineAt, undefined, rawInput);
     const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
     // What Allot added between "runnable" and "sent to the worker": queueing, reservation, two durable writes.
-    this.#d.events.emit('request:started', req, performance.now() - readyAt);
+    this.#s.d.events.emit('request:started', req, performance.now() - readyAt);
     let outcome: WorkerOutcome;
     try {
       outcome = req.policy.stages
         ? await this.#runPipeline(entry, req, deadlineAt)
-        : await this.#d.transports[worker.transport].dispatch(worker, job, {
+        : await this.#s.d.transports[worker.transport].dispatch(worker, job, {
           signal: entry.abort.signal,
           onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
           onRequirements: (declared) => this.#noteRequirements(worker.name, declared),
@@ -603,17 +535,17 @@ export class Scheduler {
 
   /** A pipeline's stages, one after another, within this attempt's lease. */
   #runPipeline(entry: Running, req: WorkRequest, deadlineAt: number): Promise<WorkerOutcome> {
-    const reg = this.#d.registry;
+    const reg = this.#s.d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const stages = req.policy.stages ?? [];
     return runPipeline(
       {
-        store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random,
+        store: this.#s.d.store, clock: this.#s.d.clock, references: this.#s.d.references, transports: this.#s.d.transports, worker: (name) => reg.worker(name), random: this.#s.d.random,
         onRequirements: (worker, declared) => this.#noteRequirements(worker, declared),
         onStageOutcome: (worker, o) => {
           if (req.model && (o.usage?.tokens.output ?? 0) > req.maxTokens) entry.overusers.add(worker);
-          if (o.ok) this.#d.events.emit('worker:answered', worker);
-          else this.#d.events.emit('worker:error', worker, o.error);
+          if (o.ok) this.#s.d.events.emit('worker:answered', worker);
+          else this.#s.d.events.emit('worker:error', worker, o.error);
         },
       },
       {
@@ -624,8 +556,8 @@ export class Scheduler {
         }),
         onStage: async (k, worker) => {
           entry.stage = { k, n: stages.length };
-          if (this.#running.get(entry.id) !== entry) return;
-          await this.#slots.move(entry, worker, reg.worker(worker)?.maxConcurrency ?? Infinity, entry.abort.signal);
+          if (this.#s.running.get(entry.id) !== entry) return;
+          await this.#s.slots.move(entry, worker, reg.worker(worker)?.maxConcurrency ?? Infinity, entry.abort.signal);
         },
         onProgress: (pct, msg) => void this.#setProgress(req.id, entry.token, pct, msg),
         costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
@@ -634,36 +566,36 @@ export class Scheduler {
   }
 
   #noteRequirements(worker: string, declared: Readonly<Record<string, number>>): void {
-    void this.#d.registry.noteRequirements(worker, declared).catch((err: unknown) => this.#d.events.emit('worker:error', worker, toErr(err)));
+    void this.#s.d.registry.noteRequirements(worker, declared).catch((err: unknown) => this.#s.d.events.emit('worker:error', worker, toErr(err)));
   }
 
   /** Several requests of one batch key as one call; each is then reconciled on its own. */
   async #dispatchBatch(items: BatchItem[]): Promise<void> {
-    const live = items.filter((x) => this.#running.get(x.entry.id) === x.entry);
+    const live = items.filter((x) => this.#s.running.get(x.entry.id) === x.entry);
     const first = live[0];
     if (!first) return;
-    const worker = this.#d.registry.worker(first.req.policy.worker);
-    const transport = worker && this.#d.transports[worker.transport];
+    const worker = this.#s.d.registry.worker(first.req.policy.worker);
+    const transport = worker && this.#s.d.transports[worker.transport];
     if (!worker || !transport?.dispatchBatch) {
       for (const x of live) await this.#dispatch(x.entry, x.req, x.deadlineAt, x.readyAt);
       return;
     }
     const abort = new AbortController();
     const deadline = Math.min(...live.map((x) => x.deadlineAt));
-    const timer = setTimeout(() => abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadline - this.#d.clock.now()));
-    for (const x of live) this.#d.events.emit('request:started', x.req, performance.now() - x.readyAt);
+    const timer = setTimeout(() => abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadline - this.#s.d.clock.now()));
+    for (const x of live) this.#s.d.events.emit('request:started', x.req, performance.now() - x.readyAt);
     let outcomes: WorkerOutcome[];
     try {
       outcomes = await transport.dispatchBatch(worker, live.map((x) => this.#jobFor(x.entry, x.req, x.deadlineAt)), { signal: abort.signal, onProgress: () => {} });
     } finally {
       clearTimeout(timer);
     }
-    const now = this.#d.clock.now();
+    const now = this.#s.d.clock.now();
     for (const [i, x] of live.entries()) {
       const outcome = outcomes[i] as WorkerOutcome;
       await this.#finish(x.entry, x.req, outcome);
       if (i > 0 && outcome.ok) {
-        await this.#d.store.recordSaving({
+        await this.#s.d.store.recordSaving({
           at: now, requestId: x.req.id, clientId: x.req.clientId, template: x.req.template, strategy: 'batching', usdNano: 0, calls: 1, bytes: 0,
           method: `sent in one call with ${live.length - 1} other requests`,
         });
@@ -681,15 +613,15 @@ export class Scheduler {
       input: input === undefined ? req.input : input,
       parameters: { ...req.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
       deadline_ms: deadlineAt,
-      timeout_ms: Math.max(0, Math.round(deadlineAt - this.#d.clock.now())),
-      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token, stage) },
+      timeout_ms: Math.max(0, Math.round(deadlineAt - this.#s.d.clock.now())),
+      progress: { url: `${this.#s.o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#s.d.progressTokens.issue(req.id, entry.token, stage) },
     };
   }
 
   /** Reconcile a worker's answer: settle buckets and budget, then complete, retry or fail. */
   async #finish(entry: Running, req: WorkRequest, outcome: WorkerOutcome): Promise<void> {
-    const { store, events, clock } = this.#d;
-    const mine = this.#running.get(entry.id);
+    const { store, events, clock } = this.#s.d;
+    const mine = this.#s.running.get(entry.id);
     if (mine !== entry) {
       events.emit('request:stale-result', entry.id, entry.token);
       return;
@@ -702,17 +634,17 @@ export class Scheduler {
       next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
       if (next) {
         events.emit('request:completed', next, now - entry.startedAt);
-        await this.#sharing.completed(next, now);
+        await this.#s.sharing.completed(next, now);
       }
     } else {
       // A worker that gives up at the deadline it was sent reports its own code; the stable one is Allot's.
       if (outcome.error.code === 'DEADLINE_EXCEEDED') outcome = { ...outcome, error: { ...outcome.error, code: 'REQUEST_TIMEOUT', retryable: true } };
       const policy = { ...req.policy.retry, maxAttempts: req.maxAttempts };
       if (shouldRetry(policy, req.attempts, outcome.error.retryable)) {
-        const runAt = now + backoffDelay(policy, req.attempts, this.#d.random);
+        const runAt = now + backoffDelay(policy, req.attempts, this.#s.d.random);
         next = await store.retryLater(entry.id, entry.token, { now, runAt, error: outcome.error, settlement });
         if (next) {
-          this.#retries.add(entry.id, runAt);
+          this.#s.retries.add(entry.id, runAt);
           events.emit('request:retrying', next, outcome.error);
         }
       } else {
@@ -734,8 +666,8 @@ export class Scheduler {
    * as consumed by the buckets, which is the safe side for provider limits.
    */
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
-    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: this.#buckets.settle(entry.taken, entry.reserved, now), returned: {} };
-    const reg = this.#d.registry;
+    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: this.#s.buckets.settle(entry.taken, entry.reserved, now), returned: {} };
+    const reg = this.#s.d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const used: Record<string, number> = {};
     for (const name of Object.keys(entry.reserved)) used[name] = 0;
@@ -745,57 +677,57 @@ export class Scheduler {
     const returned: Record<string, number> = {};
     for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
     const overuse = overuseOf(req, entry, usage, used, now);
-    if (overuse) this.#d.events.emit('request:overuse', req.id, overuse);
-    return { usage, costNano: nano, buckets: this.#buckets.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
+    if (overuse) this.#s.d.events.emit('request:overuse', req.id, overuse);
+    return { usage, costNano: nano, buckets: this.#s.buckets.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
   }
 
   #release(entry: Running): void {
-    this.#running.delete(entry.id);
-    dec(this.#runningByClient, entry.clientId);
-    this.#slots.free(entry); // `worker` stays set: its outcome is reported against it.
+    this.#s.running.delete(entry.id);
+    dec(this.#s.runningByClient, entry.clientId);
+    this.#s.slots.free(entry); // `worker` stays set: its outcome is reported against it.
   }
 
   // ---- retries, reaping, progress, cancel --------------------------------------
 
   /** Move WAITING_RETRY requests whose time has come back to PENDING. Exposed for tests. */
   async promoteDue(): Promise<number> {
-    const now = this.#d.clock.now();
+    const now = this.#s.d.clock.now();
     let n = 0;
-    for (const id of this.#retries.takeDue(now)) {
-      const r = await this.#d.store.promote(id, now);
+    for (const id of this.#s.retries.takeDue(now)) {
+      const r = await this.#s.d.store.promote(id, now);
       if (r) {
         this.#push(r);
         n++;
       }
     }
-    this.#retries.arm();
+    this.#s.retries.arm();
     if (n) this.kick();
     return n;
   }
 
   /** Units workers hold themselves (/internal/reserve). Available once started. */
   get units(): WorkerReservations {
-    if (!this.#units) throw new AllotError('INTERNAL_ERROR', 'The scheduler has not started');
-    return this.#units;
+    if (!this.#s.units) throw new AllotError('INTERNAL_ERROR', 'The scheduler has not started');
+    return this.#s.units;
   }
 
   /** Take back requests whose lease expired, and units whose reservation expired. Exposed for tests. */
   async reap(): Promise<number> {
-    const now = this.#d.clock.now();
-    if (this.#units?.sweep()) this.kick();
+    const now = this.#s.d.clock.now();
+    if (this.#s.units?.sweep()) this.kick();
     this.#observe(now);
     this.#runOverdueDeferred(now);
-    if (this.#queue.size > this.#queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
-    const reaped = await this.#d.store.reapExpiredLeases(now, { self: this.#o.instanceId });
+    if (this.#s.queue.size > this.#s.queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
+    const reaped = await this.#s.d.store.reapExpiredLeases(now, { self: this.#s.o.instanceId });
     for (const r of reaped) {
-      const mine = this.#running.get(r.id);
+      const mine = this.#s.running.get(r.id);
       if (mine) {
         this.#release(mine);
         mine.abort.abort({ code: 'REQUEST_TIMEOUT' });
       }
-      if (r.state === 'WAITING_RETRY') this.#retries.add(r.id, r.runAt ?? now);
+      if (r.state === 'WAITING_RETRY') this.#s.retries.add(r.id, r.runAt ?? now);
       else if (r.state === 'FAILED') {
-        this.#d.events.emit('request:failed', r);
+        this.#s.d.events.emit('request:failed', r);
         await this.#handOver(r.id);
       }
     }
@@ -806,7 +738,7 @@ export class Scheduler {
   /** A worker's progress report, fenced by the lease token it was issued for. */
   /** @param stage the pipeline stage the report's token was issued for */
   async progress(id: string, token: number, percent: number, message: string | undefined, stage?: number): Promise<boolean> {
-    const run = this.#running.get(id)?.stage;
+    const run = this.#s.running.get(id)?.stage;
     if (stage === undefined || !run) return this.#setProgress(id, token, percent, message);
     // A late report from a stage that has ended is accepted and dropped: the pipeline has moved on.
     if (stage !== run.k) return run.k > stage;
@@ -816,32 +748,32 @@ export class Scheduler {
 
   async #setProgress(id: string, token: number, percent: number, message: string | undefined): Promise<boolean> {
     const pct = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
-    const ok = await this.#d.store.setProgress(id, token, { percent: pct, message, at: this.#d.clock.now() });
-    if (ok) this.#d.events.emit('request:progress', id, pct, message);
+    const ok = await this.#s.d.store.setProgress(id, token, { percent: pct, message, at: this.#s.d.clock.now() });
+    if (ok) this.#s.d.events.emit('request:progress', id, pct, message);
     return ok;
   }
 
   /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */
   async #handOver(id: string): Promise<void> {
-    for (const r of await this.#sharing.endedWithout(id)) this.#push(r);
+    for (const r of await this.#s.sharing.endedWithout(id)) this.#push(r);
     this.kick();
   }
 
   /** Cancel from any cancellable state; releases the hold and any reservation at once. */
   async cancel(id: string, actor: string): Promise<WorkRequest | null> {
-    const now = this.#d.clock.now();
-    const run = this.#running.get(id);
+    const now = this.#s.d.clock.now();
+    const run = this.#s.running.get(id);
     let buckets = EMPTY;
     if (run) {
       this.#release(run);
-      buckets = this.#buckets.giveBack(run.taken, now);
+      buckets = this.#s.buckets.giveBack(run.taken, now);
     }
     this.#unqueue(id);
-    this.#retries.delete(id);
-    const r = await this.#d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
+    this.#s.retries.delete(id);
+    const r = await this.#s.d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
     if (r) {
-      this.#d.events.emit('request:cancelled', r);
+      this.#s.d.events.emit('request:cancelled', r);
       await this.#handOver(id);
     }
     this.kick();
@@ -851,36 +783,36 @@ export class Scheduler {
   // ---- views ------------------------------------------------------------------
 
   get queueDepth(): number {
-    return this.#queue.size;
+    return this.#s.queue.size;
   }
 
   get runningCount(): number {
-    return this.#running.size;
+    return this.#s.running.size;
   }
 
   position(id: string): number | undefined {
-    const now = this.#d.clock.now();
-    const active = this.#activeClients();
-    return this.#queue.position(id, now, (c, g) => this.#fairness.points(c, this.#groupResource.get(g) ?? '', active, now));
+    const now = this.#s.d.clock.now();
+    const active = this.#s.activeClients();
+    return this.#s.queue.position(id, now, (c, g) => this.#s.fairness.points(c, this.#s.groupResource.get(g) ?? '', active, now));
   }
 
   /** The live priority of a request: parts as now, with wait and fairness current. */
   liveScore(r: WorkRequest): Score & { level: string } {
-    const now = this.#d.clock.now();
-    const fair = this.#fairness.points(r.clientId, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined), this.#activeClients(), now);
+    const now = this.#s.d.clock.now();
+    const fair = this.#s.fairness.points(r.clientId, primaryResource(r.estimate.resources, r.model ? this.#s.d.registry.modelResource(r.model)?.name : undefined), this.#s.activeClients(), now);
     const waited = r.state === 'PENDING' || r.state === 'WAITING_RETRY' ? now - r.createdAt : (r.startedAt ?? now) - r.createdAt;
-    const s = score(r.priority.parts.tier, r.urgency, waited, this.#o.starvationMs, fair);
+    const s = score(r.priority.parts.tier, r.urgency, waited, this.#s.o.starvationMs, fair);
     const requested = r.klass === 1 ? 'batch' : r.klass === 2 ? 'deferred' : undefined;
     return { ...s, level: levelFor(s.total, requested) };
   }
 
   /** Queued requests per level, and the oldest wait per level (ms). */
   queueStats(): Record<string, { depth: number; oldestWaitMs: number }> {
-    const now = this.#d.clock.now();
+    const now = this.#s.d.clock.now();
     const out: Record<string, { depth: number; oldestWaitMs: number }> = {};
     for (const lv of ['immediate', 'fast', 'normal', 'batch', 'deferred']) out[lv] = { depth: 0, oldestWaitMs: 0 };
-    for (const it of this.#queue.items()) {
-      const total = it.basePoints + waitPoints(now - it.enqueuedAt, this.#o.starvationMs) + 10;
+    for (const it of this.#s.queue.items()) {
+      const total = it.basePoints + waitPoints(now - it.enqueuedAt, this.#s.o.starvationMs) + 10;
       const lv = levelFor(total, it.klass === 1 ? 'batch' : it.klass === 2 ? 'deferred' : undefined);
       const s = out[lv] as { depth: number; oldestWaitMs: number };
       s.depth++;
@@ -890,19 +822,19 @@ export class Scheduler {
   }
 
   bucketLevels(): Map<string, { level: number; capacity: number }> {
-    return this.#buckets.loaded ? this.#buckets.levels(this.#d.clock.now()) : new Map();
+    return this.#s.buckets.loaded ? this.#s.buckets.levels(this.#s.d.clock.now()) : new Map();
   }
 
   runningFor(clientId: string): number {
-    return this.#runningByClient.get(clientId) ?? 0;
+    return this.#s.runningByClient.get(clientId) ?? 0;
   }
 
   runningOnWorker(name: string): number {
-    return this.#slots.taken(name);
+    return this.#s.slots.taken(name);
   }
 
   waitingRetries(): number {
-    return this.#retries.size;
+    return this.#s.retries.size;
   }
 }
 
@@ -922,24 +854,4 @@ function overuseOf(req: WorkRequest, entry: Running, usage: Usage, used: Readonl
   if (!outputTokens && Object.keys(resources).length === 0) return null;
   const workers = entry.overusers.size ? [...entry.overusers] : [...new Set(req.policy.stages ? req.policy.stages.map((x) => x.worker) : [entry.worker])];
   return { workers, at: now, ...(outputTokens ? { outputTokens } : {}), resources };
-}
-
-/** The contended resource fairness is measured on: the model's, else the first needed, else none (''). */
-function primaryResource(needs: Readonly<Record<string, number>>, model: string | undefined): string {
-  return model ?? Object.keys(needs)[0] ?? '';
-}
-
-function inc(m: Map<string, number>, k: string): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
-}
-
-function dec(m: Map<string, number>, k: string): void {
-  const v = (m.get(k) ?? 0) - 1;
-  if (v <= 0) m.delete(k);
-  else m.set(k, v);
-}
-
-function toErr(err: unknown): RequestError {
-  if (err instanceof AllotError) return { code: err.code, message: err.message, retryable: err.retryable };
-  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err), retryable: true };
 }
