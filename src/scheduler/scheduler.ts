@@ -19,9 +19,9 @@ import type { Clock } from '../core/clock.ts';
 import type { Usage } from '../core/cost.ts';
 import { usageCost } from '../core/cost.ts';
 import { AllotError } from '../core/errors.ts';
-import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
+import type { Score } from '../core/priority.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
-import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPolicy, type DeferredReason, type LowUtilState } from '../core/offpeak.ts';
+import type { DeferredPolicy, DeferredReason } from '../core/offpeak.ts';
 import type { Pool } from '../core/pools.ts';
 import type { Eligibility, QueuedItem } from '../core/run-queue.ts';
 import type { Events } from '../events.ts';
@@ -30,12 +30,13 @@ import type { Registry } from '../service/registry.ts';
 import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import { RawJson, type Job, type Transport, type WorkerOutcome } from '../workers/transport.ts';
 import type { Amounts, DrawContext, PoolLevel } from './buckets.ts';
+import { Parts } from './parts.ts';
 import { SchedulerState, dec, inc, primaryResource, toErr, type Queued, type Running } from './state.ts';
 import { Batcher } from './batcher.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
 import type { ProgressTokens } from './progress-token.ts';
-import { overallPercent, runPipeline } from './pipeline.ts';
+import { runPipeline } from './pipeline.ts';
 import type { References } from '../workers/references.ts';
 
 export interface SchedulerOptions {
@@ -84,9 +85,9 @@ interface BatchItem {
 
 export class Scheduler {
   readonly #s: SchedulerState;
+  readonly #p: Parts;
   readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
-  #lowUtil: LowUtilState = { since: null };
-  /** resource → the first (highest-ranked) request refused for it in the current pass. */
+    /** resource → the first (highest-ranked) request refused for it in the current pass. */
   readonly #refusedThisPass = new Map<string, string>();
   #holderWaitMs = Infinity;
   /** resource → the request it is held for (see holdAfterMs). */
@@ -102,6 +103,7 @@ export class Scheduler {
 
   constructor(deps: SchedulerDeps, opts: SchedulerOptions) {
     this.#s = new SchedulerState(deps, opts, () => void this.promoteDue().catch((err) => this.#s.d.events.emit('worker:error', 'retry-timer', toErr(err))));
+    this.#p = new Parts(this.#s, this);
   }
 
   /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
@@ -225,7 +227,7 @@ export class Scheduler {
     let minWait = Infinity;
     try {
       // Deferred work is rare: only look at the clock and the buckets when some is queued.
-      const allowDeferred = this.#s.queue.size > this.#s.queue.nonDeferredSize && deferredAllowed(this.#s.o.deferred, this.#lowUtil, this.#s.d.clock.now()).allowed;
+      const allowDeferred = this.#s.queue.size > this.#s.queue.nonDeferredSize && this.#p.deferred.allowedNow();
       do {
         this.#passAgain = false;
         this.#refusedThisPass.clear();
@@ -276,65 +278,6 @@ export class Scheduler {
   }
 
   /**
-   * Apply a resource's new pools (after Registry.setPools). Pools that keep
-   * their name keep their level; units running requests took from a pool
-   * that no longer exists come back by refill only.
-   */
-  async reconfigurePools(name: string): Promise<void> {
-    const r = this.#s.d.registry.resources.get(name);
-    await this.reconfigureResource(name, { action: 'pools', resource: name, pools: r?.pools ?? [] });
-  }
-
-  /**
-   * An operator sets a resource's bucket level (default: full), e.g. to
-   * clear the debt a worker's bad usage report left. Audited with the level before.
-   */
-  async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
-    if (!this.#s.buckets.loaded || !this.#s.d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
-    const now = this.#s.d.clock.now();
-    const was = this.#s.buckets.levels(now).get(name)?.level ?? null;
-    const writes = this.#s.buckets.reset(name, level, now);
-    await this.#s.d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
-    this.kick();
-  }
-
-  /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
-  async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
-    const r = this.#s.d.registry.resources.get(name);
-    if (!r || !this.#s.buckets.loaded) return;
-    const now = this.#s.d.clock.now();
-    const writes = this.#s.buckets.reconfigure(r, now);
-    await this.#s.d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
-    this.kick();
-  }
-
-  /** The most of `resource` one queued request needs (0 when none waits for it). */
-  largestQueuedNeed(resource: string): number {
-    let max = 0;
-    for (const q of this.#s.queued.values()) max = Math.max(max, q.needs[resource] ?? 0);
-    return max;
-  }
-
-  /**
-   * How long a new request needing `amount` of `resource` is expected to
-   * wait for it: the queued backlog on that resource plus its own need,
-   * less what the bucket holds now, at the refill rate. 0 when it would fit.
-   */
-  expectedWaitMs(resource: string, amount: number): number {
-    const r = this.#s.d.registry.resources.get(resource);
-    const lv = this.#s.buckets.loaded ? this.#s.buckets.levels(this.#s.d.clock.now()).get(resource) : undefined;
-    if (!r || !lv) return 0;
-    const short = (this.#s.queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
-    if (short <= 0) return 0;
-    return r.refillPerS > 0 ? Math.ceil((short * 1000) / r.refillPerS) : Infinity;
-  }
-
-  /** Pool levels of a resource, for views. */
-  poolLevels(resource: string): PoolLevel[] {
-    return this.#s.buckets.loaded ? this.#s.buckets.poolLevels(resource, this.#s.d.clock.now()) : [];
-  }
-
-  /**
    * A hold is granted to a request that was refused for lack of a resource
    * and then overtaken on that resource in the same pass (a request ranked
    * below it was admitted because it needed less), once it has waited
@@ -349,42 +292,6 @@ export class Scheduler {
       const q = this.#s.queued.get(refused);
       if (q && now - q.enqueuedAt >= this.#s.o.holdAfterMs) this.#holds.set(res, refused);
     }
-  }
-
-  /**
-   * Utilization as deferred work sees it: the fullest bucket's used share,
-   * and 1 while scored (non-deferred) work is waiting.
-   */
-  #utilization(now: number): number {
-    if (this.#s.queue.nonDeferredSize > 0) return 1;
-    let u = 0;
-    for (const b of this.#s.buckets.levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
-    return u;
-  }
-
-  /** Requests a template deferred to off-peak run as ordinary work once their deadline has come. */
-  #runOverdueDeferred(now: number): void {
-    for (const [id, q] of this.#s.queued) {
-      if (q.deadlineAt === null || now < q.deadlineAt) continue;
-      const group = this.#s.groupOf.get(id) as string;
-      this.#s.queue.remove(id);
-      this.#s.queued.set(id, { ...q, klass: 0, deadlineAt: null });
-      this.#s.queue.push({ id, clientId: q.clientId, group, klass: 0, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt });
-      this.kick();
-    }
-  }
-
-  /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
-  #observe(now: number): void {
-    const low = this.#s.o.deferred.lowUtilization;
-    if (low && this.#s.buckets.loaded) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
-  }
-
-  /** Whether deferred work may run now, why, and when the next off-peak window opens. */
-  deferredStatus(): { allowed: boolean; reason: DeferredReason; nextWindowAt: number | null } {
-    const now = this.#s.d.clock.now();
-    const d = deferredAllowed(this.#s.o.deferred, this.#lowUtil, now);
-    return { ...d, nextWindowAt: nextWindowStart(now, this.#s.o.deferred.windows, this.#s.o.deferred.timeZone) };
   }
 
   /** Start every holder that now fits and may run. Returns how many started. */
@@ -524,7 +431,7 @@ export class Scheduler {
         ? await this.#runPipeline(entry, req, deadlineAt)
         : await this.#s.d.transports[worker.transport].dispatch(worker, job, {
           signal: entry.abort.signal,
-          onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
+          onProgress: (pct, msg) => void this.#p.progress.report(req.id, entry.token, pct, msg),
           onRequirements: (declared) => this.#noteRequirements(worker.name, declared),
         });
     } finally {
@@ -559,7 +466,7 @@ export class Scheduler {
           if (this.#s.running.get(entry.id) !== entry) return;
           await this.#s.slots.move(entry, worker, reg.worker(worker)?.maxConcurrency ?? Infinity, entry.abort.signal);
         },
-        onProgress: (pct, msg) => void this.#setProgress(req.id, entry.token, pct, msg),
+        onProgress: (pct, msg) => void this.#p.progress.set(req.id, entry.token, pct, msg),
         costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
       },
     );
@@ -715,8 +622,8 @@ export class Scheduler {
   async reap(): Promise<number> {
     const now = this.#s.d.clock.now();
     if (this.#s.units?.sweep()) this.kick();
-    this.#observe(now);
-    this.#runOverdueDeferred(now);
+    this.#p.deferred.observe(now);
+    this.#p.deferred.runOverdue(now);
     if (this.#s.queue.size > this.#s.queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
     const reaped = await this.#s.d.store.reapExpiredLeases(now, { self: this.#s.o.instanceId });
     for (const r of reaped) {
@@ -733,24 +640,6 @@ export class Scheduler {
     }
     if (reaped.length) this.kick();
     return reaped.length;
-  }
-
-  /** A worker's progress report, fenced by the lease token it was issued for. */
-  /** @param stage the pipeline stage the report's token was issued for */
-  async progress(id: string, token: number, percent: number, message: string | undefined, stage?: number): Promise<boolean> {
-    const run = this.#s.running.get(id)?.stage;
-    if (stage === undefined || !run) return this.#setProgress(id, token, percent, message);
-    // A late report from a stage that has ended is accepted and dropped: the pipeline has moved on.
-    if (stage !== run.k) return run.k > stage;
-    // A stage reports its own 0-100; the request's progress counts the stages before it.
-    return this.#setProgress(id, token, overallPercent(stage, run.n, percent), `stage ${stage + 1}/${run.n}${message ? `: ${message}` : ''}`);
-  }
-
-  async #setProgress(id: string, token: number, percent: number, message: string | undefined): Promise<boolean> {
-    const pct = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
-    const ok = await this.#s.d.store.setProgress(id, token, { percent: pct, message, at: this.#s.d.clock.now() });
-    if (ok) this.#s.d.events.emit('request:progress', id, pct, message);
-    return ok;
   }
 
   /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */
@@ -780,61 +669,104 @@ export class Scheduler {
     return r;
   }
 
-  // ---- views ------------------------------------------------------------------
+  // ---- resources (bucket-admin.ts) ---------------------------------------------
+
+  /**
+   * Apply a resource's new pools (after Registry.setPools). Pools that keep
+   * their name keep their level; units running requests took from a pool
+   * that no longer exists come back by refill only.
+   */
+  reconfigurePools(name: string): Promise<void> {
+    return this.#p.admin.reconfigurePools(name);
+  }
+
+  /**
+   * An operator sets a resource's bucket level (default: full), e.g. to
+   * clear the debt a worker's bad usage report left. Audited with the level before.
+   */
+  resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
+    return this.#p.admin.resetBucket(name, level, actor);
+  }
+
+  /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
+  reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
+    return this.#p.admin.reconfigureResource(name, data);
+  }
+
+  // ---- progress (progress.ts) --------------------------------------------------
+
+  /**
+   * A worker's progress report, fenced by the lease token it was issued for.
+   * @param stage the pipeline stage the report's token was issued for
+   */
+  progress(id: string, token: number, percent: number, message: string | undefined, stage?: number): Promise<boolean> {
+    return this.#p.progress.report(id, token, percent, message, stage);
+  }
+
+  // ---- deferred work (deferred.ts) -----------------------------------------------
+
+  /** Whether deferred work may run now, why, and when the next off-peak window opens. */
+  deferredStatus(): { allowed: boolean; reason: DeferredReason; nextWindowAt: number | null } {
+    return this.#p.deferred.status();
+  }
+
+  // ---- views (views.ts) ----------------------------------------------------------
 
   get queueDepth(): number {
-    return this.#s.queue.size;
+    return this.#p.views.queueDepth;
   }
 
   get runningCount(): number {
-    return this.#s.running.size;
+    return this.#p.views.runningCount;
   }
 
   position(id: string): number | undefined {
-    const now = this.#s.d.clock.now();
-    const active = this.#s.activeClients();
-    return this.#s.queue.position(id, now, (c, g) => this.#s.fairness.points(c, this.#s.groupResource.get(g) ?? '', active, now));
+    return this.#p.views.position(id);
   }
 
   /** The live priority of a request: parts as now, with wait and fairness current. */
   liveScore(r: WorkRequest): Score & { level: string } {
-    const now = this.#s.d.clock.now();
-    const fair = this.#s.fairness.points(r.clientId, primaryResource(r.estimate.resources, r.model ? this.#s.d.registry.modelResource(r.model)?.name : undefined), this.#s.activeClients(), now);
-    const waited = r.state === 'PENDING' || r.state === 'WAITING_RETRY' ? now - r.createdAt : (r.startedAt ?? now) - r.createdAt;
-    const s = score(r.priority.parts.tier, r.urgency, waited, this.#s.o.starvationMs, fair);
-    const requested = r.klass === 1 ? 'batch' : r.klass === 2 ? 'deferred' : undefined;
-    return { ...s, level: levelFor(s.total, requested) };
+    return this.#p.views.liveScore(r);
   }
 
   /** Queued requests per level, and the oldest wait per level (ms). */
   queueStats(): Record<string, { depth: number; oldestWaitMs: number }> {
-    const now = this.#s.d.clock.now();
-    const out: Record<string, { depth: number; oldestWaitMs: number }> = {};
-    for (const lv of ['immediate', 'fast', 'normal', 'batch', 'deferred']) out[lv] = { depth: 0, oldestWaitMs: 0 };
-    for (const it of this.#s.queue.items()) {
-      const total = it.basePoints + waitPoints(now - it.enqueuedAt, this.#s.o.starvationMs) + 10;
-      const lv = levelFor(total, it.klass === 1 ? 'batch' : it.klass === 2 ? 'deferred' : undefined);
-      const s = out[lv] as { depth: number; oldestWaitMs: number };
-      s.depth++;
-      s.oldestWaitMs = Math.max(s.oldestWaitMs, now - it.enqueuedAt);
-    }
-    return out;
+    return this.#p.views.queueStats();
   }
 
   bucketLevels(): Map<string, { level: number; capacity: number }> {
-    return this.#s.buckets.loaded ? this.#s.buckets.levels(this.#s.d.clock.now()) : new Map();
+    return this.#p.views.bucketLevels();
+  }
+
+  /** Pool levels of a resource, for views. */
+  poolLevels(resource: string): PoolLevel[] {
+    return this.#p.views.poolLevels(resource);
   }
 
   runningFor(clientId: string): number {
-    return this.#s.runningByClient.get(clientId) ?? 0;
+    return this.#p.views.runningFor(clientId);
   }
 
   runningOnWorker(name: string): number {
-    return this.#s.slots.taken(name);
+    return this.#p.views.runningOnWorker(name);
   }
 
   waitingRetries(): number {
-    return this.#s.retries.size;
+    return this.#p.views.waitingRetries();
+  }
+
+  /** The most of `resource` one queued request needs (0 when none waits for it). */
+  largestQueuedNeed(resource: string): number {
+    return this.#p.views.largestQueuedNeed(resource);
+  }
+
+  /**
+   * How long a new request needing `amount` of `resource` is expected to
+   * wait for it: the queued backlog on that resource plus its own need,
+   * less what the bucket holds now, at the refill rate. 0 when it would fit.
+   */
+  expectedWaitMs(resource: string, amount: number): number {
+    return this.#p.views.expectedWaitMs(resource, amount);
   }
 }
 
