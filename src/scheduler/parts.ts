@@ -5,19 +5,30 @@
  */
 import { BucketAdmin } from './bucket-admin.ts';
 import { Deferred } from './deferred.ts';
+import { Gate } from './gate.ts';
+import { Holds } from './holds.ts';
+import { Intake } from './intake.ts';
 import { Progress } from './progress.ts';
 import type { SchedulerState } from './state.ts';
 import { Views } from './views.ts';
 
 export class Parts {
   readonly loop: { kick(): void };
+  readonly dispatch: { launch(id: string, now: number): void };
+  readonly intake: Intake;
+  readonly gate: Gate;
+  readonly holds: Holds;
   readonly deferred: Deferred;
   readonly progress: Progress;
   readonly views: Views;
   readonly admin: BucketAdmin;
 
-  constructor(s: SchedulerState, loop: { kick(): void }) {
-    this.loop = loop;
+  constructor(s: SchedulerState, rest: { kick(): void; launch(id: string, now: number): void }) {
+    this.loop = rest;
+    this.dispatch = rest;
+    this.intake = new Intake(s, this);
+    this.gate = new Gate(s, this);
+    this.holds = new Holds(s, this);
     this.deferred = new Deferred(s, this);
     this.progress = new Progress(s);
     this.views = new Views(s);

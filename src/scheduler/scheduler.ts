@@ -22,16 +22,14 @@ import { AllotError } from '../core/errors.ts';
 import type { Score } from '../core/priority.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import type { DeferredPolicy, DeferredReason } from '../core/offpeak.ts';
-import type { Pool } from '../core/pools.ts';
-import type { Eligibility, QueuedItem } from '../core/run-queue.ts';
 import type { Events } from '../events.ts';
 import { RAW_INPUT, type Overuse, type WorkRequest } from '../model.ts';
 import type { Registry } from '../service/registry.ts';
 import type { BucketWrites, Settlement, Store } from '../store/store.ts';
 import { RawJson, type Job, type Transport, type WorkerOutcome } from '../workers/transport.ts';
-import type { Amounts, DrawContext, PoolLevel } from './buckets.ts';
+import type { PoolLevel } from './buckets.ts';
 import { Parts } from './parts.ts';
-import { SchedulerState, dec, inc, primaryResource, toErr, type Queued, type Running } from './state.ts';
+import { SchedulerState, dec, inc, toErr, type Queued, type Running } from './state.ts';
 import { Batcher } from './batcher.ts';
 import { WorkerReservations } from './worker-reservations.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
@@ -87,12 +85,7 @@ export class Scheduler {
   readonly #s: SchedulerState;
   readonly #p: Parts;
   readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
-    /** resource → the first (highest-ranked) request refused for it in the current pass. */
-  readonly #refusedThisPass = new Map<string, string>();
-  #holderWaitMs = Infinity;
-  /** resource → the request it is held for (see holdAfterMs). */
-  readonly #holds = new Map<string, string>();
-  #started: Promise<void> | undefined;
+    #started: Promise<void> | undefined;
   #stopping = false;
   #paused = false;
   #passScheduled = false;
@@ -122,7 +115,7 @@ export class Scheduler {
     const reaped = await store.reapExpiredLeases(now, { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess });
     for (const r of reaped) if (r.state === 'FAILED') this.#s.d.events.emit('request:failed', r);
     for (const r of await store.loadQueued()) {
-      if (r.state === 'PENDING') this.#push(r);
+      if (r.state === 'PENDING') this.#p.intake.push(r);
       else if (r.state === 'WAITING_RETRY') this.#s.retries.add(r.id, r.runAt ?? now);
     }
     this.#reaper = setInterval(() => void this.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
@@ -165,39 +158,7 @@ export class Scheduler {
 
   /** A request was durably accepted: queue it. */
   enqueued(r: WorkRequest): void {
-    this.#push(r);
-    this.kick();
-  }
-
-  #push(r: WorkRequest): void {
-    if (this.#s.queued.has(r.id)) return;
-    if (this.#s.sharing.follows(r)) return; // Answered when the identical request in flight finishes.
-    const deadline = r.optimization?.offpeak?.deadlineAt;
-    const klass = r.klass === 2 && deadline !== undefined && this.#s.d.clock.now() >= deadline ? 0 : r.klass;
-    this.#s.queued.set(r.id, {
-      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt,
-      deadlineAt: klass === 2 ? (r.optimization?.offpeak?.deadlineAt ?? null) : null, readyAt: performance.now(),
-    });
-    this.#s.queuedByClient.set(r.clientId, (this.#s.queuedByClient.get(r.clientId) ?? 0) + 1);
-    for (const [res, n] of Object.entries(r.estimate.resources)) this.#s.queuedDemand.set(res, (this.#s.queuedDemand.get(res) ?? 0) + n);
-    const group = `${r.policy.worker}|${r.model ?? ''}`;
-    if (!this.#s.groupResource.has(group)) {
-      this.#s.groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#s.d.registry.modelResource(r.model)?.name : undefined));
-    }
-    this.#s.queue.push({ id: r.id, clientId: r.clientId, group, klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
-    this.#s.groupOf.set(r.id, group);
-  }
-
-  #unqueue(id: string): Queued | undefined {
-    const q = this.#s.queued.get(id);
-    if (!q) return undefined;
-    this.#s.queued.delete(id);
-    this.#s.queue.remove(id);
-    this.#s.groupOf.delete(id);
-    dec(this.#s.queuedByClient, q.clientId);
-    for (const [res, n] of Object.entries(q.needs)) this.#s.queuedDemand.set(res, Math.max(0, (this.#s.queuedDemand.get(res) ?? 0) - n));
-    for (const [res, holder] of this.#holds) if (holder === id) this.#holds.delete(res);
-    return q;
+    this.#p.intake.enqueued(r);
   }
 
   /** Ask for a scheduling pass soon (coalesced while one is pending or running). */
@@ -230,12 +191,11 @@ export class Scheduler {
       const allowDeferred = this.#s.queue.size > this.#s.queue.nonDeferredSize && this.#p.deferred.allowedNow();
       do {
         this.#passAgain = false;
-        this.#refusedThisPass.clear();
+        this.#p.holds.newPass();
         // Holders first: the run queue may rank a refused request of the same group above a
         // holder and skip the whole group, so a holder that fits is started here directly.
-        this.#holderWaitMs = Infinity;
-        started += this.#launchHolders();
-        minWait = Math.min(minWait, this.#holderWaitMs);
+        started += this.#p.holds.launchHolders();
+        minWait = Math.min(minWait, this.#p.holds.waitMs);
         for (;;) {
           const now = this.#s.d.clock.now();
           const active = this.#s.activeClients();
@@ -244,14 +204,14 @@ export class Scheduler {
             allowDeferred,
             fairness: (c, g) => this.#s.fairness.points(c, this.#s.groupResource.get(g) ?? '', active, now),
             eligible: (it) => {
-              const e = this.#eligible(it, now);
+              const e = this.#p.gate.eligible(it, now);
               if (e.waitMs !== undefined) minWait = Math.min(minWait, e.waitMs);
               return e.result;
             },
           });
           if (!item) break;
           // Not awaited: the pass goes on picking while claims commit and dispatches run.
-          this.#launch(item.id, now);
+          this.launch(item.id, now);
           started++;
           if (this.#stopping || this.#paused) break;
         }
@@ -264,57 +224,9 @@ export class Scheduler {
     if (Number.isFinite(minWait) && this.#s.queue.size > 0) this.#wakeIn(Math.max(1, minWait));
   }
 
-  /** Which pool owners have work waiting (they lend nothing). */
-  readonly #ownerWaiting = (p: Pool): boolean => {
-    if (p.client !== undefined) return (this.#s.queuedByClient.get(p.client) ?? 0) > 0;
-    for (const id of this.#s.queuedByClient.keys()) if (this.#s.d.registry.client(id)?.tier === p.tier) return true;
-    return false;
-  };
-
-  /** Who draws for a queued request. */
-  #drawContext(clientId: string): DrawContext {
-    const client = this.#s.d.registry.client(clientId);
-    return { who: client ? { clientId, tier: client.tier } : undefined, ownerWaiting: this.#ownerWaiting };
-  }
-
-  /**
-   * A hold is granted to a request that was refused for lack of a resource
-   * and then overtaken on that resource in the same pass (a request ranked
-   * below it was admitted because it needed less), once it has waited
-   * holdAfterMs. Requests of equal size under saturation never overtake each
-   * other, so holds never override priority; they only stop a large request
-   * from being starved by smaller ones.
-   */
-  #noteAdmitted(id: string, needs: Amounts, now: number): void {
-    for (const res of Object.keys(needs)) {
-      const refused = this.#refusedThisPass.get(res);
-      if (refused === undefined || refused === id || this.#holds.has(res)) continue;
-      const q = this.#s.queued.get(refused);
-      if (q && now - q.enqueuedAt >= this.#s.o.holdAfterMs) this.#holds.set(res, refused);
-    }
-  }
-
-  /** Start every holder that now fits and may run. Returns how many started. */
-  #launchHolders(): number {
-    let n = 0;
-    for (const id of new Set(this.#holds.values())) {
-      const q = this.#s.queued.get(id);
-      if (!q) continue;
-      const now = this.#s.d.clock.now();
-      const e = this.#eligible({ id, clientId: q.clientId, group: '', klass: q.klass, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt }, now);
-      if (e.result !== 'ok') {
-        if (e.waitMs !== undefined) this.#holderWaitMs = Math.min(this.#holderWaitMs, e.waitMs);
-        continue;
-      }
-      this.#launch(id, now);
-      n++;
-    }
-    return n;
-  }
-
   /** Resources held for long-waiting requests: resource → request id. */
   holds(): Record<string, string> {
-    return Object.fromEntries(this.#holds);
+    return this.#p.holds.view();
   }
 
   #wakeIn(ms: number): void {
@@ -323,42 +235,19 @@ export class Scheduler {
     this.#wakeTimer.unref();
   }
 
-  #eligible(it: QueuedItem, now: number): { result: Eligibility; waitMs?: number } {
-    const q = this.#s.queued.get(it.id);
-    if (!q) return { result: 'ok' };
-    const reg = this.#s.d.registry;
-    const client = reg.client(q.clientId);
-    if (client && (this.#s.runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
-    for (const res of Object.keys(q.needs)) {
-      const holder = this.#holds.get(res);
-      if (holder !== undefined && holder !== it.id) return { result: 'group' }; // Held for an older request.
-    }
-    const w = reg.worker(q.worker);
-    if (w && this.#s.slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
-    if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
-    const c = this.#s.buckets.check(q.needs, now, this.#drawContext(q.clientId));
-    if (!c.ok) {
-      if (!this.#refusedThisPass.has(c.resource)) this.#refusedThisPass.set(c.resource, it.id);
-      this.#s.d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
-      // With reserved or dedicated pools, whether it fits depends on who draws: another
-      // client of the same group (a pool's owner) may fit, so skip only this client.
-      return { result: this.#s.buckets.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
-    }
-    return { result: 'ok' };
-  }
-
   /**
    * Start a picked request. The synchronous part takes its resources, its
    * client's and worker's slots, so the rest of the pass sees them taken;
    * the claim, its commit and the dispatch continue without holding up the pass.
    */
-  #launch(id: string, now: number): void {
+  /** @internal Until dispatch is a part of its own. */
+  launch(id: string, now: number): void {
     const { registry, events } = this.#s.d;
-    const q = this.#unqueue(id);
+    const q = this.#p.intake.unqueue(id);
     if (!q) return;
-    this.#noteAdmitted(id, q.needs, now);
+    this.#p.holds.noteAdmitted(id, q.needs, now);
     const worker = registry.worker(q.worker);
-    const { writes, taken } = this.#s.buckets.reserve(q.needs, now, this.#drawContext(q.clientId));
+    const { writes, taken } = this.#s.buckets.reserve(q.needs, now, this.#p.gate.drawContext(q.clientId));
     const entry: Running = {
       id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
     };
@@ -603,7 +492,7 @@ export class Scheduler {
     for (const id of this.#s.retries.takeDue(now)) {
       const r = await this.#s.d.store.promote(id, now);
       if (r) {
-        this.#push(r);
+        this.#p.intake.push(r);
         n++;
       }
     }
@@ -644,7 +533,7 @@ export class Scheduler {
 
   /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */
   async #handOver(id: string): Promise<void> {
-    for (const r of await this.#s.sharing.endedWithout(id)) this.#push(r);
+    for (const r of await this.#s.sharing.endedWithout(id)) this.#p.intake.push(r);
     this.kick();
   }
 
@@ -657,7 +546,7 @@ export class Scheduler {
       this.#release(run);
       buckets = this.#s.buckets.giveBack(run.taken, now);
     }
-    this.#unqueue(id);
+    this.#p.intake.unqueue(id);
     this.#s.retries.delete(id);
     const r = await this.#s.d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
