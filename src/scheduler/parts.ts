@@ -5,16 +5,19 @@
  */
 import { BucketAdmin } from './bucket-admin.ts';
 import { Deferred } from './deferred.ts';
+import { Dispatch } from './dispatch.ts';
 import { Gate } from './gate.ts';
 import { Holds } from './holds.ts';
 import { Intake } from './intake.ts';
 import { Progress } from './progress.ts';
+import { Reconcile } from './reconcile.ts';
 import type { SchedulerState } from './state.ts';
 import { Views } from './views.ts';
 
 export class Parts {
   readonly loop: { kick(): void };
-  readonly dispatch: { launch(id: string, now: number): void };
+  readonly dispatch: Dispatch;
+  readonly reconcile: Reconcile;
   readonly intake: Intake;
   readonly gate: Gate;
   readonly holds: Holds;
@@ -23,12 +26,13 @@ export class Parts {
   readonly views: Views;
   readonly admin: BucketAdmin;
 
-  constructor(s: SchedulerState, rest: { kick(): void; launch(id: string, now: number): void }) {
-    this.loop = rest;
-    this.dispatch = rest;
+  constructor(s: SchedulerState, loop: { kick(): void }) {
+    this.loop = loop;
     this.intake = new Intake(s, this);
     this.gate = new Gate(s, this);
     this.holds = new Holds(s, this);
+    this.dispatch = new Dispatch(s, this);
+    this.reconcile = new Reconcile(s, this);
     this.deferred = new Deferred(s, this);
     this.progress = new Progress(s);
     this.views = new Views(s);
