@@ -9,13 +9,14 @@ import { Dispatch } from './dispatch.ts';
 import { Gate } from './gate.ts';
 import { Holds } from './holds.ts';
 import { Intake } from './intake.ts';
+import { Loop } from './loop.ts';
 import { Progress } from './progress.ts';
 import { Reconcile } from './reconcile.ts';
 import type { SchedulerState } from './state.ts';
 import { Views } from './views.ts';
 
 export class Parts {
-  readonly loop: { kick(): void };
+  readonly loop: Loop;
   readonly dispatch: Dispatch;
   readonly reconcile: Reconcile;
   readonly intake: Intake;
@@ -26,8 +27,8 @@ export class Parts {
   readonly views: Views;
   readonly admin: BucketAdmin;
 
-  constructor(s: SchedulerState, loop: { kick(): void }) {
-    this.loop = loop;
+  constructor(s: SchedulerState) {
+    this.loop = new Loop(s, this);
     this.intake = new Intake(s, this);
     this.gate = new Gate(s, this);
     this.holds = new Holds(s, this);

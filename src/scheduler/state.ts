@@ -17,7 +17,7 @@ import { Buckets, type Amounts, type Grant } from './buckets.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResultSharing } from './result-sharing.ts';
 import { RetryTimer } from './retry-timer.ts';
-import type { SchedulerDeps, SchedulerOptions } from './scheduler.ts';
+import type { SchedulerDeps, SchedulerOptions } from './options.ts';
 import type { WorkerReservations } from './worker-reservations.ts';
 import { WorkerSlots } from './worker-slots.ts';
 
