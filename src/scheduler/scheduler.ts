@@ -1,12 +1,25 @@
 /**
- * The scheduling loop: take the best runnable request, reserve its
- * resources, claim it under a lease, dispatch it, reconcile what it used.
+ * The scheduler: take the best runnable request, reserve its resources,
+ * claim it under a lease, dispatch it, reconcile what it used. This class is
+ * the facade the rest of Allot uses (built with options.ts); the work is done
+ * by its parts (built in parts.ts, sharing the state in state.ts):
+ *   loop.ts       start/stop, pause/resume, kick and the scheduling pass
+ *   intake.ts     queueing accepted requests, and the queue's counters
+ *   gate.ts       whether a queued request may start now
+ *   holds.ts      starvation holds for long-waiting large requests
+ *   dispatch.ts   launch, claim, and the call to the worker (single, pipeline, batch)
+ *   reconcile.ts  settle and complete/retry/fail, reaper, retry promotion, cancel
+ *   deferred.ts   when off-peak (deferred) work may run
+ *   progress.ts   workers' progress reports
+ *   views.ts      read-only views (queue, levels, expected wait)
+ *   bucket-admin.ts  operators' changes to resources' buckets
+ *   buckets.ts    the one door to the token buckets (all ledger access)
  *
  * Invariants:
  * - A request is in exactly one of: the run queue (PENDING), the retry timer
- *   set (WAITING_RETRY), `#running` (PREPARING/RUNNING under our lease), or
+ *   set (WAITING_RETRY), `running` (PREPARING/RUNNING under our lease), or
  *   none (terminal, or owned by nobody until the reaper takes it back).
- * - Whoever removes a request from `#running` ends its reservation: the
+ * - Whoever removes a request from `running` ends its reservation: the
  *   dispatcher when the worker answers, `cancel`, or the reaper. A result
  *   that arrives after that is stale: it is neither recorded nor charged.
  * - Ledger changes and the store write they belong to happen in one
@@ -15,365 +28,185 @@
  * One scheduler runs per store (SPEC: one elected scheduler). It learns of
  * new work through `enqueued()`; on start it rebuilds its queue from the store.
  */
-import type { Clock } from '../core/clock.ts';
-import type { Usage } from '../core/cost.ts';
-import { usageCost } from '../core/cost.ts';
 import { AllotError } from '../core/errors.ts';
-import { levelFor, score, waitPoints, type Score } from '../core/priority.ts';
-import { backoffDelay, shouldRetry } from '../core/retry.ts';
-import { deferredAllowed, nextWindowStart, observeUtilization, type DeferredPolicy, type DeferredReason, type LowUtilState } from '../core/offpeak.ts';
-import type { Pool } from '../core/pools.ts';
-import { RunQueue, type Eligibility, type QueuedItem } from '../core/run-queue.ts';
-import type { Events } from '../events.ts';
-import { RAW_INPUT, type Overuse, type RequestError, type WorkRequest } from '../model.ts';
-import type { Registry } from '../service/registry.ts';
-import type { BucketWrites, Settlement, Store } from '../store/store.ts';
-import { RawJson, type Job, type Transport, type WorkerOutcome } from '../workers/transport.ts';
-import { FairnessTracker } from './fairness-tracker.ts';
-import { ResourceLedger, type Amounts, type DrawContext, type PoolLevel } from './ledger.ts';
-import { Batcher } from './batcher.ts';
-import { ResultSharing } from './result-sharing.ts';
-import { WorkerReservations } from './worker-reservations.ts';
-import { WorkerSlots } from './worker-slots.ts';
-import { RetryTimer } from './retry-timer.ts';
-import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
-import type { ProgressTokens } from './progress-token.ts';
-import { overallPercent, runPipeline } from './pipeline.ts';
-import type { References } from '../workers/references.ts';
+import type { Score } from '../core/priority.ts';
+import type { DeferredReason } from '../core/offpeak.ts';
+import type { WorkRequest } from '../model.ts';
+import type { PoolLevel } from './buckets.ts';
+import type { SchedulerDeps, SchedulerOptions } from './options.ts';
+import { Parts } from './parts.ts';
+import { SchedulerState, toErr } from './state.ts';
+import type { WorkerReservations } from './worker-reservations.ts';
 
-export interface SchedulerOptions {
-  readonly instanceId: string;
-  /** @default 10 minutes */
-  readonly starvationMs: number;
-  /**
-   * A request that has waited this long and whose resources are short gets
-   * them held: nothing else takes from those buckets until it has started,
-   * so a large request is not starved by a stream of small ones.
-   * @default 30 seconds
-   */
-  readonly holdAfterMs: number;
-  /** When deferred work may run: off-peak windows, or a while of low utilization. */
-  readonly deferred: DeferredPolicy;
-  /** @default 1 minute */
-  readonly fairnessHalfLifeMs: number;
-  /** Lease = template timeout + this. @default 5 seconds */
-  readonly leaseGraceMs: number;
-  /** @default 1 second */
-  readonly reaperIntervalMs: number;
-  /** Base URL workers post progress to, e.g. http://127.0.0.1:8787. */
-  readonly publicUrl: () => string;
-}
-
-export interface SchedulerDeps {
-  readonly store: Store;
-  readonly registry: Registry;
-  readonly events: Events;
-  readonly clock: Clock;
-  readonly transports: Readonly<Record<'http' | 'subprocess' | 'v2', Transport>>;
-  readonly progressTokens: ProgressTokens;
-  /** Where pipeline stage outputs are kept by reference. */
-  readonly references: References;
-  readonly random?: () => number;
-}
-
-interface Queued {
-  readonly clientId: string;
-  readonly worker: string;
-  readonly needs: Amounts;
-  readonly basePoints: number;
-  readonly priority: Score;
-  readonly klass: QueuedItem['klass'];
-  readonly timeoutMs: number;
-  /** When it was accepted (clock ms). */
-  readonly enqueuedAt: number;
-  /** Deferred by its template to off-peak: runs anyway from this time. */
-  readonly deadlineAt: number | null;
-  /** performance.now() when it became runnable (accepted, or back from a retry wait). */
-  readonly readyAt: number;
-}
-
-interface Running {
-  readonly id: string;
-  readonly clientId: string;
-  /** The worker whose slot it holds: a pipeline moves from stage to stage. */
-  worker: string;
-  /** A pipeline's stage now running, and how many there are (progress is reported across them). */
-  stage?: { k: number; n: number } | undefined;
-  /** Fencing token; -1 until the claim is applied. */
-  token: number;
-  readonly reserved: Amounts;
-  /** What was taken from each pool bucket (settle and giveBack need it). */
-  readonly taken: Amounts;
-  readonly abort: AbortController;
-  readonly startedAt: number;
-  /** Pipeline stages' workers that reported more output than max_tokens (the overuse is theirs). */
-  readonly overusers: Set<string>;
-}
-
-const EMPTY: BucketWrites = new Map();
-
-interface BatchItem {
-  readonly entry: Running;
-  readonly req: WorkRequest;
-  readonly deadlineAt: number;
-  readonly readyAt: number;
-}
+export type { SchedulerDeps, SchedulerOptions } from './options.ts';
 
 export class Scheduler {
-  readonly #d: SchedulerDeps;
-  readonly #o: SchedulerOptions;
-  readonly #queue: RunQueue;
-  readonly #queued = new Map<string, Queued>();
-  readonly #running = new Map<string, Running>();
-  readonly #runningByClient = new Map<string, number>();
-  /** Slots of workers' max concurrency, and pipeline stages waiting for one. */
-  readonly #slots = new WorkerSlots((h) => this.#running.get((h as Running).id) === h);
-  readonly #queuedByClient = new Map<string, number>();
-  readonly #retries: RetryTimer;
-  readonly #fairness: FairnessTracker;
-  readonly #sharing: ResultSharing;
-  readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
-  readonly #groupOf = new Map<string, string>();
-  /** Units queued requests need, per resource: the backlog a new request waits behind. */
-  readonly #queuedDemand = new Map<string, number>();
-  /** Run-queue group → the resource whose share decides fairness for it. */
-  readonly #groupResource = new Map<string, string>();
-  #lowUtil: LowUtilState = { since: null };
-  /** resource → the first (highest-ranked) request refused for it in the current pass. */
-  readonly #refusedThisPass = new Map<string, string>();
-  #holderWaitMs = Infinity;
-  /** resource → the request it is held for (see holdAfterMs). */
-  readonly #holds = new Map<string, string>();
-  #ledger: ResourceLedger | undefined;
-  #units: WorkerReservations | undefined;
-  #started: Promise<void> | undefined;
-  #stopping = false;
-  #paused = false;
-  #passScheduled = false;
-  #passRunning = false;
-  #passAgain = false;
-  #reaper: NodeJS.Timeout | undefined;
-  #wakeTimer: NodeJS.Timeout | undefined;
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #s: SchedulerState;
+  readonly #p: Parts;
 
   constructor(deps: SchedulerDeps, opts: SchedulerOptions) {
-    this.#d = deps;
-    this.#o = opts;
-    this.#queue = new RunQueue(opts.starvationMs);
-    this.#fairness = new FairnessTracker(opts.fairnessHalfLifeMs);
-    this.#retries = new RetryTimer(deps.clock, () => void this.promoteDue().catch((err) => this.#d.events.emit('worker:error', 'retry-timer', toErr(err))));
-    this.#sharing = new ResultSharing({ store: deps.store, clock: deps.clock, events: deps.events, registry: deps.registry, instanceId: opts.instanceId });
+    this.#s = new SchedulerState(deps, opts, () => void this.promoteDue().catch((err) => this.#s.d.events.emit('worker:error', 'retry-timer', toErr(err))));
+    this.#p = new Parts(this.#s);
   }
+
+  // ---- the loop (loop.ts) ----------------------------------------------------------
 
   /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
   start(): Promise<void> {
-    this.#started ??= this.#start();
-    return this.#started;
-  }
-
-  async #start(): Promise<void> {
-    const { store, clock } = this.#d;
-    const now = clock.now();
-    this.#ledger = new ResourceLedger(this.#d.registry.resources, await store.loadBuckets(), now);
-    this.#units = new WorkerReservations({ ledger: this.#ledger, store, clock, events: this.#d.events, resources: this.#d.registry.resources });
-    // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
-    // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
-    const reaped = await store.reapExpiredLeases(now, { self: this.#o.instanceId, takeForeign: !store.capabilities.multiProcess });
-    for (const r of reaped) if (r.state === 'FAILED') this.#d.events.emit('request:failed', r);
-    for (const r of await store.loadQueued()) {
-      if (r.state === 'PENDING') this.#push(r);
-      else if (r.state === 'WAITING_RETRY') this.#retries.add(r.id, r.runAt ?? now);
-    }
-    this.#reaper = setInterval(() => void this.reap().catch((err) => this.#d.events.emit('worker:error', 'reaper', toErr(err))), this.#o.reaperIntervalMs);
-    this.#reaper.unref();
-    this.#retries.start();
-    this.kick();
+    return this.#p.loop.start();
   }
 
   /** Stop dispatching, wait for running work to finish (at most `drainMs`), then abort the rest. */
-  async stop(drainMs = 10_000): Promise<void> {
-    this.#stopping = true;
-    clearInterval(this.#reaper);
-    this.#retries.stop();
-    clearTimeout(this.#wakeTimer);
-    void this.#batcher.flushAll();
-    if (this.#inflight.size) {
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled(this.#inflight), new Promise((r) => (t = setTimeout(r, drainMs)))]);
-      clearTimeout(t);
-    }
-    for (const r of this.#running.values()) r.abort.abort({ code: 'SHUTDOWN' });
-    await Promise.allSettled(this.#inflight);
+  stop(drainMs?: number): Promise<void> {
+    return this.#p.loop.stop(drainMs);
   }
 
   /** Admin: stop starting new work (accepting continues). */
   pause(): void {
-    this.#paused = true;
+    this.#p.loop.pause();
   }
 
   resume(): void {
-    this.#paused = false;
-    this.kick();
+    this.#p.loop.resume();
   }
 
   get paused(): boolean {
-    return this.#paused;
-  }
-
-  // ---- intake ---------------------------------------------------------------
-
-  /** A request was durably accepted: queue it. */
-  enqueued(r: WorkRequest): void {
-    this.#push(r);
-    this.kick();
-  }
-
-  #push(r: WorkRequest): void {
-    if (this.#queued.has(r.id)) return;
-    if (this.#sharing.follows(r)) return; // Answered when the identical request in flight finishes.
-    const deadline = r.optimization?.offpeak?.deadlineAt;
-    const klass = r.klass === 2 && deadline !== undefined && this.#d.clock.now() >= deadline ? 0 : r.klass;
-    this.#queued.set(r.id, {
-      clientId: r.clientId, worker: r.policy.worker, needs: r.estimate.resources, basePoints: r.basePoints, priority: r.priority, klass, timeoutMs: r.policy.timeoutMs, enqueuedAt: r.createdAt,
-      deadlineAt: klass === 2 ? (r.optimization?.offpeak?.deadlineAt ?? null) : null, readyAt: performance.now(),
-    });
-    this.#queuedByClient.set(r.clientId, (this.#queuedByClient.get(r.clientId) ?? 0) + 1);
-    for (const [res, n] of Object.entries(r.estimate.resources)) this.#queuedDemand.set(res, (this.#queuedDemand.get(res) ?? 0) + n);
-    const group = `${r.policy.worker}|${r.model ?? ''}`;
-    if (!this.#groupResource.has(group)) {
-      this.#groupResource.set(group, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined));
-    }
-    this.#queue.push({ id: r.id, clientId: r.clientId, group, klass, basePoints: r.basePoints, enqueuedAt: r.createdAt });
-    this.#groupOf.set(r.id, group);
-  }
-
-  #unqueue(id: string): Queued | undefined {
-    const q = this.#queued.get(id);
-    if (!q) return undefined;
-    this.#queued.delete(id);
-    this.#queue.remove(id);
-    this.#groupOf.delete(id);
-    dec(this.#queuedByClient, q.clientId);
-    for (const [res, n] of Object.entries(q.needs)) this.#queuedDemand.set(res, Math.max(0, (this.#queuedDemand.get(res) ?? 0) - n));
-    for (const [res, holder] of this.#holds) if (holder === id) this.#holds.delete(res);
-    return q;
+    return this.#p.loop.paused;
   }
 
   /** Ask for a scheduling pass soon (coalesced while one is pending or running). */
   kick(): void {
-    if (this.#passRunning) {
-      this.#passAgain = true;
-      return;
-    }
-    if (this.#passScheduled || this.#stopping || !this.#started) return;
-    this.#passScheduled = true;
-    // A microtask, not setImmediate: the pass then runs before this turn's group
-    // commit, so a claim shares the commit of the submission that caused it
-    // instead of waiting a whole event-loop turn for the next one.
-    queueMicrotask(() => {
-      this.#passScheduled = false;
-      void this.#pass();
-    });
+    this.#p.loop.kick();
   }
 
-  // ---- the pass ---------------------------------------------------------------
+  // ---- intake (intake.ts) ----------------------------------------------------------
 
-  async #pass(): Promise<void> {
-    if (this.#passRunning || this.#stopping || this.#paused || !this.#ledger) return;
-    this.#passRunning = true;
-    const t0 = performance.now();
-    let started = 0;
-    let minWait = Infinity;
-    try {
-      // Deferred work is rare: only look at the clock and the buckets when some is queued.
-      const allowDeferred = this.#queue.size > this.#queue.nonDeferredSize && deferredAllowed(this.#o.deferred, this.#lowUtil, this.#d.clock.now()).allowed;
-      do {
-        this.#passAgain = false;
-        this.#refusedThisPass.clear();
-        // Holders first: the run queue may rank a refused request of the same group above a
-        // holder and skip the whole group, so a holder that fits is started here directly.
-        this.#holderWaitMs = Infinity;
-        started += this.#launchHolders();
-        minWait = Math.min(minWait, this.#holderWaitMs);
-        for (;;) {
-          const now = this.#d.clock.now();
-          const active = this.#activeClients();
-          const item = this.#queue.pick({
-            now,
-            allowDeferred,
-            fairness: (c, g) => this.#fairness.points(c, this.#groupResource.get(g) ?? '', active, now),
-            eligible: (it) => {
-              const e = this.#eligible(it, now);
-              if (e.waitMs !== undefined) minWait = Math.min(minWait, e.waitMs);
-              return e.result;
-            },
-          });
-          if (!item) break;
-          // Not awaited: the pass goes on picking while claims commit and dispatches run.
-          this.#launch(item.id, now);
-          started++;
-          if (this.#stopping || this.#paused) break;
-        }
-      } while (this.#passAgain && !this.#stopping && !this.#paused);
-    } finally {
-      this.#passRunning = false;
-    }
-    this.#d.events.emit('scheduler:pass', performance.now() - t0, started);
-    // Buckets refill with time alone: wake up when the first blocked request could fit.
-    if (Number.isFinite(minWait) && this.#queue.size > 0) this.#wakeIn(Math.max(1, minWait));
+  /** A request was durably accepted: queue it. */
+  enqueued(r: WorkRequest): void {
+    this.#p.intake.enqueued(r);
   }
 
-  /** Which pool owners have work waiting (they lend nothing). */
-  readonly #ownerWaiting = (p: Pool): boolean => {
-    if (p.client !== undefined) return (this.#queuedByClient.get(p.client) ?? 0) > 0;
-    for (const id of this.#queuedByClient.keys()) if (this.#d.registry.client(id)?.tier === p.tier) return true;
-    return false;
-  };
+  // ---- holds (holds.ts) ------------------------------------------------------------
 
-  /** Who draws for a queued request. */
-  #drawContext(clientId: string): DrawContext {
-    const client = this.#d.registry.client(clientId);
-    return { who: client ? { clientId, tier: client.tier } : undefined, ownerWaiting: this.#ownerWaiting };
+  /** Resources held for long-waiting requests: resource → request id. */
+  holds(): Record<string, string> {
+    return this.#p.holds.view();
   }
+
+  // ---- reconcile (reconcile.ts) ----------------------------------------------------
+
+  /** Move WAITING_RETRY requests whose time has come back to PENDING. Exposed for tests. */
+  promoteDue(): Promise<number> {
+    return this.#p.reconcile.promoteDue();
+  }
+
+  /** Take back requests whose lease expired, and units whose reservation expired. Exposed for tests. */
+  reap(): Promise<number> {
+    return this.#p.reconcile.reap();
+  }
+
+  /** Cancel from any cancellable state; releases the hold and any reservation at once. */
+  cancel(id: string, actor: string): Promise<WorkRequest | null> {
+    return this.#p.reconcile.cancel(id, actor);
+  }
+
+  // ---- worker-held units (worker-reservations.ts) ------------------------------------
+
+  /** Units workers hold themselves (/internal/reserve). Available once started. */
+  get units(): WorkerReservations {
+    if (!this.#s.units) throw new AllotError('INTERNAL_ERROR', 'The scheduler has not started');
+    return this.#s.units;
+  }
+
+  // ---- resources (bucket-admin.ts) ---------------------------------------------
 
   /**
    * Apply a resource's new pools (after Registry.setPools). Pools that keep
    * their name keep their level; units running requests took from a pool
    * that no longer exists come back by refill only.
    */
-  async reconfigurePools(name: string): Promise<void> {
-    const r = this.#d.registry.resources.get(name);
-    await this.reconfigureResource(name, { action: 'pools', resource: name, pools: r?.pools ?? [] });
+  reconfigurePools(name: string): Promise<void> {
+    return this.#p.admin.reconfigurePools(name);
   }
 
   /**
    * An operator sets a resource's bucket level (default: full), e.g. to
    * clear the debt a worker's bad usage report left. Audited with the level before.
    */
-  async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
-    if (!this.#ledger || !this.#d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
-    const now = this.#d.clock.now();
-    const was = this.#ledger.levels(now).get(name)?.level ?? null;
-    const writes = this.#ledger.reset(name, level, now);
-    await this.#d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
-    this.kick();
+  resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
+    return this.#p.admin.resetBucket(name, level, actor);
   }
 
   /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
-  async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
-    const r = this.#d.registry.resources.get(name);
-    if (!r || !this.#ledger) return;
-    const now = this.#d.clock.now();
-    const writes = this.#ledger.reconfigure(r, now);
-    await this.#d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
-    this.kick();
+  reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
+    return this.#p.admin.reconfigureResource(name, data);
+  }
+
+  // ---- progress (progress.ts) --------------------------------------------------
+
+  /**
+   * A worker's progress report, fenced by the lease token it was issued for.
+   * @param stage the pipeline stage the report's token was issued for
+   */
+  progress(id: string, token: number, percent: number, message: string | undefined, stage?: number): Promise<boolean> {
+    return this.#p.progress.report(id, token, percent, message, stage);
+  }
+
+  // ---- deferred work (deferred.ts) -----------------------------------------------
+
+  /** Whether deferred work may run now, why, and when the next off-peak window opens. */
+  deferredStatus(): { allowed: boolean; reason: DeferredReason; nextWindowAt: number | null } {
+    return this.#p.deferred.status();
+  }
+
+  // ---- views (views.ts) ----------------------------------------------------------
+
+  get queueDepth(): number {
+    return this.#p.views.queueDepth;
+  }
+
+  get runningCount(): number {
+    return this.#p.views.runningCount;
+  }
+
+  position(id: string): number | undefined {
+    return this.#p.views.position(id);
+  }
+
+  /** The live priority of a request: parts as now, with wait and fairness current. */
+  liveScore(r: WorkRequest): Score & { level: string } {
+    return this.#p.views.liveScore(r);
+  }
+
+  /** Queued requests per level, and the oldest wait per level (ms). */
+  queueStats(): Record<string, { depth: number; oldestWaitMs: number }> {
+    return this.#p.views.queueStats();
+  }
+
+  bucketLevels(): Map<string, { level: number; capacity: number }> {
+    return this.#p.views.bucketLevels();
+  }
+
+  /** Pool levels of a resource, for views. */
+  poolLevels(resource: string): PoolLevel[] {
+    return this.#p.views.poolLevels(resource);
+  }
+
+  runningFor(clientId: string): number {
+    return this.#p.views.runningFor(clientId);
+  }
+
+  runningOnWorker(name: string): number {
+    return this.#p.views.runningOnWorker(name);
+  }
+
+  waitingRetries(): number {
+    return this.#p.views.waitingRetries();
   }
 
   /** The most of `resource` one queued request needs (0 when none waits for it). */
   largestQueuedNeed(resource: string): number {
-    let max = 0;
-    for (const q of this.#queued.values()) max = Math.max(max, q.needs[resource] ?? 0);
-    return max;
+    return this.#p.views.largestQueuedNeed(resource);
   }
 
   /**
@@ -382,565 +215,6 @@ export class Scheduler {
    * less what the bucket holds now, at the refill rate. 0 when it would fit.
    */
   expectedWaitMs(resource: string, amount: number): number {
-    const r = this.#d.registry.resources.get(resource);
-    const lv = this.#ledger?.levels(this.#d.clock.now()).get(resource);
-    if (!r || !lv) return 0;
-    const short = (this.#queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
-    if (short <= 0) return 0;
-    return r.refillPerS > 0 ? Math.ceil((short * 1000) / r.refillPerS) : Infinity;
+    return this.#p.views.expectedWaitMs(resource, amount);
   }
-
-  /** Pool levels of a resource, for views. */
-  poolLevels(resource: string): PoolLevel[] {
-    return this.#ledger ? this.#ledger.poolLevels(resource, this.#d.clock.now()) : [];
-  }
-
-  /**
-   * A hold is granted to a request that was refused for lack of a resource
-   * and then overtaken on that resource in the same pass (a request ranked
-   * below it was admitted because it needed less), once it has waited
-   * holdAfterMs. Requests of equal size under saturation never overtake each
-   * other, so holds never override priority; they only stop a large request
-   * from being starved by smaller ones.
-   */
-  #noteAdmitted(id: string, needs: Amounts, now: number): void {
-    for (const res of Object.keys(needs)) {
-      const refused = this.#refusedThisPass.get(res);
-      if (refused === undefined || refused === id || this.#holds.has(res)) continue;
-      const q = this.#queued.get(refused);
-      if (q && now - q.enqueuedAt >= this.#o.holdAfterMs) this.#holds.set(res, refused);
-    }
-  }
-
-  /**
-   * Utilization as deferred work sees it: the fullest bucket's used share,
-   * and 1 while scored (non-deferred) work is waiting.
-   */
-  #utilization(now: number): number {
-    if (this.#queue.nonDeferredSize > 0) return 1;
-    let u = 0;
-    for (const b of (this.#ledger as ResourceLedger).levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
-    return u;
-  }
-
-  /** Requests a template deferred to off-peak run as ordinary work once their deadline has come. */
-  #runOverdueDeferred(now: number): void {
-    for (const [id, q] of this.#queued) {
-      if (q.deadlineAt === null || now < q.deadlineAt) continue;
-      const group = this.#groupOf.get(id) as string;
-      this.#queue.remove(id);
-      this.#queued.set(id, { ...q, klass: 0, deadlineAt: null });
-      this.#queue.push({ id, clientId: q.clientId, group, klass: 0, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt });
-      this.kick();
-    }
-  }
-
-  /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
-  #observe(now: number): void {
-    const low = this.#o.deferred.lowUtilization;
-    if (low && this.#ledger) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
-  }
-
-  /** Whether deferred work may run now, why, and when the next off-peak window opens. */
-  deferredStatus(): { allowed: boolean; reason: DeferredReason; nextWindowAt: number | null } {
-    const now = this.#d.clock.now();
-    const d = deferredAllowed(this.#o.deferred, this.#lowUtil, now);
-    return { ...d, nextWindowAt: nextWindowStart(now, this.#o.deferred.windows, this.#o.deferred.timeZone) };
-  }
-
-  /** Start every holder that now fits and may run. Returns how many started. */
-  #launchHolders(): number {
-    let n = 0;
-    for (const id of new Set(this.#holds.values())) {
-      const q = this.#queued.get(id);
-      if (!q) continue;
-      const now = this.#d.clock.now();
-      const e = this.#eligible({ id, clientId: q.clientId, group: '', klass: q.klass, basePoints: q.basePoints, enqueuedAt: q.enqueuedAt }, now);
-      if (e.result !== 'ok') {
-        if (e.waitMs !== undefined) this.#holderWaitMs = Math.min(this.#holderWaitMs, e.waitMs);
-        continue;
-      }
-      this.#launch(id, now);
-      n++;
-    }
-    return n;
-  }
-
-  /** Resources held for long-waiting requests: resource → request id. */
-  holds(): Record<string, string> {
-    return Object.fromEntries(this.#holds);
-  }
-
-  #wakeIn(ms: number): void {
-    clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = setTimeout(() => this.kick(), ms);
-    this.#wakeTimer.unref();
-  }
-
-  #activeClients(): Set<string> {
-    const s = new Set<string>(this.#queuedByClient.keys());
-    for (const k of this.#runningByClient.keys()) s.add(k);
-    return s;
-  }
-
-  #eligible(it: QueuedItem, now: number): { result: Eligibility; waitMs?: number } {
-    const q = this.#queued.get(it.id);
-    if (!q) return { result: 'ok' };
-    const reg = this.#d.registry;
-    const client = reg.client(q.clientId);
-    if (client && (this.#runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
-    for (const res of Object.keys(q.needs)) {
-      const holder = this.#holds.get(res);
-      if (holder !== undefined && holder !== it.id) return { result: 'group' }; // Held for an older request.
-    }
-    const w = reg.worker(q.worker);
-    if (w && this.#slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
-    if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
-    const ledger = this.#ledger as ResourceLedger;
-    const c = ledger.check(q.needs, now, this.#drawContext(q.clientId));
-    if (!c.ok) {
-      if (!this.#refusedThisPass.has(c.resource)) this.#refusedThisPass.set(c.resource, it.id);
-      this.#d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);
-      // With reserved or dedicated pools, whether it fits depends on who draws: another
-      // client of the same group (a pool's owner) may fit, so skip only this client.
-      return { result: ledger.hasPools(c.resource) ? 'client' : 'group', waitMs: c.waitMs };
-    }
-    return { result: 'ok' };
-  }
-
-  /**
-   * Start a picked request. The synchronous part takes its resources, its
-   * client's and worker's slots, so the rest of the pass sees them taken;
-   * the claim, its commit and the dispatch continue without holding up the pass.
-   */
-  #launch(id: string, now: number): void {
-    const { registry, events } = this.#d;
-    const q = this.#unqueue(id);
-    if (!q) return;
-    this.#noteAdmitted(id, q.needs, now);
-    const worker = registry.worker(q.worker);
-    const { writes, taken } = (this.#ledger as ResourceLedger).reserve(q.needs, now, this.#drawContext(q.clientId));
-    const entry: Running = {
-      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
-    };
-    this.#running.set(id, entry);
-    inc(this.#runningByClient, q.clientId);
-    if (worker) this.#slots.take(entry, worker.name);
-    const needs = Object.entries(q.needs);
-    if (needs.length === 0) this.#fairness.record(q.clientId, '', 1, now);
-    for (const [res, amount] of needs) this.#fairness.record(q.clientId, res, amount, now);
-    const p = this.#claimAndRun(entry, q, writes, now).catch((err) => {
-      events.emit('worker:error', entry.worker, toErr(err));
-    });
-    this.#inflight.add(p);
-    void p.finally(() => this.#inflight.delete(p));
-  }
-
-  async #claimAndRun(entry: Running, q: Queued, writes: BucketWrites, now: number): Promise<void> {
-    const { store, registry, events } = this.#d;
-    const worker = registry.worker(q.worker);
-    const deadlineAt = now + q.timeoutMs;
-    const claimed = await store.claim(entry.id, {
-      owner: this.#o.instanceId, now, leaseMs: q.timeoutMs + this.#o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes,
-      ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#o.leaseGraceMs } } : {}),
-    });
-    if (!claimed) {
-      // Cancelled between pick and claim: nothing was written for it.
-      if (this.#running.get(entry.id) === entry) {
-        this.#release(entry);
-        (this.#ledger as ResourceLedger).giveBack(entry.taken, this.#d.clock.now());
-      }
-      return;
-    }
-    entry.token = claimed.leaseToken;
-    events.emit('request:claimed', claimed);
-    if (!worker) {
-      await this.#finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: worker "${q.worker}" is not registered`, retryable: false }, usage: null });
-      return;
-    }
-    // The reservation must be on disk before the worker can spend it: after a crash the
-    // buckets still account for it, and the reaper takes the request back.
-    await store.durable();
-    // A large input goes to the worker as the bytes the store holds (decompressed off the event loop), not parsed and
-    // serialized again; and sending one takes a turn of its own, so that several do not hold up every other client.
-    const raw = claimed[RAW_INPUT];
-    const rawInput = raw && raw.approxBytes >= LARGE_PAYLOAD_BYTES ? new RawJson(await raw.bytes(), () => claimed.input) : undefined;
-    if (rawInput) await largeWork.next();
-    if (this.#running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
-    const batch = claimed.policy.batch;
-    if (batch && this.#d.transports[worker.transport].dispatchBatch) {
-      const value = (claimed.input as Record<string, unknown> | null)?.[batch.key];
-      const key = `${worker.name}|${claimed.template}|${claimed.model ?? ''}|${JSON.stringify(value ?? null)}`;
-      await this.#batcher.add(key, { entry, req: claimed, deadlineAt, readyAt: q.readyAt }, batch.windowMs, batch.maxSize);
-      return;
-    }
-    await this.#dispatch(entry, claimed, deadlineAt, q.readyAt, rawInput);
-  }
-
-  /** @param rawInput the input as stored bytes (a large one), spliced into the job instead of serialized again */
-  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number, rawInput?: RawJson): Promise<void> {
-    const { registry, clock } = this.#d;
-    const worker = registry.worker(req.policy.worker);
-    if (!worker) return;
-    const job = this.#jobFor(entry, req, deadlineAt, undefined, rawInput);
-    const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
-    // What Allot added between "runnable" and "sent to the worker": queueing, reservation, two durable writes.
-    this.#d.events.emit('request:started', req, performance.now() - readyAt);
-    let outcome: WorkerOutcome;
-    try {
-      outcome = req.policy.stages
-        ? await this.#runPipeline(entry, req, deadlineAt)
-        : await this.#d.transports[worker.transport].dispatch(worker, job, {
-          signal: entry.abort.signal,
-          onProgress: (pct, msg) => void this.progress(req.id, entry.token, pct, msg),
-          onRequirements: (declared) => this.#noteRequirements(worker.name, declared),
-        });
-    } finally {
-      clearTimeout(timer);
-    }
-    await this.#finish(entry, req, outcome);
-  }
-
-  /** A pipeline's stages, one after another, within this attempt's lease. */
-  #runPipeline(entry: Running, req: WorkRequest, deadlineAt: number): Promise<WorkerOutcome> {
-    const reg = this.#d.registry;
-    const model = req.model ? reg.modelResource(req.model) : undefined;
-    const stages = req.policy.stages ?? [];
-    return runPipeline(
-      {
-        store: this.#d.store, clock: this.#d.clock, references: this.#d.references, transports: this.#d.transports, worker: (name) => reg.worker(name), random: this.#d.random,
-        onRequirements: (worker, declared) => this.#noteRequirements(worker, declared),
-        onStageOutcome: (worker, o) => {
-          if (req.model && (o.usage?.tokens.output ?? 0) > req.maxTokens) entry.overusers.add(worker);
-          if (o.ok) this.#d.events.emit('worker:answered', worker);
-          else this.#d.events.emit('worker:error', worker, o.error);
-        },
-      },
-      {
-        req, stages, token: entry.token, signal: entry.abort.signal, deadlineAt,
-        job: (k, input, attempt, stageDeadline) => ({
-          ...this.#jobFor(entry, req, stageDeadline, k), stage: k, attempt, input,
-          parameters: { ...req.parameters, ...stages[k]?.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
-        }),
-        onStage: async (k, worker) => {
-          entry.stage = { k, n: stages.length };
-          if (this.#running.get(entry.id) !== entry) return;
-          await this.#slots.move(entry, worker, reg.worker(worker)?.maxConcurrency ?? Infinity, entry.abort.signal);
-        },
-        onProgress: (pct, msg) => void this.#setProgress(req.id, entry.token, pct, msg),
-        costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
-      },
-    );
-  }
-
-  #noteRequirements(worker: string, declared: Readonly<Record<string, number>>): void {
-    void this.#d.registry.noteRequirements(worker, declared).catch((err: unknown) => this.#d.events.emit('worker:error', worker, toErr(err)));
-  }
-
-  /** Several requests of one batch key as one call; each is then reconciled on its own. */
-  async #dispatchBatch(items: BatchItem[]): Promise<void> {
-    const live = items.filter((x) => this.#running.get(x.entry.id) === x.entry);
-    const first = live[0];
-    if (!first) return;
-    const worker = this.#d.registry.worker(first.req.policy.worker);
-    const transport = worker && this.#d.transports[worker.transport];
-    if (!worker || !transport?.dispatchBatch) {
-      for (const x of live) await this.#dispatch(x.entry, x.req, x.deadlineAt, x.readyAt);
-      return;
-    }
-    const abort = new AbortController();
-    const deadline = Math.min(...live.map((x) => x.deadlineAt));
-    const timer = setTimeout(() => abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadline - this.#d.clock.now()));
-    for (const x of live) this.#d.events.emit('request:started', x.req, performance.now() - x.readyAt);
-    let outcomes: WorkerOutcome[];
-    try {
-      outcomes = await transport.dispatchBatch(worker, live.map((x) => this.#jobFor(x.entry, x.req, x.deadlineAt)), { signal: abort.signal, onProgress: () => {} });
-    } finally {
-      clearTimeout(timer);
-    }
-    const now = this.#d.clock.now();
-    for (const [i, x] of live.entries()) {
-      const outcome = outcomes[i] as WorkerOutcome;
-      await this.#finish(x.entry, x.req, outcome);
-      if (i > 0 && outcome.ok) {
-        await this.#d.store.recordSaving({
-          at: now, requestId: x.req.id, clientId: x.req.clientId, template: x.req.template, strategy: 'batching', usdNano: 0, calls: 1, bytes: 0,
-          method: `sent in one call with ${live.length - 1} other requests`,
-        });
-      }
-    }
-  }
-
-  /** @param input what to send as the input, if not the request's own (a large one as stored bytes) */
-  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number, stage?: number, input?: unknown): Job {
-    return {
-      request_id: req.id,
-      template: req.template,
-      stage: 0,
-      attempt: req.attempts,
-      input: input === undefined ? req.input : input,
-      parameters: { ...req.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
-      deadline_ms: deadlineAt,
-      timeout_ms: Math.max(0, Math.round(deadlineAt - this.#d.clock.now())),
-      progress: { url: `${this.#o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#d.progressTokens.issue(req.id, entry.token, stage) },
-    };
-  }
-
-  /** Reconcile a worker's answer: settle buckets and budget, then complete, retry or fail. */
-  async #finish(entry: Running, req: WorkRequest, outcome: WorkerOutcome): Promise<void> {
-    const { store, events, clock } = this.#d;
-    const mine = this.#running.get(entry.id);
-    if (mine !== entry) {
-      events.emit('request:stale-result', entry.id, entry.token);
-      return;
-    }
-    this.#release(entry);
-    const now = clock.now();
-    const settlement = this.#settlement(req, entry, outcome.usage, now);
-    let next: WorkRequest | null;
-    if (outcome.ok) {
-      next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
-      if (next) {
-        events.emit('request:completed', next, now - entry.startedAt);
-        await this.#sharing.completed(next, now);
-      }
-    } else {
-      // A worker that gives up at the deadline it was sent reports its own code; the stable one is Allot's.
-      if (outcome.error.code === 'DEADLINE_EXCEEDED') outcome = { ...outcome, error: { ...outcome.error, code: 'REQUEST_TIMEOUT', retryable: true } };
-      const policy = { ...req.policy.retry, maxAttempts: req.maxAttempts };
-      if (shouldRetry(policy, req.attempts, outcome.error.retryable)) {
-        const runAt = now + backoffDelay(policy, req.attempts, this.#d.random);
-        next = await store.retryLater(entry.id, entry.token, { now, runAt, error: outcome.error, settlement });
-        if (next) {
-          this.#retries.add(entry.id, runAt);
-          events.emit('request:retrying', next, outcome.error);
-        }
-      } else {
-        next = await store.fail(entry.id, entry.token, { now, error: outcome.error, settlement });
-        if (next) {
-          events.emit('request:failed', next);
-          await this.#handOver(next.id);
-        }
-      }
-      events.emit('worker:error', entry.worker, outcome.error);
-    }
-    if (!next) events.emit('request:stale-result', entry.id, entry.token);
-    this.kick();
-  }
-
-  /**
-   * What an attempt used and cost. Usage a worker did not report is unknown:
-   * nothing is charged to the budget for it, and its reservation is treated
-   * as consumed by the buckets, which is the safe side for provider limits.
-   */
-  #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
-    const ledger = this.#ledger as ResourceLedger;
-    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: ledger.settle(entry.taken, entry.reserved, now), returned: {} };
-    const reg = this.#d.registry;
-    const model = req.model ? reg.modelResource(req.model) : undefined;
-    const used: Record<string, number> = {};
-    for (const name of Object.keys(entry.reserved)) used[name] = 0;
-    for (const [name, amount] of Object.entries(usage.resources)) used[name] = (used[name] ?? 0) + amount;
-    if (model) used[model.name] = (used[model.name] ?? 0) + usage.tokens.input + usage.tokens.output;
-    const { nano } = usageCost(usage, model?.price, reg.priceOf);
-    const returned: Record<string, number> = {};
-    for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
-    const overuse = overuseOf(req, entry, usage, used, now);
-    if (overuse) this.#d.events.emit('request:overuse', req.id, overuse);
-    return { usage, costNano: nano, buckets: ledger.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
-  }
-
-  #release(entry: Running): void {
-    this.#running.delete(entry.id);
-    dec(this.#runningByClient, entry.clientId);
-    this.#slots.free(entry); // `worker` stays set: its outcome is reported against it.
-  }
-
-  // ---- retries, reaping, progress, cancel --------------------------------------
-
-  /** Move WAITING_RETRY requests whose time has come back to PENDING. Exposed for tests. */
-  async promoteDue(): Promise<number> {
-    const now = this.#d.clock.now();
-    let n = 0;
-    for (const id of this.#retries.takeDue(now)) {
-      const r = await this.#d.store.promote(id, now);
-      if (r) {
-        this.#push(r);
-        n++;
-      }
-    }
-    this.#retries.arm();
-    if (n) this.kick();
-    return n;
-  }
-
-  /** Units workers hold themselves (/internal/reserve). Available once started. */
-  get units(): WorkerReservations {
-    if (!this.#units) throw new AllotError('INTERNAL_ERROR', 'The scheduler has not started');
-    return this.#units;
-  }
-
-  /** Take back requests whose lease expired, and units whose reservation expired. Exposed for tests. */
-  async reap(): Promise<number> {
-    const now = this.#d.clock.now();
-    if (this.#units?.sweep()) this.kick();
-    this.#observe(now);
-    this.#runOverdueDeferred(now);
-    if (this.#queue.size > this.#queue.nonDeferredSize) this.kick(); // Deferred work may have become allowed.
-    const reaped = await this.#d.store.reapExpiredLeases(now, { self: this.#o.instanceId });
-    for (const r of reaped) {
-      const mine = this.#running.get(r.id);
-      if (mine) {
-        this.#release(mine);
-        mine.abort.abort({ code: 'REQUEST_TIMEOUT' });
-      }
-      if (r.state === 'WAITING_RETRY') this.#retries.add(r.id, r.runAt ?? now);
-      else if (r.state === 'FAILED') {
-        this.#d.events.emit('request:failed', r);
-        await this.#handOver(r.id);
-      }
-    }
-    if (reaped.length) this.kick();
-    return reaped.length;
-  }
-
-  /** A worker's progress report, fenced by the lease token it was issued for. */
-  /** @param stage the pipeline stage the report's token was issued for */
-  async progress(id: string, token: number, percent: number, message: string | undefined, stage?: number): Promise<boolean> {
-    const run = this.#running.get(id)?.stage;
-    if (stage === undefined || !run) return this.#setProgress(id, token, percent, message);
-    // A late report from a stage that has ended is accepted and dropped: the pipeline has moved on.
-    if (stage !== run.k) return run.k > stage;
-    // A stage reports its own 0-100; the request's progress counts the stages before it.
-    return this.#setProgress(id, token, overallPercent(stage, run.n, percent), `stage ${stage + 1}/${run.n}${message ? `: ${message}` : ''}`);
-  }
-
-  async #setProgress(id: string, token: number, percent: number, message: string | undefined): Promise<boolean> {
-    const pct = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
-    const ok = await this.#d.store.setProgress(id, token, { percent: pct, message, at: this.#d.clock.now() });
-    if (ok) this.#d.events.emit('request:progress', id, pct, message);
-    return ok;
-  }
-
-  /** A request ended without a result: if identical ones waited for it, they run on their own (the first leads). */
-  async #handOver(id: string): Promise<void> {
-    for (const r of await this.#sharing.endedWithout(id)) this.#push(r);
-    this.kick();
-  }
-
-  /** Cancel from any cancellable state; releases the hold and any reservation at once. */
-  async cancel(id: string, actor: string): Promise<WorkRequest | null> {
-    const now = this.#d.clock.now();
-    const run = this.#running.get(id);
-    let buckets = EMPTY;
-    if (run) {
-      this.#release(run);
-      buckets = (this.#ledger as ResourceLedger).giveBack(run.taken, now);
-    }
-    this.#unqueue(id);
-    this.#retries.delete(id);
-    const r = await this.#d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
-    if (run) run.abort.abort({ code: 'CANCELLED' });
-    if (r) {
-      this.#d.events.emit('request:cancelled', r);
-      await this.#handOver(id);
-    }
-    this.kick();
-    return r;
-  }
-
-  // ---- views ------------------------------------------------------------------
-
-  get queueDepth(): number {
-    return this.#queue.size;
-  }
-
-  get runningCount(): number {
-    return this.#running.size;
-  }
-
-  position(id: string): number | undefined {
-    const now = this.#d.clock.now();
-    const active = this.#activeClients();
-    return this.#queue.position(id, now, (c, g) => this.#fairness.points(c, this.#groupResource.get(g) ?? '', active, now));
-  }
-
-  /** The live priority of a request: parts as now, with wait and fairness current. */
-  liveScore(r: WorkRequest): Score & { level: string } {
-    const now = this.#d.clock.now();
-    const fair = this.#fairness.points(r.clientId, primaryResource(r.estimate.resources, r.model ? this.#d.registry.modelResource(r.model)?.name : undefined), this.#activeClients(), now);
-    const waited = r.state === 'PENDING' || r.state === 'WAITING_RETRY' ? now - r.createdAt : (r.startedAt ?? now) - r.createdAt;
-    const s = score(r.priority.parts.tier, r.urgency, waited, this.#o.starvationMs, fair);
-    const requested = r.klass === 1 ? 'batch' : r.klass === 2 ? 'deferred' : undefined;
-    return { ...s, level: levelFor(s.total, requested) };
-  }
-
-  /** Queued requests per level, and the oldest wait per level (ms). */
-  queueStats(): Record<string, { depth: number; oldestWaitMs: number }> {
-    const now = this.#d.clock.now();
-    const out: Record<string, { depth: number; oldestWaitMs: number }> = {};
-    for (const lv of ['immediate', 'fast', 'normal', 'batch', 'deferred']) out[lv] = { depth: 0, oldestWaitMs: 0 };
-    for (const it of this.#queue.items()) {
-      const total = it.basePoints + waitPoints(now - it.enqueuedAt, this.#o.starvationMs) + 10;
-      const lv = levelFor(total, it.klass === 1 ? 'batch' : it.klass === 2 ? 'deferred' : undefined);
-      const s = out[lv] as { depth: number; oldestWaitMs: number };
-      s.depth++;
-      s.oldestWaitMs = Math.max(s.oldestWaitMs, now - it.enqueuedAt);
-    }
-    return out;
-  }
-
-  bucketLevels(): Map<string, { level: number; capacity: number }> {
-    return this.#ledger ? this.#ledger.levels(this.#d.clock.now()) : new Map();
-  }
-
-  runningFor(clientId: string): number {
-    return this.#runningByClient.get(clientId) ?? 0;
-  }
-
-  runningOnWorker(name: string): number {
-    return this.#slots.taken(name);
-  }
-
-  waitingRetries(): number {
-    return this.#retries.size;
-  }
-}
-
-/**
- * Usage beyond what the job allowed: more output tokens than `max_tokens`
- * (per model call), or more of a resource than was reserved for it. Charged
- * as reported all the same; flagged on the request, and alerted on.
- */
-function overuseOf(req: WorkRequest, entry: Running, usage: Usage, used: Readonly<Record<string, number>>, now: number): Overuse | null {
-  const resources: Record<string, { reserved: number; used: number }> = {};
-  for (const [name, u] of Object.entries(used)) {
-    const reserved = entry.reserved[name] ?? 0;
-    if (u > reserved) resources[name] = { reserved, used: u };
-  }
-  const allowed = req.model ? req.maxTokens * (req.policy.stages?.length ?? 1) : Infinity;
-  const outputTokens = usage.tokens.output > allowed ? { allowed, reported: usage.tokens.output } : undefined;
-  if (!outputTokens && Object.keys(resources).length === 0) return null;
-  const workers = entry.overusers.size ? [...entry.overusers] : [...new Set(req.policy.stages ? req.policy.stages.map((x) => x.worker) : [entry.worker])];
-  return { workers, at: now, ...(outputTokens ? { outputTokens } : {}), resources };
-}
-
-/** The contended resource fairness is measured on: the model's, else the first needed, else none (''). */
-function primaryResource(needs: Readonly<Record<string, number>>, model: string | undefined): string {
-  return model ?? Object.keys(needs)[0] ?? '';
-}
-
-function inc(m: Map<string, number>, k: string): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
-}
-
-function dec(m: Map<string, number>, k: string): void {
-  const v = (m.get(k) ?? 0) - 1;
-  if (v <= 0) m.delete(k);
-  else m.set(k, v);
-}
-
-function toErr(err: unknown): RequestError {
-  if (err instanceof AllotError) return { code: err.code, message: err.message, retryable: err.retryable };
-  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err), retryable: true };
 }

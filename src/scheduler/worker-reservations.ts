@@ -15,7 +15,7 @@ import { AllotError } from '../core/errors.ts';
 import type { Events } from '../events.ts';
 import type { Resource } from '../model.ts';
 import type { BucketWrites, Store } from '../store/store.ts';
-import type { ResourceLedger } from './ledger.ts';
+import type { Buckets, Grant } from './buckets.ts';
 
 export interface UnitReservation {
   readonly id: string;
@@ -25,7 +25,7 @@ export interface UnitReservation {
   readonly createdAt: number;
   readonly expiresAt: number;
   /** Units per pool bucket (workers draw from shared pools). */
-  readonly taken: Readonly<Record<string, number>>;
+  readonly taken: Grant;
 }
 
 export type TakeOutcome = { readonly ok: true; readonly reservation: UnitReservation } | { readonly ok: false; readonly waitMs: number };
@@ -34,15 +34,15 @@ export type TakeOutcome = { readonly ok: true; readonly reservation: UnitReserva
 export const MAX_RESERVATION_TTL_MS = 10 * 60_000;
 
 export class WorkerReservations {
-  readonly #ledger: ResourceLedger;
+  readonly #buckets: Buckets;
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #events: Events;
   readonly #resources: ReadonlyMap<string, Resource>;
   readonly #held = new Map<string, UnitReservation>();
 
-  constructor(deps: { ledger: ResourceLedger; store: Store; clock: Clock; events: Events; resources: ReadonlyMap<string, Resource> }) {
-    this.#ledger = deps.ledger;
+  constructor(deps: { buckets: Buckets; store: Store; clock: Clock; events: Events; resources: ReadonlyMap<string, Resource> }) {
+    this.#buckets = deps.buckets;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#events = deps.events;
@@ -62,15 +62,15 @@ export class WorkerReservations {
   }
 
   /** Take units from the shared pool now, or say how long until they could be had. */
-  #take(resource: string, amount: number, now: number): { ok: true; writes: BucketWrites; taken: Readonly<Record<string, number>> } | { ok: false; waitMs: number } {
+  #take(resource: string, amount: number, now: number): { ok: true; writes: BucketWrites; taken: Grant } | { ok: false; waitMs: number } {
     this.#resource(resource, amount);
     const need = { [resource]: amount };
-    const c = this.#ledger.check(need, now);
+    const c = this.#buckets.check(need, now);
     if (!c.ok) {
       this.#events.emit('bucket:throttled', resource, amount, c.waitMs);
       return { ok: false, waitMs: c.waitMs };
     }
-    return { ok: true, ...this.#ledger.reserve(need, now) };
+    return { ok: true, ...this.#buckets.reserve(need, now) };
   }
 
   /** Hold `amount` units for `ttlMs`, or say how long until they could be had. */
@@ -102,7 +102,7 @@ export class WorkerReservations {
     const u = used ?? r.amount;
     if (!(u >= 0)) throw new AllotError('VALIDATION_ERROR', 'amount: must be 0 or more');
     this.#held.delete(id);
-    const writes = this.#ledger.settle(r.taken, { [r.resource]: u }, this.#clock.now());
+    const writes = this.#buckets.settle(r.taken, { [r.resource]: u }, this.#clock.now());
     this.#write(writes, `worker:${worker}`, { action: 'consume', reservation_id: id, resource: r.resource, amount: u, returned: r.amount - u });
     return { reservation: r, used: u, returned: r.amount - u };
   }
@@ -119,7 +119,7 @@ export class WorkerReservations {
   release(worker: string, id: string): UnitReservation {
     const r = this.#mine(worker, id);
     this.#held.delete(id);
-    this.#write(this.#ledger.giveBack(r.taken, this.#clock.now()), `worker:${worker}`, { action: 'release', reservation_id: id, resource: r.resource, amount: r.amount });
+    this.#write(this.#buckets.giveBack(r.taken, this.#clock.now()), `worker:${worker}`, { action: 'release', reservation_id: id, resource: r.resource, amount: r.amount });
     return r;
   }
 
@@ -130,7 +130,7 @@ export class WorkerReservations {
     for (const r of this.#held.values()) {
       if (r.expiresAt > now) continue;
       this.#held.delete(r.id);
-      this.#write(this.#ledger.giveBack(r.taken, now), 'reaper', { action: 'expire', reservation_id: r.id, worker: r.worker, resource: r.resource, amount: r.amount });
+      this.#write(this.#buckets.giveBack(r.taken, now), 'reaper', { action: 'expire', reservation_id: r.id, worker: r.worker, resource: r.resource, amount: r.amount });
       n++;
     }
     return n;

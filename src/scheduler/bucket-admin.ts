@@ -1,0 +1,52 @@
+/**
+ * Operators' changes to resources' buckets: a new capacity, refill rate or
+ * pools (after the Registry changed them), and setting a level by hand.
+ * Each writes the new levels with an audit row, then wakes the loop (what
+ * was refused may fit now).
+ */
+import { AllotError } from '../core/errors.ts';
+import type { Parts } from './parts.ts';
+import type { SchedulerState } from './state.ts';
+
+export class BucketAdmin {
+  readonly #s: SchedulerState;
+  readonly #p: Parts;
+
+  constructor(s: SchedulerState, p: Parts) {
+    this.#s = s;
+    this.#p = p;
+  }
+
+  /**
+   * Apply a resource's new pools (after Registry.setPools). Pools that keep
+   * their name keep their level; units running requests took from a pool
+   * that no longer exists come back by refill only.
+   */
+  async reconfigurePools(name: string): Promise<void> {
+    const r = this.#s.d.registry.resources.get(name);
+    await this.reconfigureResource(name, { action: 'pools', resource: name, pools: r?.pools ?? [] });
+  }
+
+  /**
+   * An operator sets a resource's bucket level (default: full), e.g. to
+   * clear the debt a worker's bad usage report left. Audited with the level before.
+   */
+  async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
+    if (!this.#s.buckets.loaded || !this.#s.d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    const now = this.#s.d.clock.now();
+    const was = this.#s.buckets.levels(now).get(name)?.level ?? null;
+    const writes = this.#s.buckets.reset(name, level, now);
+    await this.#s.d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
+    this.#p.loop.kick();
+  }
+
+  /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
+  async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
+    const r = this.#s.d.registry.resources.get(name);
+    if (!r || !this.#s.buckets.loaded) return;
+    const now = this.#s.d.clock.now();
+    const writes = this.#s.buckets.reconfigure(r, now);
+    await this.#s.d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
+    this.#p.loop.kick();
+  }
+}

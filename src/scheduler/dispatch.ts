@@ -1,0 +1,218 @@
+/**
+ * Dispatch: start a picked request and carry it to its worker. The
+ * synchronous start takes its resources and slots so the rest of the pass
+ * sees them taken; then the claim under a lease (with the bucket writes, in
+ * one store write), the commit, and the call to the worker: alone, as a
+ * pipeline's stages, or batched with others of the same batch key. Each
+ * answer goes to reconcile.
+ */
+import { usageCost } from '../core/cost.ts';
+import { RAW_INPUT, type WorkRequest } from '../model.ts';
+import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
+import type { BucketWrites } from '../store/store.ts';
+import { RawJson, type Job, type WorkerOutcome } from '../workers/transport.ts';
+import { Batcher } from './batcher.ts';
+import type { Parts } from './parts.ts';
+import { runPipeline } from './pipeline.ts';
+import { inc, toErr, type Queued, type Running, type SchedulerState } from './state.ts';
+
+interface BatchItem {
+  readonly entry: Running;
+  readonly req: WorkRequest;
+  readonly deadlineAt: number;
+  readonly readyAt: number;
+}
+
+export class Dispatch {
+  readonly #s: SchedulerState;
+  readonly #p: Parts;
+  readonly #batcher = new Batcher<BatchItem>((_key, items) => this.#dispatchBatch(items));
+
+  constructor(s: SchedulerState, p: Parts) {
+    this.#s = s;
+    this.#p = p;
+  }
+
+  /** Send every batch still collecting (at stop). */
+  flushBatches(): Promise<void> {
+    return this.#batcher.flushAll();
+  }
+
+  /**
+   * Start a picked request. The synchronous part takes its resources, its
+   * client's and worker's slots, so the rest of the pass sees them taken;
+   * the claim, its commit and the dispatch continue without holding up the pass.
+   */
+  launch(id: string, now: number): void {
+    const { registry, events } = this.#s.d;
+    const q = this.#p.intake.unqueue(id);
+    if (!q) return;
+    this.#p.holds.noteAdmitted(id, q.needs, now);
+    const worker = registry.worker(q.worker);
+    const { writes, taken } = this.#s.buckets.reserve(q.needs, now, this.#p.gate.drawContext(q.clientId));
+    const entry: Running = {
+      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
+    };
+    this.#s.running.set(id, entry);
+    inc(this.#s.runningByClient, q.clientId);
+    if (worker) this.#s.slots.take(entry, worker.name);
+    const needs = Object.entries(q.needs);
+    if (needs.length === 0) this.#s.fairness.record(q.clientId, '', 1, now);
+    for (const [res, amount] of needs) this.#s.fairness.record(q.clientId, res, amount, now);
+    const p = this.#claimAndRun(entry, q, writes, now).catch((err) => {
+      events.emit('worker:error', entry.worker, toErr(err));
+    });
+    this.#s.inflight.add(p);
+    void p.finally(() => this.#s.inflight.delete(p));
+  }
+
+  async #claimAndRun(entry: Running, q: Queued, writes: BucketWrites, now: number): Promise<void> {
+    const { store, registry, events } = this.#s.d;
+    const worker = registry.worker(q.worker);
+    const deadlineAt = now + q.timeoutMs;
+    const claimed = await store.claim(entry.id, {
+      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes,
+      ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
+    });
+    if (!claimed) {
+      // Cancelled between pick and claim: nothing was written for it.
+      if (this.#s.running.get(entry.id) === entry) {
+        this.#p.reconcile.release(entry);
+        this.#s.buckets.giveBack(entry.taken, this.#s.d.clock.now());
+      }
+      return;
+    }
+    entry.token = claimed.leaseToken;
+    events.emit('request:claimed', claimed);
+    if (!worker) {
+      await this.#p.reconcile.finish(entry, claimed, { ok: false, error: { code: 'WORKER_UNAVAILABLE', message: `Cannot dispatch: worker "${q.worker}" is not registered`, retryable: false }, usage: null });
+      return;
+    }
+    // The reservation must be on disk before the worker can spend it: after a crash the
+    // buckets still account for it, and the reaper takes the request back.
+    await store.durable();
+    // A large input goes to the worker as the bytes the store holds (decompressed off the event loop), not parsed and
+    // serialized again; and sending one takes a turn of its own, so that several do not hold up every other client.
+    const raw = claimed[RAW_INPUT];
+    const rawInput = raw && raw.approxBytes >= LARGE_PAYLOAD_BYTES ? new RawJson(await raw.bytes(), () => claimed.input) : undefined;
+    if (rawInput) await largeWork.next();
+    if (this.#s.running.get(entry.id) !== entry) return; // Cancelled while the commit was pending.
+    const batch = claimed.policy.batch;
+    if (batch && this.#s.d.transports[worker.transport].dispatchBatch) {
+      const value = (claimed.input as Record<string, unknown> | null)?.[batch.key];
+      const key = `${worker.name}|${claimed.template}|${claimed.model ?? ''}|${JSON.stringify(value ?? null)}`;
+      await this.#batcher.add(key, { entry, req: claimed, deadlineAt, readyAt: q.readyAt }, batch.windowMs, batch.maxSize);
+      return;
+    }
+    await this.#dispatch(entry, claimed, deadlineAt, q.readyAt, rawInput);
+  }
+
+  /** @param rawInput the input as stored bytes (a large one), spliced into the job instead of serialized again */
+  async #dispatch(entry: Running, req: WorkRequest, deadlineAt: number, readyAt: number, rawInput?: RawJson): Promise<void> {
+    const { registry, clock } = this.#s.d;
+    const worker = registry.worker(req.policy.worker);
+    if (!worker) return;
+    const job = this.#jobFor(entry, req, deadlineAt, undefined, rawInput);
+    const timer = setTimeout(() => entry.abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadlineAt - clock.now()));
+    // What Allot added between "runnable" and "sent to the worker": queueing, reservation, two durable writes.
+    this.#s.d.events.emit('request:started', req, performance.now() - readyAt);
+    let outcome: WorkerOutcome;
+    try {
+      outcome = req.policy.stages
+        ? await this.#runPipeline(entry, req, deadlineAt)
+        : await this.#s.d.transports[worker.transport].dispatch(worker, job, {
+          signal: entry.abort.signal,
+          onProgress: (pct, msg) => void this.#p.progress.report(req.id, entry.token, pct, msg),
+          onRequirements: (declared) => this.#noteRequirements(worker.name, declared),
+        });
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.#p.reconcile.finish(entry, req, outcome);
+  }
+
+  /** A pipeline's stages, one after another, within this attempt's lease. */
+  #runPipeline(entry: Running, req: WorkRequest, deadlineAt: number): Promise<WorkerOutcome> {
+    const reg = this.#s.d.registry;
+    const model = req.model ? reg.modelResource(req.model) : undefined;
+    const stages = req.policy.stages ?? [];
+    return runPipeline(
+      {
+        store: this.#s.d.store, clock: this.#s.d.clock, references: this.#s.d.references, transports: this.#s.d.transports, worker: (name) => reg.worker(name), random: this.#s.d.random,
+        onRequirements: (worker, declared) => this.#noteRequirements(worker, declared),
+        onStageOutcome: (worker, o) => {
+          if (req.model && (o.usage?.tokens.output ?? 0) > req.maxTokens) entry.overusers.add(worker);
+          if (o.ok) this.#s.d.events.emit('worker:answered', worker);
+          else this.#s.d.events.emit('worker:error', worker, o.error);
+        },
+      },
+      {
+        req, stages, token: entry.token, signal: entry.abort.signal, deadlineAt,
+        job: (k, input, attempt, stageDeadline) => ({
+          ...this.#jobFor(entry, req, stageDeadline, k), stage: k, attempt, input,
+          parameters: { ...req.parameters, ...stages[k]?.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
+        }),
+        onStage: async (k, worker) => {
+          entry.stage = { k, n: stages.length };
+          if (this.#s.running.get(entry.id) !== entry) return;
+          await this.#s.slots.move(entry, worker, reg.worker(worker)?.maxConcurrency ?? Infinity, entry.abort.signal);
+        },
+        onProgress: (pct, msg) => void this.#p.progress.set(req.id, entry.token, pct, msg),
+        costOf: (usage) => (usage ? usageCost(usage, model?.price, reg.priceOf).nano : 0),
+      },
+    );
+  }
+
+  #noteRequirements(worker: string, declared: Readonly<Record<string, number>>): void {
+    void this.#s.d.registry.noteRequirements(worker, declared).catch((err: unknown) => this.#s.d.events.emit('worker:error', worker, toErr(err)));
+  }
+
+  /** Several requests of one batch key as one call; each is then reconciled on its own. */
+  async #dispatchBatch(items: BatchItem[]): Promise<void> {
+    const live = items.filter((x) => this.#s.running.get(x.entry.id) === x.entry);
+    const first = live[0];
+    if (!first) return;
+    const worker = this.#s.d.registry.worker(first.req.policy.worker);
+    const transport = worker && this.#s.d.transports[worker.transport];
+    if (!worker || !transport?.dispatchBatch) {
+      for (const x of live) await this.#dispatch(x.entry, x.req, x.deadlineAt, x.readyAt);
+      return;
+    }
+    const abort = new AbortController();
+    const deadline = Math.min(...live.map((x) => x.deadlineAt));
+    const timer = setTimeout(() => abort.abort({ code: 'REQUEST_TIMEOUT' }), Math.max(0, deadline - this.#s.d.clock.now()));
+    for (const x of live) this.#s.d.events.emit('request:started', x.req, performance.now() - x.readyAt);
+    let outcomes: WorkerOutcome[];
+    try {
+      outcomes = await transport.dispatchBatch(worker, live.map((x) => this.#jobFor(x.entry, x.req, x.deadlineAt)), { signal: abort.signal, onProgress: () => {} });
+    } finally {
+      clearTimeout(timer);
+    }
+    const now = this.#s.d.clock.now();
+    for (const [i, x] of live.entries()) {
+      const outcome = outcomes[i] as WorkerOutcome;
+      await this.#p.reconcile.finish(x.entry, x.req, outcome);
+      if (i > 0 && outcome.ok) {
+        await this.#s.d.store.recordSaving({
+          at: now, requestId: x.req.id, clientId: x.req.clientId, template: x.req.template, strategy: 'batching', usdNano: 0, calls: 1, bytes: 0,
+          method: `sent in one call with ${live.length - 1} other requests`,
+        });
+      }
+    }
+  }
+
+  /** @param input what to send as the input, if not the request's own (a large one as stored bytes) */
+  #jobFor(entry: Running, req: WorkRequest, deadlineAt: number, stage?: number, input?: unknown): Job {
+    return {
+      request_id: req.id,
+      template: req.template,
+      stage: 0,
+      attempt: req.attempts,
+      input: input === undefined ? req.input : input,
+      parameters: { ...req.parameters, ...(req.model ? { model: req.model, max_tokens: req.maxTokens } : {}) },
+      deadline_ms: deadlineAt,
+      timeout_ms: Math.max(0, Math.round(deadlineAt - this.#s.d.clock.now())),
+      progress: { url: `${this.#s.o.publicUrl()}/internal/progress/${encodeURIComponent(req.id)}`, token: this.#s.d.progressTokens.issue(req.id, entry.token, stage) },
+    };
+  }
+}
