@@ -69,6 +69,21 @@ export class Loop {
     await Promise.allSettled(this.#s.inflight);
   }
 
+  /**
+   * Resolves once no pass is pending or running and nothing launched is in
+   * flight (claimed, at a worker, or being reconciled). A test with a fake
+   * clock steps the world with it instead of sleeping for a guess that a
+   * slower store outlasts.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (this.#passScheduled || this.#passRunning) continue;
+      if (this.#s.inflight.size === 0) return;
+      await Promise.allSettled([...this.#s.inflight]);
+    }
+  }
+
   /** Admin: stop starting new work (accepting continues). */
   pause(): void {
     this.#paused = true;

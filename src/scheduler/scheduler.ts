@@ -79,6 +79,11 @@ export class Scheduler {
     this.#p.loop.kick();
   }
 
+  /** Resolves once no pass is pending or running and nothing launched is in flight. */
+  settled(): Promise<void> {
+    return this.#p.loop.settled();
+  }
+
   // ---- intake (intake.ts) ----------------------------------------------------------
 
   /** A request was durably accepted: queue it. */

@@ -22,8 +22,7 @@ test("a light client's request overtakes a heavy client's backlog", async () => 
   );
   const step = async (): Promise<void> => {
     h.scheduler.kick();
-    await new Promise((r) => setTimeout(r, 5));
-    for (let i = 0; i < 100 && h.scheduler.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await h.scheduler.settled();
   };
   try {
     const heavy = await h.createClient('standard');

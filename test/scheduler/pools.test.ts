@@ -38,8 +38,7 @@ async function submit(h: Harness, key: string, tokens: number): Promise<string> 
 
 async function step(h: Harness): Promise<void> {
   h.scheduler.kick();
-  await new Promise((r) => setTimeout(r, 5));
-  for (let i = 0; i < 100 && h.scheduler.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  await h.scheduler.settled();
 }
 
 const status = async (h: Harness, key: string, id: string): Promise<string> => (await h.call('GET', `/api/execution/${id}`, { key })).body.status;
