@@ -4,12 +4,15 @@
  * Allot through `startAllot`, so they run the same wiring.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ResolvedConfig } from './config/resolve.ts';
 import { ConfigError } from './config/resolve.ts';
+import { localCluster, pgCluster } from './cluster/cluster.ts';
+import { relayCluster } from './cluster/relay.ts';
+import { redactUrl } from './core/redact.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { Events } from './events.ts';
 import { buildApp } from './http/app.ts';
@@ -122,7 +125,13 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const references = new References(store, clock);
   const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport(), v2: new V2Transport(references) };
   let publicUrl = config.publicUrl ?? '';
-  const instanceId = `allot-${randomUUID().slice(0, 8)}`;
+  const cluster = config.scaleOut
+    ? await pgCluster(config.scaleOut, { version: VERSION, onError: (err, what) => log.warn({ err }, `cluster: ${what} failed`) }).catch(async (err: unknown) => {
+      await store.close();
+      throw new ConfigError([`ALLOT_DATABASE_URL: cannot join the cluster at ${redactUrl(config.scaleOut?.databaseUrl)}: ${(err as Error).message}`], 'environment');
+    })
+    : localCluster();
+  const instanceId = cluster.id;
   const scheduler = new Scheduler(
     { store, registry, events, clock, transports, progressTokens, references },
     {
@@ -157,9 +166,21 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   events.on('alert:resolved', (a) => log.info({ alert: a.kind, subject: a.subject }, 'alert resolved'));
   const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
   sweeper.unref();
+  const waiters = new Waiters(events);
+  const unrelay = cluster.shared
+    ? relayCluster({
+      bus: cluster.bus, events, store, scheduler, registry, interested: (id) => waiters.has(id), resyncMs: 5 * (config.scaleOut?.pollMs ?? 1_000),
+      onError: (err, what) => log.warn({ err }, `cluster relay: ${what} failed`),
+    })
+    : () => {};
+  cluster.onLeadership((leading, term, reason) => {
+    if (leading) log.info({ instance: instanceId, term }, 'elected: this instance schedules');
+    else log.warn({ instance: instanceId, reason }, 'no longer the scheduler');
+    void scheduler.lead(leading).catch((err: unknown) => log.error({ err }, 'taking over the scheduler failed'));
+  });
   const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters: new Waiters(events),
-    references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION,
+    store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters,
+    references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION, cluster,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
@@ -180,7 +201,9 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
       publicUrl ||= url;
     },
     async start() {
-      await scheduler.start();
+      // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
+      await scheduler.start(!cluster.shared);
+      await cluster.start(publicUrl || null);
       health.start();
       await migration.start();
       alertMonitor.start();
@@ -188,10 +211,15 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     stop(drainMs) {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        // Hand the lease over first: another instance schedules while this one drains what it dispatched.
+        await cluster.resign();
+        unrelay();
         await alertMonitor.stop();
         await health.stop();
         await migration.stop();
         await scheduler.stop(drainMs);
+        // Then leave: what this instance still leased is taken back by the new leader at once.
+        await cluster.stop();
         await transports.http.close();
         await transports.subprocess.close();
         await tokens.close();

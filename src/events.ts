@@ -18,6 +18,12 @@ export interface EventMap {
   'request:failed': [req: WorkRequest];
   'request:cancelled': [req: WorkRequest];
   'request:stale-result': [id: string, token: number];
+  /**
+   * Another instance changed a request (scale-out mode): `req` as re-read from
+   * the shared store. Waiters and streams follow it; metrics do not (the
+   * instance that made the change counted it).
+   */
+  'request:changed': [req: WorkRequest];
   /** A worker reported usage beyond what the job allowed (charged as reported, flagged on the request). */
   'request:overuse': [id: string, overuse: Overuse];
   'bucket:throttled': [resource: string, needed: number, waitMs: number];

@@ -10,6 +10,7 @@ import type { Admission } from '../service/admission.ts';
 import type { Auth, Principal } from '../service/auth.ts';
 import type { Registry } from '../service/registry.ts';
 import type { Waiters } from '../service/waiters.ts';
+import type { Cluster } from '../cluster/cluster.ts';
 import type { Store } from '../store/store.ts';
 import type { References } from '../workers/references.ts';
 import type { WorkerHealth } from '../workers/health.ts';
@@ -35,6 +36,8 @@ export interface AppDeps {
   readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs'>;
   readonly startedAt: number;
   readonly version: string;
+  /** This instance among those sharing its database (scale-out mode), for /status. */
+  readonly cluster: Pick<Cluster, 'id' | 'shared' | 'instances'>;
 }
 
 export interface Env {

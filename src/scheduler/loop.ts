@@ -22,35 +22,97 @@ export class Loop {
   #passAgain = false;
   #reaper: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
+  /**
+   * Whether this instance schedules. Alone (SQLite) it always does; in the
+   * scale-out mode only the elected leader does, and the others keep their
+   * queue as a replica (for positions and views) without picking from it.
+   */
+  #leading = true;
+  /** The last rebuild from the store (start or taking the lead): a new one waits for it. */
+  #resync: Promise<void> = Promise.resolve();
 
   constructor(s: SchedulerState, p: Parts) {
     this.#s = s;
     this.#p = p;
   }
 
-  /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
-  start(): Promise<void> {
-    this.#started ??= this.#start();
+  /**
+   * Rebuild state from the store and begin. Idempotent: a second call returns the same promise.
+   * @param leading false: keep the queue as a replica and schedule nothing until `lead(true)`.
+   */
+  start(leading = true): Promise<void> {
+    this.#started ??= this.#start(leading);
     return this.#started;
   }
 
-  async #start(): Promise<void> {
+  async #start(leading: boolean): Promise<void> {
     const { store, clock } = this.#s.d;
-    const now = clock.now();
-    this.#s.buckets.load(this.#s.d.registry.resources, await store.loadBuckets(), now);
+    this.#s.buckets.load(this.#s.d.registry.resources, await store.loadBuckets(), clock.now());
     this.#s.units = new WorkerReservations({ buckets: this.#s.buckets, store, clock, events: this.#s.d.events, resources: this.#s.d.registry.resources });
+    this.#leading = leading;
+    if (leading) await this.#takeLead();
+    else await this.resync();
+  }
+
+  /** The work a new scheduler takes over: lost leases back, then the queue from the store, then timers. */
+  async #takeLead(): Promise<void> {
+    const { store, clock } = this.#s.d;
     // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
     // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
-    const reaped = await store.reapExpiredLeases(now, { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess });
+    const reaped = await store.reapExpiredLeases(clock.now(), { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess });
     for (const r of reaped) if (r.state === 'FAILED') this.#s.d.events.emit('request:failed', r);
-    for (const r of await store.loadQueued()) {
-      if (r.state === 'PENDING') this.#p.intake.push(r);
-      else if (r.state === 'WAITING_RETRY') this.#s.retries.add(r.id, r.runAt ?? now);
-    }
+    await this.resync();
+    if (!this.#leading || this.#stopping) return;
+    clearInterval(this.#reaper);
     this.#reaper = setInterval(() => void this.#p.reconcile.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
     this.#reaper.unref();
     this.#s.retries.start();
     this.kick();
+  }
+
+  /**
+   * Queue every PENDING request of the store not queued yet, and forget queued
+   * ones that are no longer PENDING (another instance started or cancelled
+   * them): how a replica catches up after missed messages, and how a new
+   * leader rebuilds its queue.
+   */
+  resync(): Promise<void> {
+    this.#resync = this.#resync.then(async () => {
+      const now = this.#s.d.clock.now();
+      const pending = new Set<string>();
+      for (const r of await this.#s.d.store.loadQueued()) {
+        if (r.state === 'PENDING') {
+          pending.add(r.id);
+          if (!this.#s.running.has(r.id)) this.#p.intake.push(r);
+        } else if (r.state === 'WAITING_RETRY') this.#s.retries.add(r.id, r.runAt ?? now);
+      }
+      for (const id of this.#s.queued.keys()) if (!pending.has(id)) this.#p.intake.unqueue(id);
+    });
+    return this.#resync;
+  }
+
+  /**
+   * Become the scheduler (elected) or stop scheduling (deposed, or another
+   * instance was elected). Work already dispatched runs to its end either way:
+   * its lease and fencing token are still valid, and its results are recorded.
+   */
+  async lead(on: boolean): Promise<void> {
+    if (on === this.#leading) return;
+    this.#leading = on;
+    if (!this.#started) return;
+    await this.#started;
+    if (on) {
+      await this.#takeLead();
+      return;
+    }
+    clearInterval(this.#reaper);
+    this.#reaper = undefined;
+    clearTimeout(this.#wakeTimer);
+    this.#s.retries.stop();
+  }
+
+  get leading(): boolean {
+    return this.#leading;
   }
 
   /** Stop dispatching, wait for running work to finish (at most `drainMs`), then abort the rest. */
@@ -80,7 +142,7 @@ export class Loop {
       await new Promise((r) => setImmediate(r));
       if (this.#passScheduled || this.#passRunning) continue;
       if (this.#s.inflight.size === 0) return;
-      await Promise.allSettled([...this.#s.inflight]);
+      await Promise.allSettled(this.#s.inflight);
     }
   }
 
@@ -104,7 +166,7 @@ export class Loop {
       this.#passAgain = true;
       return;
     }
-    if (this.#passScheduled || this.#stopping || !this.#started) return;
+    if (this.#passScheduled || this.#stopping || !this.#started || !this.#leading) return;
     this.#passScheduled = true;
     // A microtask, not setImmediate: the pass then runs before this turn's group
     // commit, so a claim shares the commit of the submission that caused it
@@ -116,7 +178,7 @@ export class Loop {
   }
 
   async #pass(): Promise<void> {
-    if (this.#passRunning || this.#stopping || this.#paused || !this.#s.buckets.loaded) return;
+    if (this.#passRunning || this.#stopping || this.#paused || !this.#leading || !this.#s.buckets.loaded) return;
     this.#passRunning = true;
     const t0 = performance.now();
     let started = 0;
@@ -148,9 +210,9 @@ export class Loop {
           // Not awaited: the pass goes on picking while claims commit and dispatches run.
           this.#p.dispatch.launch(item.id, now);
           started++;
-          if (this.#stopping || this.#paused) break;
+          if (this.#stopping || this.#paused || !this.#leading) break;
         }
-      } while (this.#passAgain && !this.#stopping && !this.#paused);
+      } while (this.#passAgain && !this.#stopping && !this.#paused && this.#leading);
     } finally {
       this.#passRunning = false;
     }

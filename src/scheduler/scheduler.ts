@@ -52,8 +52,8 @@ export class Scheduler {
   // ---- the loop (loop.ts) ----------------------------------------------------------
 
   /** Rebuild state from the store and begin. Idempotent: a second call returns the same promise. */
-  start(): Promise<void> {
-    return this.#p.loop.start();
+  start(leading = true): Promise<void> {
+    return this.#p.loop.start(leading);
   }
 
   /** Stop dispatching, wait for running work to finish (at most `drainMs`), then abort the rest. */
@@ -77,6 +77,26 @@ export class Scheduler {
   /** Ask for a scheduling pass soon (coalesced while one is pending or running). */
   kick(): void {
     this.#p.loop.kick();
+  }
+
+  /** Become the scheduler (elected leader) or stop scheduling (deposed); see Loop.lead. */
+  lead(on: boolean): Promise<void> {
+    return this.#p.loop.lead(on);
+  }
+
+  /** Whether this instance schedules (always, alone; the elected leader, scaled out). */
+  get leading(): boolean {
+    return this.#p.loop.leading;
+  }
+
+  /** Catch up with the store: queue what is PENDING there, forget what is not (missed messages, a new leader). */
+  resync(): Promise<void> {
+    return this.#p.loop.resync();
+  }
+
+  /** Another instance started or ended a request this one has queued as a replica: take it out. */
+  forget(id: string): void {
+    if (!this.#p.loop.leading) this.#p.intake.unqueue(id);
   }
 
   /** Resolves once no pass is pending or running and nothing launched is in flight. */

@@ -19,6 +19,15 @@ export class Waiters {
     events.on('request:completed', settle);
     events.on('request:failed', settle);
     events.on('request:cancelled', settle);
+    // Ended on another instance (scale-out mode).
+    events.on('request:changed', (r) => {
+      if (r.state === 'COMPLETED' || r.state === 'FAILED' || r.state === 'CANCELLED') settle(r);
+    });
+  }
+
+  /** Whether a caller waits for this request here. */
+  has(id: string): boolean {
+    return this.#waiting.has(id);
   }
 
   /** Resolves with the ended request, or null after `ms`. */

@@ -58,9 +58,12 @@ export function registerStreamRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         const { events } = d;
         const stateEvents = ['request:claimed', 'request:retrying'] as const;
         const endEvents = ['request:completed', 'request:failed', 'request:cancelled'] as const;
+        // Changed on another instance (scale-out mode): re-read from the shared store by the cluster relay.
+        const onChanged = (r: WorkRequest): void => (isTerminal(r.state) ? finish(r) : onState(r));
         events.on('request:progress', onProgress);
         for (const e of stateEvents) events.on(e, onState);
         for (const e of endEvents) events.on(e, finish);
+        events.on('request:changed', onChanged);
         const keepalive = setInterval(() => queue(() => stream.write(': keep-alive\n\n').then(() => undefined)), KEEPALIVE_MS);
         stream.onAbort(() => resolveEnd());
         try {
@@ -75,6 +78,7 @@ export function registerStreamRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
           events.off('request:progress', onProgress);
           for (const e of stateEvents) events.off(e, onState);
           for (const e of endEvents) events.off(e, finish);
+          events.off('request:changed', onChanged);
         }
       });
     },

@@ -30,6 +30,13 @@ export function registerSystemRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     const holds = d.scheduler.holds();
     return c.json({
       scheduler: d.scheduler.paused ? 'paused' : 'running',
+      // Which instance answered, whether it schedules, and (scaled out) the others it shares the database with.
+      instance: {
+        id: d.cluster.id, mode: d.cluster.shared ? 'scale-out' : 'embedded', leader: d.scheduler.leading,
+        ...(d.cluster.shared
+          ? { instances: (await d.cluster.instances()).map((i) => ({ id: i.id, alive: i.alive, version: i.version, seen_at: new Date(i.seenAt).toISOString(), ...(admin ? { url: i.url } : {}) })) }
+          : {}),
+      },
       queue: {
         depth: d.scheduler.queueDepth, running: d.scheduler.runningCount, waiting_retry: d.scheduler.waitingRetries(), levels,
         holds: Object.keys(holds), ...(admin ? { hold_requests: holds } : {}),

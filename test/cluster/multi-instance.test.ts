@@ -1,0 +1,118 @@
+/**
+ * Three Allot instances as separate processes on one PostgreSQL schema and
+ * one Redis prefix (the scale-out mode): each serves the whole API, one
+ * schedules, and when it is killed (SIGKILL) another takes over and the
+ * work it had started is taken back and finished.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { dropRedisPrefix } from '../helpers/app-backend.ts';
+import { allotFiles, createClient, startAllot, startWorker, until, type AllotProc, type RunningWorker } from '../e2e/harness.ts';
+
+const PG_URL = process.env.ALLOT_TEST_PG_URL;
+const REDIS_URL = process.env.ALLOT_TEST_REDIS_URL;
+const skip = PG_URL && REDIS_URL ? false : 'ALLOT_TEST_PG_URL and ALLOT_TEST_REDIS_URL are needed';
+
+interface Status {
+  instance: { id: string; leader: boolean; instances?: { id: string; alive: boolean }[] };
+}
+
+describe('three instances on PostgreSQL and Redis', { skip }, () => {
+  const schema = `allot_m_${process.env.ALLOT_TEST_RUN_ID ?? 'x'}_${randomBytes(4).toString('hex')}`;
+  const env = { ALLOT_DATABASE_URL: PG_URL ?? '', ALLOT_DATABASE_SCHEMA: schema, ALLOT_REDIS_URL: REDIS_URL ?? '', ALLOT_REDIS_PREFIX: schema };
+  let worker: RunningWorker;
+  const instances: AllotProc[] = [];
+  let files: ReturnType<typeof allotFiles>;
+
+  const leaderOf = async (list: AllotProc[]): Promise<AllotProc | undefined> => {
+    for (const a of list) {
+      const s = await a.admin.request<Status>('GET', '/status');
+      if (s.body.instance.leader) return a;
+    }
+    return undefined;
+  };
+
+  before(async () => {
+    worker = await startWorker('examples/noop/server.ts');
+    const made = allotFiles({
+      workers: { noop: { transport: 'http', url: worker.url, max_concurrency: 16 } },
+      templates: { job: { worker: 'noop', timeout_ms: 3_000, max_attempts: 2 } },
+      scheduler: { lease_grace_ms: 500, reaper_interval_ms: 200 },
+      cluster: { leader_lease_ms: 2_000, heartbeat_ms: 500, poll_ms: 300 },
+    });
+    // This suite's own schema and prefix, whatever backend the app suites run on.
+    files = { ...made, backend: { env, cleanup: async () => {} } };
+    // Started together: the migrations run under their lock, once.
+    instances.push(...(await Promise.all([0, 1, 2].map(() => startAllot(files)))));
+  });
+
+  after(async () => {
+    for (const a of instances) await a.stop().catch(() => {});
+    await worker?.proc.stop();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+    await dropRedisPrefix(schema);
+  });
+
+  it('elects exactly one scheduler; every instance lists the three', async () => {
+    await until(async () => (await leaderOf(instances)) !== undefined, 5_000, 'a leader');
+    let leaders = 0;
+    for (const a of instances) {
+      const s = await a.admin.request<Status>('GET', '/status');
+      if (s.body.instance.leader) leaders++;
+      assert.equal(s.body.instance.instances?.filter((i) => i.alive).length, 3, JSON.stringify(s.body.instance));
+    }
+    assert.equal(leaders, 1);
+  });
+
+  it('submit on A, follow on B, cancel on C; a client created on A is known to C', async () => {
+    // B and C are not the scheduler: what they show and do goes through the shared store and the bus.
+    const leader = (await leaderOf(instances)) as AllotProc;
+    const [b, c] = instances.filter((x) => x !== leader) as [AllotProc, AllotProc];
+    const a = leader;
+    const client = await createClient(a, 'spread', 'standard');
+    // Admin changes reach the others within a poll interval.
+    await until(async () => (await c.as(client.key).request('GET', '/api/executions')).status === 200, 3_000, 'C to know the client');
+    const sub = await a.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'job', input: { sleep_ms: 2_500 } });
+    assert.equal(sub.status, 202, JSON.stringify(sub.body));
+    const id = sub.body.request_id;
+    await until(async () => (await b.as(client.key).request<{ status: string }>('GET', `/api/execution/${id}`)).body.status === 'RUNNING', 5_000, 'B to see it running');
+    const cancel = await c.as(client.key).request<{ status: string }>('POST', `/api/execution/${id}/cancel`);
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    for (const x of instances) assert.equal((await x.as(client.key).request<{ status: string }>('GET', `/api/execution/${id}`)).body.status, 'CANCELLED');
+    // A waiter on an instance that does not schedule hears of the request the leader finished.
+    const exec = await b.as(client.key).request<{ status: string }>('POST', '/api/execute', { template: 'job', input: {} });
+    assert.equal(exec.body.status, 'COMPLETED', JSON.stringify(exec.body));
+  });
+
+  it('the leader killed with SIGKILL: another takes over within the lease and finishes its work', async () => {
+    const leader = (await leaderOf(instances)) as AllotProc;
+    const rest = instances.filter((x) => x !== leader);
+    const client = await createClient(rest[0] as AllotProc, 'survivor', 'standard');
+    await until(async () => (await (rest[1] as AllotProc).as(client.key).request('GET', '/api/executions')).status === 200, 3_000, 'the client everywhere');
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const via = instances[i % 3] as AllotProc;
+      const r = await via.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'job', input: { sleep_ms: 1_500 } }, { 'Idempotency-Key': `k${i}` });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      ids.push(r.body.request_id);
+    }
+    await sleep(300); // some are running on the leader now
+    const killedAt = performance.now();
+    await leader.stop('SIGKILL');
+    instances.splice(instances.indexOf(leader), 1);
+    await until(async () => (await leaderOf(rest)) !== undefined, 6_000, 'a new leader');
+    const tookOver = performance.now() - killedAt;
+    assert.ok(tookOver < 2_000 + 2 * 500 + 1_000, `took over after ${Math.round(tookOver)} ms (lease 2000 ms)`);
+    const viewer = (rest[0] as AllotProc).as(client.key);
+    await until(async () => {
+      const states = await Promise.all(ids.map(async (id) => (await viewer.request<{ status: string }>('GET', `/api/execution/${id}`)).body.status));
+      return states.every((s) => s === 'COMPLETED');
+    }, 30_000, 'every request to complete');
+  });
+});
