@@ -19,7 +19,7 @@ import { buildApp } from './http/app.ts';
 import type { AppDeps } from './http/deps.ts';
 import { Metrics } from './metrics.ts';
 import { ProgressTokens } from './scheduler/progress-token.ts';
-import { Scheduler } from './scheduler/scheduler.ts';
+import { PAUSED_SETTING, Scheduler } from './scheduler/scheduler.ts';
 import { Admission } from './service/admission.ts';
 import { Auth } from './service/auth.ts';
 import { hashSecret, newSecret } from './service/ids.ts';
@@ -167,9 +167,17 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
   sweeper.unref();
   const waiters = new Waiters(events);
+  /** What admins change, re-read from the store (another instance may have changed it). */
+  async function refreshShared(): Promise<void> {
+    await registry.load();
+    await migrationSettings.reload();
+    const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
+    if (paused && !scheduler.paused) scheduler.pause();
+    if (!paused && scheduler.paused) scheduler.resume();
+  }
   const unrelay = cluster.shared
     ? relayCluster({
-      bus: cluster.bus, events, store, scheduler, registry, interested: (id) => waiters.has(id), resyncMs: 5 * (config.scaleOut?.pollMs ?? 1_000),
+      bus: cluster.bus, events, store, scheduler, interested: (id) => waiters.has(id), resyncMs: 5 * (config.scaleOut?.pollMs ?? 1_000), refresh: refreshShared,
       onError: (err, what) => log.warn({ err }, `cluster relay: ${what} failed`),
     })
     : () => {};
@@ -202,6 +210,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     },
     async start() {
       // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
+      if ((await store.getSetting(PAUSED_SETTING)) === 'true') scheduler.pause();
       await scheduler.start(!cluster.shared);
       await cluster.start(publicUrl || null);
       health.start();

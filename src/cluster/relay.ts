@@ -12,14 +12,14 @@
  *   back what it had reserved;
  * - progress reported here → `progress`: streams elsewhere show it;
  * - an admin change here → `registry`: every instance reloads clients,
- *   workers, templates, tiers and resources from the store.
+ *   workers, templates, tiers, resources, migration switches and the
+ *   scheduler's pause from the store.
  * On `onResync` (a reconnect, and every poll interval as a backstop),
  * replicas re-read the queue and the registry.
  */
 import type { EventMap, Events } from '../events.ts';
 import type { WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
-import type { Registry } from '../service/registry.ts';
 import type { Store } from '../store/store.ts';
 import type { ClusterBus } from './bus.ts';
 
@@ -28,7 +28,8 @@ export interface RelayDeps {
   readonly events: Events;
   readonly store: Store;
   readonly scheduler: Scheduler;
-  readonly registry: Registry;
+  /** Re-read what admins change (registry, migration switches, the scheduler's pause) from the store. */
+  readonly refresh: () => Promise<void>;
   /** Whether this instance has a caller waiting for, or a stream following, the request. */
   readonly interested: (id: string) => boolean;
   readonly onError: (err: unknown, what: string) => void;
@@ -87,13 +88,13 @@ export function relayCluster(d: RelayDeps): () => void {
       if (scheduler.leading) void scheduler.cancel(String(m.id), 'cluster').catch((err: unknown) => d.onError(err, 'relaying a cancel'));
     }),
     bus.on('progress', (m) => events.emit('request:progress', String(m.id), Number(m.percent), m.message === undefined ? undefined : String(m.message))),
-    bus.on('registry', () => void d.registry.load().catch((err: unknown) => d.onError(err, 'reloading the registry'))),
+    bus.on('registry', () => void d.refresh().catch((err: unknown) => d.onError(err, 'reloading what an admin changed'))),
   );
   let last = performance.now();
   offs.push(
     bus.onResync(() => {
       // Admin changes reach the others within a poll interval even if their message was lost.
-      void d.registry.load().catch((err: unknown) => d.onError(err, 'reloading the registry'));
+      void d.refresh().catch((err: unknown) => d.onError(err, 'reloading what an admin changed'));
       const now = performance.now();
       if (now - last < d.resyncMs) return;
       last = now;

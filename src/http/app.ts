@@ -72,6 +72,11 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   // /api/data is where workers fetch payloads by reference, with their own tokens.
   app.use('/api/*', (c, next) => (c.req.path.startsWith('/api/data/') ? workerAuth(c, next) : apiAuth(c, next)));
   app.use('/admin/*', authenticate('admin'));
+  // Every change an admin makes is announced (the cluster relay tells the other instances to re-read it).
+  app.use('/admin/*', async (c, next) => {
+    await next();
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400) d.events.emit('admin:action', `${c.req.method} ${c.req.routePath}`, {});
+  });
   for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations']) app.use(path, authenticate('worker'));
   // Progress reports carry the per-run token they were issued (checked again, with its lease, by the route).
   app.use('/internal/progress/:requestId', async (c, next) => {

@@ -61,14 +61,26 @@ export class MigrationSettings {
   static async load(
     store: Store, clock: Clock, defaults: { mode: Mode; rolloutPercent: number; shadow: boolean; shadowPercent?: number | undefined; legacyConfigured: boolean },
   ): Promise<MigrationSettings> {
-    const raw = await store.getSetting(SETTING_KEY);
-    let s: MigrationState = {
+    const base: MigrationState = {
       mode: defaults.mode, rolloutPercent: defaults.rolloutPercent, shadow: defaults.shadow, shadowPercent: defaults.shadowPercent ?? 100, rollback: false,
       rolledBackAt: null, updatedAt: null, source: 'config',
     };
+    const m = new MigrationSettings(store, clock, defaults.legacyConfigured, base);
+    m.#base = base;
+    await m.reload();
+    return m;
+  }
+
+  /** The config's switches, what the stored ones fall back to. */
+  #base: MigrationState | undefined;
+
+  /** Read the stored switches again: another instance sharing the database may have changed them. */
+  async reload(): Promise<void> {
+    const raw = await this.#store.getSetting(SETTING_KEY);
+    const s = this.#base ?? this.#s;
     if (raw) {
       const v = JSON.parse(raw) as Partial<Stored>;
-      s = {
+      this.#s = {
         mode: MODES.includes(v.mode as Mode) ? (v.mode as Mode) : s.mode,
         rolloutPercent: typeof v.rollout_percent === 'number' ? v.rollout_percent : s.rolloutPercent,
         shadow: typeof v.shadow === 'boolean' ? v.shadow : s.shadow,
@@ -78,8 +90,7 @@ export class MigrationSettings {
         updatedAt: v.updated_at ?? null,
         source: 'stored',
       };
-    }
-    return new MigrationSettings(store, clock, defaults.legacyConfigured, s);
+    } else this.#s = s;
   }
 
   get current(): MigrationState {

@@ -40,6 +40,9 @@ import type { WorkerReservations } from './worker-reservations.ts';
 
 export type { SchedulerDeps, SchedulerOptions } from './options.ts';
 
+/** The store setting that keeps an admin's pause (POST /admin/scheduler/stop) across instances and restarts. */
+export const PAUSED_SETTING = 'scheduler_paused';
+
 export class Scheduler {
   readonly #s: SchedulerState;
   readonly #p: Parts;

@@ -90,6 +90,21 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
     assert.equal(exec.body.status, 'COMPLETED', JSON.stringify(exec.body));
   });
 
+  it('the scheduler stopped on a follower stops on the leader; started again, it runs', async () => {
+    const leader = (await leaderOf(instances)) as AllotProc;
+    const follower = instances.find((x) => x !== leader) as AllotProc;
+    const scheduler = async (a: AllotProc): Promise<string> => (await a.admin.request<{ scheduler: string }>('GET', '/status')).body.scheduler;
+    assert.equal((await follower.admin.request('POST', '/admin/scheduler/stop')).status, 200);
+    await until(async () => (await scheduler(leader)) === 'paused', 2_000, 'the leader to pause');
+    const client = await createClient(follower, 'paused', 'standard');
+    await until(async () => (await leader.as(client.key).request('GET', '/api/executions')).status === 200, 3_000, 'the client everywhere');
+    const sub = await follower.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'job', input: {} });
+    await sleep(500);
+    assert.equal((await leader.as(client.key).request<{ status: string }>('GET', `/api/execution/${sub.body.request_id}`)).body.status, 'PENDING', 'nothing runs while stopped');
+    assert.equal((await follower.admin.request('POST', '/admin/scheduler/start')).status, 200);
+    await until(async () => (await leader.as(client.key).request<{ status: string }>('GET', `/api/execution/${sub.body.request_id}`)).body.status === 'COMPLETED', 5_000, 'it to run once started');
+  });
+
   it('the leader killed with SIGKILL: another takes over within the lease and finishes its work', async () => {
     const leader = (await leaderOf(instances)) as AllotProc;
     const rest = instances.filter((x) => x !== leader);

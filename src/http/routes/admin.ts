@@ -2,6 +2,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { toTemplateDef, toWorkerDef, templateView, workerView } from '../../config/entities.ts';
 import { poolInput, templateInput, tierInput, workerInput } from '../../config/schema.ts';
+import { PAUSED_SETTING } from '../../scheduler/scheduler.ts';
 import { MAX_UNIT_PRICE_USD, units, usd } from '../../config/bounds.ts';
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
@@ -419,6 +420,8 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     createRoute({ method: 'post', path: '/admin/scheduler/start', tags: ['admin'], summary: 'Resume dispatching', responses: { 200: json(Loose, 'Running'), ...errors } }),
     async (c) => {
       d.scheduler.resume();
+      // Kept, so that every instance (and the next elected scheduler, and a restart) knows.
+      await d.store.putSetting(PAUSED_SETTING, null, 'admin');
       await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'scheduler:start' } });
       return c.json({ scheduler: 'running' }, 200);
     },
@@ -427,6 +430,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     createRoute({ method: 'post', path: '/admin/scheduler/stop', tags: ['admin'], summary: 'Stop dispatching new work (submissions are still accepted; running work finishes)', responses: { 200: json(Loose, 'Paused'), ...errors } }),
     async (c) => {
       d.scheduler.pause();
+      await d.store.putSetting(PAUSED_SETTING, 'true', 'admin');
       await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'scheduler:stop' } });
       return c.json({ scheduler: 'paused' }, 200);
     },
