@@ -85,7 +85,12 @@ export class PostgresStore implements Store {
   /** Read-only lookups: one statement each, on any pooled connection. */
   readonly #read: PgCtx;
   /** Settles when every operation issued so far has; operations chain onto it (one at a time, in issue order). */
-  #tail: Promise<unknown> = Promise.resolve();
+  /** The last barrier operation (one without keys): everything after it waits for it. */
+  #barrier: Promise<unknown> = Promise.resolve();
+  /** Keyed operations issued since the last barrier, settled or not (a barrier waits for them). */
+  readonly #since = new Set<Promise<unknown>>();
+  /** The last operation issued on each key: the next one on that key waits for it. */
+  readonly #lanes = new Map<string, Promise<unknown>>();
   #closed: Promise<void> | null = null;
 
   constructor(opts: PostgresStoreOptions) {
@@ -123,25 +128,49 @@ export class PostgresStore implements Store {
 
   /** Operations commit before they resolve: this waits only for those still in flight. */
   async durable(): Promise<void> {
-    await this.#tail;
+    await Promise.allSettled([this.#barrier, ...this.#since]);
   }
 
   /** Waits for operations in flight, then closes the pool. Idempotent. */
   close(): Promise<void> {
-    this.#closed ??= this.#tail.then(() => this.#pool.end());
+    this.#closed ??= this.durable().then(() => this.#pool.end());
     return this.#closed;
   }
 
   /**
    * Runs `fn` as one operation: one transaction on one connection, committed
-   * before the result is returned, after every operation issued before it.
+   * before the result is returned. Order: an operation runs after every
+   * operation issued before it that shares one of its `keys` (a request id,
+   * a client's budget), and after the last operation issued without keys (a
+   * barrier, which itself waits for everything issued before it). So the
+   * steps of one request, and one client's admissions, apply in the order
+   * issued, as they do in SQLite, while other requests' writes run side by
+   * side on the pool (a large input's insert does not hold up a small one).
    * A deadlock or serialization failure (rolled back by the server) is tried
    * again; any other error rolls back and is thrown.
    */
-  #op<T>(fn: (c: PgCtx) => Promise<T>): Promise<T> {
+  #op<T>(fn: (c: PgCtx) => Promise<T>, keys?: readonly string[]): Promise<T> {
     if (this.#closed) return Promise.reject(new AllotError('INTERNAL_ERROR', 'The PostgreSQL store is closed'));
-    const run = this.#tail.then(() => this.#transaction(fn));
-    this.#tail = run.catch(() => undefined);
+    if (keys === undefined) {
+      const run = Promise.allSettled([this.#barrier, ...this.#since]).then(() => this.#transaction(fn));
+      this.#barrier = run.catch(() => undefined);
+      this.#since.clear();
+      this.#lanes.clear();
+      return run;
+    }
+    const before = [this.#barrier];
+    for (const k of keys) {
+      const prior = this.#lanes.get(k);
+      if (prior) before.push(prior);
+    }
+    const run = Promise.allSettled(before).then(() => this.#transaction(fn));
+    const settled = run.catch(() => undefined);
+    this.#since.add(settled);
+    for (const k of keys) this.#lanes.set(k, settled);
+    void settled.then(() => {
+      this.#since.delete(settled);
+      for (const k of keys) if (this.#lanes.get(k) === settled) this.#lanes.delete(k);
+    });
     return run;
   }
 
@@ -249,10 +278,10 @@ export class PostgresStore implements Store {
   // ---- requests ---------------------------------------------------------------
 
   enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    return this.#op((c) => intake.enqueue(c, input));
+    return this.#op((c) => intake.enqueue(c, input), [`client:${input.request.clientId}`]);
   }
   importRequest(q: WorkRequest, actor: string): Promise<EnqueueResult> {
-    return this.#op((c) => intake.importRequest(c, q, actor));
+    return this.#op((c) => intake.importRequest(c, q, actor), [`client:${q.clientId}`]);
   }
   getRequest(id: string): Promise<WorkRequest | null> {
     return views.getRequest(this.#read, id);
@@ -288,40 +317,40 @@ export class PostgresStore implements Store {
   // ---- lifecycle ----------------------------------------------------------------
 
   claim(id: string, o: lifecycle.ClaimOptions): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.claim(c, id, o));
+    return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`]);
   }
   start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.start(c, id, token, o));
+    return this.#op((c) => lifecycle.start(c, id, token, o), [`req:${id}`]);
   }
   unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.unclaim(c, id, token, o));
+    return this.#op((c) => lifecycle.unclaim(c, id, token, o), [`req:${id}`]);
   }
   setProgress(id: string, token: number, p: Progress): Promise<boolean> {
-    return this.#op((c) => lifecycle.setProgress(c, id, token, p));
+    return this.#op((c) => lifecycle.setProgress(c, id, token, p), [`req:${id}`]);
   }
   complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.complete(c, id, token, o));
+    return this.#op((c) => lifecycle.complete(c, id, token, o), [`req:${id}`]);
   }
   retryLater(id: string, token: number, o: { now: number; runAt: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.retryLater(c, id, token, o));
+    return this.#op((c) => lifecycle.retryLater(c, id, token, o), [`req:${id}`]);
   }
   fail(id: string, token: number, o: { now: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.fail(c, id, token, o));
+    return this.#op((c) => lifecycle.fail(c, id, token, o), [`req:${id}`]);
   }
   promote(id: string, now: number): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.promote(c, id, now));
+    return this.#op((c) => lifecycle.promote(c, id, now), [`req:${id}`]);
   }
   cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.cancel(c, id, o));
+    return this.#op((c) => lifecycle.cancel(c, id, o), [`req:${id}`]);
   }
   setPipeline(id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean> {
-    return this.#op((c) => lifecycle.setPipeline(c, id, token, o));
+    return this.#op((c) => lifecycle.setPipeline(c, id, token, o), [`req:${id}`]);
   }
   reapExpiredLeases(now: number, opts?: ReapOptions): Promise<WorkRequest[]> {
     return this.#op((c) => reaper.reapExpiredLeases(c, now, opts));
   }
   updateExternal(id: string, u: ExternalUpdate): Promise<WorkRequest | null> {
-    return this.#op((c) => external.updateExternal(c, id, u));
+    return this.#op((c) => external.updateExternal(c, id, u), [`req:${id}`]);
   }
 
   // ---- shadow mode ----------------------------------------------------------------
@@ -354,13 +383,13 @@ export class PostgresStore implements Store {
     return cache.lookupCache(this.#read, key, now);
   }
   storeCache(entry: CachedResult): Promise<void> {
-    return this.#op((c) => cache.storeCache(c, entry));
+    return this.#op((c) => cache.storeCache(c, entry), [`cache:${entry.key}`]);
   }
   purgeCache(template: string, now: number, actor: string): Promise<number> {
     return this.#op((c) => cache.purgeCache(c, template, now, actor));
   }
   putRef(ref: StoredRef): Promise<void> {
-    return this.#op((c) => refs.putRef(c, ref));
+    return this.#op((c) => refs.putRef(c, ref), [`ref:${ref.refId}`]);
   }
   getRef(refId: string, now: number): Promise<StoredRef | null> {
     return refs.getRef(this.#read, refId, now);
@@ -390,7 +419,7 @@ export class PostgresStore implements Store {
   // ---- savings and audit ------------------------------------------------------------------
 
   recordSaving(s: Saving): Promise<void> {
-    return this.#op((c) => savings.recordSaving(c, s));
+    return this.#op((c) => savings.recordSaving(c, s), []);
   }
   savingsSummary(clientId: string, since: number): Promise<SavingsRow[]> {
     return savings.savingsSummary(this.#read, clientId, since);
