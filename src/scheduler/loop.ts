@@ -59,7 +59,8 @@ export class Loop {
     const { store, clock } = this.#s.d;
     // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
     // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
-    const reaped = await store.reapExpiredLeases(clock.now(), { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess });
+    // With it, leases of instances that stopped saying they are alive are taken back at once as well.
+    const reaped = await store.reapExpiredLeases(clock.now(), { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess, takeOrphaned: store.capabilities.multiProcess });
     for (const r of reaped) if (r.state === 'FAILED') this.#s.d.events.emit('request:failed', r);
     await this.resync();
     if (!this.#leading || this.#stopping) return;

@@ -119,7 +119,8 @@ export class Reconcile {
     this.#p.deferred.observe(now);
     this.#p.deferred.runOverdue(now);
     if (this.#s.queue.size > this.#s.queue.nonDeferredSize) this.#p.loop.kick(); // Deferred work may have become allowed.
-    const reaped = await this.#s.d.store.reapExpiredLeases(now, { self: this.#s.o.instanceId });
+    // Shared storage: an instance that stopped saying it is alive lost its leases now, not when they expire.
+    const reaped = await this.#s.d.store.reapExpiredLeases(now, { self: this.#s.o.instanceId, takeOrphaned: this.#s.d.store.capabilities.multiProcess });
     for (const r of reaped) {
       const mine = this.#s.running.get(r.id);
       if (mine) {

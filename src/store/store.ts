@@ -91,6 +91,13 @@ export interface ReapOptions {
    * dead incarnation of this process.
    */
   readonly takeForeign?: boolean | undefined;
+  /**
+   * Also take back, expired or not, leases whose owner no longer says it is
+   * alive (no live row in the instance registry, `cluster_instances`): its
+   * instance was killed or cut off. Not counted as an attempt. For stores
+   * shared by instances that keep heartbeats (PostgreSQL); others ignore it.
+   */
+  readonly takeOrphaned?: boolean | undefined;
   /** Recoveries (lost leases not counted as attempts) before the request fails. @default DEFAULT_MAX_RECOVERIES */
   readonly maxRecoveries?: number | undefined;
 }

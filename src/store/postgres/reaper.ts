@@ -1,5 +1,7 @@
 /**
- * Taking back leases whose holder is gone or late (see Store.reapExpiredLeases).
+ * Taking back leases whose holder is gone or late (see Store.reapExpiredLeases):
+ * expired ones, and with `takeOrphaned` those of an instance whose heartbeat
+ * in `cluster_instances` expired (src/cluster/instances.ts).
  *
  * Several instances reap the same database. The candidates are selected and
  * locked in one statement with FOR UPDATE SKIP LOCKED: a row another reaper
@@ -15,14 +17,16 @@ import { transition } from './transition.ts';
 
 const CANDIDATES = `SELECT id, attempts, max_attempts, state, lease_owner, recoveries FROM requests
   WHERE state IN ('PREPARING', 'RUNNING') AND system = 'allot'
-    AND (lease_expires_at < $1 OR ($2::boolean AND lease_owner IS DISTINCT FROM $3::text))
+    AND (lease_expires_at < $1 OR ($2::boolean AND lease_owner IS DISTINCT FROM $3::text)
+      OR ($4::boolean AND lease_owner IS DISTINCT FROM $3::text
+        AND NOT EXISTS (SELECT 1 FROM cluster_instances ci WHERE ci.id = requests.lease_owner AND ci.expires_at > now())))
   ORDER BY client_id, period, id
   FOR UPDATE SKIP LOCKED`;
 
 export async function reapExpiredLeases(c: PgCtx, now: number, opts: ReapOptions = {}): Promise<WorkRequest[]> {
   const self = opts.self ?? null;
   const maxRecoveries = opts.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;
-  const rows = await c.q(CANDIDATES, [now, Boolean(opts.takeForeign) && self !== null, self]);
+  const rows = await c.q(CANDIDATES, [now, Boolean(opts.takeForeign) && self !== null, self, Boolean(opts.takeOrphaned) && self !== null]);
   const out: WorkRequest[] = [];
   for (const r of rows) {
     const running = r.state === 'RUNNING';
