@@ -18,6 +18,7 @@
  */
 import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
 import { AllotError } from '../../core/errors.ts';
+import { unavailable } from './unavailable.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
@@ -111,16 +112,28 @@ export class PostgresStore implements Store {
     // An idle connection that drops (server restart) is discarded by the pool; the next operation opens another.
     this.#pool.on('error', () => {});
     const pool = this.#pool;
-    this.#read = { compressMin: this.#compressMin, q: async (sql, params) => (await pool.query(sql, params as unknown[] | undefined)).rows };
+    this.#read = {
+      compressMin: this.#compressMin,
+      q: async (sql, params) => {
+        try {
+          return (await pool.query(sql, params as unknown[] | undefined)).rows;
+        } catch (err) {
+          throw unavailable(err);
+        }
+      },
+    };
   }
 
   async migrate(): Promise<MigrationResult[]> {
     const client = await this.#pool.connect();
+    client.on('error', ignore);
     try {
       const results = await migratePg(client, this.#schema);
+      client.off('error', ignore);
       client.release();
       return results;
     } catch (err) {
+      client.off('error', ignore);
       client.release(err instanceof Error ? err : true);
       throw err;
     }
@@ -175,19 +188,34 @@ export class PostgresStore implements Store {
   }
 
   async #transaction<T>(fn: (c: PgCtx) => Promise<T>): Promise<T> {
+    try {
+      return await this.#attempts(fn);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async #attempts<T>(fn: (c: PgCtx) => Promise<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
       const client = await this.#pool.connect();
+      // A checked-out client reports a lost connection as an 'error' event (the pool listens only to idle
+      // ones): unheard, it would stop the process. The query in flight rejects with it too, handled below.
+      client.on('error', ignore);
+      const release = (broken?: true): void => {
+        client.off('error', ignore);
+        client.release(broken);
+      };
       const c: PgCtx = { compressMin: this.#compressMin, q: async (sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows };
       try {
         await client.query('BEGIN');
         const result = await fn(c);
         await client.query('COMMIT');
-        client.release();
+        release();
         return result;
       } catch (err) {
         // A connection that cannot even roll back is broken: the pool drops it instead of reusing it.
         const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
-        client.release(rolledBack ? undefined : true);
+        release(rolledBack ? undefined : true);
         if (tries < MAX_TRIES && TRANSIENT.has((err as { code?: string }).code ?? '')) continue;
         throw err;
       }
@@ -431,3 +459,6 @@ export class PostgresStore implements Store {
     return audit.listAudit(this.#read, filter);
   }
 }
+
+/** Listener for a checked-out client's 'error' event: the operation using it fails on its own. */
+function ignore(): void {}
