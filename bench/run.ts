@@ -19,6 +19,12 @@
  * V8 CPU profile of each Allot process there.
  */
 import { join } from 'node:path';
+
+// `--backend postgres [--instances 1,2,3]`: the scale-out bench (bench/scale-out.ts) instead.
+if (process.argv.some((a) => a === '--backend' || a.startsWith('--backend='))) {
+  await import('./scale-out.ts');
+  process.exit(0);
+}
 import { Client, percentile, ROOT, sleep, startProcess, tempDir, writeJson, type Proc } from '../test/helpers/proc.ts';
 
 const ADMIN = 'bench-admin-key-0123456789';

@@ -1,0 +1,157 @@
+/**
+ * `npm run bench -- --backend=postgres --instances=1,2,3`: Allot scaled out.
+ * For each instance count, N Allot processes on a fresh PostgreSQL schema
+ * and Redis prefix (ALLOT_TEST_PG_URL / ALLOT_TEST_REDIS_URL, or
+ * ALLOT_BENCH_PG_URL / ALLOT_BENCH_REDIS_URL), beside one Allot on SQLite,
+ * each with a no-op HTTP worker process; load from this process, each
+ * caller bound to one instance in turn:
+ *  - end to end: `--concurrency` callers POST /api/execute back to back for `--seconds`;
+ *  - drain: `--drain` requests queued with the scheduler stopped, then started;
+ *  - CPU: user + system time of the Allot processes (from /proc) per 1,000
+ *    requests completed, over both phases.
+ * The phases run one backend after another in one run, so the ratios
+ * between them are what to read on a shared machine.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { dropRedisPrefix } from '../test/helpers/app-backend.ts';
+import { Client, percentile, ROOT, sleep, startProcess, tempDir, writeJson, type Proc } from '../test/helpers/proc.ts';
+
+const ADMIN = 'bench-admin-key-0123456789';
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return dflt;
+  const a = argv[i] as string;
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : (argv[i + 1] ?? dflt);
+};
+const INSTANCES = opt('instances', '1,2,3').split(',').map(Number);
+const SECONDS = Number(opt('seconds', '10'));
+const CONCURRENCY = Number(opt('concurrency', '50'));
+const DRAIN_N = Number(opt('drain', '5000'));
+const PG_URL = process.env.ALLOT_BENCH_PG_URL ?? process.env.ALLOT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.ALLOT_BENCH_REDIS_URL ?? process.env.ALLOT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const TICK = 100; // USER_HZ: /proc/<pid>/stat times are in ticks of 1/100 s on Linux
+
+interface Cluster {
+  readonly label: string;
+  readonly procs: Proc[];
+  readonly admins: Client[];
+  readonly clients: Client[];
+  stop(): Promise<void>;
+}
+
+function cpuMs(p: Proc): number {
+  const stat = readFileSync(`/proc/${p.child.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
+}
+
+async function start(label: string, n: number, postgres: boolean): Promise<Cluster> {
+  const dir = tempDir('allot-bench-scale-');
+  const worker = await startProcess([join(ROOT, 'examples/noop/server.ts'), '--port', '0'], { ready: /listening on (http:\/\/\S+)/ });
+  const workerUrl = /listening on (http:\/\/\S+)/.exec(worker.output())?.[1] as string;
+  writeJson(join(dir, 'config.json'), {
+    workers: { noop: { transport: 'http', url: workerUrl, max_concurrency: 64 } },
+    templates: { noop: { worker: 'noop', timeout_ms: 30_000 } },
+    scheduler: { max_queue_depth: 200_000 },
+  });
+  const schema = `allot_bench_${randomBytes(4).toString('hex')}`;
+  const env: Record<string, string> = postgres
+    ? { ALLOT_DATABASE_URL: PG_URL, ALLOT_DATABASE_SCHEMA: schema, ALLOT_REDIS_URL: REDIS_URL, ALLOT_REDIS_PREFIX: schema }
+    : { ALLOT_DB: join(dir, 'allot.db') };
+  const procs = await Promise.all(Array.from({ length: n }, () => startProcess([join(ROOT, 'src/main.ts')], {
+    env: { ALLOT_PORT: '0', ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn', ...env },
+    ready: /Allot listening on (http:\/\/\S+)/,
+  })));
+  const urls = procs.map((p) => /Allot listening on (http:\/\/\S+)/.exec(p.output())?.[1] as string);
+  const admins = urls.map((u) => new Client(u, ADMIN));
+  const r = await (admins[0] as Client).request<{ api_key: string }>('POST', '/admin/clients', { name: 'bench', tier: 'enterprise', max_concurrent: 10_000 });
+  const clients = admins.map((a) => a.withKey(r.body.api_key));
+  // Every instance knows the client (admin changes reach the others within a poll interval), and one leads.
+  for (const c of clients) while ((await c.request('GET', '/api/executions?limit=1')).status !== 200) await sleep(100);
+  return {
+    label, procs, admins, clients,
+    async stop() {
+      for (const c of [...admins, ...clients]) c.close();
+      for (const p of procs) await p.stop('SIGINT');
+      await worker.stop();
+      if (postgres) {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await c.end();
+        await dropRedisPrefix(schema);
+      }
+    },
+  };
+}
+
+async function completed(c: Cluster): Promise<number> {
+  const s = await (c.admins[0] as Client).request<{ requests: Record<string, number> }>('GET', '/status');
+  return s.body.requests.COMPLETED ?? 0;
+}
+
+const JOB = { template: 'noop', input: { n: 1 } };
+
+async function endToEnd(c: Cluster): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, i) => {
+    const client = c.clients[i % c.clients.length] as Client;
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      const r = await client.request<{ status: string }>('POST', '/api/execute', JOB);
+      if (r.status !== 200 || r.body.status !== 'COMPLETED') errors++;
+      else lat.push(performance.now() - t0);
+    }
+  }));
+  lat.sort((a, b) => a - b);
+  return { rps: lat.length / SECONDS, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), errors };
+}
+
+async function drain(c: Cluster): Promise<{ rate: number; enqueueRate: number }> {
+  await (c.admins[0] as Client).request('POST', '/admin/scheduler/stop');
+  await sleep(1_500); // every instance hears of it
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, i) => {
+    const client = c.clients[i % c.clients.length] as Client;
+    while (next < DRAIN_N) {
+      next++;
+      const r = await client.request('POST', '/api/queue/enqueue', JOB);
+      if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${JSON.stringify(r.body)}`);
+    }
+  }));
+  const enqueueRate = DRAIN_N / ((performance.now() - t0) / 1000);
+  const before = await completed(c);
+  const t1 = performance.now();
+  await (c.admins[0] as Client).request('POST', '/admin/scheduler/start');
+  while ((await completed(c)) - before < DRAIN_N) await sleep(100);
+  return { rate: DRAIN_N / ((performance.now() - t1) / 1000), enqueueRate };
+}
+
+const f = (v: number, d = 0): string => v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const rows: string[][] = [];
+for (const [label, n, postgres] of [['sqlite, 1 instance', 1, false], ...INSTANCES.map((k) => [`postgres+redis, ${k} instance${k > 1 ? 's' : ''}`, k, true])] as [string, number, boolean][]) {
+  process.stdout.write(`… ${label}\n`);
+  const c = await start(label, n, postgres);
+  try {
+    const cpu0 = c.procs.reduce((a, p) => a + cpuMs(p), 0);
+    const done0 = await completed(c);
+    const e = await endToEnd(c);
+    const d = await drain(c);
+    const cpu = c.procs.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
+    const done = (await completed(c)) - done0;
+    rows.push([label, f(e.rps), `p50 ${f(e.p50, 1)} ms, p99 ${f(e.p99, 1)} ms, errors ${e.errors}`, f(d.rate), f(d.enqueueRate), f((cpu / done) * 1000)]);
+  } finally {
+    await c.stop();
+  }
+}
+const head = ['backend', 'e2e req/s', `e2e latency (concurrency ${CONCURRENCY})`, `drain req/s (${f(DRAIN_N)})`, 'enqueue req/s', 'CPU ms / 1,000 req'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+process.stdout.write(`\nAllot scaled out (no-op HTTP worker on loopback; ${SECONDS} s end to end; CPU = Allot processes only)\n`);
+for (const r of [head, ...rows]) process.stdout.write(`  ${r.map((x, i) => (i === 0 || i === 2 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number))).join('  ')}\n`);
