@@ -4,6 +4,7 @@
  * the functions here read them and write the levels.
  */
 import type { BucketState } from '../../core/token-bucket.ts';
+import type { LevelsAudit } from '../../limiter/local-limiter.ts';
 import type { BucketWrites, BudgetRow } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { writeAudit } from './audit.ts';
@@ -18,6 +19,19 @@ export function writeBuckets(c: SqliteCtx, buckets: BucketWrites | undefined): v
   if (!buckets) return;
   const st = c.q(UPSERT_BUCKET);
   for (const [name, b] of buckets) st.run(name, b.level, b.updatedAt);
+}
+
+/**
+ * The LocalLimiter's levels (src/limiter/local-limiter.ts `LevelsPort`),
+ * written in the open group commit, at the call: they are committed with the
+ * store writes made in the same stretch of JavaScript, and `durable()`
+ * covers them. An operator's change (`audit`) leaves a row of kind 'resource'.
+ */
+export function writeLevels(c: SqliteCtx, levels: BucketWrites, audit?: LevelsAudit): void {
+  c.tx(() => {
+    writeBuckets(c, levels);
+    if (audit) writeAudit(c, { at: audit.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: 'limiter', data: { action: audit.action, ...audit.data } });
+  });
 }
 
 /** Bucket levels changed outside a request's lifecycle (a worker's own reservation, an operator's reset), with one audit row. */

@@ -19,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { BucketState } from '../../core/token-bucket.ts';
+import type { LevelsPort } from '../../limiter/local-limiter.ts';
 import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
   AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
@@ -393,6 +394,11 @@ export class SqliteStore implements Store {
 
   async listBudgets(clientId: string): Promise<BudgetRow[]> {
     return budgets.listBudgets(this.#ctx, clientId);
+  }
+
+  /** Where the LocalLimiter keeps its levels across restarts: the buckets table (see budgets.ts `writeLevels`). */
+  bucketLevels(): LevelsPort {
+    return { load: () => budgets.loadBuckets(this.#ctx), write: (levels, note) => budgets.writeLevels(this.#ctx, levels, note) };
   }
 
   async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
