@@ -14,6 +14,7 @@ import { systemClock, type Clock } from './core/clock.ts';
 import { Events } from './events.ts';
 import { buildApp } from './http/app.ts';
 import type { AppDeps } from './http/deps.ts';
+import { openLimiter } from './limiter/open.ts';
 import { Metrics } from './metrics.ts';
 import { ProgressTokens } from './scheduler/progress-token.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -115,6 +116,11 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   // Load the encodings the token resources count in now (~250 ms each), not on some client's first request.
   for (const enc of new Set([...registry.resources.values()].map((r) => r.tokenizer).filter((e) => e !== undefined))) preloadEncoding(enc);
   await applyConfigEntities(config, registry, store);
+  // The token buckets: local (levels in the SQLite store) or shared in Redis (scale-out).
+  const limiter = await openLimiter(config, store, registry.resources.values(), clock, log).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
 
   const events = new Events();
   // Shared by every instance on the database (a worker may post progress to any of them), and kept across restarts.
@@ -124,7 +130,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   let publicUrl = config.publicUrl ?? '';
   const instanceId = `allot-${randomUUID().slice(0, 8)}`;
   const scheduler = new Scheduler(
-    { store, registry, events, clock, transports, progressTokens, references },
+    { store, registry, events, clock, transports, progressTokens, references, limiter },
     {
       instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, deferred: config.deferred, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
       leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
@@ -192,6 +198,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
         await health.stop();
         await migration.stop();
         await scheduler.stop(drainMs);
+        await limiter.close();
         await transports.http.close();
         await transports.subprocess.close();
         await tokens.close();

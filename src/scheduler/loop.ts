@@ -37,7 +37,6 @@ export class Loop {
   async #start(): Promise<void> {
     const { store, clock } = this.#s.d;
     const now = clock.now();
-    this.#s.buckets.load(this.#s.d.registry.resources, await store.loadBuckets(), now);
     this.#s.units = new WorkerReservations({ buckets: this.#s.buckets, store, clock, events: this.#s.d.events, resources: this.#s.d.registry.resources });
     // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
     // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
@@ -80,7 +79,7 @@ export class Loop {
       await new Promise((r) => setImmediate(r));
       if (this.#passScheduled || this.#passRunning) continue;
       if (this.#s.inflight.size === 0) return;
-      await Promise.allSettled([...this.#s.inflight]);
+      await Promise.allSettled(this.#s.inflight);
     }
   }
 
@@ -116,7 +115,7 @@ export class Loop {
   }
 
   async #pass(): Promise<void> {
-    if (this.#passRunning || this.#stopping || this.#paused || !this.#s.buckets.loaded) return;
+    if (this.#passRunning || this.#stopping || this.#paused) return;
     this.#passRunning = true;
     const t0 = performance.now();
     let started = 0;
