@@ -14,7 +14,6 @@
 import { randomUUID } from 'node:crypto';
 import { usageCost } from '../core/cost.ts';
 import type { TakeResult } from '../limiter/limiter.ts';
-import type { BucketWrites } from '../store/store.ts';
 import { RAW_INPUT, type WorkRequest } from '../model.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
 import { RawJson, type Job, type WorkerOutcome } from '../workers/transport.ts';
@@ -30,8 +29,6 @@ import { inc, toErr, type Queued, type Running, type SchedulerState } from './st
  * interval and a settlement on its way.
  */
 export const GRANT_MARGIN_MS = 60_000;
-
-const NO_WRITES: BucketWrites = new Map();
 
 interface BatchItem {
   readonly entry: Running;
@@ -111,7 +108,7 @@ export class Dispatch {
     const worker = registry.worker(q.worker);
     const deadlineAt = now + q.timeoutMs;
     const claimed = await store.claim(entry.id, {
-      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs }, buckets: NO_WRITES,
+      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
       ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
     });
     if (!claimed) {

@@ -10,12 +10,10 @@ import type { Usage } from '../core/cost.ts';
 import { usageCost } from '../core/cost.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import type { Overuse, WorkRequest } from '../model.ts';
-import type { BucketWrites, Settlement } from '../store/store.ts';
+import type { Settlement } from '../store/store.ts';
 import type { WorkerOutcome } from '../workers/transport.ts';
 import type { Parts } from './parts.ts';
 import { dec, type Running, type SchedulerState } from './state.ts';
-
-const NO_WRITES: BucketWrites = new Map();
 
 export class Reconcile {
   readonly #s: SchedulerState;
@@ -78,7 +76,7 @@ export class Reconcile {
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
     if (!usage) {
       void this.#s.buckets.settle(entry.grantId, entry.reserved);
-      return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: NO_WRITES, returned: {} };
+      return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} };
     }
     const reg = this.#s.d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
@@ -92,7 +90,7 @@ export class Reconcile {
     const overuse = overuseOf(req, entry, usage, used, now);
     if (overuse) this.#s.d.events.emit('request:overuse', req.id, overuse);
     void this.#s.buckets.settle(entry.grantId, used);
-    return { usage, costNano: nano, buckets: NO_WRITES, returned, ...(overuse ? { overuse } : {}) };
+    return { usage, costNano: nano, returned, ...(overuse ? { overuse } : {}) };
   }
 
   /** Take a request out of `running`: its client's count and its worker slot are freed. Whoever does this ends its reservation. */
@@ -163,7 +161,7 @@ export class Reconcile {
     }
     this.#p.intake.unqueue(id);
     this.#s.retries.delete(id);
-    const r = await this.#s.d.store.cancel(id, { now, actor, buckets: NO_WRITES, returned: run ? { ...run.reserved } : {} });
+    const r = await this.#s.d.store.cancel(id, { now, actor, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
     if (r) {
       this.#s.d.events.emit('request:cancelled', r);
