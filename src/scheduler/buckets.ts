@@ -160,15 +160,19 @@ export class Buckets {
    * The reaper's round: retry unfinished settles and releases (stopping at
    * the first the limiter still does not answer), forget expired grants and
    * read the levels other instances changed. Never rejects.
+   * @returns whether levels may have changed from outside (a shared limiter
+   *   refreshed): what waits for them should be looked at again
    */
-  async maintain(): Promise<void> {
+  async maintain(): Promise<boolean> {
     try {
-      for (const [id, used] of Array.from(this.#unended)) if (!(await this.#end(id, used))) return;
+      for (const [id, used] of Array.from(this.#unended)) if (!(await this.#end(id, used))) return false;
       await this.#l.expire();
       await this.#l.refresh();
+      return this.#viewsLag;
     } catch (err) {
       if (unavailable(err)) this.#wentDown();
       else this.#onError(err);
+      return false;
     }
   }
 

@@ -122,7 +122,8 @@ export class Reconcile {
    * instances changed, and retry settlements it did not answer. Exposed for tests.
    */
   async reap(): Promise<number> {
-    await this.#s.buckets.maintain();
+    // Other instances take and give back too: what waits may fit now.
+    if ((await this.#s.buckets.maintain()) && this.#s.queue.size > 0) this.#p.loop.kick();
     if (await this.#s.units?.sweep()) this.#p.loop.kick();
     const now = this.#s.d.clock.now();
     this.#p.deferred.observe(now);
