@@ -24,9 +24,9 @@ const t1 = performance.now();
 for (let i = 0; i < N; i += BATCH) {
   for (let k = i; k < i + BATCH; k++) {
     const id = `r${String(k).padStart(8, '0')}`;
-    const c = (await store.claim(id, { owner: 'o', now: t, leaseMs: 1000, reserved: {}, buckets: new Map() })) as { leaseToken: number };
+    const c = (await store.claim(id, { owner: 'o', now: t, leaseMs: 1000, reserved: {} })) as { leaseToken: number };
     await store.start(id, c.leaseToken, { now: t, deadlineAt: t + 1000, leaseExpiresAt: t + 2000 });
-    await store.complete(id, c.leaseToken, { now: t, output: {}, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: new Map(), returned: {} } });
+    await store.complete(id, c.leaseToken, { now: t, output: {}, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} } });
   }
   await store.durable();
 }

@@ -17,6 +17,7 @@ import { systemClock, type Clock } from './core/clock.ts';
 import { Events } from './events.ts';
 import { buildApp } from './http/app.ts';
 import type { AppDeps } from './http/deps.ts';
+import { openLimiter } from './limiter/open.ts';
 import { Metrics } from './metrics.ts';
 import { ProgressTokens } from './scheduler/progress-token.ts';
 import { PAUSED_SETTING, Scheduler } from './scheduler/scheduler.ts';
@@ -118,6 +119,11 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   // Load the encodings the token resources count in now (~250 ms each), not on some client's first request.
   for (const enc of new Set([...registry.resources.values()].map((r) => r.tokenizer).filter((e) => e !== undefined))) preloadEncoding(enc);
   await applyConfigEntities(config, registry, store);
+  // The token buckets: local (levels in the SQLite store) or shared in Redis (scale-out).
+  const limiter = await openLimiter(config, store, registry.resources.values(), clock, log).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
 
   const events = new Events();
   // Shared by every instance on the database (a worker may post progress to any of them), and kept across restarts.
@@ -133,7 +139,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     : localCluster();
   const instanceId = cluster.id;
   const scheduler = new Scheduler(
-    { store, registry, events, clock, transports, progressTokens, references },
+    { store, registry, events, clock, transports, progressTokens, references, limiter },
     {
       instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, deferred: config.deferred, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
       leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
@@ -227,6 +233,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
         await health.stop();
         await migration.stop();
         await scheduler.stop(drainMs);
+        await limiter.close();
         // Then leave: what this instance still leased is taken back by the new leader at once.
         await cluster.stop();
         await transports.http.close();

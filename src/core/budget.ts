@@ -1,7 +1,9 @@
 /**
- * Budget arithmetic in nano-USD. `remaining = limit − spent − held`; a hold
- * is taken for the worst case at admission, in the same write as the check,
- * and settled (actual charged, hold released) when the request ends.
+ * Budget arithmetic in nano-USD, and budget periods. `remaining = limit −
+ * spent − held`. A hold is taken for the worst case at admission and settled
+ * (actual charged, hold released) when the request ends; both are done by
+ * the store, in the same write as the check or the transition (SQL, so that
+ * concurrent admissions cannot overspend), not here.
  */
 import type { Nano } from './money.ts';
 
@@ -14,19 +16,6 @@ export interface BudgetState {
 
 export function remaining(b: BudgetState): Nano {
   return b.limit === null ? Number.POSITIVE_INFINITY : b.limit - b.spent - b.held;
-}
-
-export function canHold(b: BudgetState, amount: Nano): boolean {
-  return amount <= remaining(b);
-}
-
-export function hold(b: BudgetState, amount: Nano): BudgetState {
-  return { ...b, held: b.held + amount };
-}
-
-/** Release `held` and charge `actual` (which may exceed the hold: overruns are charged). */
-export function settle(b: BudgetState, held: Nano, actual: Nano): BudgetState {
-  return { ...b, held: Math.max(0, b.held - held), spent: b.spent + actual };
 }
 
 const FORMATS = new Map<string, Intl.DateTimeFormat>();

@@ -1,5 +1,7 @@
 /**
- * Token-bucket arithmetic, pure.
+ * Token-bucket arithmetic, pure: what the limiters (src/limiter/) build on,
+ * per pool. Taking is theirs (all of a request's needs from several pools,
+ * or nothing: src/limiter/draw.ts, ledger.ts and the Redis scripts).
  *
  * Invariant: over any interval [t1, t2] the net amount taken (taken minus
  * returned) is at most `capacity + refillPerS × (t2 − t1)`. Two details keep
@@ -40,20 +42,6 @@ export function refill(spec: BucketSpec, state: BucketState, now: number): Bucke
   return { level, updatedAt: now };
 }
 
-export interface TakeResult {
-  readonly ok: boolean;
-  readonly state: BucketState;
-  /** When not ok: ms until `amount` could be available (Infinity if never). */
-  readonly waitMs: number;
-}
-
-/** Take `amount` if the bucket holds it now; otherwise say how long to wait. */
-export function tryTake(spec: BucketSpec, state: BucketState, amount: number, now: number): TakeResult {
-  const s = refill(spec, state, now);
-  if (amount <= s.level) return { ok: true, state: { level: s.level - amount, updatedAt: s.updatedAt }, waitMs: 0 };
-  return { ok: false, state: s, waitMs: waitFor(spec, s, amount, now) };
-}
-
 /**
  * ms from `now` until the bucket holds `amount` (0 if it does now, Infinity
  * if it never will). When the clock is behind `updatedAt` nothing refills
@@ -84,9 +72,4 @@ export function debit(spec: BucketSpec, state: BucketState, amount: number, now:
 export function setLevel(spec: BucketSpec, state: BucketState, level: number, now: number): BucketState {
   const s = refill(spec, state, now);
   return { level: Math.min(spec.capacity, Math.max(-spec.capacity, level)), updatedAt: s.updatedAt };
-}
-
-/** Settle a reservation against actual use: return the rest or debit the overrun. */
-export function settle(spec: BucketSpec, state: BucketState, reserved: number, used: number, now: number): BucketState {
-  return used <= reserved ? giveBack(spec, state, reserved - used, now) : debit(spec, state, used - reserved, now);
 }

@@ -12,12 +12,14 @@
  */
 import { drawOrder, resourceOfKey, type Pool } from '../core/pools.ts';
 import { debit, fullBucket, giveBack as tbGiveBack, refill, setLevel, type BucketState } from '../core/token-bucket.ts';
-import type { BucketWrites } from '../store/store.ts';
 import { checkNeeds } from './draw.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, PoolLevel, Refused } from './limiter.ts';
 import { PoolTable } from './pool-table.ts';
 
 export type { Amounts, DrawContext, PoolLevel } from './limiter.ts';
+
+/** The new levels of the buckets one change touched, by pool key (absolute values: later writes replace earlier ones). */
+export type BucketWrites = ReadonlyMap<string, BucketState>;
 
 const NOBODY_WAITING: DrawContext = { ownerWaiting: () => false };
 

@@ -17,10 +17,11 @@
 import type { Clock } from '../core/clock.ts';
 import { AllotError } from '../core/errors.ts';
 import type { BucketState } from '../core/token-bucket.ts';
-import type { BucketWrites } from '../store/store.ts';
-import { ResourceLedger } from './ledger.ts';
+import { ResourceLedger, type BucketWrites } from './ledger.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from './limiter.ts';
 import { checkAmounts, checkGrantId, checkLevel, checkTtl } from './validate.ts';
+
+export type { BucketWrites } from './ledger.ts';
 
 /** An operator's change to levels, for the audit log; grant operations carry none (their request's own audit covers them). */
 export interface LevelsAudit {

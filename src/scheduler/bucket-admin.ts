@@ -1,8 +1,9 @@
 /**
  * Operators' changes to resources' buckets: a new capacity, refill rate or
  * pools (after the Registry changed them), and setting a level by hand.
- * Each writes the new levels with an audit row, then wakes the loop (what
- * was refused may fit now).
+ * Each goes to the limiter, then leaves an audit row of kind 'resource'
+ * (written here in both modes: the limiter keeps levels, not who changed
+ * them), then wakes the loop (what was refused may fit now).
  */
 import { AllotError } from '../core/errors.ts';
 import type { Parts } from './parts.ts';
@@ -32,21 +33,25 @@ export class BucketAdmin {
    * clear the debt a worker's bad usage report left. Audited with the level before.
    */
   async resetBucket(name: string, level: number | undefined, actor: string): Promise<void> {
-    if (!this.#s.buckets.loaded || !this.#s.d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    if (!this.#s.d.registry.resources.has(name)) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
     const now = this.#s.d.clock.now();
-    const was = this.#s.buckets.levels(now).get(name)?.level ?? null;
-    const writes = this.#s.buckets.reset(name, level, now);
-    await this.#s.d.store.adjustBuckets(writes, { at: now, actor, data: { action: 'reset', resource: name, level: level ?? 'full', was } });
+    const was = await this.#s.buckets.reset(name, level);
+    if (was === null) throw new AllotError('NOT_FOUND', `No resource "${name}"`);
+    await this.#audit(now, actor, { action: 'reset', resource: name, level: level ?? 'full', was });
     this.#p.loop.kick();
   }
 
   /** Apply a resource's new capacity, refill rate or pools (after the Registry changed it); `data` goes to the audit row. */
   async reconfigureResource(name: string, data: Record<string, unknown>): Promise<void> {
-    const r = this.#s.d.registry.resources.get(name);
-    if (!r || !this.#s.buckets.loaded) return;
+    if (!this.#s.d.registry.resources.has(name)) return;
     const now = this.#s.d.clock.now();
-    const writes = this.#s.buckets.reconfigure(r, now);
-    await this.#s.d.store.adjustBuckets(writes, { at: now, actor: 'admin', data });
+    // The whole set: pools that keep their key keep their level, and a resource gone is dropped.
+    await this.#s.buckets.configure(this.#s.d.registry.resources.values());
+    await this.#audit(now, 'admin', data);
     this.#p.loop.kick();
+  }
+
+  #audit(at: number, actor: string, data: Record<string, unknown>): Promise<void> {
+    return this.#s.d.store.appendAudit({ at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor, data });
   }
 }

@@ -27,10 +27,10 @@ export class Deferred {
    * Utilization as deferred work sees it: the fullest bucket's used share,
    * and 1 while scored (non-deferred) work is waiting.
    */
-  #utilization(now: number): number {
+  #utilization(): number {
     if (this.#s.queue.nonDeferredSize > 0) return 1;
     let u = 0;
-    for (const b of this.#s.buckets.levels(now).values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
+    for (const b of this.#s.buckets.levels().values()) u = Math.max(u, 1 - Math.max(0, b.level) / b.capacity);
     return u;
   }
 
@@ -49,7 +49,7 @@ export class Deferred {
   /** Sample utilization (the reaper does, every interval) for the low-utilization rule. */
   observe(now: number): void {
     const low = this.#s.o.deferred.lowUtilization;
-    if (low && this.#s.buckets.loaded) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(now), now, low.below);
+    if (low) this.#lowUtil = observeUtilization(this.#lowUtil, this.#utilization(), now, low.below);
   }
 
   /** Whether deferred work may run now, why, and when the next off-peak window opens. */

@@ -1,20 +1,34 @@
 /**
  * Dispatch: start a picked request and carry it to its worker. The
- * synchronous start takes its resources and slots so the rest of the pass
- * sees them taken; then the claim under a lease (with the bucket writes, in
- * one store write), the commit, and the call to the worker: alone, as a
- * pipeline's stages, or batched with others of the same batch key. Each
- * answer goes to reconcile.
+ * synchronous start asks the limiter for its units (a fresh grant per
+ * attempt) and takes its slots, so the rest of the pass sees them taken;
+ * once the take is granted, the claim under a lease, the commit, and the
+ * call to the worker: alone, as a pipeline's stages, or batched with others
+ * of the same batch key. Each answer goes to reconcile.
+ *
+ * Nothing is dispatched without a granted take. A take refused (another
+ * instance took the units first) or failed (the limiter cannot be reached)
+ * puts the request back in the queue as it was: no attempt used, nothing
+ * claimed. A claim refused (cancelled meanwhile) releases the grant.
  */
+import { randomUUID } from 'node:crypto';
 import { usageCost } from '../core/cost.ts';
+import type { TakeResult } from '../limiter/limiter.ts';
 import { RAW_INPUT, type WorkRequest } from '../model.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
-import type { BucketWrites } from '../store/store.ts';
 import { RawJson, type Job, type WorkerOutcome } from '../workers/transport.ts';
 import { Batcher } from './batcher.ts';
 import type { Parts } from './parts.ts';
 import { runPipeline } from './pipeline.ts';
 import { inc, toErr, type Queued, type Running, type SchedulerState } from './state.ts';
+
+/**
+ * How much longer than its lease a grant is held. Past the lease the reaper
+ * takes the request back and its units count as used, so an attempt's grant
+ * is settled or released before it expires; the margin covers the reaper's
+ * interval and a settlement on its way.
+ */
+export const GRANT_MARGIN_MS = 60_000;
 
 interface BatchItem {
   readonly entry: Running;
@@ -39,9 +53,11 @@ export class Dispatch {
   }
 
   /**
-   * Start a picked request. The synchronous part takes its resources, its
-   * client's and worker's slots, so the rest of the pass sees them taken;
-   * the claim, its commit and the dispatch continue without holding up the pass.
+   * Start a picked request. The synchronous part asks for its resources (a
+   * LocalLimiter takes them at the call; a shared limiter's take in flight is
+   * counted by Buckets.check) and takes its client's and worker's slots, so
+   * the rest of the pass sees them taken; the take's answer, the claim, its
+   * commit and the dispatch continue without holding up the pass.
    */
   launch(id: string, now: number): void {
     const { registry, events } = this.#s.d;
@@ -49,9 +65,11 @@ export class Dispatch {
     if (!q) return;
     this.#p.holds.noteAdmitted(id, q.needs, now);
     const worker = registry.worker(q.worker);
-    const { writes, taken } = this.#s.buckets.reserve(q.needs, now, this.#p.gate.drawContext(q.clientId));
+    const grantId = `${id}:${randomUUID().slice(0, 8)}`;
+    const ttlMs = q.timeoutMs + this.#s.o.leaseGraceMs + GRANT_MARGIN_MS;
+    const taking = this.#s.buckets.take(grantId, q.needs, this.#p.gate.drawContext(q.clientId), ttlMs);
     const entry: Running = {
-      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, taken, abort: new AbortController(), startedAt: now, overusers: new Set(),
+      id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, grantId, abort: new AbortController(), startedAt: now, overusers: new Set(),
     };
     this.#s.running.set(id, entry);
     inc(this.#s.runningByClient, q.clientId);
@@ -59,27 +77,44 @@ export class Dispatch {
     const needs = Object.entries(q.needs);
     if (needs.length === 0) this.#s.fairness.record(q.clientId, '', 1, now);
     for (const [res, amount] of needs) this.#s.fairness.record(q.clientId, res, amount, now);
-    const p = this.#claimAndRun(entry, q, writes, now).catch((err) => {
+    const p = this.#claimAndRun(entry, q, taking, now).catch((err) => {
       events.emit('worker:error', entry.worker, toErr(err));
     });
     this.#s.inflight.add(p);
     void p.finally(() => this.#s.inflight.delete(p));
   }
 
-  async #claimAndRun(entry: Running, q: Queued, writes: BucketWrites, now: number): Promise<void> {
+  async #claimAndRun(entry: Running, q: Queued, taking: Promise<TakeResult>, now: number): Promise<void> {
     const { store, registry, events } = this.#s.d;
+    let took: TakeResult;
+    try {
+      took = await taking;
+    } catch (err) {
+      // Whether it was taken is unknown: give back whatever may have been (the release is retried until the limiter answers).
+      void this.#s.buckets.release(entry.grantId);
+      this.#s.d.events.emit('worker:error', 'limiter', toErr(err));
+      await this.#putBack(entry);
+      return;
+    }
+    if (!took.ok) {
+      await this.#putBack(entry);
+      return;
+    }
+    if (this.#s.running.get(entry.id) !== entry) {
+      // Cancelled (or taken back) while the take was on its way: whoever did it found no grant to release yet.
+      void this.#s.buckets.release(entry.grantId);
+      return;
+    }
     const worker = registry.worker(q.worker);
     const deadlineAt = now + q.timeoutMs;
     const claimed = await store.claim(entry.id, {
-      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs }, buckets: writes,
+      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
       ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
     });
     if (!claimed) {
-      // Cancelled between pick and claim: nothing was written for it.
-      if (this.#s.running.get(entry.id) === entry) {
-        this.#p.reconcile.release(entry);
-        this.#s.buckets.giveBack(entry.taken, this.#s.d.clock.now());
-      }
+      // Cancelled between pick and claim: nothing was written for it. (A cancel released the grant already; again is harmless.)
+      if (this.#s.running.get(entry.id) === entry) this.#p.reconcile.release(entry);
+      void this.#s.buckets.release(entry.grantId);
       return;
     }
     entry.token = claimed.leaseToken;
@@ -105,6 +140,21 @@ export class Dispatch {
       return;
     }
     await this.#dispatch(entry, claimed, deadlineAt, q.readyAt, rawInput);
+  }
+
+  /**
+   * A launched request whose take was refused or failed goes back to the
+   * queue as the store has it (PENDING: it was never claimed, no attempt
+   * was used), unless something else took it out of `running` meanwhile.
+   * The pass sees it again: the limiter's answer is in its views now, or its
+   * back-off is on.
+   */
+  async #putBack(entry: Running): Promise<void> {
+    if (this.#s.running.get(entry.id) !== entry) return;
+    this.#p.reconcile.release(entry);
+    const r = await this.#s.d.store.getRequest(entry.id);
+    if (r?.state === 'PENDING' && !this.#s.running.has(r.id)) this.#p.intake.push(r);
+    this.#p.loop.kick();
   }
 
   /** @param rawInput the input as stored bytes (a large one), spliced into the job instead of serialized again */

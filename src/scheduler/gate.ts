@@ -33,9 +33,12 @@ export class Gate {
     return { who: client ? { clientId, tier: client.tier } : undefined, ownerWaiting: this.#ownerWaiting };
   }
 
-  eligible(it: QueuedItem, now: number): { result: Eligibility; waitMs?: number } {
+  eligible(it: QueuedItem, _now: number): { result: Eligibility; waitMs?: number } {
     const q = this.#s.queued.get(it.id);
     if (!q) return { result: 'ok' };
+    // The limiter could not be reached a moment ago: nothing starts without a granted take.
+    const down = this.#s.buckets.unavailableMs();
+    if (down > 0) return { result: 'group', waitMs: down };
     const reg = this.#s.d.registry;
     const client = reg.client(q.clientId);
     if (client && (this.#s.runningByClient.get(q.clientId) ?? 0) >= reg.maxConcurrent(client)) return { result: 'client' };
@@ -46,7 +49,7 @@ export class Gate {
     const w = reg.worker(q.worker);
     if (w && this.#s.slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
     if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
-    const c = this.#s.buckets.check(q.needs, now, this.drawContext(q.clientId));
+    const c = this.#s.buckets.check(q.needs, this.drawContext(q.clientId));
     if (!c.ok) {
       this.#p.holds.noteRefused(c.resource, it.id);
       this.#s.d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);

@@ -47,7 +47,6 @@ export class Loop {
 
   async #start(leading: boolean): Promise<void> {
     const { store, clock } = this.#s.d;
-    this.#s.buckets.load(this.#s.d.registry.resources, await store.loadBuckets(), clock.now());
     this.#s.units = new WorkerReservations({ buckets: this.#s.buckets, store, clock, events: this.#s.d.events, resources: this.#s.d.registry.resources });
     this.#leading = leading;
     if (leading) await this.#takeLead();
@@ -179,7 +178,7 @@ export class Loop {
   }
 
   async #pass(): Promise<void> {
-    if (this.#passRunning || this.#stopping || this.#paused || !this.#leading || !this.#s.buckets.loaded) return;
+    if (this.#passRunning || this.#stopping || this.#paused || !this.#leading) return;
     this.#passRunning = true;
     const t0 = performance.now();
     let started = 0;

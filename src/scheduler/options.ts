@@ -2,6 +2,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { DeferredPolicy } from '../core/offpeak.ts';
 import type { Events } from '../events.ts';
+import type { Limiter } from '../limiter/limiter.ts';
 import type { Registry } from '../service/registry.ts';
 import type { Store } from '../store/store.ts';
 import type { References } from '../workers/references.ts';
@@ -36,6 +37,8 @@ export interface SchedulerDeps {
   readonly registry: Registry;
   readonly events: Events;
   readonly clock: Clock;
+  /** The token buckets (src/limiter/open.ts picks it); the scheduler takes, settles and releases through it, and does not close it. */
+  readonly limiter: Limiter;
   readonly transports: Readonly<Record<'http' | 'subprocess' | 'v2', Transport>>;
   readonly progressTokens: ProgressTokens;
   /** Where pipeline stage outputs are kept by reference. */

@@ -1,6 +1,6 @@
 /**
- * Reconcile: the end of an attempt. A worker's answer settles the buckets
- * and the budget at what it used, then the request completes, waits for a
+ * Reconcile: the end of an attempt. A worker's answer settles the attempt's
+ * grant (src/scheduler/buckets.ts) and the budget at what it used, then the request completes, waits for a
  * retry or fails; the reaper takes back requests whose lease expired;
  * retries whose time has come are queued again; a cancel ends whatever
  * state the request is in. Whoever takes a request out of `running` ends
@@ -10,12 +10,10 @@ import type { Usage } from '../core/cost.ts';
 import { usageCost } from '../core/cost.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import type { Overuse, WorkRequest } from '../model.ts';
-import type { BucketWrites, Settlement } from '../store/store.ts';
+import type { Settlement } from '../store/store.ts';
 import type { WorkerOutcome } from '../workers/transport.ts';
 import type { Parts } from './parts.ts';
 import { dec, type Running, type SchedulerState } from './state.ts';
-
-const EMPTY: BucketWrites = new Map();
 
 export class Reconcile {
   readonly #s: SchedulerState;
@@ -69,12 +67,17 @@ export class Reconcile {
   }
 
   /**
-   * What an attempt used and cost. Usage a worker did not report is unknown:
-   * nothing is charged to the budget for it, and its reservation is treated
-   * as consumed by the buckets, which is the safe side for provider limits.
+   * What an attempt used and cost; its grant is settled at what it used (not
+   * awaited: a LocalLimiter settles at the call, a shared one is retried
+   * until it answers). Usage a worker did not report is unknown: nothing is
+   * charged to the budget for it, and its reservation is treated as consumed
+   * by the buckets, which is the safe side for provider limits.
    */
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
-    if (!usage) return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: this.#s.buckets.settle(entry.taken, entry.reserved, now), returned: {} };
+    if (!usage) {
+      void this.#s.buckets.settle(entry.grantId, entry.reserved);
+      return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} };
+    }
     const reg = this.#s.d.registry;
     const model = req.model ? reg.modelResource(req.model) : undefined;
     const used: Record<string, number> = {};
@@ -86,7 +89,8 @@ export class Reconcile {
     for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
     const overuse = overuseOf(req, entry, usage, used, now);
     if (overuse) this.#s.d.events.emit('request:overuse', req.id, overuse);
-    return { usage, costNano: nano, buckets: this.#s.buckets.settle(entry.taken, used, now), returned, ...(overuse ? { overuse } : {}) };
+    void this.#s.buckets.settle(entry.grantId, used);
+    return { usage, costNano: nano, returned, ...(overuse ? { overuse } : {}) };
   }
 
   /** Take a request out of `running`: its client's count and its worker slot are freed. Whoever does this ends its reservation. */
@@ -112,10 +116,16 @@ export class Reconcile {
     return n;
   }
 
-  /** Take back requests whose lease expired, and units whose reservation expired. Exposed for tests. */
+  /**
+   * Take back requests whose lease expired, and units whose reservation
+   * expired; let the limiter forget expired grants, read levels other
+   * instances changed, and retry settlements it did not answer. Exposed for tests.
+   */
   async reap(): Promise<number> {
+    // Other instances take and give back too: what waits may fit now.
+    if ((await this.#s.buckets.maintain()) && this.#s.queue.size > 0) this.#p.loop.kick();
+    if (await this.#s.units?.sweep()) this.#p.loop.kick();
     const now = this.#s.d.clock.now();
-    if (this.#s.units?.sweep()) this.#p.loop.kick();
     this.#p.deferred.observe(now);
     this.#p.deferred.runOverdue(now);
     if (this.#s.queue.size > this.#s.queue.nonDeferredSize) this.#p.loop.kick(); // Deferred work may have become allowed.
@@ -147,14 +157,13 @@ export class Reconcile {
   async cancel(id: string, actor: string): Promise<WorkRequest | null> {
     const now = this.#s.d.clock.now();
     const run = this.#s.running.get(id);
-    let buckets = EMPTY;
     if (run) {
       this.release(run);
-      buckets = this.#s.buckets.giveBack(run.taken, now);
+      void this.#s.buckets.release(run.grantId);
     }
     this.#p.intake.unqueue(id);
     this.#s.retries.delete(id);
-    const r = await this.#s.d.store.cancel(id, { now, actor, buckets, returned: run ? { ...run.reserved } : {} });
+    const r = await this.#s.d.store.cancel(id, { now, actor, returned: run ? { ...run.reserved } : {} });
     if (run) run.abort.abort({ code: 'CANCELLED' });
     if (r) {
       this.#s.d.events.emit('request:cancelled', r);

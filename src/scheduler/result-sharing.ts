@@ -11,10 +11,9 @@ import type { Clock } from '../core/clock.ts';
 import type { Events } from '../events.ts';
 import type { WorkRequest } from '../model.ts';
 import type { Registry } from '../service/registry.ts';
-import type { BucketWrites, Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import { InFlightDuplicates } from './in-flight.ts';
 
-const NO_BUCKETS: BucketWrites = new Map();
 /** A follower is claimed and completed in one go: this lease only fences that. */
 const FOLLOWER_LEASE_MS = 60_000;
 
@@ -75,11 +74,11 @@ export class ResultSharing {
     for (const id of this.#duplicates.ended(done.id)?.followers ?? []) {
       const t = clock.now();
       const claimed = await store.claim(id, {
-        owner: this.#d.instanceId, now: t, leaseMs: FOLLOWER_LEASE_MS, reserved: {}, buckets: NO_BUCKETS, start: { deadlineAt: t, leaseExpiresAt: t + FOLLOWER_LEASE_MS },
+        owner: this.#d.instanceId, now: t, leaseMs: FOLLOWER_LEASE_MS, reserved: {}, start: { deadlineAt: t, leaseExpiresAt: t + FOLLOWER_LEASE_MS },
       });
       if (!claimed) continue; // Cancelled meanwhile.
       const served = await store.complete(id, claimed.leaseToken, {
-        now: t, output: done.output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: NO_BUCKETS, returned: {} },
+        now: t, output: done.output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} },
         // Another client's request id is never shown: ids are the client's own.
         optimization: { cache: { key, hit: true, sourceRequestId: claimed.clientId === done.clientId ? done.id : undefined } },
       });

@@ -1,6 +1,6 @@
 /**
- * The scheduler: take the best runnable request, reserve its resources,
- * claim it under a lease, dispatch it, reconcile what it used. This class is
+ * The scheduler: take the best runnable request, take its resources from
+ * the limiter, claim it under a lease, dispatch it, reconcile what it used. This class is
  * the facade the rest of Allot uses (built with options.ts); the work is done
  * by its parts (built in parts.ts, sharing the state in state.ts):
  *   loop.ts       start/stop, pause/resume, kick and the scheduling pass
@@ -13,7 +13,7 @@
  *   progress.ts   workers' progress reports
  *   views.ts      read-only views (queue, levels, expected wait)
  *   bucket-admin.ts  operators' changes to resources' buckets
- *   buckets.ts    the one door to the token buckets (all ledger access)
+ *   buckets.ts    the one door to the token buckets (all limiter access)
  *
  * Invariants:
  * - A request is in exactly one of: the run queue (PENDING), the retry timer
@@ -22,8 +22,10 @@
  * - Whoever removes a request from `running` ends its reservation: the
  *   dispatcher when the worker answers, `cancel`, or the reaper. A result
  *   that arrives after that is stale: it is neither recorded nor charged.
- * - Ledger changes and the store write they belong to happen in one
- *   synchronous stretch (see ledger.ts), so buckets in memory and on disk agree.
+ * - Nothing is dispatched without a granted take (buckets.ts). Each attempt
+ *   has its own grant, ended once: settled at what it used, released if it
+ *   never ran, or left to expire when the reaper takes the request back
+ *   (its units count as used).
  *
  * One scheduler runs per store (SPEC: one elected scheduler). It learns of
  * new work through `enqueued()`; on start it rebuilds its queue from the store.

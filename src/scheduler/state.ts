@@ -13,7 +13,7 @@ import { AllotError } from '../core/errors.ts';
 import type { Score } from '../core/priority.ts';
 import { RunQueue, type QueuedItem } from '../core/run-queue.ts';
 import type { RequestError } from '../model.ts';
-import { Buckets, type Amounts, type Grant } from './buckets.ts';
+import { Buckets, type Amounts } from './buckets.ts';
 import { FairnessTracker } from './fairness-tracker.ts';
 import { ResultSharing } from './result-sharing.ts';
 import { RetryTimer } from './retry-timer.ts';
@@ -49,8 +49,8 @@ export interface Running {
   /** Fencing token; -1 until the claim is applied. */
   token: number;
   readonly reserved: Amounts;
-  /** What was taken from each pool bucket (settle and giveBack need it). */
-  readonly taken: Grant;
+  /** The limiter's grant for this attempt's units (`${id}:<random>`, fresh per attempt): settled or released by it. */
+  readonly grantId: string;
   readonly abort: AbortController;
   readonly startedAt: number;
   /** Pipeline stages' workers that reported more output than max_tokens (the overuse is theirs). */
@@ -76,8 +76,8 @@ export class SchedulerState {
   readonly queuedDemand = new Map<string, number>();
   /** Run-queue group → the resource whose share decides fairness for it. */
   readonly groupResource = new Map<string, string>();
-  /** The token buckets: all ledger access goes through it. Loaded at start. */
-  readonly buckets = new Buckets();
+  /** The token buckets: all limiter access goes through it. */
+  readonly buckets: Buckets;
   /** Units workers hold themselves; set at start. */
   units: WorkerReservations | undefined;
   /** Claims, dispatches and reconciliations under way (stop waits for them). */
@@ -90,6 +90,7 @@ export class SchedulerState {
     this.queue = new RunQueue(opts.starvationMs);
     this.fairness = new FairnessTracker(opts.fairnessHalfLifeMs);
     this.retries = new RetryTimer(deps.clock, onRetryDue);
+    this.buckets = new Buckets(deps.limiter, (err) => deps.events.emit('worker:error', 'limiter', toErr(err)));
     this.sharing = new ResultSharing({ store: deps.store, clock: deps.clock, events: deps.events, registry: deps.registry, instanceId: opts.instanceId });
   }
 

@@ -56,12 +56,12 @@ export class Views {
   }
 
   bucketLevels(): Map<string, { level: number; capacity: number }> {
-    return this.#s.buckets.loaded ? this.#s.buckets.levels(this.#s.d.clock.now()) : new Map();
+    return this.#s.buckets.levels();
   }
 
   /** Pool levels of a resource, for views. */
   poolLevels(resource: string): PoolLevel[] {
-    return this.#s.buckets.loaded ? this.#s.buckets.poolLevels(resource, this.#s.d.clock.now()) : [];
+    return this.#s.buckets.poolLevels(resource);
   }
 
   runningFor(clientId: string): number {
@@ -90,7 +90,7 @@ export class Views {
    */
   expectedWaitMs(resource: string, amount: number): number {
     const r = this.#s.d.registry.resources.get(resource);
-    const lv = this.#s.buckets.loaded ? this.#s.buckets.levels(this.#s.d.clock.now()).get(resource) : undefined;
+    const lv = this.#s.buckets.levels().get(resource);
     if (!r || !lv) return 0;
     const short = (this.#s.queuedDemand.get(resource) ?? 0) + amount - Math.max(0, lv.level);
     if (short <= 0) return 0;

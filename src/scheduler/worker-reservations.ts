@@ -3,35 +3,44 @@
  * /internal/reserve, /internal/consume, /internal/release), for resources it
  * uses on its own account, such as e-mails sent mid-job.
  *
- * A reservation holds units until it is consumed, released or expires;
- * expired reservations give their units back (the worker did not say it used
- * them). Every change writes the new bucket levels with an audit row of kind
- * 'resource'. Reservations live in memory: after a restart, units still held
- * stay taken and come back only by refill, the safe side of the rate limit.
+ * A reservation is a limiter grant under its own id, drawn from shared pools
+ * only (`SHARED_ONLY`). It holds units until it is consumed (settled),
+ * released or expires; expired reservations give their units back (the
+ * worker did not say it used them): the reaper's `sweep` releases them, and
+ * the grant itself outlives the reservation by a margin so that it is still
+ * there to release. Every change leaves an audit row of kind 'resource'.
+ * Reservations are listed from memory: after a restart they are forgotten
+ * here, and what they held comes back when their grants expire (a shared
+ * limiter) or by refill only (a local one), the safe side of the rate limit.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { AllotError } from '../core/errors.ts';
 import type { Events } from '../events.ts';
+import { SHARED_ONLY } from '../limiter/limiter.ts';
 import type { Resource } from '../model.ts';
-import type { BucketWrites, Store } from '../store/store.ts';
-import type { Buckets, Grant } from './buckets.ts';
+import type { Store } from '../store/store.ts';
+import type { Buckets } from './buckets.ts';
+import { toErr } from './state.ts';
 
 export interface UnitReservation {
+  /** Also the id of its grant in the limiter. */
   readonly id: string;
   readonly worker: string;
   readonly resource: string;
   readonly amount: number;
   readonly createdAt: number;
   readonly expiresAt: number;
-  /** Units per pool bucket (workers draw from shared pools). */
-  readonly taken: Grant;
 }
 
 export type TakeOutcome = { readonly ok: true; readonly reservation: UnitReservation } | { readonly ok: false; readonly waitMs: number };
 
 /** Longest a reservation may be held. @default 10 minutes */
 export const MAX_RESERVATION_TTL_MS = 10 * 60_000;
+/** How much longer than its reservation a grant is held: long enough for the reaper to release it first. */
+export const RESERVATION_GRANT_MARGIN_MS = 60_000;
+/** A take without a reservation (consume at once) is settled at once; the grant's ttl only matters if that settle is lost. */
+const IMMEDIATE_GRANT_TTL_MS = 60_000;
 
 export class WorkerReservations {
   readonly #buckets: Buckets;
@@ -57,33 +66,34 @@ export class WorkerReservations {
     return r;
   }
 
-  #write(buckets: BucketWrites, actor: string, data: Record<string, unknown>): void {
-    void this.#store.adjustBuckets(buckets, { at: this.#clock.now(), actor, data });
+  /** The audit row of a change (not awaited: it joins the store's next commit; a failure is reported, the units stay as the limiter has them). */
+  #audit(actor: string, data: Record<string, unknown>): void {
+    void this.#store
+      .appendAudit({ at: this.#clock.now(), requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor, data })
+      .catch((err: unknown) => this.#events.emit('worker:error', 'audit', toErr(err)));
   }
 
-  /** Take units from the shared pool now, or say how long until they could be had. */
-  #take(resource: string, amount: number, now: number): { ok: true; writes: BucketWrites; taken: Grant } | { ok: false; waitMs: number } {
+  /** Take units from the shared pools under `grantId` now, or say how long until they could be had. Rejects SERVICE_UNAVAILABLE when the limiter cannot be reached. */
+  async #take(grantId: string, resource: string, amount: number, ttlMs: number): Promise<{ ok: true } | { ok: false; waitMs: number }> {
     this.#resource(resource, amount);
-    const need = { [resource]: amount };
-    const c = this.#buckets.check(need, now);
-    if (!c.ok) {
-      this.#events.emit('bucket:throttled', resource, amount, c.waitMs);
-      return { ok: false, waitMs: c.waitMs };
+    const t = await this.#buckets.take(grantId, { [resource]: amount }, SHARED_ONLY, ttlMs);
+    if (!t.ok) {
+      this.#events.emit('bucket:throttled', resource, amount, t.waitMs);
+      return { ok: false, waitMs: t.waitMs };
     }
-    return { ok: true, ...this.#buckets.reserve(need, now) };
+    return { ok: true };
   }
 
   /** Hold `amount` units for `ttlMs`, or say how long until they could be had. */
-  reserve(worker: string, resource: string, amount: number, ttlMs: number): TakeOutcome {
-    const now = this.#clock.now();
-    const t = this.#take(resource, amount, now);
+  async reserve(worker: string, resource: string, amount: number, ttlMs: number): Promise<TakeOutcome> {
+    const id = `rsv_${randomUUID()}`;
+    const holdMs = Math.min(MAX_RESERVATION_TTL_MS, Math.max(1, ttlMs));
+    const t = await this.#take(id, resource, amount, holdMs + RESERVATION_GRANT_MARGIN_MS);
     if (!t.ok) return t;
-    const { writes, taken } = t;
-    const reservation: UnitReservation = {
-      id: `rsv_${randomUUID()}`, worker, resource, amount, createdAt: now, expiresAt: now + Math.min(MAX_RESERVATION_TTL_MS, Math.max(1, ttlMs)), taken,
-    };
-    this.#held.set(reservation.id, reservation);
-    this.#write(writes, `worker:${worker}`, { action: 'reserve', reservation_id: reservation.id, resource, amount, expires_at: reservation.expiresAt });
+    const now = this.#clock.now();
+    const reservation: UnitReservation = { id, worker, resource, amount, createdAt: now, expiresAt: now + holdMs };
+    this.#held.set(id, reservation);
+    this.#audit(`worker:${worker}`, { action: 'reserve', reservation_id: id, resource, amount, expires_at: reservation.expiresAt });
     return { ok: true, reservation };
   }
 
@@ -97,43 +107,45 @@ export class WorkerReservations {
    * Settle a reservation at `used` units (default: all of it). Fewer go back
    * to the bucket; more are debited as overuse.
    */
-  consume(worker: string, id: string, used?: number): { reservation: UnitReservation; used: number; returned: number } {
+  async consume(worker: string, id: string, used?: number): Promise<{ reservation: UnitReservation; used: number; returned: number }> {
     const r = this.#mine(worker, id);
     const u = used ?? r.amount;
     if (!(u >= 0)) throw new AllotError('VALIDATION_ERROR', 'amount: must be 0 or more');
     this.#held.delete(id);
-    const writes = this.#buckets.settle(r.taken, { [r.resource]: u }, this.#clock.now());
-    this.#write(writes, `worker:${worker}`, { action: 'consume', reservation_id: id, resource: r.resource, amount: u, returned: r.amount - u });
+    await this.#buckets.settle(id, { [r.resource]: u });
+    this.#audit(`worker:${worker}`, { action: 'consume', reservation_id: id, resource: r.resource, amount: u, returned: r.amount - u });
     return { reservation: r, used: u, returned: r.amount - u };
   }
 
   /** Take units at once, without a reservation. */
-  consumeNow(worker: string, resource: string, amount: number): { ok: true } | { ok: false; waitMs: number } {
-    const t = this.#take(resource, amount, this.#clock.now());
+  async consumeNow(worker: string, resource: string, amount: number): Promise<{ ok: true } | { ok: false; waitMs: number }> {
+    const grantId = `use_${randomUUID()}`;
+    const t = await this.#take(grantId, resource, amount, IMMEDIATE_GRANT_TTL_MS);
     if (!t.ok) return t;
-    this.#write(t.writes, `worker:${worker}`, { action: 'consume', resource, amount });
+    await this.#buckets.settle(grantId, { [resource]: amount });
+    this.#audit(`worker:${worker}`, { action: 'consume', resource, amount });
     return { ok: true };
   }
 
   /** Give a whole reservation back. */
-  release(worker: string, id: string): UnitReservation {
+  async release(worker: string, id: string): Promise<UnitReservation> {
     const r = this.#mine(worker, id);
     this.#held.delete(id);
-    this.#write(this.#buckets.giveBack(r.taken, this.#clock.now()), `worker:${worker}`, { action: 'release', reservation_id: id, resource: r.resource, amount: r.amount });
+    await this.#buckets.release(id);
+    this.#audit(`worker:${worker}`, { action: 'release', reservation_id: id, resource: r.resource, amount: r.amount });
     return r;
   }
 
-  /** Return the units of expired reservations. Exposed for tests; the reaper calls it. */
-  sweep(): number {
+  /** Return the units of expired reservations; resolves how many expired. Exposed for tests; the reaper calls it. */
+  async sweep(): Promise<number> {
     const now = this.#clock.now();
-    let n = 0;
-    for (const r of this.#held.values()) {
-      if (r.expiresAt > now) continue;
+    const expired = [...this.#held.values()].filter((r) => r.expiresAt <= now);
+    for (const r of expired) {
       this.#held.delete(r.id);
-      this.#write(this.#buckets.giveBack(r.taken, now), 'reaper', { action: 'expire', reservation_id: r.id, worker: r.worker, resource: r.resource, amount: r.amount });
-      n++;
+      await this.#buckets.release(r.id);
+      this.#audit('reaper', { action: 'expire', reservation_id: r.id, worker: r.worker, resource: r.resource, amount: r.amount });
     }
-    return n;
+    return expired.length;
   }
 
   list(worker?: string): UnitReservation[] {

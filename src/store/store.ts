@@ -1,8 +1,10 @@
 /**
  * The one storage interface. Operations are named after what they mean;
  * none takes a connection or transaction. Each operation is atomic: its
- * state change, budget change, bucket levels and audit row are applied
- * together, and later operations see them.
+ * state change, budget change and audit row are applied together, and
+ * later operations see them. Token-bucket levels are not the store's: the
+ * Limiter keeps them (src/limiter/; in the embedded mode the SQLite store
+ * keeps them for it, through `SqliteStore.bucketLevels()`).
  *
  * Durability is a separate barrier: `durable()` resolves once every
  * operation applied so far is committed. A backend may commit each
@@ -16,7 +18,6 @@
  * matches, so a dispatcher that lost its lease can neither complete nor
  * charge the request.
  */
-import type { BucketState } from '../core/token-bucket.ts';
 import type { Usage } from '../core/cost.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
@@ -35,9 +36,6 @@ export interface MigrationResult {
   readonly name: string;
   readonly status: 'applied' | 'skipped';
 }
-
-/** Bucket levels to write with an operation, by resource. */
-export type BucketWrites = ReadonlyMap<string, BucketState>;
 
 export interface BudgetRow {
   readonly clientId: string;
@@ -68,7 +66,6 @@ export interface Settlement {
   readonly usage: Usage;
   /** Cost of this attempt's usage, charged to the budget. */
   readonly costNano: Nano;
-  readonly buckets: BucketWrites;
   /** Units given back to each bucket (negative: overuse debited), for the audit log. */
   readonly returned: Readonly<Record<string, number>>;
   /** Usage beyond what the job allowed: flagged on the request and in the audit row. */
@@ -264,7 +261,6 @@ export interface Store {
   listTemplates(): Promise<TemplateDef[]>;
   deleteTemplate(name: string, actor: string): Promise<boolean>;
 
-  loadBuckets(): Promise<Map<string, BucketState>>;
   getBudget(clientId: string, period: string): Promise<BudgetRow>;
   listBudgets(clientId: string): Promise<BudgetRow[]>;
 
@@ -283,18 +279,18 @@ export interface Store {
   usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]>;
 
   /**
-   * PENDING → PREPARING: reserve resources and take a lease. Null if no longer PENDING.
+   * PENDING → PREPARING: record the resources reserved (taken from the limiter before) and take a lease. Null if no longer PENDING.
    * With `start`, also PREPARING → RUNNING in the same operation (two audit rows), for
    * a dispatcher that sends the work as soon as the claim is durable.
    */
   claim(
     id: string,
-    opts: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
+    opts: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; start?: { deadlineAt: number; leaseExpiresAt: number } },
   ): Promise<WorkRequest | null>;
   /** PREPARING → RUNNING under the lease; counts an attempt and sets the deadline. */
   start(id: string, token: number, opts: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null>;
-  /** PREPARING → PENDING: dispatch could not begin; returns the reservation. */
-  unclaim(id: string, token: number, opts: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null>;
+  /** PREPARING → PENDING: dispatch could not begin (the caller releases its grant). */
+  unclaim(id: string, token: number, opts: { now: number; reason: string }): Promise<WorkRequest | null>;
   setProgress(id: string, token: number, progress: Progress): Promise<boolean>;
   /** RUNNING → COMPLETED: charge the cost, release the hold, store the output. */
   complete(id: string, token: number, opts: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null>;
@@ -304,13 +300,14 @@ export interface Store {
   fail(id: string, token: number, opts: { now: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null>;
   /** WAITING_RETRY → PENDING once `runAt` has passed. */
   promote(id: string, now: number): Promise<WorkRequest | null>;
-  /** Any cancellable state → CANCELLED: release the hold and the reservation at once. */
-  cancel(id: string, opts: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null>;
+  /** Any cancellable state → CANCELLED: release the hold at once (the caller releases its grant; `returned` is audited). */
+  cancel(id: string, opts: { now: number; actor: string; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null>;
   /**
    * PREPARING/RUNNING requests whose lease expired before `now` (see
    * ReapOptions) go to WAITING_RETRY (runAt = now), or FAILED when their
    * attempts (own leases) or recoveries (lost leases) are used up.
-   * Reservations are treated as consumed: the work may have happened.
+   * Reservations are treated as consumed: the work may have happened (the
+   * limiter's grants are left to expire, which gives nothing back).
    * A lease lost with its owner does not use up an attempt: delivery is at
    * least once, and the worker dedupes by request id.
    */
@@ -386,11 +383,5 @@ export interface Store {
   savingsSummary(clientId: string, since: number): Promise<SavingsRow[]>;
 
   appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void>;
-  /**
-   * Bucket levels changed outside a request's lifecycle (a worker reserving,
-   * consuming or releasing units itself): write them with one audit row
-   * (kind 'resource') in one operation.
-   */
-  adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
 }

@@ -2,9 +2,8 @@
 import assert from 'node:assert/strict';
 import { AllotError, type ErrorCode } from '../../src/core/errors.ts';
 import { ZERO_USAGE, type Usage } from '../../src/core/cost.ts';
-import type { BucketState } from '../../src/core/token-bucket.ts';
 import type { Client, TemplateDef, WorkRequest, WorkerDef } from '../../src/model.ts';
-import type { BucketWrites, Settlement, Store } from '../../src/store/store.ts';
+import type { Settlement, Store } from '../../src/store/store.ts';
 
 export const T0 = 1_700_000_000_000;
 export const PERIOD = '2023-11';
@@ -86,14 +85,8 @@ export function usage(input: number, output: number, resources: Record<string, n
   return { tokens: { input, output }, resources };
 }
 
-export function buckets(levels: Record<string, number>, at: number): BucketWrites {
-  return new Map<string, BucketState>(Object.entries(levels).map(([k, level]) => [k, { level, updatedAt: at }]));
-}
-
-export const NO_BUCKETS: BucketWrites = new Map();
-
-export function settlement(costNano: number, u: Usage = ZERO_USAGE, b: BucketWrites = NO_BUCKETS, returned: Record<string, number> = {}): Settlement {
-  return { usage: u, costNano, buckets: b, returned };
+export function settlement(costNano: number, u: Usage = ZERO_USAGE, returned: Record<string, number> = {}): Settlement {
+  return { usage: u, costNano, returned };
 }
 
 export const ERR = { code: 'WORKER_ERROR', message: 'the worker failed', retryable: true } as const;
@@ -119,7 +112,6 @@ export async function snapshot(store: Store, clientIds: readonly string[]): Prom
     requests: await store.listRequests({ limit: 10_000 }),
     budgets: budgets.toSorted((a, b) => `${a.clientId}/${a.period}`.localeCompare(`${b.clientId}/${b.period}`)),
     audit: await store.listAudit({ limit: 100_000 }),
-    buckets: [...(await store.loadBuckets())].toSorted(([a], [b]) => a.localeCompare(b)),
   };
 }
 

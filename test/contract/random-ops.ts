@@ -9,15 +9,13 @@
  *   of non-terminal requests (so spent + held = Σ (cost + open hold)), and
  *   heldNano is never negative;
  * - every request's state, token, attempts and cost match the model;
- * - bucket levels are those of the last accepted write;
  * - loadQueued and countByState agree with the model;
  * - at the end, each request's audit rows form one chain null → … → state.
  */
 import assert from 'node:assert/strict';
 import { AllotError } from '../../src/core/errors.ts';
 import { isTerminal, type State } from '../../src/core/states.ts';
-import type { BucketState } from '../../src/core/token-bucket.ts';
-import type { BucketWrites, Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { ERR, NEXT_PERIOD, PERIOD, Rng, T0, makeRequest, must, settlement, usage } from './fixtures.ts';
 
 interface ModelRequest {
@@ -43,7 +41,6 @@ const CLIENTS = ['rc-0', 'rc-1', 'rc-2'] as const;
 const LIMITS: Readonly<Record<(typeof CLIENTS)[number], number | null>> = { 'rc-0': null, 'rc-1': 15_000, 'rc-2': 4_000 };
 const PERIODS = [PERIOD, NEXT_PERIOD] as const;
 const OWNERS = ['owner-a', 'owner-b'] as const;
-const RESOURCES = ['gpt', 'email', 'gpu'] as const;
 
 type Op = 'enqueue' | 'claim' | 'start' | 'unclaim' | 'progress' | 'complete' | 'retryLater' | 'fail' | 'promote' | 'cancel' | 'reap';
 const REQUEST_OPS: readonly Op[] = ['claim', 'start', 'unclaim', 'progress', 'complete', 'retryLater', 'fail', 'promote', 'cancel'];
@@ -61,21 +58,12 @@ const LIKELY: Readonly<Record<State, readonly Op[]>> = {
 export async function randomOperations(store: Store, opts: { seed: number; operations: number; maxRequests: number; checkCoverage: boolean }): Promise<void> {
   const rng = new Rng(opts.seed);
   const model = new Map<string, ModelRequest>();
-  const modelBuckets = new Map<string, BucketState>();
   let now = T0;
   let keys = 0;
   let ctx = '';
   const reached = new Set<State>();
   const stats = { accepted: 0, refused: 0, budgetExceeded: 0, existing: 0, reaped: 0 };
 
-  const randomBuckets = (): BucketWrites => {
-    const m = new Map<string, BucketState>();
-    for (let i = rng.int(3); i > 0; i--) m.set(rng.pick(RESOURCES), { level: rng.int(40_000) / 4 - 1000, updatedAt: now });
-    return m;
-  };
-  const accept = (b: BucketWrites): void => {
-    for (const [k, v] of b) modelBuckets.set(k, v);
-  };
   /** Mostly requests still in flight, sometimes any. */
   const target = (): ModelRequest | undefined => {
     const all = [...model.values()];
@@ -160,8 +148,7 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
         const x = must(m);
         const owner = rng.pick(OWNERS);
         const leaseMs = 2000 + rng.int(30_000);
-        const b = randomBuckets();
-        const r = await store.claim(x.id, { owner, now, leaseMs, reserved: { gpt: 10 }, buckets: b });
+        const r = await store.claim(x.id, { owner, now, leaseMs, reserved: { gpt: 10 } });
         const ok = x.state === 'PENDING';
         expectNull(r, ok, `claim of ${x.state}`);
         if (r) {
@@ -170,7 +157,6 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
           x.owner = owner;
           x.leaseExpiresAt = now + leaseMs;
           moveTo(x, 'PREPARING');
-          accept(b);
         }
         return true;
       }
@@ -190,14 +176,12 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
       case 'unclaim': {
         const x = must(m);
         const token = tokenFor(x);
-        const b = randomBuckets();
-        const r = await store.unclaim(x.id, token, { now, buckets: b, reason: 'random' });
+        const r = await store.unclaim(x.id, token, { now, reason: 'random' });
         expectNull(r, x.state === 'PREPARING' && token === x.token, `unclaim of ${x.state}`);
         if (r) {
           x.owner = null;
           x.leaseExpiresAt = null;
           moveTo(x, 'PENDING');
-          accept(b);
         }
         return true;
       }
@@ -219,8 +203,7 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
         // As the scheduler does: no retry once the attempts are used up.
         if (kind === 'retryLater' && x.attempts >= x.maxAttempts) kind = 'fail';
         const cost = rng.int(4000);
-        const b = randomBuckets();
-        const s = settlement(cost, usage(rng.int(500), rng.int(500), rng.chance(0.3) ? { email: 1 } : {}), b);
+        const s = settlement(cost, usage(rng.int(500), rng.int(500), rng.chance(0.3) ? { email: 1 } : {}));
         const runAt = now + rng.int(5000);
         const r = kind === 'complete'
           ? await store.complete(x.id, token, { now, output: { n: rng.int(10) }, settlement: s })
@@ -235,7 +218,6 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
           x.leaseExpiresAt = null;
           if (kind === 'retryLater') x.runAt = runAt;
           moveTo(x, kind === 'complete' ? 'COMPLETED' : kind === 'retryLater' ? 'WAITING_RETRY' : 'FAILED');
-          accept(b);
         }
         return true;
       }
@@ -253,14 +235,12 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
       }
       case 'cancel': {
         const x = must(m);
-        const b = randomBuckets();
-        const r = await store.cancel(x.id, { now, actor: 'random', buckets: b, returned: {} });
+        const r = await store.cancel(x.id, { now, actor: 'random', returned: {} });
         expectNull(r, !isTerminal(x.state), `cancel of ${x.state}`);
         if (r) {
           x.owner = null;
           x.leaseExpiresAt = null;
           moveTo(x, 'CANCELLED');
-          accept(b);
         }
         return true;
       }
@@ -331,7 +311,6 @@ export async function randomOperations(store: Store, opts: { seed: number; opera
         assert.equal(b.spentNano + b.heldNano, fromRows, `${where}: spent + held = Σ over stored requests`);
       }
     }
-    assert.deepEqual(await store.loadBuckets(), modelBuckets, `${ctx}: bucket levels`);
     const queued = (await store.loadQueued()).map((r) => r.id).toSorted();
     assert.deepEqual(queued, [...model.values()].filter((x) => x.state === 'PENDING' || x.state === 'WAITING_RETRY').map((x) => x.id).toSorted(), `${ctx}: loadQueued`);
     const counts = await store.countByState();

@@ -11,7 +11,7 @@ import { RAW_INPUT, type WorkRequest } from '../../src/model.ts';
 import type { Store } from '../../src/store/store.ts';
 import { BACKENDS, skipReason, type BackendHandle } from '../helpers/store-backends.ts';
 import {
-  ERR, NEXT_PERIOD, NO_BUCKETS, PERIOD, T0, buckets, httpWorker, makeClient, makeRequest, makeTemplate, must, rejectsWith,
+  ERR, NEXT_PERIOD, PERIOD, T0, httpWorker, makeClient, makeRequest, makeTemplate, must, rejectsWith,
   settlement, snapshot, subprocessWorker, transitions, usage,
 } from './fixtures.ts';
 import { randomOperations } from './random-ops.ts';
@@ -68,7 +68,7 @@ for (const backend of BACKENDS) {
         await store.putTemplate(makeTemplate('summarize'), 'admin');
         const q = makeRequest({ idempotencyKey: 'k1' });
         await store.enqueue({ request: q, budgetLimitNano: null });
-        must(await store.claim(q.id, { owner: 'me', now: T0 + 10, leaseMs: LEASE_MS, reserved: { 'gpt-test': 296 }, buckets: buckets({ 'gpt-test': 704 }, T0 + 10) }));
+        must(await store.claim(q.id, { owner: 'me', now: T0 + 10, leaseMs: LEASE_MS, reserved: { 'gpt-test': 296 } }));
         const before = await snapshot(store, ['client-a']);
 
         store = await handle.reopen();
@@ -105,7 +105,7 @@ for (const backend of BACKENDS) {
       }
 
       async function claimed(id: string, now = T0 + 1000, owner = 'owner-a', leaseMs = LEASE_MS): Promise<WorkRequest> {
-        return must(await store.claim(id, { owner, now, leaseMs, reserved: { 'gpt-test': 296 }, buckets: NO_BUCKETS }), `claim of ${id}`);
+        return must(await store.claim(id, { owner, now, leaseMs, reserved: { 'gpt-test': 296 } }), `claim of ${id}`);
       }
 
       /** Claim and start; returns the RUNNING request (its leaseToken is the fencing token). */
@@ -128,7 +128,7 @@ for (const backend of BACKENDS) {
       async function inState(state: State, over: Partial<WorkRequest> = {}): Promise<WorkRequest> {
         const q = await admit(over);
         if (state === 'PENDING') return q;
-        if (state === 'CANCELLED') return must(await store.cancel(q.id, { now: T0 + 500, actor: 'test', buckets: NO_BUCKETS, returned: {} }));
+        if (state === 'CANCELLED') return must(await store.cancel(q.id, { now: T0 + 500, actor: 'test', returned: {} }));
         const c = await claimed(q.id);
         if (state === 'PREPARING') return c;
         const r = must(await store.start(q.id, c.leaseToken, { now: T0 + 1001, deadlineAt: T0 + 31_000, leaseExpiresAt: T0 + 61_000 }));
@@ -189,9 +189,8 @@ for (const backend of BACKENDS) {
           const q = await admit({ holdNano: 700 });
           assert.deepEqual(await seen((s) => s.getRequest(q.id)), q);
           assert.equal((await seen((s) => s.getBudget('client-a', PERIOD))).heldNano, 700);
-          const c = must(await store.claim(q.id, { owner: 'me', now: T0 + 1, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ email: 3 }, T0 + 1) }));
+          const c = must(await store.claim(q.id, { owner: 'me', now: T0 + 1, leaseMs: LEASE_MS, reserved: { email: 1 } }));
           assert.deepEqual(await seen((s) => s.getRequest(q.id)), c);
-          assert.deepEqual(await seen((s) => s.loadBuckets()), await store.loadBuckets());
           const r = must(await store.start(q.id, c.leaseToken, { now: T0 + 2, deadlineAt: T0 + 9000, leaseExpiresAt: T0 + 9000 }));
           assert.deepEqual(await seen((s) => s.getRequest(q.id)), r);
           assert.equal(await store.setProgress(q.id, r.leaseToken, { percent: 5, message: 'five', at: T0 + 3 }), true);
@@ -563,12 +562,7 @@ for (const backend of BACKENDS) {
       describe('lifecycle', () => {
         it('claim → start → complete, with fencing against a second completion', async () => {
           const q = await admit({ holdNano: 5000 });
-          assert.deepEqual(await store.loadBuckets(), new Map());
-
-          const c = must(await store.claim(q.id, {
-            owner: 'owner-a', now: T0 + 1000, leaseMs: 30_000, reserved: { 'gpt-test': 296, email: 1 },
-            buckets: buckets({ 'gpt-test': 704, email: 9 }, T0 + 1000),
-          }));
+          const c = must(await store.claim(q.id, { owner: 'owner-a', now: T0 + 1000, leaseMs: 30_000, reserved: { 'gpt-test': 296, email: 1 } }));
           assert.equal(c.state, 'PREPARING');
           assert.ok(c.leaseToken > q.leaseToken, 'claim bumps the lease token');
           assert.equal(c.leaseOwner, 'owner-a');
@@ -576,7 +570,6 @@ for (const backend of BACKENDS) {
           assert.deepEqual(c.reserved, { 'gpt-test': 296, email: 1 });
           assert.equal(c.attempts, 0);
           assert.deepEqual(await store.getRequest(q.id), c);
-          assert.deepEqual(await store.loadBuckets(), new Map([['gpt-test', { level: 704, updatedAt: T0 + 1000 }], ['email', { level: 9, updatedAt: T0 + 1000 }]]));
           assert.equal(await held(), 5000, 'claiming keeps the hold');
 
           const r = must(await store.start(q.id, c.leaseToken, { now: T0 + 1100, deadlineAt: T0 + 20_000, leaseExpiresAt: T0 + 25_000 }));
@@ -592,7 +585,7 @@ for (const backend of BACKENDS) {
 
           const u = usage(40, 120, { email: 1 });
           const done = must(await store.complete(q.id, r.leaseToken, {
-            now: T0 + 4000, output: { summary: 'short', items: [1, 2] }, settlement: settlement(3210, u, buckets({ 'gpt-test': 840 }, T0 + 4000)),
+            now: T0 + 4000, output: { summary: 'short', items: [1, 2] }, settlement: settlement(3210, u),
           }));
           assert.equal(done.state, 'COMPLETED');
           assert.deepEqual(done.output, { summary: 'short', items: [1, 2] });
@@ -604,20 +597,18 @@ for (const backend of BACKENDS) {
           assert.equal(done.attempts, 1);
           assert.deepEqual(await store.getRequest(q.id), done);
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 3210, heldNano: 0 });
-          assert.deepEqual((await store.loadBuckets()).get('gpt-test'), { level: 840, updatedAt: T0 + 4000 });
-          assert.deepEqual((await store.loadBuckets()).get('email'), { level: 9, updatedAt: T0 + 1000 }, 'resources not written keep their level');
 
           const before = await snapshot(store, ['client-a']);
-          const second = await store.complete(q.id, r.leaseToken, { now: T0 + 5000, output: 'again', settlement: settlement(3210, u, buckets({ 'gpt-test': 1 }, T0 + 5000)) });
+          const second = await store.complete(q.id, r.leaseToken, { now: T0 + 5000, output: 'again', settlement: settlement(3210, u) });
           assert.equal(second, null, 'a second completion is refused');
-          assert.deepEqual(await snapshot(store, ['client-a']), before, 'no double charge, no bucket write, no audit');
+          assert.deepEqual(await snapshot(store, ['client-a']), before, 'no double charge, no audit');
           assert.deepEqual(await transitions(store, q.id), ['null→PENDING', 'PENDING→PREPARING', 'PREPARING→RUNNING', 'RUNNING→COMPLETED']);
         });
 
         it('claim with start goes PENDING → PREPARING → RUNNING in one operation, audited as two transitions', async () => {
           const q = await admit({ holdNano: 700 });
           const r = must(await store.claim(q.id, {
-            owner: 'owner-a', now: T0 + 1000, leaseMs: 30_000, reserved: { 'gpt-test': 296 }, buckets: buckets({ 'gpt-test': 704 }, T0 + 1000),
+            owner: 'owner-a', now: T0 + 1000, leaseMs: 30_000, reserved: { 'gpt-test': 296 },
             start: { deadlineAt: T0 + 20_000, leaseExpiresAt: T0 + 25_000 },
           }));
           assert.equal(r.state, 'RUNNING');
@@ -629,43 +620,40 @@ for (const backend of BACKENDS) {
           assert.equal(r.startedAt, T0 + 1000);
           assert.deepEqual(r.reserved, { 'gpt-test': 296 });
           assert.deepEqual(await store.getRequest(q.id), r);
-          assert.deepEqual((await store.loadBuckets()).get('gpt-test'), { level: 704, updatedAt: T0 + 1000 });
           assert.deepEqual(await transitions(store, q.id), ['null→PENDING', 'PENDING→PREPARING', 'PREPARING→RUNNING']);
           assert.equal((await store.countByState()).RUNNING, 1);
           const done = must(await store.complete(q.id, r.leaseToken, { now: T0 + 2000, output: 1, settlement: settlement(10) }));
           assert.equal(done.state, 'COMPLETED');
-          const again = await store.claim(q.id, { owner: 'owner-b', now: T0 + 3000, leaseMs: 1, reserved: {}, buckets: NO_BUCKETS, start: { deadlineAt: T0 + 4000, leaseExpiresAt: T0 + 5000 } });
+          const again = await store.claim(q.id, { owner: 'owner-b', now: T0 + 3000, leaseMs: 1, reserved: {}, start: { deadlineAt: T0 + 4000, leaseExpiresAt: T0 + 5000 } });
           assert.equal(again, null, 'only a PENDING request can be claimed');
         });
 
         it('a stale token (claim, unclaim, claim again) is refused for every write', async () => {
           const q = await admit({ holdNano: 800 });
-          const c1 = must(await store.claim(q.id, { owner: 'A', now: T0 + 10, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ email: 4 }, T0 + 10) }));
-          const back = must(await store.unclaim(q.id, c1.leaseToken, { now: T0 + 20, buckets: buckets({ email: 5 }, T0 + 20), reason: 'worker busy' }));
+          const c1 = must(await store.claim(q.id, { owner: 'A', now: T0 + 10, leaseMs: LEASE_MS, reserved: { email: 1 } }));
+          const back = must(await store.unclaim(q.id, c1.leaseToken, { now: T0 + 20, reason: 'worker busy' }));
           assert.equal(back.state, 'PENDING');
           assert.equal(back.reserved, null);
           assert.equal(back.attempts, 0, 'unclaim does not count an attempt');
-          assert.deepEqual((await store.loadBuckets()).get('email'), { level: 5, updatedAt: T0 + 20 }, 'unclaim returns the reservation');
           assert.equal(await held(), 800, 'unclaim keeps the hold');
-          const c2 = must(await store.claim(q.id, { owner: 'B', now: T0 + 30, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ email: 4 }, T0 + 30) }));
+          const c2 = must(await store.claim(q.id, { owner: 'B', now: T0 + 30, leaseMs: LEASE_MS, reserved: { email: 1 } }));
           assert.notEqual(c2.leaseToken, c1.leaseToken);
           assert.equal(c2.leaseOwner, 'B');
           const stale = c1.leaseToken;
-          const junk = buckets({ email: 999 }, T0 + 99);
 
           let before = await snapshot(store, ['client-a']);
           assert.equal(await store.start(q.id, stale, { now: T0 + 40, deadlineAt: T0 + 999, leaseExpiresAt: T0 + 999 }), null);
-          assert.equal(await store.unclaim(q.id, stale, { now: T0 + 40, buckets: junk, reason: 'stale' }), null);
-          assert.equal(await store.retryLater(q.id, stale, { now: T0 + 40, runAt: T0 + 50, error: ERR, settlement: settlement(77, usage(1, 1), junk) }), null);
-          assert.equal(await store.fail(q.id, stale, { now: T0 + 40, error: ERR, settlement: settlement(77, usage(1, 1), junk) }), null);
+          assert.equal(await store.unclaim(q.id, stale, { now: T0 + 40, reason: 'stale' }), null);
+          assert.equal(await store.retryLater(q.id, stale, { now: T0 + 40, runAt: T0 + 50, error: ERR, settlement: settlement(77, usage(1, 1)) }), null);
+          assert.equal(await store.fail(q.id, stale, { now: T0 + 40, error: ERR, settlement: settlement(77, usage(1, 1)) }), null);
           assert.deepEqual(await snapshot(store, ['client-a']), before, 'stale writes change nothing while PREPARING');
 
           const r = must(await store.start(q.id, c2.leaseToken, { now: T0 + 40, deadlineAt: T0 + 999, leaseExpiresAt: T0 + 999 }));
           before = await snapshot(store, ['client-a']);
           assert.equal(await store.setProgress(q.id, stale, { percent: 50, message: 'stale', at: T0 + 41 }), false);
-          assert.equal(await store.complete(q.id, stale, { now: T0 + 41, output: 'stale', settlement: settlement(77, usage(1, 1), junk) }), null);
-          assert.equal(await store.retryLater(q.id, stale, { now: T0 + 41, runAt: T0 + 50, error: ERR, settlement: settlement(77, usage(1, 1), junk) }), null);
-          assert.equal(await store.fail(q.id, stale, { now: T0 + 41, error: ERR, settlement: settlement(77, usage(1, 1), junk) }), null);
+          assert.equal(await store.complete(q.id, stale, { now: T0 + 41, output: 'stale', settlement: settlement(77, usage(1, 1)) }), null);
+          assert.equal(await store.retryLater(q.id, stale, { now: T0 + 41, runAt: T0 + 50, error: ERR, settlement: settlement(77, usage(1, 1)) }), null);
+          assert.equal(await store.fail(q.id, stale, { now: T0 + 41, error: ERR, settlement: settlement(77, usage(1, 1)) }), null);
           assert.equal(await store.complete(q.id, r.leaseToken + 1, { now: T0 + 41, output: 'future', settlement: settlement(77) }), null, 'a token from the future is refused too');
           assert.deepEqual(await snapshot(store, ['client-a']), before, 'stale writes change nothing while RUNNING');
 
@@ -678,17 +666,16 @@ for (const backend of BACKENDS) {
           for (const state of ['PREPARING', 'RUNNING', 'WAITING_RETRY', 'COMPLETED', 'FAILED', 'CANCELLED'] as const) {
             const q = await inState(state);
             const before = await snapshot(store, ['client-a']);
-            const r = await store.claim(q.id, { owner: 'thief', now: T0 + 9000, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ stolen: 1 }, T0 + 9000) });
+            const r = await store.claim(q.id, { owner: 'thief', now: T0 + 9000, leaseMs: LEASE_MS, reserved: { email: 1 } });
             assert.equal(r, null, state);
             assert.deepEqual(await snapshot(store, ['client-a']), before, `claim of ${state} wrote nothing`);
           }
-          assert.equal(await store.claim('req_missing', { owner: 'x', now: T0, leaseMs: 1, reserved: {}, buckets: buckets({ stolen: 1 }, T0) }), null);
-          assert.equal((await store.loadBuckets()).has('stolen'), false);
+          assert.equal(await store.claim('req_missing', { owner: 'x', now: T0, leaseMs: 1, reserved: {} }), null);
         });
 
         it('concurrent claims of one request: exactly one wins', async () => {
           const q = await admit();
-          const rs = await Promise.all(['A', 'B', 'C', 'D'].map((owner) => store.claim(q.id, { owner, now: T0 + 5, leaseMs: LEASE_MS, reserved: {}, buckets: NO_BUCKETS })));
+          const rs = await Promise.all(['A', 'B', 'C', 'D'].map((owner) => store.claim(q.id, { owner, now: T0 + 5, leaseMs: LEASE_MS, reserved: {} })));
           const winners = rs.filter((r) => r !== null);
           assert.equal(winners.length, 1);
           assert.equal((await store.getRequest(q.id))?.leaseOwner, must(winners[0]).leaseOwner);
@@ -714,20 +701,20 @@ for (const backend of BACKENDS) {
         it('operations on an unknown request return null/false', async () => {
           const id = 'req_missing';
           const s = settlement(1);
-          assert.equal(await store.claim(id, { owner: 'x', now: T0, leaseMs: 1, reserved: {}, buckets: NO_BUCKETS }), null);
+          assert.equal(await store.claim(id, { owner: 'x', now: T0, leaseMs: 1, reserved: {} }), null);
           assert.equal(await store.start(id, 1, { now: T0, deadlineAt: T0, leaseExpiresAt: T0 }), null);
-          assert.equal(await store.unclaim(id, 1, { now: T0, buckets: NO_BUCKETS, reason: 'x' }), null);
+          assert.equal(await store.unclaim(id, 1, { now: T0, reason: 'x' }), null);
           assert.equal(await store.setProgress(id, 1, { percent: 1, message: 'x', at: T0 }), false);
           assert.equal(await store.complete(id, 1, { now: T0, output: null, settlement: s }), null);
           assert.equal(await store.retryLater(id, 1, { now: T0, runAt: T0, error: ERR, settlement: s }), null);
           assert.equal(await store.fail(id, 1, { now: T0, error: ERR, settlement: s }), null);
           assert.equal(await store.promote(id, T0), null);
-          assert.equal(await store.cancel(id, { now: T0, actor: 'x', buckets: NO_BUCKETS, returned: {} }), null);
+          assert.equal(await store.cancel(id, { now: T0, actor: 'x', returned: {} }), null);
           assert.deepEqual(await store.listAudit({}), []);
         });
 
         it('illegal transitions are impossible: refused with null, nothing written', async () => {
-          const s = settlement(50, usage(1, 1), buckets({ junk: 1 }, T0));
+          const s = settlement(50, usage(1, 1));
           const pending = await admit();
           const waiting = await inState('WAITING_RETRY');
           const runningQ = await inState('RUNNING');
@@ -737,19 +724,19 @@ for (const backend of BACKENDS) {
             ['complete PENDING', () => store.complete(pending.id, pending.leaseToken, { now: T0, output: 1, settlement: s })],
             ['retryLater PENDING', () => store.retryLater(pending.id, pending.leaseToken, { now: T0, runAt: T0, error: ERR, settlement: s })],
             ['fail PENDING', () => store.fail(pending.id, pending.leaseToken, { now: T0, error: ERR, settlement: s })],
-            ['unclaim PENDING', () => store.unclaim(pending.id, pending.leaseToken, { now: T0, buckets: s.buckets, reason: 'x' })],
+            ['unclaim PENDING', () => store.unclaim(pending.id, pending.leaseToken, { now: T0, reason: 'x' })],
             ['promote PENDING', () => store.promote(pending.id, T0 + 99_999)],
             ['complete WAITING_RETRY', () => store.complete(waiting.id, waiting.leaseToken, { now: T0, output: 1, settlement: s })],
             ['fail WAITING_RETRY', () => store.fail(waiting.id, waiting.leaseToken, { now: T0, error: ERR, settlement: s })],
             ['retryLater WAITING_RETRY', () => store.retryLater(waiting.id, waiting.leaseToken, { now: T0, runAt: T0, error: ERR, settlement: s })],
             ['start WAITING_RETRY', () => store.start(waiting.id, waiting.leaseToken, { now: T0, deadlineAt: T0, leaseExpiresAt: T0 })],
-            ['unclaim RUNNING', () => store.unclaim(runningQ.id, runningQ.leaseToken, { now: T0, buckets: s.buckets, reason: 'x' })],
+            ['unclaim RUNNING', () => store.unclaim(runningQ.id, runningQ.leaseToken, { now: T0, reason: 'x' })],
             ['promote RUNNING', () => store.promote(runningQ.id, T0 + 99_999)],
             ['complete COMPLETED', () => store.complete(completed.id, completed.leaseToken, { now: T0, output: 1, settlement: s })],
             ['fail COMPLETED', () => store.fail(completed.id, completed.leaseToken, { now: T0, error: ERR, settlement: s })],
             ['retryLater COMPLETED', () => store.retryLater(completed.id, completed.leaseToken, { now: T0, runAt: T0, error: ERR, settlement: s })],
             ['promote COMPLETED', () => store.promote(completed.id, T0 + 99_999)],
-            ['cancel COMPLETED', () => store.cancel(completed.id, { now: T0, actor: 'x', buckets: s.buckets, returned: {} })],
+            ['cancel COMPLETED', () => store.cancel(completed.id, { now: T0, actor: 'x', returned: {} })],
           ];
           for (const [what, attempt] of tries) assert.equal(await attempt(), null, what);
           assert.deepEqual(await snapshot(store, ['client-a']), before);
@@ -771,7 +758,7 @@ for (const backend of BACKENDS) {
           const r1 = await running(q.id, T0 + 1000);
           const u1 = usage(100, 20, { email: 1 });
           const w = must(await store.retryLater(q.id, r1.leaseToken, {
-            now: T0 + 2000, runAt: T0 + 7000, error: ERR, settlement: settlement(1200, u1, buckets({ 'gpt-test': 500 }, T0 + 2000)),
+            now: T0 + 2000, runAt: T0 + 7000, error: ERR, settlement: settlement(1200, u1),
           }));
           assert.equal(w.state, 'WAITING_RETRY');
           assert.equal(w.runAt, T0 + 7000);
@@ -783,7 +770,6 @@ for (const backend of BACKENDS) {
           assert.equal(w.completedAt, null);
           assert.deepEqual(await store.getRequest(q.id), w);
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 1200, heldNano: 10_000 });
-          assert.deepEqual((await store.loadBuckets()).get('gpt-test'), { level: 500, updatedAt: T0 + 2000 });
 
           const p = must(await store.promote(q.id, T0 + 7000));
           assert.equal(p.state, 'PENDING');
@@ -818,7 +804,7 @@ for (const backend of BACKENDS) {
           const q = await admit({ holdNano: 4000 });
           const r = await running(q.id);
           const err = { code: 'WORKER_ERROR', message: 'boom', retryable: false };
-          const f = must(await store.fail(q.id, r.leaseToken, { now: T0 + 3000, error: err, settlement: settlement(700, usage(9, 3), buckets({ 'gpt-test': 1 }, T0 + 3000)) }));
+          const f = must(await store.fail(q.id, r.leaseToken, { now: T0 + 3000, error: err, settlement: settlement(700, usage(9, 3)) }));
           assert.equal(f.state, 'FAILED');
           assert.deepEqual(f.error, err);
           assert.equal(f.costNano, 700);
@@ -827,7 +813,6 @@ for (const backend of BACKENDS) {
           assert.equal(f.reserved, null);
           assert.deepEqual(await store.getRequest(q.id), f);
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 700, heldNano: 0 });
-          assert.deepEqual((await store.loadBuckets()).get('gpt-test'), { level: 1, updatedAt: T0 + 3000 });
           assert.equal(await store.fail(q.id, r.leaseToken, { now: T0 + 3001, error: err, settlement: settlement(700) }), null);
           assert.equal(await spent(), 700, 'no double charge');
         });
@@ -857,19 +842,18 @@ for (const backend of BACKENDS) {
 
       describe('cancel', () => {
         for (const state of ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'] as const) {
-          it(`cancel from ${state} releases the hold and writes the buckets`, async () => {
+          it(`cancel from ${state} releases the hold`, async () => {
             const other = await admit({ holdNano: 1 });
             const q = await inState(state, { holdNano: 5000 });
             const chargedBefore = await spent();
             assert.equal(await held(), 5001);
-            const c = must(await store.cancel(q.id, { now: T0 + 50_000, actor: 'operator', buckets: buckets({ 'gpt-test': 1000 }, T0 + 50_000), returned: {} }));
+            const c = must(await store.cancel(q.id, { now: T0 + 50_000, actor: 'operator', returned: {} }));
             assert.equal(c.state, 'CANCELLED');
             assert.equal(c.completedAt, T0 + 50_000);
             assert.equal(c.reserved, null);
             assert.deepEqual(await store.getRequest(q.id), c);
             assert.equal(await held(), 1, 'hold released');
             assert.equal(await spent(), chargedBefore, 'cancel charges nothing more');
-            assert.deepEqual((await store.loadBuckets()).get('gpt-test'), { level: 1000, updatedAt: T0 + 50_000 });
             const last = must((await store.listAudit({ requestId: q.id })).at(-1));
             assert.equal(last.from, state);
             assert.equal(last.to, 'CANCELLED');
@@ -882,17 +866,17 @@ for (const backend of BACKENDS) {
           for (const state of ['COMPLETED', 'FAILED', 'CANCELLED'] as const) {
             const q = await inState(state);
             const before = await snapshot(store, ['client-a']);
-            assert.equal(await store.cancel(q.id, { now: T0 + 60_000, actor: 'operator', buckets: buckets({ junk: 1 }, T0), returned: {} }), null, state);
+            assert.equal(await store.cancel(q.id, { now: T0 + 60_000, actor: 'operator', returned: {} }), null, state);
             assert.deepEqual(await snapshot(store, ['client-a']), before, state);
           }
         });
 
         it('after a cancel, the dispatcher’s token can neither start, complete nor charge', async () => {
           const p = await inState('PREPARING', { holdNano: 100 });
-          must(await store.cancel(p.id, { now: T0 + 3000, actor: 'api', buckets: NO_BUCKETS, returned: {} }));
+          must(await store.cancel(p.id, { now: T0 + 3000, actor: 'api', returned: {} }));
           assert.equal(await store.start(p.id, p.leaseToken, { now: T0 + 3001, deadlineAt: T0 + 9000, leaseExpiresAt: T0 + 9000 }), null);
           const r = await inState('RUNNING', { holdNano: 100 });
-          must(await store.cancel(r.id, { now: T0 + 3000, actor: 'api', buckets: NO_BUCKETS, returned: {} }));
+          must(await store.cancel(r.id, { now: T0 + 3000, actor: 'api', returned: {} }));
           const before = await snapshot(store, ['client-a']);
           assert.equal(await store.complete(r.id, r.leaseToken, { now: T0 + 3001, output: 'late', settlement: settlement(90) }), null);
           assert.equal(await store.fail(r.id, r.leaseToken, { now: T0 + 3001, error: ERR, settlement: settlement(90) }), null);
@@ -914,7 +898,6 @@ for (const backend of BACKENDS) {
           assert.equal(ra.leaseExpiresAt, T0 + 11_000);
           assert.equal(ra.attempts, 1);
           assert.deepEqual(await store.reapExpiredLeases(T0 + 11_000, { self: 'owner-b' }), [], 'a lease expiring exactly now has not expired before now');
-          const bucketsBefore = await store.loadBuckets();
 
           const now = T0 + 11_001;
           const reaped = await store.reapExpiredLeases(now, { self: 'owner-b' });
@@ -928,7 +911,6 @@ for (const backend of BACKENDS) {
           assert.deepEqual(await store.getRequest(a.id), w);
           assert.deepEqual(await store.getRequest(b.id), rb, 'unexpired lease untouched');
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 0, heldNano: 3000 });
-          assert.deepEqual(await store.loadBuckets(), bucketsBefore, 'reservations are treated as consumed, not returned');
           assert.deepEqual((await transitions(store, a.id)).at(-1), 'RUNNING→WAITING_RETRY');
           const audit = (await store.listAudit({ requestId: a.id })).at(-1);
           assert.equal(audit?.data?.attempt_counted, false);
@@ -1046,7 +1028,7 @@ for (const backend of BACKENDS) {
           const a3 = await admit({ clientId: 'client-a', template: 't1', createdAt: T0 + 40 });
           const b2 = await admit({ clientId: 'client-b', template: 't2', createdAt: T0 + 50 });
           await running(a1.id);
-          must(await store.cancel(b1.id, { now: T0 + 60, actor: 'x', buckets: NO_BUCKETS, returned: {} }));
+          must(await store.cancel(b1.id, { now: T0 + 60, actor: 'x', returned: {} }));
           const ids = async (f: Parameters<Store['listRequests']>[0]): Promise<string[]> => (await store.listRequests(f)).map((r) => r.id);
 
           assert.deepEqual(await ids({}), [b2.id, a3.id, b1.id, a2.id, a1.id]);
@@ -1175,15 +1157,15 @@ for (const backend of BACKENDS) {
         it('every transition appends exactly one row with from/to; refused operations append none', async () => {
           const q = await admit({ clientId: 'client-a' });
           const c = await claimed(q.id);
-          await store.claim(q.id, { owner: 'x', now: T0, leaseMs: 1, reserved: {}, buckets: NO_BUCKETS }); // refused
-          must(await store.unclaim(q.id, c.leaseToken, { now: T0 + 1100, buckets: NO_BUCKETS, reason: 'busy' }));
+          await store.claim(q.id, { owner: 'x', now: T0, leaseMs: 1, reserved: {} }); // refused
+          must(await store.unclaim(q.id, c.leaseToken, { now: T0 + 1100, reason: 'busy' }));
           const r = await running(q.id, T0 + 1200);
           await store.start(q.id, r.leaseToken, { now: T0, deadlineAt: T0, leaseExpiresAt: T0 }); // refused
           await store.setProgress(q.id, r.leaseToken, { percent: 10, message: 'ten', at: T0 + 1300 }); // not a transition
           must(await store.retryLater(q.id, r.leaseToken, { now: T0 + 1400, runAt: T0 + 1500, error: ERR, settlement: settlement(1) }));
           must(await store.promote(q.id, T0 + 1500));
-          must(await store.cancel(q.id, { now: T0 + 1600, actor: 'operator', buckets: NO_BUCKETS, returned: {} }));
-          await store.cancel(q.id, { now: T0 + 1700, actor: 'operator', buckets: NO_BUCKETS, returned: {} }); // refused
+          must(await store.cancel(q.id, { now: T0 + 1600, actor: 'operator', returned: {} }));
+          await store.cancel(q.id, { now: T0 + 1700, actor: 'operator', returned: {} }); // refused
 
           const rows = await store.listAudit({ requestId: q.id });
           assert.deepEqual(rows.map((a) => `${a.from ?? 'null'}→${a.to ?? 'null'}`), [
@@ -1456,7 +1438,7 @@ for (const backend of BACKENDS) {
           for (let i = 0; i < 10; i++) qs.push(await admit());
           await store.durable();
           const ops = qs.flatMap((q) => stores.map((s, i) => [s, (x: Store) => x.claim(q.id, {
-            owner: `instance-${i}`, now: T0 + 5, leaseMs: LEASE_MS, reserved: { email: 1 }, buckets: buckets({ [`email-${q.id}`]: i }, T0 + 5),
+            owner: `instance-${i}`, now: T0 + 5, leaseMs: LEASE_MS, reserved: { email: i + 1 },
           })] as const));
           const results = values(await together(ops));
           const peer = must(stores[1]);
@@ -1467,7 +1449,7 @@ for (const backend of BACKENDS) {
             assert.equal(w.leaseToken, q.leaseToken + 1, 'the token was bumped once');
             assert.deepEqual(await peer.getRequest(q.id), w, 'the stored request is the winner’s');
             assert.deepEqual(await transitions(peer, q.id), ['null→PENDING', 'PENDING→PREPARING'], 'one claim audited');
-            assert.deepEqual((await peer.loadBuckets()).get(`email-${q.id}`)?.level, Number(must(w.leaseOwner).slice('instance-'.length)), 'only the winner wrote its buckets');
+            assert.deepEqual(w.reserved, { email: Number(must(w.leaseOwner).slice('instance-'.length)) + 1 }, 'only the winner wrote its reservation');
           }
           assert.equal(results.filter((r) => r === null).length, 20, 'the others are refused');
         });
@@ -1555,27 +1537,26 @@ for (const backend of BACKENDS) {
           const sa = must(a);
           const sb = must(b);
           const q = await admit({ holdNano: 5000 });
-          const c = must(await sa.claim(q.id, { owner: 'instance-a', now: T0 + 1000, leaseMs: 1000, reserved: {}, buckets: NO_BUCKETS }));
+          const c = must(await sa.claim(q.id, { owner: 'instance-a', now: T0 + 1000, leaseMs: 1000, reserved: {} }));
           const stale = must(await sa.start(q.id, c.leaseToken, { now: T0 + 1001, deadlineAt: T0 + 1900, leaseExpiresAt: T0 + 2000 }));
           await sa.durable();
           // Instance a stalls past its lease; instance b takes the request back and runs it again.
           assert.deepEqual((await sb.reapExpiredLeases(T0 + 3000, { self: 'instance-b' })).map((r) => r.id), [q.id]);
           must(await sb.promote(q.id, T0 + 3000));
-          const c2 = must(await sb.claim(q.id, { owner: 'instance-b', now: T0 + 3001, leaseMs: LEASE_MS, reserved: {}, buckets: NO_BUCKETS }));
+          const c2 = must(await sb.claim(q.id, { owner: 'instance-b', now: T0 + 3001, leaseMs: LEASE_MS, reserved: {} }));
           const fresh = must(await sb.start(q.id, c2.leaseToken, { now: T0 + 3002, deadlineAt: T0 + 9000, leaseExpiresAt: T0 + 9000 }));
           await sb.durable();
           assert.ok(fresh.leaseToken > stale.leaseToken);
 
-          const junk = buckets({ stolen: 1 }, T0 + 3003);
           const before = await snapshot(sb, ['client-a']);
           assert.equal(await sa.setProgress(q.id, stale.leaseToken, { percent: 99, message: 'stale', at: T0 + 3003 }), false);
-          assert.equal(await sa.retryLater(q.id, stale.leaseToken, { now: T0 + 3003, runAt: T0 + 4000, error: ERR, settlement: settlement(900, usage(1, 1), junk) }), null);
-          assert.equal(await sa.fail(q.id, stale.leaseToken, { now: T0 + 3003, error: ERR, settlement: settlement(900, usage(1, 1), junk) }), null);
+          assert.equal(await sa.retryLater(q.id, stale.leaseToken, { now: T0 + 3003, runAt: T0 + 4000, error: ERR, settlement: settlement(900, usage(1, 1)) }), null);
+          assert.equal(await sa.fail(q.id, stale.leaseToken, { now: T0 + 3003, error: ERR, settlement: settlement(900, usage(1, 1)) }), null);
           await sa.durable();
           assert.deepEqual(await snapshot(sb, ['client-a']), before, 'stale writes change nothing');
 
           const [late, done] = values(await together([
-            [sa, (s: Store) => s.complete(q.id, stale.leaseToken, { now: T0 + 3004, output: 'stale', settlement: settlement(900, usage(1, 1), junk) })],
+            [sa, (s: Store) => s.complete(q.id, stale.leaseToken, { now: T0 + 3004, output: 'stale', settlement: settlement(900, usage(1, 1)) })],
             [sb, (s: Store) => s.complete(q.id, fresh.leaseToken, { now: T0 + 3004, output: 'fresh', settlement: settlement(300) })],
           ]));
           assert.equal(late, null, 'the stale holder’s completion is refused');
@@ -1585,7 +1566,6 @@ for (const backend of BACKENDS) {
           assert.equal(r.output, 'fresh');
           assert.equal(r.costNano, 300);
           assert.deepEqual(await sa.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 300, heldNano: 0 }, 'charged once, by the holder of the lease');
-          assert.equal((await sa.loadBuckets()).has('stolen'), false);
         });
       });
 

@@ -27,6 +27,15 @@ export function onlyOn(...backends: AppBackend[]): false | string {
   return backends.includes(APP_BACKEND) ? false : `runs only on ${backends.join(', ')} (this run: ${APP_BACKEND})`;
 }
 
+/**
+ * node:test `skip` value for a test that refills token buckets by moving a
+ * fake clock: on postgres the buckets are Redis's (src/limiter/redis/), which
+ * refill by the Redis server's clock, whatever Allot's clock says.
+ */
+export function refillsByFakeClock(): false | string {
+  return APP_BACKEND === 'sqlite-file' ? false : `refills the buckets with a fake clock; on ${APP_BACKEND} they are in Redis, which refills by its own server clock`;
+}
+
 export interface BackendEnv {
   /** Environment for resolveConfig / a child process: the database (and Redis) this Allot uses. */
   readonly env: Record<string, string>;

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
+import { refillsByFakeClock } from '../helpers/app-backend.ts';
 import { startSpender } from '../helpers/spender.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 
@@ -82,7 +83,7 @@ async function scenario(holdAfterMs: number): Promise<{ bigStartedAfterMs: numbe
   }
 }
 
-describe('capacity held for a long-waiting large request', () => {
+describe('capacity held for a long-waiting large request', { skip: refillsByFakeClock() }, () => {
   const results: Awaited<ReturnType<typeof scenario>>[] = [];
   after(() => {
     if (results.length) process.stdout.write(`# held: big started after ${results[0]?.bigStartedAfterMs} ms\n`);

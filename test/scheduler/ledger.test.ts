@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { PoolDef } from '../../src/core/pools.ts';
-import { ResourceLedger } from '../../src/scheduler/ledger.ts';
+import { ResourceLedger } from '../../src/limiter/ledger.ts';
 import type { Resource } from '../../src/model.ts';
 
 const CAPACITY = 1000;

@@ -25,9 +25,9 @@ test('large payloads are stored as zstd BYTEA, small ones as their exact JSON te
     const small = { z: 1, a: [1.5, 2e21], '': 'é' };
     await store.enqueue({ request: makeRequest({ id: 'big', input: big, holdNano: 0 }), budgetLimitNano: null });
     await store.enqueue({ request: makeRequest({ id: 'small', input: small, holdNano: 0 }), budgetLimitNano: null });
-    const claimed = await store.claim('big', { owner: 'o', now: 1, leaseMs: 1000, reserved: {}, buckets: new Map(), start: { deadlineAt: 100, leaseExpiresAt: 1000 } });
+    const claimed = await store.claim('big', { owner: 'o', now: 1, leaseMs: 1000, reserved: {}, start: { deadlineAt: 100, leaseExpiresAt: 1000 } });
     const output = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
-    await store.complete('big', claimed?.leaseToken as number, { now: 2, output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: new Map(), returned: {} } });
+    await store.complete('big', claimed?.leaseToken as number, { now: 2, output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} } });
 
     const { rows } = await admin.query(`SELECT id, input, octet_length(input_zstd) AS input_zstd, output, octet_length(output_zstd) AS output_zstd
       FROM ${pg.escapeIdentifier(schema)}.requests ORDER BY id`);

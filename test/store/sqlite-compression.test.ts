@@ -26,9 +26,9 @@ test('large inputs and outputs are stored compressed, transparently', async () =
     const b = makeRequest({ id: 'small', input: small, holdNano: 0 });
     await store.enqueue({ request: a, budgetLimitNano: null });
     await store.enqueue({ request: b, budgetLimitNano: null });
-    const claimed = await store.claim('big', { owner: 'o', now: 1, leaseMs: 1000, reserved: {}, buckets: new Map(), start: { deadlineAt: 100, leaseExpiresAt: 1000 } });
+    const claimed = await store.claim('big', { owner: 'o', now: 1, leaseMs: 1000, reserved: {}, start: { deadlineAt: 100, leaseExpiresAt: 1000 } });
     const output = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
-    await store.complete('big', claimed?.leaseToken as number, { now: 2, output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, buckets: new Map(), returned: {} } });
+    await store.complete('big', claimed?.leaseToken as number, { now: 2, output, settlement: { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} } });
     await store.durable();
 
     const back = await store.getRequest('big');

@@ -52,9 +52,9 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
       method: 'post', path: '/internal/reserve', tags: ['internal'], summary: 'A worker holds units of a resource for itself (Bearer: its worker token)',
       request: body(ReserveBody), responses: { 200: json(Loose, 'Held'), 429: json(Loose, 'INSUFFICIENT_RESOURCES, with Retry-After'), ...errors },
     }),
-    (c) => {
+    async (c) => {
       const b = c.req.valid('json');
-      const r = d.scheduler.units.reserve(worker(c), b.resource, b.amount, b.ttl_ms ?? 30_000);
+      const r = await d.scheduler.units.reserve(worker(c), b.resource, b.amount, b.ttl_ms ?? 30_000);
       if (!r.ok) throw insufficient(b.resource, r.waitMs);
       return c.json({ success: true, ...view(r.reservation) }, 200);
     },
@@ -65,16 +65,16 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
       method: 'post', path: '/internal/consume', tags: ['internal'], summary: 'Settle a reservation at what was used, or take units at once without one',
       request: body(ConsumeBody), responses: { 200: json(Loose, 'Consumed'), 429: json(Loose, 'INSUFFICIENT_RESOURCES, with Retry-After'), ...errors },
     }),
-    (c) => {
+    async (c) => {
       const b = c.req.valid('json');
       const w = worker(c);
       if (b.reservation_id !== undefined) {
         if (b.resource !== undefined) throw new AllotError('VALIDATION_ERROR', 'resource: give either reservation_id or resource, not both');
-        const r = d.scheduler.units.consume(w, b.reservation_id, b.amount);
+        const r = await d.scheduler.units.consume(w, b.reservation_id, b.amount);
         return c.json({ success: true, reservation_id: r.reservation.id, resource: r.reservation.resource, used: r.used, returned: r.returned }, 200);
       }
       if (b.resource === undefined || b.amount === undefined) throw new AllotError('VALIDATION_ERROR', 'reservation_id, or resource with amount, is required');
-      const r = d.scheduler.units.consumeNow(w, b.resource, b.amount);
+      const r = await d.scheduler.units.consumeNow(w, b.resource, b.amount);
       if (!r.ok) throw insufficient(b.resource, r.waitMs);
       return c.json({ success: true, resource: b.resource, used: b.amount, returned: 0 }, 200);
     },
@@ -85,8 +85,8 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
       method: 'post', path: '/internal/release', tags: ['internal'], summary: 'Give a whole reservation back',
       request: body(ReleaseBody), responses: { 200: json(Loose, 'Released'), ...errors },
     }),
-    (c) => {
-      const r = d.scheduler.units.release(worker(c), c.req.valid('json').reservation_id);
+    async (c) => {
+      const r = await d.scheduler.units.release(worker(c), c.req.valid('json').reservation_id);
       return c.json({ success: true, released: true, ...view(r) }, 200);
     },
   );

@@ -19,6 +19,6 @@ export function redisError(err: unknown, address: string, lastError?: Error): Al
   return new AllotError('SERVICE_UNAVAILABLE', `Redis at ${address} cannot be reached (${why}): the limiter grants nothing until it answers`, {
     cause: e,
     retryAfterS: 1,
-    details: { service: 'redis', address },
+    details: { service: 'redis', address, reason: why },
   });
 }

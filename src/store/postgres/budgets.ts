@@ -1,26 +1,12 @@
 /**
- * Budgets (spent and held nano-USD per client and period) and token-bucket
- * levels. Bucket rows are written in resource-name order so that two
- * transactions writing the same buckets lock them in the same order and
- * cannot deadlock.
+ * Budgets (spent and held nano-USD per client and period).
+ *
+ * Token-bucket levels are not kept here: in the scale-out mode they live in
+ * Redis (src/limiter/redis/), shared by every instance. The `buckets` table
+ * the first migration created stays in the schema, unused.
  */
-import type { BucketState } from '../../core/token-bucket.ts';
-import type { BucketWrites, BudgetRow } from '../store.ts';
+import type { BudgetRow } from '../store.ts';
 import { one, type PgCtx } from './context.ts';
-
-const UPSERT_BUCKET = `INSERT INTO buckets (resource, level, updated_at) VALUES ($1, $2, $3)
-  ON CONFLICT (resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at`;
-
-export async function writeBuckets(c: PgCtx, buckets: BucketWrites | undefined): Promise<void> {
-  if (!buckets?.size) return;
-  for (const [name, b] of [...buckets].toSorted(([a], [z]) => (a < z ? -1 : a > z ? 1 : 0))) await c.q(UPSERT_BUCKET, [name, b.level, b.updatedAt]);
-}
-
-export async function loadBuckets(c: PgCtx): Promise<Map<string, BucketState>> {
-  const m = new Map<string, BucketState>();
-  for (const r of await c.q('SELECT resource, level, updated_at FROM buckets')) m.set(r.resource as string, { level: Number(r.level), updatedAt: Number(r.updated_at) });
-  return m;
-}
 
 export async function getBudget(c: PgCtx, clientId: string, period: string): Promise<BudgetRow> {
   const r = await one(c, 'SELECT spent_nano, held_nano FROM budgets WHERE client_id = $1 AND period = $2', [clientId, period]);

@@ -8,7 +8,7 @@
 import { sumUsage } from '../../core/cost.ts';
 import type { State } from '../../core/states.ts';
 import type { Optimization, PipelineState, Progress, RequestError, WorkRequest } from '../../model.ts';
-import type { BucketWrites, Settlement } from '../store.ts';
+import type { Settlement } from '../store.ts';
 import { packJson } from '../sqlite/rows.ts';
 import { one, type PgCtx, type Val } from './context.ts';
 import { writeAudit } from './audit.ts';
@@ -21,7 +21,6 @@ export interface ClaimOptions {
   now: number;
   leaseMs: number;
   reserved: Record<string, number>;
-  buckets: BucketWrites;
   start?: { deadlineAt: number; leaseExpiresAt: number };
 }
 
@@ -30,7 +29,7 @@ export async function claim(c: PgCtx, id: string, o: ClaimOptions): Promise<Work
   const lease = { lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) };
   if (!o.start) {
     return transition(c, id, {
-      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, buckets: o.buckets, data: { reserved: o.reserved },
+      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, data: { reserved: o.reserved },
       set: (cur) => ({ ...lease, lease_token: Number(cur.lease_token) + 1 }),
     });
   }
@@ -38,7 +37,7 @@ export async function claim(c: PgCtx, id: string, o: ClaimOptions): Promise<Work
   // PENDING → PREPARING → RUNNING in one row update, audited as two transitions.
   return transition(c, id, {
     from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
-    actor: 'dispatcher', buckets: o.buckets,
+    actor: 'dispatcher',
     set: (cur) => ({
       ...lease, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: run.deadlineAt,
       lease_expires_at: run.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
@@ -59,10 +58,10 @@ export async function start(c: PgCtx, id: string, token: number, o: { now: numbe
   });
 }
 
-/** PREPARING → PENDING: dispatch could not begin; the reservation goes back (buckets). */
-export async function unclaim(c: PgCtx, id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
+/** PREPARING → PENDING: dispatch could not begin (the caller releases its grant). */
+export async function unclaim(c: PgCtx, id: string, token: number, o: { now: number; reason: string }): Promise<WorkRequest | null> {
   return transition(c, id, {
-    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
+    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher',
     set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
   });
 }
@@ -104,7 +103,7 @@ export async function fail(c: PgCtx, id: string, token: number, o: { now: number
 /** End of an attempt: add its usage and cost to the request and the budget. */
 async function settled(c: PgCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): Promise<WorkRequest | null> {
   return transition(c, id, {
-    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher',
     releaseHold: terminal, chargeNano: s.costNano,
     set: (cur) => ({
       ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
@@ -128,10 +127,10 @@ export async function promote(c: PgCtx, id: string, now: number): Promise<WorkRe
 }
 
 /** Any cancellable state → CANCELLED: the hold and the reservation go back at once. */
-export async function cancel(c: PgCtx, id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
+export async function cancel(c: PgCtx, id: string, o: { now: number; actor: string; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
   return transition(c, id, {
     from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
-    releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
+    releaseHold: true, data: { returned: o.returned },
     set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null },
   });
 }

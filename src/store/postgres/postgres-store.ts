@@ -21,10 +21,9 @@ import { AllotError } from '../../core/errors.ts';
 import { unavailable } from './unavailable.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
-import type { BucketState } from '../../core/token-bucket.ts';
 import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
+  AuditFilter, BudgetRow, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
   Settlement, ShadowResult, ShadowSummary, Store, StoreCapabilities, StoredRef, SystemCounts, UsageRow,
 } from '../store.ts';
 import { COMPRESS_MIN_BYTES } from '../sqlite/rows.ts';
@@ -285,22 +284,14 @@ export class PostgresStore implements Store {
     return this.#op((c) => defs.deleteDefinition(c, 'templates', name, actor, 'template:delete'));
   }
 
-  // ---- buckets and budgets --------------------------------------------------
+  // ---- budgets ------------------------------------------------------------------
+  // (Token-bucket levels live in Redis, src/limiter/redis/: the schema's `buckets` table is no longer used.)
 
-  loadBuckets(): Promise<Map<string, BucketState>> {
-    return budgets.loadBuckets(this.#read);
-  }
   getBudget(clientId: string, period: string): Promise<BudgetRow> {
     return budgets.getBudget(this.#read, clientId, period);
   }
   listBudgets(clientId: string): Promise<BudgetRow[]> {
     return budgets.listBudgets(this.#read, clientId);
-  }
-  adjustBuckets(b: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
-    return this.#op(async (c) => {
-      await budgets.writeBuckets(c, b);
-      await audit.writeAudit(c, { at: entry.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: entry.actor, data: entry.data });
-    });
   }
 
   // ---- requests ---------------------------------------------------------------
@@ -350,7 +341,7 @@ export class PostgresStore implements Store {
   start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.start(c, id, token, o), [`req:${id}`]);
   }
-  unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
+  unclaim(id: string, token: number, o: { now: number; reason: string }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.unclaim(c, id, token, o), [`req:${id}`]);
   }
   setProgress(id: string, token: number, p: Progress): Promise<boolean> {
@@ -368,7 +359,7 @@ export class PostgresStore implements Store {
   promote(id: string, now: number): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.promote(c, id, now), [`req:${id}`]);
   }
-  cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
+  cancel(id: string, o: { now: number; actor: string; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.cancel(c, id, o), [`req:${id}`]);
   }
   setPipeline(id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean> {

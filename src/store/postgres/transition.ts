@@ -2,8 +2,8 @@
  * The one function through which a request changes state. In the caller's
  * transaction it locks the request row (SELECT … FOR UPDATE), checks the move
  * against the state machine (core/states.ts) and the caller's fencing token,
- * updates the row, releases the hold and charges the budget, writes bucket
- * levels and appends the audit row(s).
+ * updates the row, releases the hold and charges the budget, and appends
+ * the audit row(s).
  *
  * The row lock is what makes this safe with several processes: a second
  * transition of the same request waits for the first to commit and then
@@ -11,15 +11,14 @@
  * once its lock is released), so a claim that lost the race sees PREPARING,
  * and a holder whose lease was taken sees a newer token; both get null.
  *
- * Locks are taken in one order everywhere (request row, then its budget row,
- * then bucket rows by name), so transitions cannot deadlock one another.
+ * Locks are taken in one order everywhere (request row, then its budget row),
+ * so transitions cannot deadlock one another.
  */
 import { assertTransition, type State } from '../../core/states.ts';
 import type { WorkRequest } from '../../model.ts';
-import type { BucketWrites } from '../store.ts';
 import { one, type PgCtx, type Row, type Val } from './context.ts';
 import { writeAudit } from './audit.ts';
-import { settleBudget, writeBuckets } from './budgets.ts';
+import { settleBudget } from './budgets.ts';
 import { toRequestRow } from './rows.ts';
 
 /** What a transition reads before it writes: enough to check, fence, settle and count. */
@@ -41,7 +40,6 @@ export interface TransitionSpec {
   /** Release the request's hold (terminal states). */
   readonly releaseHold?: boolean;
   readonly chargeNano?: number;
-  readonly buckets?: BucketWrites | undefined;
   readonly actor: string;
   readonly data?: Record<string, unknown> | ((cur: Row) => Record<string, unknown>) | undefined;
 }
@@ -70,7 +68,6 @@ export async function transition(c: PgCtx, id: string, t: TransitionSpec): Promi
   const release = t.releaseHold ? Number(row.hold_nano) : 0;
   const charge = t.chargeNano ?? 0;
   if (release !== 0 || charge !== 0) await settleBudget(c, clientId, row.period as string, release, charge);
-  await writeBuckets(c, t.buckets);
   if (t.via) await writeAudit(c, { at: t.now, requestId: id, clientId, kind: 'transition', from, to: t.via.state, actor: t.via.actor, data: t.via.data ?? null });
   await writeAudit(c, {
     at: t.now, requestId: id, clientId, kind: 'transition', from: t.via ? t.via.state : from, to: t.to, actor: t.actor,

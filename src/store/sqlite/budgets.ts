@@ -1,10 +1,11 @@
 /**
- * Budgets (spent and held, per client and period) and the token buckets'
- * levels. Both are written by request transitions in the same transaction;
- * the functions here read them and write the levels.
+ * Budgets (spent and held, per client and period; request transitions write
+ * them, the functions here read them) and the token buckets' levels, which
+ * the LocalLimiter keeps here through its levels port (SqliteStore.bucketLevels).
  */
 import type { BucketState } from '../../core/token-bucket.ts';
-import type { BucketWrites, BudgetRow } from '../store.ts';
+import type { BucketWrites, LevelsAudit } from '../../limiter/local-limiter.ts';
+import type { BudgetRow } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { writeAudit } from './audit.ts';
 
@@ -13,18 +14,22 @@ const SELECT_BUCKETS = 'SELECT resource, level, updated_at FROM buckets';
 const SELECT_BUDGET = 'SELECT spent_nano, held_nano FROM budgets WHERE client_id = ? AND period = ?';
 const LIST_BUDGETS = 'SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC';
 
-/** Saves bucket levels (none: nothing to do); the caller's transaction holds them. */
-export function writeBuckets(c: SqliteCtx, buckets: BucketWrites | undefined): void {
-  if (!buckets) return;
+/** Saves bucket levels; the caller's transaction holds them. */
+function writeBuckets(c: SqliteCtx, buckets: BucketWrites): void {
   const st = c.q(UPSERT_BUCKET);
   for (const [name, b] of buckets) st.run(name, b.level, b.updatedAt);
 }
 
-/** Bucket levels changed outside a request's lifecycle (a worker's own reservation, an operator's reset), with one audit row. */
-export function adjustBuckets(c: SqliteCtx, buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): void {
+/**
+ * The LocalLimiter's levels (src/limiter/local-limiter.ts `LevelsPort`),
+ * written in the open group commit, at the call: they are committed with the
+ * store writes made in the same stretch of JavaScript, and `durable()`
+ * covers them. An operator's change (`audit`) leaves a row of kind 'resource'.
+ */
+export function writeLevels(c: SqliteCtx, levels: BucketWrites, audit?: LevelsAudit): void {
   c.tx(() => {
-    writeBuckets(c, buckets);
-    writeAudit(c, { at: entry.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: entry.actor, data: entry.data });
+    writeBuckets(c, levels);
+    if (audit) writeAudit(c, { at: audit.at, requestId: null, clientId: null, kind: 'resource', from: null, to: null, actor: 'limiter', data: { action: audit.action, ...audit.data } });
   });
 }
 

@@ -9,7 +9,7 @@
 import { sumUsage } from '../../core/cost.ts';
 import type { State } from '../../core/states.ts';
 import type { Optimization, PipelineState, Progress, WorkRequest } from '../../model.ts';
-import type { BucketWrites, Settlement } from '../store.ts';
+import type { Settlement } from '../store.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
 import { recordCompressionSaving } from './savings.ts';
@@ -20,28 +20,28 @@ const SET_PROGRESS = "UPDATE requests SET progress = ? WHERE id = ? AND lease_to
 const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id";
 
 /**
- * Takes a PENDING request for `o.owner` with a new fencing token, writing
- * the buckets it reserved from. With `o.start` it is also started: PENDING →
+ * Takes a PENDING request for `o.owner` with a new fencing token, recording
+ * what it reserved. With `o.start` it is also started: PENDING →
  * PREPARING → RUNNING in one row update, audited as two transitions.
  */
 export function claim(
   c: SqliteCtx,
   id: string,
-  o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
+  o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; start?: { deadlineAt: number; leaseExpiresAt: number } },
 ): WorkRequest | null {
   const claimed = {
     lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved),
   };
   if (!o.start) {
     return transition(c, id, {
-      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, buckets: o.buckets, data: { reserved: o.reserved },
+      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, data: { reserved: o.reserved },
       set: (cur) => ({ ...claimed, lease_token: Number(cur.lease_token) + 1 }),
     });
   }
   const begin = o.start;
   return transition(c, id, {
     from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
-    actor: 'dispatcher', buckets: o.buckets,
+    actor: 'dispatcher',
     set: (cur) => ({
       ...claimed, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: begin.deadlineAt,
       lease_expires_at: begin.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
@@ -62,10 +62,10 @@ export function start(c: SqliteCtx, id: string, token: number, o: { now: number;
   });
 }
 
-/** PREPARING → PENDING: the dispatcher gives a claimed request back (its reservation returned to the buckets). */
-export function unclaim(c: SqliteCtx, id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): WorkRequest | null {
+/** PREPARING → PENDING: the dispatcher gives a claimed request back (and releases its grant). */
+export function unclaim(c: SqliteCtx, id: string, token: number, o: { now: number; reason: string }): WorkRequest | null {
   return transition(c, id, {
-    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher', buckets: o.buckets,
+    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher',
     set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
   });
 }
@@ -121,7 +121,7 @@ export function fail(c: SqliteCtx, id: string, token: number, o: { now: number; 
 /** End of an attempt: add its usage and cost to the request and the budget. */
 function settled(c: SqliteCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): WorkRequest | null {
   return transition(c, id, {
-    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher', buckets: s.buckets,
+    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher',
     releaseHold: terminal, chargeNano: s.costNano,
     set: (cur) => ({
       ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
@@ -144,11 +144,11 @@ export function promote(c: SqliteCtx, id: string, now: number): WorkRequest | nu
   return transition(c, id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
 }
 
-/** Any live state → CANCELLED, by an operator or the client (no token): the hold released, reservations returned. */
-export function cancel(c: SqliteCtx, id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): WorkRequest | null {
+/** Any live state → CANCELLED, by an operator or the client (no token): the hold released (the caller releases the grant). */
+export function cancel(c: SqliteCtx, id: string, o: { now: number; actor: string; returned: Readonly<Record<string, number>> }): WorkRequest | null {
   return transition(c, id, {
     from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
-    releaseHold: true, buckets: o.buckets, data: { returned: o.returned },
+    releaseHold: true, data: { returned: o.returned },
     set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null },
   });
 }

@@ -18,10 +18,10 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
-import type { BucketState } from '../../core/token-bucket.ts';
+import type { LevelsPort } from '../../limiter/local-limiter.ts';
 import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BucketWrites, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow, ReapOptions,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -216,7 +216,7 @@ export class SqliteStore implements Store {
 
   async claim(
     id: string,
-    o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; buckets: BucketWrites; start?: { deadlineAt: number; leaseExpiresAt: number } },
+    o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; start?: { deadlineAt: number; leaseExpiresAt: number } },
   ): Promise<WorkRequest | null> {
     return lifecycle.claim(this.#ctx, id, o);
   }
@@ -225,7 +225,7 @@ export class SqliteStore implements Store {
     return lifecycle.start(this.#ctx, id, token, o);
   }
 
-  async unclaim(id: string, token: number, o: { now: number; buckets: BucketWrites; reason: string }): Promise<WorkRequest | null> {
+  async unclaim(id: string, token: number, o: { now: number; reason: string }): Promise<WorkRequest | null> {
     return lifecycle.unclaim(this.#ctx, id, token, o);
   }
 
@@ -253,7 +253,7 @@ export class SqliteStore implements Store {
     return lifecycle.promote(this.#ctx, id, now);
   }
 
-  async cancel(id: string, o: { now: number; actor: string; buckets: BucketWrites; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
+  async cancel(id: string, o: { now: number; actor: string; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
     return lifecycle.cancel(this.#ctx, id, o);
   }
 
@@ -381,11 +381,7 @@ export class SqliteStore implements Store {
     return definitions.deleteTemplate(this.#ctx, name, actor);
   }
 
-  // ---- buckets and budgets ------------------------------------------------
-
-  async loadBuckets(): Promise<Map<string, BucketState>> {
-    return budgets.loadBuckets(this.#ctx);
-  }
+  // ---- budgets, and the local limiter's bucket levels ------------------------
 
   async getBudget(clientId: string, period: string): Promise<BudgetRow> {
     return budgets.getBudget(this.#ctx, clientId, period);
@@ -395,8 +391,9 @@ export class SqliteStore implements Store {
     return budgets.listBudgets(this.#ctx, clientId);
   }
 
-  async adjustBuckets(buckets: BucketWrites, entry: { at: number; actor: string; data: Record<string, unknown> }): Promise<void> {
-    budgets.adjustBuckets(this.#ctx, buckets, entry);
+  /** Where the LocalLimiter keeps its levels across restarts: the buckets table (see budgets.ts `writeLevels`). */
+  bucketLevels(): LevelsPort {
+    return { load: () => budgets.loadBuckets(this.#ctx), write: (levels, note) => budgets.writeLevels(this.#ctx, levels, note) };
   }
 
   // ---- shadow mode ------------------------------------------------------------

@@ -2,15 +2,13 @@
  * The one function through which a request changes state. In one atomic
  * operation it reads the row, checks the move against the state machine
  * (core/states.ts) and the caller's fencing token, updates the row, releases
- * the hold and charges the budget, writes bucket levels, appends the audit
+ * the hold and charges the budget, appends the audit
  * row(s) and keeps the per-state counters in step.
  */
 import { assertTransition, type State } from '../../core/states.ts';
 import type { WorkRequest } from '../../model.ts';
-import type { BucketWrites } from '../store.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
-import { writeBuckets } from './budgets.ts';
 import { toRequest } from './rows.ts';
 
 /** What a transition reads before it writes: enough to check, fence, settle and count. */
@@ -33,7 +31,6 @@ export interface TransitionSpec {
   /** Release the request's hold (terminal states). */
   readonly releaseHold?: boolean;
   readonly chargeNano?: number;
-  readonly buckets?: BucketWrites | undefined;
   readonly actor: string;
   readonly data?: Record<string, unknown> | ((cur: Row) => Record<string, unknown>) | undefined;
 }
@@ -64,7 +61,6 @@ export function transition(c: SqliteCtx, id: string, t: TransitionSpec): WorkReq
     if (release !== 0 || charge !== 0) {
       c.q(SETTLE_BUDGET).run(release, charge, row.client_id as string, row.period as string);
     }
-    writeBuckets(c, t.buckets);
     const clientId = row.client_id as string;
     if (t.via) writeAudit(c, { at: t.now, requestId: id, clientId, kind: 'transition', from, to: t.via.state, actor: t.via.actor, data: t.via.data ?? null });
     writeAudit(c, {
