@@ -107,10 +107,22 @@ export class Dispatch {
     }
     const worker = registry.worker(q.worker);
     const deadlineAt = now + q.timeoutMs;
-    const claimed = await store.claim(entry.id, {
-      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
-      ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
-    });
+    let claimed: WorkRequest | null;
+    try {
+      claimed = await store.claim(entry.id, {
+        owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
+        ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
+      });
+    } catch (err) {
+      // The database is out of reach: nothing was sent. Give the units back and queue it again when the
+      // store answers (a claim that did commit is ours to reap when its lease runs out; a resync queues the rest).
+      void this.#s.buckets.release(entry.grantId);
+      events.emit('worker:error', 'store', toErr(err));
+      await this.#putBack(entry).catch(() => {
+        if (this.#s.running.get(entry.id) === entry) this.#p.reconcile.release(entry);
+      });
+      return;
+    }
     if (!claimed) {
       // Cancelled between pick and claim: nothing was written for it. (A cancel released the grant already; again is harmless.)
       if (this.#s.running.get(entry.id) === entry) this.#p.reconcile.release(entry);

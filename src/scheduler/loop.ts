@@ -54,19 +54,33 @@ export class Loop {
   }
 
   /** The work a new scheduler takes over: lost leases back, then the queue from the store, then timers. */
-  async #takeLead(): Promise<void> {
+  /**
+   * @param tolerant taking the lead while running (elected): the reaper and retry timers are set first, and a
+   * store that fails now (it may be coming back from an outage) is logged, not thrown; the reaper's next round and
+   * the next resync do the rest. At start (not tolerant) a failure stops the start.
+   */
+  async #takeLead(tolerant = false): Promise<void> {
     const { store, clock } = this.#s.d;
-    // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
-    // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
-    // With it, leases of instances that stopped saying they are alive are taken back at once as well.
-    const reaped = await store.reapExpiredLeases(clock.now(), { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess, takeOrphaned: store.capabilities.multiProcess });
-    for (const r of reaped) if (r.state === 'FAILED') this.#s.d.events.emit('request:failed', r);
-    await this.resync();
+    const timers = (): void => {
+      clearInterval(this.#reaper);
+      this.#reaper = setInterval(() => void this.#p.reconcile.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
+      this.#reaper.unref();
+      this.#s.retries.start();
+    };
+    if (tolerant) timers();
+    try {
+      // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
+      // it is taken back at once, and the attempt it was on does not count (the worker dedupes by request id).
+      // With it, leases of instances that stopped saying they are alive are taken back at once as well.
+      const reaped = await store.reapExpiredLeases(clock.now(), { self: this.#s.o.instanceId, takeForeign: !store.capabilities.multiProcess, takeOrphaned: store.capabilities.multiProcess });
+      for (const r of reaped) if (r.state === 'FAILED') this.#s.d.events.emit('request:failed', r);
+      await this.resync();
+    } catch (err) {
+      if (!tolerant) throw err;
+      this.#s.d.events.emit('worker:error', 'scheduler', toErr(err));
+    }
     if (!this.#leading || this.#stopping) return;
-    clearInterval(this.#reaper);
-    this.#reaper = setInterval(() => void this.#p.reconcile.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
-    this.#reaper.unref();
-    this.#s.retries.start();
+    if (!tolerant) timers();
     this.kick();
   }
 
@@ -77,7 +91,7 @@ export class Loop {
    * leader rebuilds its queue.
    */
   resync(): Promise<void> {
-    this.#resync = this.#resync.then(async () => {
+    this.#resync = this.#resync.catch(() => undefined).then(async () => {
       const now = this.#s.d.clock.now();
       const pending = new Set<string>();
       for (const r of await this.#s.d.store.loadQueued()) {
@@ -102,7 +116,7 @@ export class Loop {
     if (!this.#started) return;
     await this.#started;
     if (on) {
-      await this.#takeLead();
+      await this.#takeLead(true);
       return;
     }
     clearInterval(this.#reaper);
