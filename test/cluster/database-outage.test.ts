@@ -103,12 +103,6 @@ describe('PostgreSQL restarting under load', { skip }, () => {
     const viewer = allot.as(client.key);
     await until(async () => {
       for (const id of accepted.values()) {
-          const v = (await viewer.request<{ status: string }>('GET', `/api/execution/${id}`)).body;
-          if (v.status === 'PENDING') pend += ` ${JSON.stringify(v).slice(0, 400)} POS ${JSON.stringify((await viewer.request('GET', `/api/queue/position/${id}`)).body)}`;
-        }
-        process.stderr.write(`STATE ${JSON.stringify(st.requests)} ${JSON.stringify(st.queue).slice(0, 200)}${pend}\n`);
-      }
-      for (const id of accepted.values()) {
         const s = (await viewer.request<{ status: string }>('GET', `/api/execution/${id}`)).body.status;
         if (s !== 'COMPLETED') return false;
       }
