@@ -133,6 +133,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   let publicUrl = config.publicUrl ?? '';
   const cluster = config.scaleOut
     ? await pgCluster(config.scaleOut, { version: VERSION, onError: (err, what) => log.warn({ err }, `cluster: ${what} failed`) }).catch(async (err: unknown) => {
+      await limiter.close();
       await store.close();
       throw new ConfigError([`ALLOT_DATABASE_URL: cannot join the cluster at ${redactUrl(config.scaleOut?.databaseUrl)}: ${(err as Error).message}`], 'environment');
     })
@@ -175,7 +176,10 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const waiters = new Waiters(events);
   /** What admins change, re-read from the store (another instance may have changed it). */
   async function refreshShared(): Promise<void> {
+    const before = JSON.stringify([...registry.resources.values()]);
     await registry.load();
+    // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
+    if (JSON.stringify([...registry.resources.values()]) !== before) await limiter.configure(registry.resources.values());
     await migrationSettings.reload();
     const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
     if (paused && !scheduler.paused) scheduler.pause();

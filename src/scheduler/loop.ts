@@ -51,22 +51,21 @@ export class Loop {
     this.#leading = leading;
     if (leading) await this.#takeLead();
     else await this.resync();
+    // On every instance: the reaper also keeps this instance's view of shared buckets fresh and ends its own
+    // workers' reservations; taking leases back is the leader's part of it (Reconcile.reap).
+    this.#reaper = setInterval(() => void this.#p.reconcile.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
+    this.#reaper.unref();
   }
 
-  /** The work a new scheduler takes over: lost leases back, then the queue from the store, then timers. */
   /**
-   * @param tolerant taking the lead while running (elected): the reaper and retry timers are set first, and a
+   * The work a new scheduler takes over: lost leases back, then the queue from the store, then timers.
+   * @param tolerant taking the lead while running (elected): the retry timer is set first, and a
    * store that fails now (it may be coming back from an outage) is logged, not thrown; the reaper's next round and
    * the next resync do the rest. At start (not tolerant) a failure stops the start.
    */
   async #takeLead(tolerant = false): Promise<void> {
     const { store, clock } = this.#s.d;
-    const timers = (): void => {
-      clearInterval(this.#reaper);
-      this.#reaper = setInterval(() => void this.#p.reconcile.reap().catch((err) => this.#s.d.events.emit('worker:error', 'reaper', toErr(err))), this.#s.o.reaperIntervalMs);
-      this.#reaper.unref();
-      this.#s.retries.start();
-    };
+    const timers = (): void => this.#s.retries.start();
     if (tolerant) timers();
     try {
       // Without multi-process storage, any lease not ours belongs to a dead earlier run of this process:
@@ -119,8 +118,6 @@ export class Loop {
       await this.#takeLead(true);
       return;
     }
-    clearInterval(this.#reaper);
-    this.#reaper = undefined;
     clearTimeout(this.#wakeTimer);
     this.#s.retries.stop();
   }

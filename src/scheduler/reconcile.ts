@@ -125,6 +125,7 @@ export class Reconcile {
     // Other instances take and give back too: what waits may fit now.
     if ((await this.#s.buckets.maintain()) && this.#s.queue.size > 0) this.#p.loop.kick();
     if (await this.#s.units?.sweep()) this.#p.loop.kick();
+    if (!this.#p.loop.leading) return 0; // The rest is the scheduler's.
     const now = this.#s.d.clock.now();
     this.#p.deferred.observe(now);
     this.#p.deferred.runOverdue(now);
