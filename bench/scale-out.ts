@@ -10,7 +10,8 @@
  *  - CPU: user + system time of the Allot processes (from /proc) per 1,000
  *    requests completed, over both phases.
  * The phases run one backend after another in one run, so the ratios
- * between them are what to read on a shared machine.
+ * between them are what to read on a shared machine. ALLOT_BENCH_PROFILE=<dir>
+ * writes a V8 CPU profile of each Allot process there.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,7 +63,8 @@ async function start(label: string, n: number, postgres: boolean): Promise<Clust
   const env: Record<string, string> = postgres
     ? { ALLOT_DATABASE_URL: PG_URL, ALLOT_DATABASE_SCHEMA: schema, ALLOT_REDIS_URL: REDIS_URL, ALLOT_REDIS_PREFIX: schema }
     : { ALLOT_DB: join(dir, 'allot.db') };
-  const procs = await Promise.all(Array.from({ length: n }, () => startProcess([join(ROOT, 'src/main.ts')], {
+  const prof = process.env.ALLOT_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ALLOT_BENCH_PROFILE}`] : [];
+  const procs = await Promise.all(Array.from({ length: n }, () => startProcess([...prof, join(ROOT, 'src/main.ts')], {
     env: { ALLOT_PORT: '0', ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn', ...env },
     ready: /Allot listening on (http:\/\/\S+)/,
   })));
