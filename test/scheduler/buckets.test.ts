@@ -67,9 +67,9 @@ describe('Buckets on a RedisLimiter', { skip: redisUrl ? false : 'ALLOT_TEST_RED
     assert.deepEqual(c.ok ? null : [c.resource, c.needed, c.waitMs <= IN_FLIGHT_RECHECK_MS], ['r', 6, true], 'for a moment only');
     assert.equal(b.check({ r: 4 }, SHARED_ONLY).ok, true, 'what is left still fits');
     assert.equal((await first).ok, true);
-    const after = b.check({ r: 6 }, SHARED_ONLY);
-    assert.equal(after.ok, false, 'answered: the snapshot has it');
-    assert.ok(!after.ok && after.waitMs > 1000, 'and the wait is the refill’s');
+    const answered = b.check({ r: 6 }, SHARED_ONLY);
+    assert.equal(answered.ok, false, 'answered: the snapshot has it');
+    assert.ok(!answered.ok && answered.waitMs > 1000, 'and the wait is the refill’s');
   });
 
   it('Redis unreachable: a take rejects and starts the back-off; settles and releases are kept and retried once it answers', async () => {
