@@ -112,13 +112,24 @@ export interface Limiter {
   take(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number): Promise<TakeResult>;
 
   /**
+   * `take` answered at the call, for a limiter in this process (the local
+   * one): the caller can write what the take is for in the same synchronous
+   * stretch (SQLite's group commit, audit rows in the order the buckets
+   * changed). `at`: the time the caller records with it, so that the record
+   * and the buckets agree to the millisecond (never behind the latest time
+   * the limiter used). Absent on a shared limiter.
+   */
+  takeNow?(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number, at?: number): TakeResult;
+
+  /**
    * Replace what the grant took by what was `used` (by resource; a resource
    * it took but `used` leaves out counts as 0): unused units go back to the
    * pools they came from, borrowed ones first; overuse is debited from the
    * first pool it drew (or the resource's first pool), down to −capacity.
    * Then the grant is forgotten. False when no such grant is live.
    */
-  settle(grantId: string, used: Amounts): Promise<boolean>;
+  /** @param at a local limiter's time for it (see takeNow); a shared limiter keeps its own clock */
+  settle(grantId: string, used: Amounts, at?: number): Promise<boolean>;
 
   /** Give everything the grant took back and forget it (it never ran). False when no such grant is live. */
   release(grantId: string): Promise<boolean>;

@@ -84,8 +84,9 @@ export class LocalLimiter implements Limiter {
     return new LocalLimiter(o, await o.levels.load());
   }
 
-  #now(): number {
-    const t = this.#clock.now();
+  /** @param at the caller's time for this change (it records it with the change); never behind the latest used */
+  #now(at?: number): number {
+    const t = at ?? this.#clock.now();
     if (t > this.#high) this.#high = t;
     return this.#high;
   }
@@ -95,28 +96,40 @@ export class LocalLimiter implements Limiter {
   }
 
   async take(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number): Promise<TakeResult> {
+    const { result, written } = this.#take(grantId, needs, ctx, ttlMs);
+    await written;
+    return result;
+  }
+
+  takeNow(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number, at?: number): TakeResult {
+    const { result, written } = this.#take(grantId, needs, ctx, ttlMs, at);
+    // The SQLite port writes at the call, into the open group commit; a failed commit stops the process.
+    void written.catch(() => {});
+    return result;
+  }
+
+  #take(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number, at?: number): { result: TakeResult; written: Promise<void> } {
     this.#open();
     checkGrantId(grantId);
     checkAmounts('needs', needs);
     checkTtl(ttlMs);
     const live = this.#grants.get(grantId);
-    if (live) return { ok: true, taken: live.taken };
-    const now = this.#now();
+    if (live) return { result: { ok: true, taken: live.taken }, written: Promise.resolve() };
+    const now = this.#now(at);
     const t = this.#ledger.take(needs, now, ctx);
-    if (!t.ok) return t;
+    if (!t.ok) return { result: t, written: Promise.resolve() };
     this.#grants.set(grantId, { taken: t.taken, expiresAt: now + ttlMs });
-    if (t.writes.size > 0) await this.#port.write(t.writes);
-    return { ok: true, taken: t.taken };
+    return { result: { ok: true, taken: t.taken }, written: t.writes.size > 0 ? Promise.resolve(this.#port.write(t.writes)) : Promise.resolve() };
   }
 
-  async settle(grantId: string, used: Amounts): Promise<boolean> {
+  async settle(grantId: string, used: Amounts, at?: number): Promise<boolean> {
     this.#open();
     checkGrantId(grantId);
     checkAmounts('used', used);
     const g = this.#grants.get(grantId);
     if (!g) return false;
     this.#grants.delete(grantId);
-    const writes = this.#ledger.settle(g.taken, used, this.#now());
+    const writes = this.#ledger.settle(g.taken, used, this.#now(at));
     if (writes.size > 0) await this.#port.write(writes);
     return true;
   }

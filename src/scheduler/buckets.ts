@@ -88,6 +88,11 @@ export class Buckets {
    * does (SERVICE_UNAVAILABLE: nothing may be treated as granted; the
    * back-off starts).
    */
+  /** A limiter in this process answers at the call (see Limiter.takeNow); undefined for a shared one: use `take`. */
+  takeNow(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number, at?: number): TakeResult | undefined {
+    return this.#l.takeNow?.(grantId, needs, ctx, ttlMs, at);
+  }
+
   async take(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number): Promise<TakeResult> {
     if (!this.#viewsLag) {
       try {
@@ -122,8 +127,9 @@ export class Buckets {
    * has it, or has been found unreachable (then it is retried by `maintain`);
    * never rejects. A LocalLimiter settles at the call.
    */
-  async settle(grantId: string, used: Amounts): Promise<void> {
-    await this.#end(grantId, used);
+  /** @param at the time recorded with the settlement (a local limiter books it then, so the two agree) */
+  async settle(grantId: string, used: Amounts, at?: number): Promise<void> {
+    await this.#end(grantId, used, at);
   }
 
   /** Give everything the grant took back (it never ran); like `settle`, never rejects. */
@@ -132,10 +138,10 @@ export class Buckets {
   }
 
   /** @returns false when the limiter could not be reached (the grant is kept for retry) */
-  async #end(grantId: string, used: Amounts | null): Promise<boolean> {
+  async #end(grantId: string, used: Amounts | null, at?: number): Promise<boolean> {
     this.#unended.delete(grantId);
     try {
-      await (used ? this.#l.settle(grantId, used) : this.#l.release(grantId));
+      await (used ? this.#l.settle(grantId, used, at) : this.#l.release(grantId));
       return true;
     } catch (err) {
       if (!unavailable(err)) {

@@ -67,7 +67,9 @@ export class Dispatch {
     const worker = registry.worker(q.worker);
     const grantId = `${id}:${randomUUID().slice(0, 8)}`;
     const ttlMs = q.timeoutMs + this.#s.o.leaseGraceMs + GRANT_MARGIN_MS;
-    const taking = this.#s.buckets.take(grantId, q.needs, this.#p.gate.drawContext(q.clientId), ttlMs);
+    const ctx = this.#p.gate.drawContext(q.clientId);
+    const tookNow = this.#s.buckets.takeNow(grantId, q.needs, ctx, ttlMs, now);
+    const taking = tookNow ? Promise.resolve(tookNow) : this.#s.buckets.take(grantId, q.needs, ctx, ttlMs);
     const entry: Running = {
       id, clientId: q.clientId, worker: worker?.name ?? '', token: -1, reserved: q.needs, grantId, abort: new AbortController(), startedAt: now, overusers: new Set(),
     };
@@ -77,14 +79,26 @@ export class Dispatch {
     const needs = Object.entries(q.needs);
     if (needs.length === 0) this.#s.fairness.record(q.clientId, '', 1, now);
     for (const [res, amount] of needs) this.#s.fairness.record(q.clientId, res, amount, now);
-    const p = this.#claimAndRun(entry, q, taking, now).catch((err) => {
+    // A local limiter took at the call: the claim is written in this same synchronous stretch, as it always was
+    // (one group commit, and audit rows in the order the buckets changed). A shared limiter's take is awaited first.
+    const claiming = tookNow?.ok ? this.#claim(entry, q, now) : undefined;
+    claiming?.catch(() => {}); // Handled where it is awaited.
+    const p = this.#claimAndRun(entry, q, taking, now, claiming).catch((err) => {
       events.emit('worker:error', entry.worker, toErr(err));
     });
     this.#s.inflight.add(p);
     void p.finally(() => this.#s.inflight.delete(p));
   }
 
-  async #claimAndRun(entry: Running, q: Queued, taking: Promise<TakeResult>, now: number): Promise<void> {
+  #claim(entry: Running, q: Queued, now: number): Promise<WorkRequest | null> {
+    const deadlineAt = now + q.timeoutMs;
+    return this.#s.d.store.claim(entry.id, {
+      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
+      ...(this.#s.d.registry.worker(q.worker) ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
+    });
+  }
+
+  async #claimAndRun(entry: Running, q: Queued, taking: Promise<TakeResult>, now: number, claiming?: Promise<WorkRequest | null>): Promise<void> {
     const { store, registry, events } = this.#s.d;
     let took: TakeResult;
     try {
@@ -109,10 +123,7 @@ export class Dispatch {
     const deadlineAt = now + q.timeoutMs;
     let claimed: WorkRequest | null;
     try {
-      claimed = await store.claim(entry.id, {
-        owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
-        ...(worker ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
-      });
+      claimed = await (claiming ?? this.#claim(entry, q, now));
     } catch (err) {
       // The database is out of reach: nothing was sent. Give the units back and queue it again when the
       // store answers (a claim that did commit is ours to reap when its lease runs out; a resync queues the rest).

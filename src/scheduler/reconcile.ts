@@ -75,7 +75,7 @@ export class Reconcile {
    */
   #settlement(req: WorkRequest, entry: Running, usage: Usage | null, now: number): Settlement {
     if (!usage) {
-      void this.#s.buckets.settle(entry.grantId, entry.reserved);
+      void this.#s.buckets.settle(entry.grantId, entry.reserved, now);
       return { usage: { tokens: { input: 0, output: 0 }, resources: {} }, costNano: 0, returned: {} };
     }
     const reg = this.#s.d.registry;
@@ -89,7 +89,7 @@ export class Reconcile {
     for (const [name, u] of Object.entries(used)) if (reg.resources.has(name)) returned[name] = (entry.reserved[name] ?? 0) - u;
     const overuse = overuseOf(req, entry, usage, used, now);
     if (overuse) this.#s.d.events.emit('request:overuse', req.id, overuse);
-    void this.#s.buckets.settle(entry.grantId, used);
+    void this.#s.buckets.settle(entry.grantId, used, now);
     return { usage, costNano: nano, returned, ...(overuse ? { overuse } : {}) };
   }
 

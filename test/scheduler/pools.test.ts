@@ -90,7 +90,7 @@ describe('reserved pools', () => {
 });
 
 describe('dedicated pools', () => {
-  test('are set through the admin API, used by their client only, never lent', async () => {
+  test('are set through the admin API, used by their client only, never lent', { skip: refillsByFakeClock() }, async () => {
     const clock = new FakeClock(Date.now());
     const h = await harness([], clock);
     try {
