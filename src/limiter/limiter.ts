@@ -161,7 +161,8 @@ export interface Limiter {
   hasPools(resource: string): boolean;
 
   /** Whether `needs` would fit now: advisory (from the snapshot where there is one); only `take` decides. */
-  check(needs: Amounts, ctx: DrawContext): CheckResult;
+  /** @param at a local limiter's time for it, the same the caller then takes at (see takeNow); a shared limiter keeps its own */
+  check(needs: Amounts, ctx: DrawContext, at?: number): CheckResult;
 
   /** Read every pool's level from the backend into the snapshot behind the views. */
   refresh(): Promise<void>;

@@ -188,8 +188,8 @@ export class LocalLimiter implements Limiter {
     return this.#ledger.hasPools(resource);
   }
 
-  check(needs: Amounts, ctx: DrawContext): CheckResult {
-    return this.#ledger.check(needs, this.#now(), ctx);
+  check(needs: Amounts, ctx: DrawContext, at?: number): CheckResult {
+    return this.#ledger.check(needs, this.#now(at), ctx);
   }
 
   /** Nothing to read: the buckets are here. */

@@ -66,8 +66,8 @@ export class Buckets {
    * Whether all of `needs` can be taken now; if not, the first short resource
    * and its wait. Advisory: only `take` decides.
    */
-  check(needs: Amounts, ctx: DrawContext): CheckResult {
-    const c = this.#l.check(needs, ctx);
+  check(needs: Amounts, ctx: DrawContext, at?: number): CheckResult {
+    const c = this.#l.check(needs, ctx, at);
     if (!c.ok || this.#inFlight.size === 0) return c;
     let more: Record<string, number> | undefined;
     for (const [name, amount] of Object.entries(needs)) {
@@ -77,7 +77,7 @@ export class Buckets {
       more[name] = amount + pending;
     }
     if (!more) return c;
-    const m = this.#l.check(more, ctx);
+    const m = this.#l.check(more, ctx, at);
     // It fits on its own: what stands in the way are takes about to be answered.
     return m.ok ? m : { ok: false, resource: m.resource, needed: needs[m.resource] ?? m.needed, waitMs: Math.min(m.waitMs, IN_FLIGHT_RECHECK_MS) };
   }

@@ -33,7 +33,7 @@ export class Gate {
     return { who: client ? { clientId, tier: client.tier } : undefined, ownerWaiting: this.#ownerWaiting };
   }
 
-  eligible(it: QueuedItem, _now: number): { result: Eligibility; waitMs?: number } {
+  eligible(it: QueuedItem, now: number): { result: Eligibility; waitMs?: number } {
     const q = this.#s.queued.get(it.id);
     if (!q) return { result: 'ok' };
     // The limiter could not be reached a moment ago: nothing starts without a granted take.
@@ -49,7 +49,8 @@ export class Gate {
     const w = reg.worker(q.worker);
     if (w && this.#s.slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
     if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
-    const c = this.#s.buckets.check(q.needs, this.drawContext(q.clientId));
+    // At the pass's time, the one the take and the claim are booked at if it starts.
+    const c = this.#s.buckets.check(q.needs, this.drawContext(q.clientId), now);
     if (!c.ok) {
       this.#p.holds.noteRefused(c.resource, it.id);
       this.#s.d.events.emit('bucket:throttled', c.resource, c.needed, c.waitMs);

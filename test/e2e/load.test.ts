@@ -101,7 +101,10 @@ describe('1,000 requests from three tiers, end to end', () => {
   });
 
   let saturation: { throttledWindows: number; worst: number } | undefined;
-  it('never let the bucket admit more than capacity + refill over any interval', async () => {
+  // On PostgreSQL + Redis the bucket is Redis's, refilled by Redis's clock, and the audit's order is the order rows were
+  // numbered in concurrent transactions: neither is the bucket's order or time. The bound is checked there on Redis's
+  // own clock, from several connections at once (test/contract/limiter.test.ts).
+  it('never let the bucket admit more than capacity + refill over any interval', { skip: APP_BACKEND === 'postgres' ? 'the audit log is not the Redis bucket\'s order or clock (the limiter contract checks the bound on Redis)' : false }, async () => {
     const audit = await allAudit(allot);
     // Net consumption events of the token bucket, in commit order: + reserved at claim, − returned at settle.
     const events: { at: number; amount: number }[] = [];
@@ -132,7 +135,7 @@ describe('1,000 requests from three tiers, end to end', () => {
 
   // The load was meant to saturate the bucket; if it never came close, the bound above proves little.
   // On PostgreSQL this Allot does not yet dispatch fast enough to saturate it (worst ratio ~0.8; issue 11).
-  it('the load saturated the bucket (so the bound above was tested)', { todo: APP_BACKEND === 'postgres' ? 'PostgreSQL dispatch is too slow here to saturate the bucket' : false }, () => {
+  it('the load saturated the bucket (so the bound above was tested)', { skip: APP_BACKEND === 'postgres' ? 'the bound above is not checked from the audit on PostgreSQL' : false }, () => {
     assert.ok(saturation && saturation.throttledWindows > 0, `the bucket was never near saturation (worst ratio ${saturation?.worst.toFixed(3)})`);
   });
 });

@@ -336,7 +336,8 @@ export class PostgresStore implements Store {
   // ---- lifecycle ----------------------------------------------------------------
 
   claim(id: string, o: lifecycle.ClaimOptions): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`]);
+    // Claims also keep to the order they were issued in: the order the scheduler picked (priority) is the order they commit.
+    return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`, 'claims']);
   }
   start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.start(c, id, token, o), [`req:${id}`]);
