@@ -164,8 +164,11 @@ export class Shadow {
     } else {
       const sentAt = clock.now();
       const ex = await legacy.submit(legacyPayload(primary, `${primary.id}:shadow`), this.#abort.signal);
-      const end: WatchEnd = isTerminalLegacy(ex.status)
-        ? { kind: 'ended', execution: ex, observedAt: clock.now() }
+      // A copy sent again after a restart can find v2 done with it already. The answer to a submit names only the
+      // status, not the output or cost: the execution is read for them (followed when it cannot be read).
+      const full = isTerminalLegacy(ex.status) ? await legacy.get(ex.executionId, this.#abort.signal).catch(() => null) : null;
+      const end: WatchEnd = full && isTerminalLegacy(full.status)
+        ? { kind: 'ended', execution: full, observedAt: clock.now() }
         : await poller.watch(ex.executionId, sentAt + this.#d.timeoutMs);
       if (end.kind === 'stopped') return;
       const p = await this.#ended(primary.id);
