@@ -30,8 +30,8 @@ async function submit(h: Harness, key: string, queue?: 'deferred'): Promise<stri
 
 async function settled(h: Harness): Promise<void> {
   await h.scheduler.reap();
-  for (let i = 0; i < 100 && h.scheduler.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
-  await new Promise((r) => setTimeout(r, 20));
+  h.scheduler.kick();
+  await h.scheduler.settled();
 }
 
 const status = async (h: Harness, key: string, id: string): Promise<string> => (await h.call('GET', `/api/execution/${id}`, { key })).body.status;

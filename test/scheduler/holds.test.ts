@@ -43,7 +43,7 @@ async function scenario(holdAfterMs: number): Promise<{ bigStartedAfterMs: numbe
     const state = async (id: string): Promise<string> => (await hh.call('GET', `/api/execution/${id}`, { key: c.key })).body.status;
     const settle = async (): Promise<void> => {
       // Let dispatches reach the worker and complete (real HTTP on loopback).
-      for (let i = 0; i < 50 && hh.scheduler.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await hh.scheduler.settled();
     };
 
     // Drain the bucket with small requests.

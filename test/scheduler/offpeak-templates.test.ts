@@ -34,8 +34,7 @@ test('low-urgency work waits for off-peak, up to the template deadline', async (
     const settle = async (): Promise<void> => {
       await hh.scheduler.reap();
       hh.scheduler.kick();
-      for (let i = 0; i < 100 && hh.scheduler.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
-      await new Promise((r) => setTimeout(r, 20));
+      await hh.scheduler.settled();
     };
     const view = async (id: string) => (await hh.call('GET', `/api/execution/${id}`, { key: c.key })).body;
 
