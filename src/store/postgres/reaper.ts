@@ -11,6 +11,7 @@
  * lock budget rows in the same order and cannot deadlock.
  */
 import type { WorkRequest } from '../../model.ts';
+import { leaseRecovery } from '../lease-recovery.ts';
 import { DEFAULT_MAX_RECOVERIES, type ReapOptions } from '../store.ts';
 import type { PgCtx } from './context.ts';
 import { transition } from './transition.ts';
@@ -29,27 +30,8 @@ export async function reapExpiredLeases(c: PgCtx, now: number, opts: ReapOptions
   const rows = await c.q(CANDIDATES, [now, Boolean(opts.takeForeign) && self !== null, self, Boolean(opts.takeOrphaned) && self !== null]);
   const out: WorkRequest[] = [];
   for (const r of rows) {
-    const running = r.state === 'RUNNING';
-    // The live dispatcher's own lease ran out (its worker outlived the deadline): that attempt counts.
-    // Any other owner is gone (Allot stopped or crashed): the attempt does not count, the recovery does.
-    const counted = self !== null && r.lease_owner === self;
-    const recoveries = Number(r.recoveries) + (counted ? 0 : 1);
-    const exhausted = counted ? running && Number(r.attempts) >= Number(r.max_attempts) : recoveries > maxRecoveries;
-    const error = counted
-      ? { code: 'LEASE_EXPIRED', message: 'The worker did not answer before the lease ran out', retryable: true }
-      : exhausted
-        ? { code: 'LEASE_EXPIRED', message: `Allot stopped ${recoveries} times while running this request; given up after ${maxRecoveries} recoveries`, retryable: false }
-        : { code: 'LEASE_EXPIRED', message: 'Allot stopped while running this request; it runs again (not counted as an attempt)', retryable: true };
-    const res = await transition(c, r.id as string, {
-      from: ['PREPARING', 'RUNNING'], to: exhausted ? 'FAILED' : 'WAITING_RETRY', token: null, now, actor: 'reaper',
-      releaseHold: exhausted,
-      set: {
-        error: JSON.stringify(error), reserved: null, lease_owner: null, lease_expires_at: null, recoveries,
-        ...(counted || !running ? {} : { attempts: Math.max(0, Number(r.attempts) - 1) }),
-        ...(exhausted ? { completed_at: now } : { run_at: now }),
-      },
-      data: { reason: counted ? 'lease expired' : 'lease lost: its owner stopped', attempt_counted: counted, recoveries, owner: (r.lease_owner as string | null) ?? null },
-    });
+    const x = leaseRecovery(r, now, self, maxRecoveries);
+    const res = await transition(c, r.id as string, { from: ['PREPARING', 'RUNNING'], to: x.to, token: null, now, actor: 'reaper', releaseHold: x.releaseHold, set: x.set, data: x.data });
     if (res) out.push(res);
   }
   return out;

@@ -4,6 +4,7 @@
  * once it has used its attempts or recoveries.
  */
 import type { WorkRequest } from '../../model.ts';
+import { leaseRecovery } from '../lease-recovery.ts';
 import { DEFAULT_MAX_RECOVERIES, type ReapOptions } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { transition } from './transition.ts';
@@ -17,27 +18,8 @@ export function reapExpiredLeases(c: SqliteCtx, now: number, opts: ReapOptions):
   const rows = c.q(SELECT_EXPIRED).all({ now, self, foreign: opts.takeForeign && self !== null ? 1 : 0 }) as Row[];
   const out: WorkRequest[] = [];
   for (const r of rows) {
-    const running = r.state === 'RUNNING';
-    // The live dispatcher's own lease ran out (its worker outlived the deadline): that attempt counts.
-    // Any other owner is gone (Allot stopped or crashed): the attempt does not count, the recovery does.
-    const counted = self !== null && r.lease_owner === self;
-    const recoveries = Number(r.recoveries) + (counted ? 0 : 1);
-    const exhausted = counted ? running && Number(r.attempts) >= Number(r.max_attempts) : recoveries > maxRecoveries;
-    const error = counted
-      ? { code: 'LEASE_EXPIRED', message: 'The worker did not answer before the lease ran out', retryable: true }
-      : exhausted
-        ? { code: 'LEASE_EXPIRED', message: `Allot stopped ${recoveries} times while running this request; given up after ${maxRecoveries} recoveries`, retryable: false }
-        : { code: 'LEASE_EXPIRED', message: 'Allot stopped while running this request; it runs again (not counted as an attempt)', retryable: true };
-    const res = transition(c, r.id as string, {
-      from: ['PREPARING', 'RUNNING'], to: exhausted ? 'FAILED' : 'WAITING_RETRY', token: null, now, actor: 'reaper',
-      releaseHold: exhausted,
-      set: {
-        error: JSON.stringify(error), reserved: null, lease_owner: null, lease_expires_at: null, recoveries,
-        ...(counted || !running ? {} : { attempts: Math.max(0, Number(r.attempts) - 1) }),
-        ...(exhausted ? { completed_at: now } : { run_at: now }),
-      },
-      data: { reason: counted ? 'lease expired' : 'lease lost: its owner stopped', attempt_counted: counted, recoveries, owner: (r.lease_owner as string | null) ?? null },
-    });
+    const x = leaseRecovery(r, now, self, maxRecoveries);
+    const res = transition(c, r.id as string, { from: ['PREPARING', 'RUNNING'], to: x.to, token: null, now, actor: 'reaper', releaseHold: x.releaseHold, set: x.set, data: x.data });
     if (res) out.push(res);
   }
   return out;
