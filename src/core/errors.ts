@@ -18,9 +18,8 @@ export const ERROR_CATALOGUE = Object.freeze({
   INTERNAL_ERROR: { status: 500, retryable: true, message: 'Internal error' },
   WORKER_ERROR: { status: 502, retryable: true, message: 'The worker failed' },
   WORKER_UNAVAILABLE: { status: 502, retryable: true, message: 'The worker could not be reached' },
-  QUEUE_BACKUP: { status: 503, retryable: true, message: 'The queue is full' },
-  /** A backing service (Redis, the database) cannot be reached: fail closed, nothing is granted. */
-  SERVICE_UNAVAILABLE: { status: 503, retryable: true, message: 'A service Allot depends on cannot be reached' },
+  /** The queue is full, or a service Allot depends on (the database, Redis) cannot be reached: see `unavailable()`. */
+  QUEUE_BACKUP: { status: 503, retryable: true, message: 'Allot cannot take this now; retry later' },
   CANCELLED: { status: 409, retryable: false, message: 'The request was cancelled' },
   REFERENCE_EXPIRED: { status: 410, retryable: false, message: 'A payload reference has expired' },
   LEASE_LOST: { status: 409, retryable: false, message: 'The lease on this request is no longer held' },
@@ -55,4 +54,19 @@ export class AllotError extends Error {
 
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CATALOGUE, code);
+}
+
+/**
+ * A backing service (the database, Redis) cannot be reached. Clients see
+ * SPEC's 503 `QUEUE_BACKUP` with Retry-After, and `details.unavailable`
+ * naming the service: Allot fails closed (nothing is granted, nothing
+ * accepted is lost) and the caller comes back later. Inside Allot,
+ * `isUnavailable` tells this from a full queue.
+ */
+export function unavailable(service: 'postgres' | 'redis' | 'limiter', message: string, opts: { retryAfterS: number; cause?: unknown; details?: Record<string, unknown> }): AllotError {
+  return new AllotError('QUEUE_BACKUP', message, { retryAfterS: opts.retryAfterS, cause: opts.cause, details: { unavailable: service, ...opts.details } });
+}
+
+export function isUnavailable(err: unknown): err is AllotError {
+  return err instanceof AllotError && err.code === 'QUEUE_BACKUP' && typeof err.details?.unavailable === 'string';
 }

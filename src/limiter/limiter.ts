@@ -23,7 +23,7 @@
  *   expired) change nothing and resolve false. A grant id is not reused
  *   after its grant ended: a take after that is a new grant.
  * - Fail closed: when the backend cannot be reached, operations reject with
- *   `AllotError('SERVICE_UNAVAILABLE')` (503, retryable) instead of
+ *   `unavailable('redis', …)` (503 QUEUE_BACKUP, retryable) instead of
  *   answering. After a rejection the outcome is unknown (the command may
  *   have run); nothing may be treated as granted. Repeat the operation with
  *   the same grant id, or `release` it: both are safe. A grant nobody

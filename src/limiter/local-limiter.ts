@@ -15,7 +15,7 @@
  * which a settlement is still accepted).
  */
 import type { Clock } from '../core/clock.ts';
-import { AllotError } from '../core/errors.ts';
+import { unavailable } from '../core/errors.ts';
 import type { BucketState } from '../core/token-bucket.ts';
 import { ResourceLedger, type BucketWrites } from './ledger.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from './limiter.ts';
@@ -92,7 +92,7 @@ export class LocalLimiter implements Limiter {
   }
 
   #open(): void {
-    if (this.#closed) throw new AllotError('SERVICE_UNAVAILABLE', 'The limiter is closed');
+    if (this.#closed) throw unavailable('limiter', 'The limiter is closed', { retryAfterS: 1 });
   }
 
   async take(grantId: string, needs: Amounts, ctx: DrawContext, ttlMs: number): Promise<TakeResult> {

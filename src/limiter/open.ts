@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import { ConfigError } from '../config/resolve.ts';
 import type { Clock } from '../core/clock.ts';
-import { AllotError } from '../core/errors.ts';
+import { isUnavailable } from '../core/errors.ts';
 import { redactUrl } from '../core/redact.ts';
 import type { Store } from '../store/store.ts';
 import type { LimitedResource, Limiter } from './limiter.ts';
@@ -66,7 +66,7 @@ export async function openLimiter(
       onDataLoss: () => log.warn('Redis lost the token buckets: they start again empty and refill from now (nothing is granted twice)'),
     });
   } catch (err) {
-    if (!(err instanceof AllotError) || err.code !== 'SERVICE_UNAVAILABLE') throw err;
+    if (!isUnavailable(err)) throw err;
     const reason = typeof err.details?.reason === 'string' ? err.details.reason : err.message;
     throw new ConfigError([`ALLOT_REDIS_URL: cannot reach Redis at ${redactUrl(so.redisUrl)}: ${reason}`], 'environment');
   }

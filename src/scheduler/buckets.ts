@@ -12,13 +12,13 @@
  *   counts what it asks for as taken, so that one pass does not send many
  *   takes for the same last units (the limiter would refuse all but one:
  *   never too many admitted, but each refusal is a round trip and a requeue).
- * - Unreachable backend. A take rejected as SERVICE_UNAVAILABLE starts a
+ * - Unreachable backend. A take rejected as unavailable (QUEUE_BACKUP naming the service) starts a
  *   back-off (`unavailableMs`) during which the pass starts nothing; a
  *   settle or release that fails is kept and retried by the reaper, by grant
  *   id (both are idempotent), so no units are lost with the connection. A
  *   grant never settled expires (`expire`, the reaper) on the safe side.
  */
-import { AllotError } from '../core/errors.ts';
+import { isUnavailable } from '../core/errors.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from '../limiter/limiter.ts';
 
 export type { Amounts, CheckResult, DrawContext, PoolLevel };
@@ -31,7 +31,7 @@ export const IN_FLIGHT_RECHECK_MS = 20;
 const MAX_UNENDED = 10_000;
 
 function unavailable(err: unknown): boolean {
-  return err instanceof AllotError && err.code === 'SERVICE_UNAVAILABLE';
+  return isUnavailable(err);
 }
 
 export class Buckets {
@@ -85,7 +85,7 @@ export class Buckets {
   /**
    * Take all of `needs` for `grantId`, held at most `ttlMs`. A LocalLimiter
    * takes at the call, before the promise settles. Rejects as the limiter
-   * does (SERVICE_UNAVAILABLE: nothing may be treated as granted; the
+   * does (unavailable: nothing may be treated as granted; the
    * back-off starts).
    */
   /** A limiter in this process answers at the call (see Limiter.takeNow); undefined for a shared one: use `take`. */

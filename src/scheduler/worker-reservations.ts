@@ -73,7 +73,7 @@ export class WorkerReservations {
       .catch((err: unknown) => this.#events.emit('worker:error', 'audit', toErr(err)));
   }
 
-  /** Take units from the shared pools under `grantId` now, or say how long until they could be had. Rejects SERVICE_UNAVAILABLE when the limiter cannot be reached. */
+  /** Take units from the shared pools under `grantId` now, or say how long until they could be had. Rejects as unavailable (503 QUEUE_BACKUP) when the limiter cannot be reached. */
   async #take(grantId: string, resource: string, amount: number, ttlMs: number): Promise<{ ok: true } | { ok: false; waitMs: number }> {
     this.#resource(resource, amount);
     const t = await this.#buckets.take(grantId, { [resource]: amount }, SHARED_ONLY, ttlMs);

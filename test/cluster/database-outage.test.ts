@@ -61,7 +61,8 @@ describe('PostgreSQL restarting under load', { skip }, () => {
         method: 'POST', headers: { authorization: `Bearer ${client.key}`, 'content-type': 'application/json', 'idempotency-key': key },
         body: JSON.stringify({ template: 'job', input: { sleep_ms: 20 } }),
       });
-      const body = (await r.json()) as { request_id?: string };
+      const body = (await r.json()) as { request_id?: string; error?: { code: string; details?: { unavailable?: string } } };
+      if (r.status === 503) assert.deepEqual([body.error?.code, body.error?.details?.unavailable], ['QUEUE_BACKUP', 'postgres'], JSON.stringify(body));
       return { status: r.status, ...(body.request_id ? { id: body.request_id } : {}), retryAfter: r.headers.get('retry-after') };
     };
     const accepted = new Map<string, string>();

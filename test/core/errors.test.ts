@@ -18,7 +18,6 @@ const EXPECTED: Readonly<Record<ErrorCode, { status: number; retryable: boolean 
   WORKER_ERROR: { status: 502, retryable: true },
   WORKER_UNAVAILABLE: { status: 502, retryable: true },
   QUEUE_BACKUP: { status: 503, retryable: true },
-  SERVICE_UNAVAILABLE: { status: 503, retryable: true },
   CANCELLED: { status: 409, retryable: false },
   REFERENCE_EXPIRED: { status: 410, retryable: false },
   LEASE_LOST: { status: 409, retryable: false },

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
-import { AllotError } from '../../src/core/errors.ts';
+import { isUnavailable } from '../../src/core/errors.ts';
 import { SHARED_ONLY, type LimitedResource, type Limiter } from '../../src/limiter/limiter.ts';
 import { LocalLimiter, memoryLevels } from '../../src/limiter/local-limiter.ts';
 import { memoryEpochRecord } from '../../src/limiter/redis/epoch.ts';
@@ -82,7 +82,7 @@ describe('Buckets on a RedisLimiter', { skip: redisUrl ? false : 'ALLOT_TEST_RED
     assert.equal(b.unavailableMs(), 0);
 
     await proxy.down();
-    await assert.rejects(b.take('g3', { r: 1 }, SHARED_ONLY, TTL), (err: unknown) => err instanceof AllotError && err.code === 'SERVICE_UNAVAILABLE');
+    await assert.rejects(b.take('g3', { r: 1 }, SHARED_ONLY, TTL), (err: unknown) => isUnavailable(err));
     const backoff = b.unavailableMs();
     assert.ok(backoff > 0 && backoff <= UNAVAILABLE_BACKOFF_MS, `back-off ${backoff} ms`);
     await b.settle('used', { r: 2 }); // Resolves: kept for later, not thrown at the scheduler.

@@ -104,7 +104,10 @@ describe('Allot on the shared limiter (Redis)', { skip: onlyOn('postgres') }, ()
       const id = r.body.request_id as string;
       await new Promise((res) => setTimeout(res, 2500));
       assert.deepEqual(await status(id, c.key).then((x) => [x.status, x.attempts]), ['PENDING', 0], 'never dispatched without a granted take, never failed for it');
-      assertEnvelope(await h.call('POST', '/internal/reserve', { key: TOKEN, json: { resource: 'mail', amount: 1 } }), 503, 'SERVICE_UNAVAILABLE');
+      const refused = await h.call('POST', '/internal/reserve', { key: TOKEN, json: { resource: 'mail', amount: 1 } });
+      assertEnvelope(refused, 503, 'QUEUE_BACKUP');
+      assert.equal((refused.body.error as { details: { unavailable: string } }).details.unavailable, 'redis');
+      assert.ok(Number(refused.headers.get('retry-after')) >= 1, 'Retry-After');
       await proxy.up();
       const done = await h.waitTerminal(id, c.key, 15_000);
       assert.equal(done.status, 'COMPLETED');

@@ -13,10 +13,10 @@
  * - Losing Redis's data never lets a burst through (see epoch.ts).
  * - Unreachable Redis fails fast and closed: no offline queue, no retry of
  *   a command after a reconnect, a command timeout; the operation rejects
- *   with SERVICE_UNAVAILABLE. ioredis reconnects in the background.
+ *   as unavailable (503 QUEUE_BACKUP naming Redis). ioredis reconnects in the background.
  */
 import { Redis } from 'ioredis';
-import { AllotError } from '../../core/errors.ts';
+import { AllotError, unavailable } from '../../core/errors.ts';
 import { drawOrder, resourceOfKey, type Pool } from '../../core/pools.ts';
 import { checkNeeds } from '../draw.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from '../limiter.ts';
@@ -84,7 +84,7 @@ export class RedisLimiter implements Limiter {
     this.#table = new PoolTable(o.resources);
   }
 
-  /** Connect, load the scripts and make sure every configured pool has a bucket. Rejects with SERVICE_UNAVAILABLE if Redis cannot be reached. */
+  /** Connect, load the scripts and make sure every configured pool has a bucket. Rejects as unavailable if Redis cannot be reached. */
   static async open(o: RedisLimiterOptions): Promise<RedisLimiter> {
     const url = new URL(o.url);
     const address = `${url.hostname}:${url.port || '6379'}`;
@@ -134,7 +134,7 @@ export class RedisLimiter implements Limiter {
   }
 
   async #run(name: ScriptName, keys: readonly string[], argv: readonly (string | number)[]): Promise<Reply> {
-    if (this.#closing) throw new AllotError('SERVICE_UNAVAILABLE', 'The limiter is closed');
+    if (this.#closing) throw unavailable('limiter', 'The limiter is closed', { retryAfterS: 1 });
     let raw: unknown;
     try {
       raw = await runScript(this.#redis, name, keys, argv);

@@ -1,11 +1,11 @@
 /**
  * Errors from Redis as the limiter's callers see them: unreachable (refused,
  * timed out, connection lost, offline, loading, read-only replica) is
- * SERVICE_UNAVAILABLE, 503 and retryable, so the caller fails closed and
+ * 503 QUEUE_BACKUP naming Redis, retryable, so the caller fails closed and
  * tells its client to come back; anything else Redis answers is a bug in a
  * script, INTERNAL_ERROR.
  */
-import { AllotError } from '../../core/errors.ts';
+import { AllotError, unavailable } from '../../core/errors.ts';
 
 const UNAVAILABLE_REPLIES = /^(LOADING|READONLY|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
 
@@ -16,9 +16,9 @@ export function redisError(err: unknown, address: string, lastError?: Error): Al
   const scriptBug = e.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(e.message);
   if (scriptBug) return new AllotError('INTERNAL_ERROR', `Redis limiter script failed: ${e.message}`, { cause: e });
   const why = lastError && lastError.message !== e.message ? `${e.message} ${lastError.message}` : e.message;
-  return new AllotError('SERVICE_UNAVAILABLE', `Redis at ${address} cannot be reached (${why}): the limiter grants nothing until it answers`, {
+  return unavailable('redis', `Redis at ${address} cannot be reached (${why}): the limiter grants nothing until it answers`, {
     cause: e,
     retryAfterS: 1,
-    details: { service: 'redis', address, reason: why },
+    details: { address, reason: why },
   });
 }

@@ -1,11 +1,11 @@
 /**
  * PostgreSQL out of reach (down, restarting, refusing connections, a
- * connection cut mid-query) becomes SERVICE_UNAVAILABLE (503, Retry-After):
+ * connection cut mid-query) becomes 503 QUEUE_BACKUP naming the database, with Retry-After:
  * the client retries later, and nothing it was told was accepted is lost,
  * since only committed work is ever acknowledged. Errors of the query
  * itself (a constraint, a bug) stay what they are.
  */
-import { AllotError } from '../../core/errors.ts';
+import { unavailable as unavailableError } from '../../core/errors.ts';
 
 const NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 /** SQLSTATE: 08* connection exceptions; 57P01-57P03 shutdown and start-up; 53300 too many connections. */
@@ -19,8 +19,8 @@ export function isUnavailable(err: unknown): boolean {
   return MESSAGES.some((m) => m.test(err.message));
 }
 
-/** The error to throw: SERVICE_UNAVAILABLE for an unreachable database, else `err` itself. */
+/** The error to throw: QUEUE_BACKUP (`details.unavailable: 'postgres'`) for an unreachable database, else `err` itself. */
 export function unavailable(err: unknown): unknown {
   if (!isUnavailable(err)) return err;
-  return new AllotError('SERVICE_UNAVAILABLE', `The database cannot be reached (${(err as Error).message}); retry shortly`, { retryAfterS: 2, details: { backend: 'postgres' } });
+  return unavailableError('postgres', `The database cannot be reached (${(err as Error).message}); retry shortly`, { retryAfterS: 2 });
 }
