@@ -54,7 +54,11 @@ export function relayCluster(d: RelayDeps): () => void {
     announce(r);
     bus.publish('cancelled', { id: r.id });
   });
-  on('request:progress', (id: string, percent: number, message: string | undefined) => bus.publish('progress', { id, percent, ...(message === undefined ? {} : { message }) }));
+  // Progress heard from the bus is shown here, not sent back out (two instances would echo it between them forever).
+  let relayingProgress = false;
+  on('request:progress', (id: string, percent: number, message: string | undefined) => {
+    if (!relayingProgress) bus.publish('progress', { id, percent, ...(message === undefined ? {} : { message }) });
+  });
   on('admin:action', () => bus.publish('registry', {}));
 
   const read = async (id: string): Promise<WorkRequest | null> => {
@@ -87,7 +91,14 @@ export function relayCluster(d: RelayDeps): () => void {
       // The leader holds the dispatch: abort it and give back its reservation (the store has it cancelled already).
       if (scheduler.leading) void scheduler.cancel(String(m.id), 'cluster').catch((err: unknown) => d.onError(err, 'relaying a cancel'));
     }),
-    bus.on('progress', (m) => events.emit('request:progress', String(m.id), Number(m.percent), m.message === undefined ? undefined : String(m.message))),
+    bus.on('progress', (m) => {
+      relayingProgress = true;
+      try {
+        events.emit('request:progress', String(m.id), Number(m.percent), m.message === undefined ? undefined : String(m.message));
+      } finally {
+        relayingProgress = false;
+      }
+    }),
     bus.on('registry', () => void d.refresh().catch((err: unknown) => d.onError(err, 'reloading what an admin changed'))),
   );
   let last = performance.now();

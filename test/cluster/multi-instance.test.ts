@@ -8,8 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { dropRedisPrefix } from '../helpers/app-backend.ts';
+import { readEvents } from '../helpers/sse.ts';
 import { allotFiles, createClient, startAllot, startWorker, until, type AllotProc, type RunningWorker } from '../e2e/harness.ts';
 
 const PG_URL = process.env.ALLOT_TEST_PG_URL;
@@ -103,6 +106,67 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
     assert.equal((await leader.as(client.key).request<{ status: string }>('GET', `/api/execution/${sub.body.request_id}`)).body.status, 'PENDING', 'nothing runs while stopped');
     assert.equal((await follower.admin.request('POST', '/admin/scheduler/start')).status, 200);
     await until(async () => (await leader.as(client.key).request<{ status: string }>('GET', `/api/execution/${sub.body.request_id}`)).body.status === 'COMPLETED', 5_000, 'it to run once started');
+  });
+
+  it('progress reported to one instance and fetched references from another; the SSE stream on a third sees it all', async () => {
+    const leader = (await leaderOf(instances)) as AllotProc;
+    const [b, c] = instances.filter((x) => x !== leader) as [AllotProc, AllotProc];
+    // A direct worker that reports its progress to B, not to the instance that sent it the job (as behind a load balancer).
+    const reported: number[] = [];
+    const reporter = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (x: Buffer) => chunks.push(x));
+      req.on('end', async () => {
+        const job = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { progress?: { url: string; token: string } };
+        assert.ok(job.progress, 'the job carries a progress url and token');
+        const onB = new URL(new URL(job.progress.url).pathname, b.url);
+        for (const percent of [30, 60]) {
+          const r = await fetch(onB, { method: 'POST', headers: { authorization: `Bearer ${job.progress.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ progress: percent, message: `step ${percent}` }) });
+          reported.push(r.status === 200 ? percent : -r.status);
+          await sleep(300);
+        }
+        const body = JSON.stringify({ success: true, output: { done: true }, usage: { tokens: { input: 1, output: 1 }, resources: {}, duration: 1 }, metadata: {} });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      });
+    });
+    await new Promise<void>((ok) => reporter.listen(0, '127.0.0.1', ok));
+    // A legacy v2 worker that fetches its input by reference from C.
+    const legacy = await startWorker('examples/v2-legacy/server.ts', ['--orchestrator', c.url, '--token', 'legacy-token-000000001', '--name', 'legacy']);
+    try {
+      const reporterUrl = `http://127.0.0.1:${(reporter.address() as AddressInfo).port}/`;
+      const admin = async (path: string, body: unknown): Promise<void> => {
+        const r = await leader.admin.request('POST', path, body);
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+      };
+      await admin('/admin/workers', { name: 'reporter', transport: 'http', url: reporterUrl });
+      await admin('/admin/workers', { name: 'legacy', transport: 'v2', url: legacy.url, token: 'legacy-token-000000001' });
+      await admin('/admin/templates', { name: 'reported', worker: 'reporter', timeout_ms: 10_000 });
+      await admin('/admin/templates', { name: 'legacy-words', worker: 'legacy', timeout_ms: 10_000 });
+      const client = await createClient(leader, 'watcher', 'standard');
+      await until(async () => (await c.as(client.key).request('GET', '/api/executions')).status === 200, 3_000, 'C to know the client');
+
+      const sub = await b.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'reported', input: {} });
+      assert.equal(sub.status, 202, JSON.stringify(sub.body));
+      const stream = await fetch(`${c.url}/api/execution/${sub.body.request_id}/events`, { headers: { authorization: `Bearer ${client.key}` }, signal: AbortSignal.timeout(15_000) });
+      assert.equal(stream.status, 200);
+      const events = await readEvents(stream);
+      assert.deepEqual(reported, [30, 60], 'B accepted the progress token the leader issued');
+      assert.deepEqual(events.filter((e) => e.event === 'progress').map((e) => e.data.percent), [30, 60], JSON.stringify(events));
+      assert.equal(events.at(-1)?.event, 'end');
+      assert.equal(events.at(-1)?.data.status, 'COMPLETED');
+      assert.deepEqual(events.at(-1)?.data.output, { done: true });
+
+      // Over 1 KiB: the leader passes it by reference, and the worker reads it from C.
+      const text = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+      const done = await c.as(client.key).request<{ status: string; output: { words: number } }>('POST', '/api/execute', { template: 'legacy-words', input: { text } });
+      assert.equal(done.body.status, 'COMPLETED', JSON.stringify(done.body));
+      assert.equal(done.body.output.words, 400);
+      const stats = (await (await fetch(`${legacy.url}stats`)).json()) as { fetchedRefs: number };
+      assert.ok(stats.fetchedRefs >= 1, `the worker fetched its input by reference from C (${JSON.stringify(stats)})`);
+    } finally {
+      reporter.close();
+      await legacy.proc.stop();
+    }
   });
 
   it('the leader killed with SIGKILL: another takes over within the lease and finishes its work', async () => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
-import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
+import { startHarness, type Harness } from '../helpers/app-harness.ts';
+import { readEvents } from '../helpers/sse.ts';
 
 let h: Harness;
 let worker: HttpWorkerServer;
@@ -26,28 +27,6 @@ after(async () => {
   await h?.close();
   await worker?.close();
 });
-
-/** Read SSE events from a response until `end` (or the stream closes). */
-async function readEvents(res: Response): Promise<{ event: string; data: Json }[]> {
-  const out: { event: string; data: Json }[] = [];
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += dec.decode(value, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-      if (event) out.push({ event, data: JSON.parse(data) });
-    }
-  }
-  return out;
-}
 
 test('streams status, each progress step, and the end with the output', async () => {
   const c = await h.createClient('standard');
