@@ -195,6 +195,9 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     if (leading) log.info({ instance: instanceId, term }, 'elected: this instance schedules');
     else log.warn({ instance: instanceId, reason }, 'no longer the scheduler');
     void scheduler.lead(leading).catch((err: unknown) => log.error({ err }, 'taking over the scheduler failed'));
+    alertMonitor.lead(leading);
+    // v2 requests an instance that died was sending or following are picked up by the new leader (v2 dedupes a repeated submit).
+    if (leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
   });
   const deps: AppDeps = {
     store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters,
@@ -213,6 +216,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   events.on('request:overuse', (id, o) => log.warn({ id, workers: o.workers, output_tokens: o.outputTokens, resources: o.resources }, 'worker reported usage beyond what the job allowed (charged, flagged)'));
 
   let stopping: Promise<void> | undefined;
+  let adopter: NodeJS.Timeout | undefined;
   return {
     app, deps, store, scheduler, events, log, generatedAdminKey, database: opened.describe,
     setPublicUrl(url) {
@@ -222,14 +226,23 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
       // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
       if ((await store.getSetting(PAUSED_SETTING)) === 'true') scheduler.pause();
       await scheduler.start(!cluster.shared);
-      await cluster.start(publicUrl || null);
       health.start();
       await migration.start();
-      alertMonitor.start();
+      alertMonitor.start(!cluster.shared);
+      // Last: an election may hand this instance the scheduler (and the alert checks) at once.
+      await cluster.start(publicUrl || null);
+      if (cluster.shared && migration.forwarder) {
+        // A follower that dies leaves its v2 requests unfollowed: the leader looks for them every resync.
+        adopter = setInterval(() => {
+          if (scheduler.leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
+        }, 5 * (config.scaleOut?.pollMs ?? 1_000));
+        adopter.unref();
+      }
     },
     stop(drainMs) {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(adopter);
         // Hand the lease over first: another instance schedules while this one drains what it dispatched.
         await cluster.resign();
         unrelay();

@@ -76,6 +76,17 @@ export class Migration {
     return this.#started;
   }
 
+  /**
+   * Scaled out, on the instance that was just elected: send or follow every
+   * unfinished v2 request, including those an instance that died had taken
+   * (one that is alive and still following it costs a second poll; a
+   * repeated submit finds v2's execution). Returns how many.
+   */
+  async adopt(): Promise<number> {
+    await this.start();
+    return (await this.forwarder?.resume()) ?? 0;
+  }
+
   /** Stop sending to and polling v2; unfinished v2 requests are resumed at the next start. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {

@@ -4,6 +4,11 @@
  * what changed (core/alert-state.ts) is written to the store, announced on
  * the event bus and sent to the webhook, if there is one. Checks never
  * overlap: a check asked for while one runs shares its result.
+ *
+ * Scaled out, only the scheduling instance checks (`lead`): the conditions
+ * are read from its queue and its worker probes, and one instance alone
+ * decides what fires, so a webhook is sent once, not once per instance.
+ * Elsewhere `check()` answers with the alerts the leader recorded.
  */
 import type { Logger } from 'pino';
 import { alertChanges, type AlertCondition, type AlertRecord } from '../core/alert-state.ts';
@@ -37,17 +42,28 @@ export class AlertMonitor {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<AlertRecord[]> | undefined;
   #stopped = false;
+  #leading = true;
 
   constructor(d: AlertMonitorDeps, o: { intervalMs: number }) {
     this.#d = d;
     this.#intervalMs = o.intervalMs;
   }
 
-  start(): void {
-    if (this.#timer || this.#stopped) return;
+  /** Check every interval from now on. `leading` false: another instance checks; this one only reads (see `lead`). */
+  start(leading = true): void {
+    this.#leading = leading;
+    if (this.#timer || this.#stopped || !leading) return;
     this.#timer = setInterval(() => void this.check().catch((err: unknown) => this.#d.log.error({ err }, 'alert check failed')), this.#intervalMs);
     this.#timer.unref();
     void this.check().catch((err: unknown) => this.#d.log.error({ err }, 'alert check failed'));
+  }
+
+  /** Scaled out: checks run on the instance that schedules, and stop when it no longer does. */
+  lead(on: boolean): void {
+    if (on) return this.start(true);
+    this.#leading = false;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   async stop(): Promise<void> {
@@ -59,6 +75,7 @@ export class AlertMonitor {
 
   /** Check now; the alerts firing afterwards, oldest first. */
   check(): Promise<AlertRecord[]> {
+    if (!this.#leading) return this.#d.store.openAlerts();
     this.#running ??= this.#check().finally(() => (this.#running = undefined));
     return this.#running;
   }

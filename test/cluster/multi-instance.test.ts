@@ -38,11 +38,27 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
     return undefined;
   };
 
+  /** What the alert webhook received. */
+  const hooked: { event: string; kind: string; subject: string }[] = [];
+  const hook = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (x: Buffer) => chunks.push(x));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { alert: { kind: string; subject: string } };
+      hooked.push({ event: String(req.headers['x-allot-event']), kind: body.alert.kind, subject: body.alert.subject });
+      res.writeHead(204).end();
+    });
+  });
+
   before(async () => {
     worker = await startWorker('examples/noop/server.ts');
+    await new Promise<void>((ok) => hook.listen(0, '127.0.0.1', ok));
     const made = allotFiles({
-      workers: { noop: { transport: 'http', url: worker.url, max_concurrency: 16 } },
+      // Nothing listens on port 9: every instance's probes take it out of rotation, and an alert fires.
+      workers: { noop: { transport: 'http', url: worker.url, max_concurrency: 16 }, gone: { transport: 'http', url: 'http://127.0.0.1:9/' } },
       templates: { job: { worker: 'noop', timeout_ms: 3_000, max_attempts: 2 } },
+      worker_health: { interval_ms: 200, timeout_ms: 100, failure_threshold: 2 },
+      alerts: { interval_ms: 250, webhook_url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
       scheduler: { lease_grace_ms: 500, reaper_interval_ms: 200 },
       cluster: { leader_lease_ms: 2_000, heartbeat_ms: 500, poll_ms: 300 },
     });
@@ -55,6 +71,7 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
   after(async () => {
     for (const a of instances) await a.stop().catch(() => {});
     await worker?.proc.stop();
+    hook.close();
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
     await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -71,6 +88,17 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
       assert.equal(s.body.instance.instances?.filter((i) => i.alive).length, 3, JSON.stringify(s.body.instance));
     }
     assert.equal(leaders, 1);
+  });
+
+  it('an alert is shared: the webhook hears of a dead worker once, not once per instance, and every instance lists it', async () => {
+    const fired = (): typeof hooked => hooked.filter((x) => x.event === 'alert.firing' && x.kind === 'worker_unhealthy' && x.subject === 'gone');
+    await until(async () => fired().length > 0, 5_000, 'the alert to fire');
+    await sleep(1_500); // six more checks on each instance
+    assert.equal(fired().length, 1, JSON.stringify(hooked));
+    for (const a of instances) {
+      const r = await a.admin.request<{ alerts: { kind: string; subject: string }[] }>('GET', '/admin/alerts');
+      assert.deepEqual(r.body.alerts.filter((x) => x.kind === 'worker_unhealthy').map((x) => x.subject), ['gone'], JSON.stringify(r.body));
+    }
   });
 
   it('submit on A, follow on B, cancel on C; a client created on A is known to C', async () => {
@@ -114,6 +142,7 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
     // A direct worker that reports its progress to B, not to the instance that sent it the job (as behind a load balancer).
     const reported: number[] = [];
     const reporter = createServer((req, res) => {
+      if (req.method !== 'POST') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"healthy"}'); // health probes
       const chunks: Buffer[] = [];
       req.on('data', (x: Buffer) => chunks.push(x));
       req.on('end', async () => {
