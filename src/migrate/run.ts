@@ -1,9 +1,10 @@
 /**
- * Running an import against a database file: for real, or as a dry run on a
- * snapshot. The dry run copies Allot's database with SQLite's online backup
- * (from a read-only connection, so a running server's file is only read),
- * runs the very same import on the copy and deletes it: the report is what
- * the import would do, and Allot's own file is never written.
+ * Running an import against Allot's database: for real, or as a dry run on
+ * a snapshot. The dry run copies Allot's database (SQLite: its online
+ * backup, from a read-only connection, so a running server's file is only
+ * read; PostgreSQL: a copy of its schema taken in one transaction), runs the
+ * very same import on the copy and deletes it: the report is what the
+ * import would do, and Allot's own data is never written.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,9 @@ import type { Resource, Tier } from '../model.ts';
 import { Registry } from '../service/registry.ts';
 import { Secrets } from '../service/secrets.ts';
 import { countTokens } from '../service/tokenizer.ts';
-import { AllotError } from '../core/errors.ts';
 import type { ScaleOutConfig } from '../config/scale-out.ts';
 import { openStore } from '../store/open.ts';
+import { snapshotSchema } from '../store/postgres/snapshot.ts';
 import { importV2, type ImportOptions, type ImportReport } from './import.ts';
 import type { V2Source } from './v2-source.ts';
 
@@ -40,11 +41,10 @@ export interface DatabaseTarget {
  * until it restarts (use the admin endpoint instead).
  */
 export async function importIntoDatabase(source: V2Source, t: DatabaseTarget, opts: Omit<ImportOptions, 'onTakenOver'>): Promise<ImportReport> {
-  if (t.scaleOut && opts.dryRun) {
-    throw new AllotError('VALIDATION_ERROR', 'A dry run of a v2 import needs a snapshot of the database, which Allot takes only of SQLite so far; on PostgreSQL, import into a copy of the database instead');
-  }
-  const snapshot = opts.dryRun ? await snapshotOf(t.dbPath) : null;
-  const { store } = openStore({ ...t, scaleOut: t.scaleOut }, { sqlitePath: snapshot?.path });
+  const so = t.scaleOut;
+  const pgSnapshot = opts.dryRun && so ? await snapshotSchema(so.databaseUrl, so.databaseSchema) : null;
+  const snapshot = opts.dryRun && !so ? await snapshotOf(t.dbPath) : null;
+  const { store } = openStore({ ...t, scaleOut: so && pgSnapshot ? { ...so, databaseSchema: pgSnapshot.schema } : so }, { sqlitePath: snapshot?.path });
   try {
     await store.migrate();
     // The key is the one beside Allot's own database (not the snapshot's folder), or the one the shared database keeps.
@@ -56,6 +56,7 @@ export async function importIntoDatabase(source: V2Source, t: DatabaseTarget, op
   } finally {
     await store.close();
     snapshot?.remove();
+    await pgSnapshot?.remove();
   }
 }
 

@@ -10,11 +10,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { DatabaseSync } from 'node:sqlite';
 import { routeFor, shadowSampled } from '../../src/migrate/routing.ts';
 import { writeV2Sqlite } from '../migrate/v2-fixture.ts';
 import { Client, NODE, ROOT } from '../helpers/proc.ts';
-import { onlyOn } from '../helpers/app-backend.ts';
 import { ADMIN_KEY, allotFiles, createClient, startAllot, startWorker, text, until, type AllotFiles, type AllotProc, type RunningWorker } from './harness.ts';
 
 const run = promisify(execFile);
@@ -256,8 +254,7 @@ describe('Allot and Orchestrator v2 side by side', () => {
     await v2c.request('POST', '/__control', { latency_ms: 20 });
   });
 
-  // It imports with the CLI into Allot's SQLite file.
-  it('imports work v2 is still running and follows it through the legacy API to its end, with v2\'s output and cost', { skip: onlyOn('sqlite-file') }, async () => {
+  it('imports work v2 is still running (a dry run first, which writes nothing) and follows it through the legacy API to its end, with v2\'s output and cost', async () => {
     await put({ mode: 'allot', shadow: false });
     await v2c.request('POST', '/__control', { latency_ms: 1500 });
     try {
@@ -272,15 +269,24 @@ describe('Allot and Orchestrator v2 side by side', () => {
         templates: [],
         executions: [{ execution_id: execId, template_name: 'summarize', client_id: 'v2-team', status: 'running', priority: 'normal', input: JSON.stringify({ text: text(9000, 3), sentences: 2 }), output: null, cost_usd: null, created_at: iso, started_at: iso, completed_at: null }],
       });
-      const imported = await allot.admin.request<{ tables: { pipeline_executions: { created: number } } }>('POST', '/admin/migration/import', { path: file });
+      type Report = { dry_run: boolean; tables: { pipeline_executions: { created: number } } };
+      const running = async (): Promise<{ request_id: string; status: string; system: string }[]> =>
+        (await allot.admin.request<{ requests: { request_id: string; status: string; system: string; external_id: string | null }[] }>('GET', '/admin/requests?status=RUNNING&limit=10000'))
+          .body.requests.filter((r) => r.external_id === execId);
+      // On PostgreSQL the dry run imports into a copy of the schema, taken in one transaction and dropped after.
+      const dry = await allot.admin.request<Report>('POST', '/admin/migration/import', { path: file, dry_run: true });
+      assert.equal(dry.status, 200, JSON.stringify(dry.body));
+      assert.deepEqual([dry.body.dry_run, dry.body.tables.pipeline_executions.created], [true, 1], JSON.stringify(dry.body));
+      assert.deepEqual(await running(), [], 'a dry run writes nothing');
+      const imported = await allot.admin.request<Report>('POST', '/admin/migration/import', { path: file });
       assert.equal(imported.status, 200, JSON.stringify(imported.body));
       assert.equal(imported.body.tables.pipeline_executions.created, 1);
-      const db = new DatabaseSync(files.db, { readOnly: true });
-      const row = db.prepare('SELECT id, state, system FROM requests WHERE external_id = ?').get(execId) as { id: string; state: string; system: string };
-      db.close();
-      assert.deepEqual([row.state, row.system], ['RUNNING', 'v2'], 'left to v2, recorded as running there');
-      await until(async () => (await allot.admin.request<View>('GET', `/api/execution/${row.id}`)).body.status === 'COMPLETED', 20_000, 'the imported execution to end in v2');
-      const view = (await allot.admin.request<View>('GET', `/api/execution/${row.id}`)).body;
+      const [row] = await running();
+      assert.ok(row, 'the import recorded it');
+      assert.deepEqual([row.status, row.system], ['RUNNING', 'v2'], 'left to v2, recorded as running there');
+      const rowId = row.request_id;
+      await until(async () => (await allot.admin.request<View>('GET', `/api/execution/${rowId}`)).body.status === 'COMPLETED', 20_000, 'the imported execution to end in v2');
+      const view = (await allot.admin.request<View>('GET', `/api/execution/${rowId}`)).body;
       const there = (await v2c.request<{ status: string; output: unknown; cost_usd: number }>('GET', `/api/executions/${execId}`)).body;
       assert.equal(there.status, 'completed');
       assert.deepEqual(view.output, there.output, "v2's output");
