@@ -53,6 +53,34 @@ describe('cluster bus (PostgreSQL LISTEN/NOTIFY)', { skip: PG_SKIP }, () => {
     }
   });
 
+  it('sends what is published together as few notifications, each under the 8,000-byte limit, delivered in order', async () => {
+    const [a, b] = await Promise.all([open('a'), open('b')]);
+    const got: number[] = [];
+    b.on('request', (m) => got.push(Number(m.n)));
+    b.on('progress', (m) => got.push(-Number(m.n)));
+    let notifications = 0;
+    try {
+      // 600 messages of about 120 bytes: 72 kB, more than one notification can carry.
+      for (let n = 1; n <= 600; n++) a.publish(n % 2 ? 'request' : 'progress', { n, pad: 'x'.repeat(100) });
+      await until(() => got.length === 600, 5_000, 'all 600');
+      assert.deepEqual(got, Array.from({ length: 600 }, (_, i) => (i % 2 ? -(i + 1) : i + 1)), 'in the order published');
+      // Each notification PostgreSQL delivered to a plain listener is a batch under the limit.
+      const raw = new pg.Client(schema.connection);
+      await raw.connect();
+      const sizes: number[] = [];
+      raw.on('notification', (n) => sizes.push(Buffer.byteLength(n.payload ?? '')));
+      await raw.query(`LISTEN ${pg.escapeIdentifier(schema.name)}`);
+      for (let n = 1; n <= 600; n++) a.publish('request', { n, pad: 'x'.repeat(100) });
+      await until(() => got.length === 1200, 5_000, 'the second 600');
+      notifications = sizes.length;
+      await raw.end();
+      assert.ok(notifications >= 9 && notifications <= 20, `${notifications} notifications for 72 kB (${sizes.join(', ')})`);
+      assert.ok(Math.max(...sizes) <= 8000, 'each under the limit');
+    } finally {
+      for (const bus of [a, b]) await bus.close();
+    }
+  });
+
   it('reconnects after its connection is killed, resyncs, and hears messages again', async () => {
     const a = await open('a');
     const b = await open('b');

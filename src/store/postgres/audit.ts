@@ -1,8 +1,12 @@
 /**
  * The audit log: one row per transition, admin change, stage end or
  * resource adjustment. `seq` comes from an identity column: it increases in
- * the order rows are inserted, which within one store is the order its
- * operations commit (they are applied one at a time; see postgres-store.ts).
+ * the order rows are inserted, which is not always the order they commit
+ * (several connections, several instances). A read by cursor (`afterSeq`)
+ * therefore returns only rows written by transactions older than every one
+ * still running, so that no row can commit later behind the cursor. A long
+ * writing transaction elsewhere in the database holds the cursor back
+ * until it ends.
  */
 import type { AuditEntry } from '../../model.ts';
 import type { AuditFilter } from '../store.ts';
@@ -29,7 +33,11 @@ export async function listAudit(c: PgCtx, f: AuditFilter): Promise<AuditEntry[]>
   };
   if (f.requestId) add((p) => `request_id = ${p}`, f.requestId);
   if (f.clientId) add((p) => `client_id = ${p}`, f.clientId);
-  if (f.afterSeq !== undefined) add((p) => `seq > ${p}`, f.afterSeq);
+  if (f.afterSeq !== undefined) {
+    add((p) => `seq > ${p}`, f.afterSeq);
+    // A cursor stops short of rows whose transaction may still be running (migration 0004).
+    where.push('(tx IS NULL OR tx < pg_snapshot_xmin(pg_current_snapshot()))');
+  }
   if (f.toState !== undefined) add((p) => `kind = 'transition' AND to_state = ${p}`, f.toState);
   if (f.since !== undefined) add((p) => `at >= ${p}`, f.since);
   if (f.until !== undefined) add((p) => `at < ${p}`, f.until);

@@ -12,9 +12,9 @@ import type { Settlement } from '../store.ts';
 import { packJson } from '../sqlite/rows.ts';
 import { one, type PgCtx, type Val } from './context.ts';
 import { writeAudit } from './audit.ts';
-import { recordCompressionSaving } from './savings.ts';
+import { compressionSavingWith } from './savings.ts';
 import { payloadColumns } from './rows.ts';
-import { transition } from './transition.ts';
+import { transition, transitionInPlace, type AlsoWrite } from './transition.ts';
 
 export interface ClaimOptions {
   owner: string;
@@ -24,44 +24,40 @@ export interface ClaimOptions {
   start?: { deadlineAt: number; leaseExpiresAt: number };
 }
 
-/** PENDING → PREPARING (or on to RUNNING with `start`): bumps the fencing token. */
+/** PENDING → PREPARING (or on to RUNNING with `start`): bumps the fencing token. One statement (see transitionInPlace). */
 export async function claim(c: PgCtx, id: string, o: ClaimOptions): Promise<WorkRequest | null> {
   const lease = { lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved) };
   if (!o.start) {
-    return transition(c, id, {
-      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, data: { reserved: o.reserved },
-      set: (cur) => ({ ...lease, lease_token: Number(cur.lease_token) + 1 }),
+    return transitionInPlace(c, id, {
+      from: 'PENDING', to: 'PREPARING', token: null, now: o.now, actor: o.owner, data: { reserved: o.reserved },
+      set: lease, setSql: () => ({ lease_token: 'lease_token + 1' }),
     });
   }
   const run = o.start;
   // PENDING → PREPARING → RUNNING in one row update, audited as two transitions.
-  return transition(c, id, {
-    from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
+  return transitionInPlace(c, id, {
+    from: 'PENDING', via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
     actor: 'dispatcher',
-    set: (cur) => ({
-      ...lease, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: run.deadlineAt,
-      lease_expires_at: run.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
-    }),
-    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
+    set: { ...lease, deadline_at: run.deadlineAt, lease_expires_at: run.leaseExpiresAt, progress: null },
+    setSql: (p) => ({ lease_token: 'lease_token + 1', attempts: 'attempts + 1', started_at: `COALESCE(started_at, ${p(o.now)}::bigint)` }),
+    dataFromRow: { attempt: 'attempts' },
   });
 }
 
 /** PREPARING → RUNNING under the lease; counts an attempt. */
 export async function start(c: PgCtx, id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
-  return transition(c, id, {
-    from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
-    set: (cur) => ({
-      attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
-      started_at: (cur.started_at as number | null) ?? o.now, progress: null,
-    }),
-    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
+  return transitionInPlace(c, id, {
+    from: 'PREPARING', to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
+    set: { deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt, progress: null },
+    setSql: (p) => ({ attempts: 'attempts + 1', started_at: `COALESCE(started_at, ${p(o.now)}::bigint)` }),
+    dataFromRow: { attempt: 'attempts' },
   });
 }
 
 /** PREPARING → PENDING: dispatch could not begin (the caller releases its grant). */
 export async function unclaim(c: PgCtx, id: string, token: number, o: { now: number; reason: string }): Promise<WorkRequest | null> {
-  return transition(c, id, {
-    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher',
+  return transitionInPlace(c, id, {
+    from: 'PREPARING', to: 'PENDING', token, now: o.now, actor: 'dispatcher',
     set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
   });
 }
@@ -83,13 +79,11 @@ export async function setPipeline(c: PgCtx, id: string, token: number, o: { now:
 /** RUNNING → COMPLETED: charge, release the hold, store the output (compressed when large, with its saving recorded). */
 export async function complete(c: PgCtx, id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
   const packed = packJson(o.output, c.compressMin);
-  const done = await settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, {
+  return settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, {
     ...payloadColumns('output', packed), error: null, completed_at: o.now,
     progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
     ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
-  });
-  if (done) await recordCompressionSaving(c, id, done.clientId, done.template, o.now, packed, 'output');
-  return done;
+  }, compressionSavingWith(o.now, packed, 'output'));
 }
 
 export async function retryLater(c: PgCtx, id: string, token: number, o: { now: number; runAt: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
@@ -101,10 +95,10 @@ export async function fail(c: PgCtx, id: string, token: number, o: { now: number
 }
 
 /** End of an attempt: add its usage and cost to the request and the budget. */
-async function settled(c: PgCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): Promise<WorkRequest | null> {
+async function settled(c: PgCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>, also: AlsoWrite[] = []): Promise<WorkRequest | null> {
   return transition(c, id, {
     from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher',
-    releaseHold: terminal, chargeNano: s.costNano,
+    releaseHold: terminal, chargeNano: s.costNano, also,
     set: (cur) => ({
       ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
       cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
@@ -123,7 +117,7 @@ async function settled(c: PgCtx, id: string, token: number, to: State, now: numb
 
 /** WAITING_RETRY → PENDING once its runAt has passed. */
 export async function promote(c: PgCtx, id: string, now: number): Promise<WorkRequest | null> {
-  return transition(c, id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
+  return transitionInPlace(c, id, { from: 'WAITING_RETRY', to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
 }
 
 /** Any cancellable state → CANCELLED: the hold and the reservation go back at once. */

@@ -16,9 +16,10 @@
  * instances' operations run in parallel with them. Read-only lookups go to
  * the pool directly and see what is committed.
  */
-import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
+import { Pool, TypeOverrides, escapeIdentifier, type PoolClient } from 'pg';
 import { AllotError } from '../../core/errors.ts';
 import { unavailable } from './unavailable.ts';
+import { isStalePlan, prepared } from './prepared.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
@@ -114,10 +115,20 @@ export class PostgresStore implements Store {
     this.#read = {
       compressMin: this.#compressMin,
       q: async (sql, params) => {
-        try {
-          return (await pool.query(sql, params as unknown[] | undefined)).rows;
-        } catch (err) {
-          throw unavailable(err);
+        for (let tries = 1; ; tries++) {
+          let client: PoolClient | undefined;
+          try {
+            client = await pool.connect();
+            const rows = (await client.query(prepared(sql, params))).rows;
+            client.release();
+            return rows;
+          } catch (err) {
+            // A connection whose prepared statement the schema outdated is dropped with it; another reads.
+            const stale = isStalePlan(err);
+            client?.release(stale ? true : undefined);
+            if (stale && tries < MAX_TRIES) continue;
+            throw unavailable(err);
+          }
         }
       },
     };
@@ -160,11 +171,15 @@ export class PostgresStore implements Store {
    * side on the pool (a large input's insert does not hold up a small one).
    * A deadlock or serialization failure (rolled back by the server) is tried
    * again; any other error rolls back and is thrown.
+   *
+   * `single`: `fn` writes with one statement at most (a transition: a read,
+   * then one self-committing write; see transition.ts), so it runs without
+   * BEGIN and COMMIT, two round trips fewer.
    */
-  #op<T>(fn: (c: PgCtx) => Promise<T>, keys?: readonly string[]): Promise<T> {
+  #op<T>(fn: (c: PgCtx) => Promise<T>, keys?: readonly string[], single = false): Promise<T> {
     if (this.#closed) return Promise.reject(new AllotError('INTERNAL_ERROR', 'The PostgreSQL store is closed'));
     if (keys === undefined) {
-      const run = Promise.allSettled([this.#barrier, ...this.#since]).then(() => this.#transaction(fn));
+      const run = Promise.allSettled([this.#barrier, ...this.#since]).then(() => this.#transaction(fn, single));
       this.#barrier = run.catch(() => undefined);
       this.#since.clear();
       this.#lanes.clear();
@@ -175,7 +190,7 @@ export class PostgresStore implements Store {
       const prior = this.#lanes.get(k);
       if (prior) before.push(prior);
     }
-    const run = Promise.allSettled(before).then(() => this.#transaction(fn));
+    const run = Promise.allSettled(before).then(() => this.#transaction(fn, single));
     const settled = run.catch(() => undefined);
     this.#since.add(settled);
     for (const k of keys) this.#lanes.set(k, settled);
@@ -186,15 +201,15 @@ export class PostgresStore implements Store {
     return run;
   }
 
-  async #transaction<T>(fn: (c: PgCtx) => Promise<T>): Promise<T> {
+  async #transaction<T>(fn: (c: PgCtx) => Promise<T>, single: boolean): Promise<T> {
     try {
-      return await this.#attempts(fn);
+      return await this.#attempts(fn, single);
     } catch (err) {
       throw unavailable(err);
     }
   }
 
-  async #attempts<T>(fn: (c: PgCtx) => Promise<T>): Promise<T> {
+  async #attempts<T>(fn: (c: PgCtx) => Promise<T>, single: boolean): Promise<T> {
     for (let tries = 1; ; tries++) {
       const client = await this.#pool.connect();
       // A checked-out client reports a lost connection as an 'error' event (the pool listens only to idle
@@ -204,18 +219,20 @@ export class PostgresStore implements Store {
         client.off('error', ignore);
         client.release(broken);
       };
-      const c: PgCtx = { compressMin: this.#compressMin, q: async (sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows };
+      const c: PgCtx = { compressMin: this.#compressMin, q: async (sql, params) => (await client.query(prepared(sql, params))).rows };
       try {
-        await client.query('BEGIN');
+        if (!single) await client.query('BEGIN');
         const result = await fn(c);
-        await client.query('COMMIT');
+        if (!single) await client.query('COMMIT');
         release();
         return result;
       } catch (err) {
         // A connection that cannot even roll back is broken: the pool drops it instead of reusing it.
-        const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
-        release(rolledBack ? undefined : true);
-        if (tries < MAX_TRIES && TRANSIENT.has((err as { code?: string }).code ?? '')) continue;
+        const rolledBack = await client.query(single ? 'SELECT 1' : 'ROLLBACK').then(() => true, () => false);
+        // Its prepared statements outdated by a schema change: the connection goes, with them.
+        const stale = isStalePlan(err);
+        release(rolledBack && !stale ? undefined : true);
+        if (tries < MAX_TRIES && (stale || TRANSIENT.has((err as { code?: string }).code ?? ''))) continue;
         throw err;
       }
     }
@@ -297,7 +314,7 @@ export class PostgresStore implements Store {
   // ---- requests ---------------------------------------------------------------
 
   enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    return this.#op((c) => intake.enqueue(c, input), [`client:${input.request.clientId}`]);
+    return this.#op((c) => intake.enqueue(c, input), [`client:${input.request.clientId}`], true);
   }
   importRequest(q: WorkRequest, actor: string): Promise<EnqueueResult> {
     return this.#op((c) => intake.importRequest(c, q, actor), [`client:${q.clientId}`]);
@@ -337,31 +354,31 @@ export class PostgresStore implements Store {
 
   claim(id: string, o: lifecycle.ClaimOptions): Promise<WorkRequest | null> {
     // Claims also keep to the order they were issued in: the order the scheduler picked (priority) is the order they commit.
-    return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`, 'claims']);
+    return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`, 'claims'], true);
   }
   start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.start(c, id, token, o), [`req:${id}`]);
+    return this.#op((c) => lifecycle.start(c, id, token, o), [`req:${id}`], true);
   }
   unclaim(id: string, token: number, o: { now: number; reason: string }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.unclaim(c, id, token, o), [`req:${id}`]);
+    return this.#op((c) => lifecycle.unclaim(c, id, token, o), [`req:${id}`], true);
   }
   setProgress(id: string, token: number, p: Progress): Promise<boolean> {
-    return this.#op((c) => lifecycle.setProgress(c, id, token, p), [`req:${id}`]);
+    return this.#op((c) => lifecycle.setProgress(c, id, token, p), [`req:${id}`], true);
   }
   complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.complete(c, id, token, o), [`req:${id}`]);
+    return this.#op((c) => lifecycle.complete(c, id, token, o), [`req:${id}`], true);
   }
   retryLater(id: string, token: number, o: { now: number; runAt: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.retryLater(c, id, token, o), [`req:${id}`]);
+    return this.#op((c) => lifecycle.retryLater(c, id, token, o), [`req:${id}`], true);
   }
   fail(id: string, token: number, o: { now: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.fail(c, id, token, o), [`req:${id}`]);
+    return this.#op((c) => lifecycle.fail(c, id, token, o), [`req:${id}`], true);
   }
   promote(id: string, now: number): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.promote(c, id, now), [`req:${id}`]);
+    return this.#op((c) => lifecycle.promote(c, id, now), [`req:${id}`], true);
   }
   cancel(id: string, o: { now: number; actor: string; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
-    return this.#op((c) => lifecycle.cancel(c, id, o), [`req:${id}`]);
+    return this.#op((c) => lifecycle.cancel(c, id, o), [`req:${id}`], true);
   }
   setPipeline(id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean> {
     return this.#op((c) => lifecycle.setPipeline(c, id, token, o), [`req:${id}`]);

@@ -2,6 +2,7 @@
 import type { Saving, SavingsRow } from '../store.ts';
 import { rawBytes } from '../sqlite/rows.ts';
 import type { PgCtx } from './context.ts';
+import type { AlsoWrite } from './transition.ts';
 
 const INSERT = 'INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)';
 
@@ -17,6 +18,14 @@ export async function recordCompressionSaving(c: PgCtx, requestId: string, clien
   if (!(stored instanceof Uint8Array)) return;
   const raw = rawBytes(stored);
   await c.q(INSERT, [at, requestId, clientId, template, 'compression', 0, 0, raw - stored.length, `${what} stored with zstd: ${raw} → ${stored.length} bytes`]);
+}
+
+/** The same saving for an output, written with the transition that stores it (its request row is the CTE `u`). */
+export function compressionSavingWith(at: number, stored: unknown, what: string): AlsoWrite[] {
+  if (!(stored instanceof Uint8Array)) return [];
+  const raw = rawBytes(stored);
+  return [(p) => `INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method)
+    SELECT ${p(at)}::bigint, u.id, u.client_id, u.template, 'compression', 0, 0, ${p(raw - stored.length)}::bigint, ${p(`${what} stored with zstd: ${raw} → ${stored.length} bytes`)}::text FROM u`];
 }
 
 export async function savingsSummary(c: PgCtx, clientId: string, since: number): Promise<SavingsRow[]> {

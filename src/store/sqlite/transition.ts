@@ -5,7 +5,8 @@
  * the hold and charges the budget, appends the audit
  * row(s) and keeps the per-state counters in step.
  */
-import { assertTransition, type State } from '../../core/states.ts';
+import type { State } from '../../core/states.ts';
+import { movableFrom } from '../move-check.ts';
 import type { WorkRequest } from '../../model.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
@@ -43,13 +44,8 @@ export function transition(c: SqliteCtx, id: string, t: TransitionSpec): WorkReq
   return c.tx(() => {
     const row = c.q(SELECT_CURRENT).get(id) as Row | undefined;
     if (!row) return null;
-    const from = row.state as State;
-    if (!t.from.includes(from)) return null;
-    if (t.token !== null && Number(row.lease_token) !== t.token) return null;
-    if (t.via) {
-      assertTransition(from, t.via.state);
-      assertTransition(t.via.state, t.to);
-    } else assertTransition(from, t.to);
+    const from = movableFrom(row, t);
+    if (from === null) return null;
     const set: Record<string, Val> = { ...(typeof t.set === 'function' ? t.set(row) : t.set), state: t.to, updated_at: t.now };
     const cols = Object.keys(set);
     const updated = c.q(`UPDATE requests SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE id = ? RETURNING *`).get(
