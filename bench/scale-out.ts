@@ -98,6 +98,9 @@ async function completed(c: Cluster): Promise<number> {
 
 const JOB = { template: 'noop', input: { n: 1 } };
 
+/** What the first errors were, printed after the table. */
+const errorSamples: string[] = [];
+
 async function endToEnd(c: Cluster): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const lat: number[] = [];
   let errors = 0;
@@ -107,8 +110,10 @@ async function endToEnd(c: Cluster): Promise<{ rps: number; p50: number; p99: nu
     while (performance.now() < end) {
       const t0 = performance.now();
       const r = await client.request<{ status: string }>('POST', '/api/execute', JOB);
-      if (r.status !== 200 || r.body.status !== 'COMPLETED') errors++;
-      else lat.push(performance.now() - t0);
+      if (r.status !== 200 || r.body.status !== 'COMPLETED') {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push(`${c.label}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      } else lat.push(performance.now() - t0);
     }
   }));
   lat.sort((a, b) => a - b);
@@ -157,3 +162,4 @@ const head = ['backend', 'e2e req/s', `e2e latency (concurrency ${CONCURRENCY})`
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
 process.stdout.write(`\nAllot scaled out (no-op HTTP worker on loopback; ${SECONDS} s end to end; CPU = Allot processes only)\n`);
 for (const r of [head, ...rows]) process.stdout.write(`  ${r.map((x, i) => (i === 0 || i === 2 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number))).join('  ')}\n`);
+if (errorSamples.length) process.stdout.write(`\nFirst errors (end to end):\n${errorSamples.map((e) => `  ${e}\n`).join('')}`);

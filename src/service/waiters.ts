@@ -32,23 +32,53 @@ export class Waiters {
 
   /** Resolves with the ended request, or null after `ms`. */
   wait(id: string, ms: number): Promise<WorkRequest | null> {
-    return new Promise((resolve) => {
-      let set = this.#waiting.get(id);
-      if (!set) {
-        set = new Set();
-        this.#waiting.set(id, set);
-      }
-      const s = set;
-      const fn = (r: WorkRequest): void => {
+    return this.#register(id, ms).ended;
+  }
+
+  /**
+   * Resolves with the ended request, or null after `ms`, reading it once
+   * after the waiter is in place: a request that ended before (its event
+   * came and went while the caller was still being answered its submit, or
+   * on another instance before this one listened) is seen at once instead
+   * of after `ms`. Subscribe, then look: nothing ends unheard in between.
+   */
+  async waitFor(id: string, ms: number, read: () => Promise<WorkRequest | null>): Promise<WorkRequest | null> {
+    const w = this.#register(id, ms);
+    const now = await read();
+    if (now && TERMINAL.has(now.state)) {
+      w.cancel();
+      return now;
+    }
+    return w.ended;
+  }
+
+  #register(id: string, ms: number): { ended: Promise<WorkRequest | null>; cancel: () => void } {
+    let set = this.#waiting.get(id);
+    if (!set) {
+      set = new Set();
+      this.#waiting.set(id, set);
+    }
+    const s = set;
+    let fn!: (r: WorkRequest) => void;
+    let timer!: NodeJS.Timeout;
+    const remove = (): void => {
+      clearTimeout(timer);
+      s.delete(fn);
+      if (s.size === 0 && this.#waiting.get(id) === s) this.#waiting.delete(id);
+    };
+    const ended = new Promise<WorkRequest | null>((resolve) => {
+      fn = (r) => {
         clearTimeout(timer);
         resolve(r);
       };
-      const timer = setTimeout(() => {
-        s.delete(fn);
-        if (s.size === 0 && this.#waiting.get(id) === s) this.#waiting.delete(id);
+      timer = setTimeout(() => {
+        remove();
         resolve(null);
       }, ms);
       s.add(fn);
     });
+    return { ended, cancel: remove };
   }
 }
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);

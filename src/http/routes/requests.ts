@@ -51,8 +51,8 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const { request } = await d.admission.submit(client, submit, c.req.valid('header')['idempotency-key']);
       if (isTerminal(request.state)) return c.json(executionView(request, d.scheduler), 200);
       const ms = Math.min(waitMs ?? d.config.executeWaitMs, d.config.maxExecuteWaitMs);
-      const ended = ms > 0 ? await d.waiters.wait(request.id, ms) : null;
-      // The event may have fired between submit and wait: read the durable state once more.
+      // It may have ended already (its event fired while the submit was being answered, or on another instance).
+      const ended = ms > 0 ? await d.waiters.waitFor(request.id, ms, () => d.store.getRequest(request.id)) : null;
       const now = ended ?? (await d.store.getRequest(request.id)) ?? request;
       if (isTerminal(now.state)) return c.json(executionView(now, d.scheduler), 200);
       return c.json(accepted(now), 202);

@@ -1,0 +1,49 @@
+/**
+ * Callers of POST /api/execute wait for their request to end. `waitFor`
+ * subscribes, then reads: a request that ended before the caller began to
+ * wait (its event already gone, or on another instance) is answered at once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Events } from '../../src/events.ts';
+import { Waiters } from '../../src/service/waiters.ts';
+import type { WorkRequest } from '../../src/model.ts';
+import { makeRequest } from '../contract/fixtures.ts';
+
+const req = (state: WorkRequest['state']): WorkRequest => makeRequest({ id: 'r1', state });
+
+test('ended before the wait began: answered at once from the read, nothing left waiting', async () => {
+  const w = new Waiters(new Events());
+  const t0 = performance.now();
+  const got = await w.waitFor('r1', 10_000, async () => req('COMPLETED'));
+  assert.equal(got?.state, 'COMPLETED');
+  assert.ok(performance.now() - t0 < 1_000);
+  assert.equal(w.has('r1'), false);
+});
+
+test('still running at the read: answered by the event when it ends', async () => {
+  const events = new Events();
+  const w = new Waiters(events);
+  const waiting = w.waitFor('r1', 10_000, async () => req('RUNNING'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(w.has('r1'), true);
+  events.emit('request:changed', req('FAILED'));
+  assert.equal((await waiting)?.state, 'FAILED');
+});
+
+test('ending while the read is on its way: the event, heard because the waiter was in place first', async () => {
+  const events = new Events();
+  const w = new Waiters(events);
+  // The read answers with what it saw before the end; the event comes meanwhile.
+  const waiting = w.waitFor('r1', 10_000, async () => {
+    events.emit('request:completed', req('COMPLETED'), 1);
+    return req('RUNNING');
+  });
+  assert.equal((await waiting)?.state, 'COMPLETED');
+});
+
+test('not ended within ms: null, and nothing left waiting', async () => {
+  const w = new Waiters(new Events());
+  assert.equal(await w.waitFor('r1', 30, async () => req('PENDING')), null);
+  assert.equal(w.has('r1'), false);
+});
