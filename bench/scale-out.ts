@@ -112,7 +112,11 @@ async function endToEnd(c: Cluster): Promise<{ rps: number; p50: number; p99: nu
       const r = await client.request<{ status: string }>('POST', '/api/execute', JOB);
       if (r.status !== 200 || r.body.status !== 'COMPLETED') {
         errors++;
-        if (errorSamples.length < 5) errorSamples.push(`${c.label}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        if (errorSamples.length < 5) {
+          const id = (r.body as { request_id?: string }).request_id;
+          const trail = id ? (await (c.admins[0] as Client).request<{ entries: { at: number; from: string; to: string; actor: string }[] }>('GET', `/admin/audit?request_id=${id}`)).body.entries : [];
+          errorSamples.push(`${c.label}: ${r.status} after ${Math.round(performance.now() - t0)} ms ${JSON.stringify(r.body).slice(0, 200)}\n    trail: ${trail.map((e) => `${e.from}→${e.to} by ${e.actor} at +${e.at - (trail[0]?.at ?? 0)} ms`).join(', ')}`);
+        }
       } else lat.push(performance.now() - t0);
     }
   }));
@@ -154,6 +158,13 @@ for (const [label, n, postgres] of [['sqlite, 1 instance', 1, false], ...INSTANC
     const cpu = c.procs.reduce((a, p) => a + cpuMs(p), 0) - cpu0;
     const done = (await completed(c)) - done0;
     rows.push([label, f(e.rps), `p50 ${f(e.p50, 1)} ms, p99 ${f(e.p99, 1)} ms, errors ${e.errors}`, f(d.rate), f(d.enqueueRate), f((cpu / done) * 1000)]);
+    if (e.errors) {
+      // What the instances warned of (they log at warn and above here).
+      c.procs.forEach((p, i) => {
+        const lines = p.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(0, 10);
+        if (lines.length) errorSamples.push(`${label}, instance ${i + 1} logged:\n${lines.map((l) => `    ${l.slice(0, 400)}`).join('\n')}`);
+      });
+    }
   } finally {
     await c.stop();
   }

@@ -63,6 +63,8 @@ export class Dispatch {
     const { registry, events } = this.#s.d;
     const q = this.#p.intake.unqueue(id);
     if (!q) return;
+    // Queued again while it runs (a stale announcement): a second entry would replace the one whose answer is awaited.
+    if (this.#s.running.has(id)) return;
     this.#p.holds.noteAdmitted(id, q.needs, now);
     const worker = registry.worker(q.worker);
     const grantId = `${id}:${randomUUID().slice(0, 8)}`;

@@ -18,8 +18,16 @@ export class Intake {
     this.#p = p;
   }
 
-  /** A request was durably accepted: queue it. */
+  /**
+   * A request was durably accepted: queue it. Not one running here already:
+   * in the scale-out mode the row behind a message may have been read while
+   * PENDING and arrive after this instance claimed it (queued again, its
+   * second launch replaced the running entry, the claim failed, and the
+   * worker's answer, no longer awaited, was dropped: RUNNING until its
+   * lease ran out).
+   */
   enqueued(r: WorkRequest): void {
+    if (this.#s.running.has(r.id)) return;
     this.push(r);
     this.#p.loop.kick();
   }
