@@ -114,8 +114,8 @@ async function endToEnd(c: Cluster): Promise<{ rps: number; p50: number; p99: nu
         errors++;
         if (errorSamples.length < 5) {
           const id = (r.body as { request_id?: string }).request_id;
-          const trail = id ? (await (c.admins[0] as Client).request<{ entries: { at: number; from: string; to: string; actor: string }[] }>('GET', `/admin/audit?request_id=${id}`)).body.entries : [];
-          errorSamples.push(`${c.label}: ${r.status} after ${Math.round(performance.now() - t0)} ms ${JSON.stringify(r.body).slice(0, 200)}\n    trail: ${trail.map((e) => `${e.from}→${e.to} by ${e.actor} at +${e.at - (trail[0]?.at ?? 0)} ms`).join(', ')}`);
+          const trail = id ? (await (c.admins[0] as Client).request<{ entries: { at_ms: number; from: string; to: string; actor: string }[] }>('GET', `/admin/audit?request_id=${id}`)).body.entries : [];
+          errorSamples.push(`${c.label}: ${r.status} after ${Math.round(performance.now() - t0)} ms ${JSON.stringify(r.body).slice(0, 200)}\n    trail: ${trail.map((e) => `${e.from}→${e.to} by ${e.actor} at +${e.at_ms - (trail[0]?.at_ms ?? 0)} ms`).join(', ')}`);
         }
       } else lat.push(performance.now() - t0);
     }
