@@ -121,6 +121,34 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
     assert.equal(exec.body.status, 'COMPLETED', JSON.stringify(exec.body));
   });
 
+  it('admin changes made on one instance take effect on the others within a second: keys, tiers, resources, pools', async () => {
+    const leader = (await leaderOf(instances)) as AllotProc;
+    const [b, c] = instances.filter((x) => x !== leader) as [AllotProc, AllotProc];
+    const within = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
+      const t0 = performance.now();
+      await until(ok, 1_000, what);
+      assert.ok(performance.now() - t0 <= 1_000, `${what}: ${Math.round(performance.now() - t0)} ms`);
+    };
+    const client = await createClient(leader, 'keys', 'standard');
+    await within('the client on C', async () => (await c.as(client.key).request('GET', '/api/executions')).status === 200);
+    await within('the client on B', async () => (await b.as(client.key).request('GET', '/api/executions')).status === 200);
+    const key2 = await b.admin.request<{ api_key: string }>('POST', `/admin/clients/${client.id}/keys`);
+    assert.equal(key2.status, 201, JSON.stringify(key2.body));
+    await within('a key issued on B, accepted by C', async () => (await c.as(key2.body.api_key).request('GET', '/api/executions')).status === 200);
+
+    assert.equal((await c.admin.request('PATCH', '/admin/tiers/basic', { priority_points: 13 })).status, 200);
+    await within('a tier changed on C, seen by the leader', async () =>
+      (await leader.admin.request<{ tiers: { name: string; priority_points: number }[] }>('GET', '/admin/tiers')).body.tiers.find((t) => t.name === 'basic')?.priority_points === 13);
+
+    type Resources = { resources: { name: string; capacity: number; pools: { name: string }[] | null }[] };
+    const resource = async (a: AllotProc, name: string) => (await a.admin.request<Resources>('GET', '/admin/resources')).body.resources.find((r) => r.name === name);
+    assert.equal((await leader.admin.request('PATCH', '/admin/resources/sms', { capacity: 600 })).status, 200);
+    await within('a capacity changed on the leader, seen by B', async () => (await resource(b, 'sms'))?.capacity === 600);
+    const pools = await b.admin.request('PUT', '/admin/resources/email/pools', { pools: [{ name: 'vip', kind: 'reserved', tier: 'premium', share: 0.2 }] });
+    assert.equal(pools.status, 200, JSON.stringify(pools.body));
+    await within('a pool set on B, seen by C', async () => JSON.stringify((await resource(c, 'email'))?.pools ?? []).includes('"vip"'));
+  });
+
   it('the scheduler stopped on a follower stops on the leader; started again, it runs', async () => {
     const leader = (await leaderOf(instances)) as AllotProc;
     const follower = instances.find((x) => x !== leader) as AllotProc;

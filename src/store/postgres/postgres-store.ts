@@ -18,7 +18,7 @@
  */
 import { Pool, TypeOverrides, escapeIdentifier, type PoolClient } from 'pg';
 import { AllotError } from '../../core/errors.ts';
-import { unavailable } from './unavailable.ts';
+import { isUnavailable, unavailable } from './unavailable.ts';
 import { isStalePlan, prepared } from './prepared.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
@@ -116,16 +116,16 @@ export class PostgresStore implements Store {
       compressMin: this.#compressMin,
       q: async (sql, params) => {
         for (let tries = 1; ; tries++) {
-          let client: PoolClient | undefined;
+          let held: Held | undefined;
           try {
-            client = await pool.connect();
-            const rows = (await client.query(prepared(sql, params))).rows;
-            client.release();
+            held = await checkout(pool);
+            const rows = (await held.client.query(prepared(sql, params))).rows;
+            held.release();
             return rows;
           } catch (err) {
             // A connection whose prepared statement the schema outdated is dropped with it; another reads.
             const stale = isStalePlan(err);
-            client?.release(stale ? true : undefined);
+            held?.release(stale || isUnavailable(err) ? true : undefined);
             if (stale && tries < MAX_TRIES) continue;
             throw unavailable(err);
           }
@@ -135,16 +135,13 @@ export class PostgresStore implements Store {
   }
 
   async migrate(): Promise<MigrationResult[]> {
-    const client = await this.#pool.connect();
-    client.on('error', ignore);
+    const { client, release } = await checkout(this.#pool);
     try {
       const results = await migratePg(client, this.#schema);
-      client.off('error', ignore);
-      client.release();
+      release();
       return results;
     } catch (err) {
-      client.off('error', ignore);
-      client.release(err instanceof Error ? err : true);
+      release(true);
       throw err;
     }
   }
@@ -211,14 +208,7 @@ export class PostgresStore implements Store {
 
   async #attempts<T>(fn: (c: PgCtx) => Promise<T>, single: boolean): Promise<T> {
     for (let tries = 1; ; tries++) {
-      const client = await this.#pool.connect();
-      // A checked-out client reports a lost connection as an 'error' event (the pool listens only to idle
-      // ones): unheard, it would stop the process. The query in flight rejects with it too, handled below.
-      client.on('error', ignore);
-      const release = (broken?: true): void => {
-        client.off('error', ignore);
-        client.release(broken);
-      };
+      const { client, release } = await checkout(this.#pool);
       const c: PgCtx = { compressMin: this.#compressMin, q: async (sql, params) => (await client.query(prepared(sql, params))).rows };
       try {
         if (!single) await client.query('BEGIN');
@@ -471,3 +461,27 @@ export class PostgresStore implements Store {
 
 /** Listener for a checked-out client's 'error' event: the operation using it fails on its own. */
 function ignore(): void {}
+
+interface Held {
+  readonly client: PoolClient;
+  /** Back to the pool; `broken`: dropped instead (a lost connection, outdated prepared statements). */
+  release(broken?: true): void;
+}
+
+/**
+ * A connection from the pool for the caller's own use. While checked out it
+ * reports a lost connection as an 'error' event (the pool listens only to
+ * idle ones): unheard, that would stop the process; the query in flight
+ * rejects with it too, and the caller handles that.
+ */
+async function checkout(pool: Pool): Promise<Held> {
+  const client = await pool.connect();
+  client.on('error', ignore);
+  return {
+    client,
+    release(broken) {
+      client.off('error', ignore);
+      client.release(broken);
+    },
+  };
+}
