@@ -18,9 +18,9 @@ export function errorResponse(c: Context, err: AllotError): Response {
 }
 
 /** zod issues → one message naming each bad field, and the list in details. */
-export function validationError(error: z.ZodError, where: string): AllotError {
+export function validationError(error: z.ZodError, where: string, prefix?: string): AllotError {
   const fields = error.issues.map((i) => {
-    const path = i.path.map(String).join('.');
+    const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
     if (i.code === 'unrecognized_keys') return { field: [path, ...i.keys].filter(Boolean).join('.'), message: 'unknown field' };
     return { field: path || where, message: i.message };
   });

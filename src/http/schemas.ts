@@ -31,6 +31,25 @@ export const SubmitBody = z
   })
   .openapi('SubmitRequest');
 
+/** Most requests one bulk submission may carry. */
+export const MAX_BATCH_ITEMS = 1_000;
+
+/** One request of a bulk submission: a SubmitRequest with its own Idempotency-Key. */
+export const BatchItem = SubmitBody.extend({
+  idempotency_key: z.string().min(1).max(200).optional().openapi({ description: 'As the Idempotency-Key header of a single submission' }),
+}).openapi('BatchSubmitItem');
+
+/**
+ * The envelope only: each item is checked on its own (a bad item gets its own
+ * error and never sinks the others), so items are not validated here.
+ */
+export const BatchSubmitBody = z
+  .strictObject({
+    requests: z.array(z.unknown().openapi({ description: 'A BatchSubmitItem' })).min(1).max(MAX_BATCH_ITEMS)
+      .openapi({ description: `1 to ${MAX_BATCH_ITEMS} requests, each a BatchSubmitItem` }),
+  })
+  .openapi('BatchSubmitRequest');
+
 export const ExecuteBody = SubmitBody.extend({
   wait_ms: z.number().int().min(0).max(300_000).optional().openapi({ description: 'How long to wait for the result before answering 202. Default 30000' }),
 }).openapi('ExecuteRequest');

@@ -99,6 +99,11 @@ test("client A's key on every /api route, with client B's ids: 404 or 403 as for
       ],
       // B's idempotency key is B's: A gets a request of its own, not B's, and not a mismatch that says the key was used.
       'POST /api/queue/enqueue': [{ method: 'POST', path: '/api/queue/enqueue', json: { template: 'lab', input: { mode: 'echo', a: 1 } }, headers: { 'idempotency-key': idemKey }, status: 202 }],
+      // The same in a bulk submission, beside B's cached question: A's own requests, no id of B's.
+      'POST /api/queue/enqueue/batch': [{
+        method: 'POST', path: '/api/queue/enqueue/batch', status: 200,
+        json: { requests: [{ template: 'lab', input: { mode: 'echo', a: 1 }, idempotency_key: idemKey }, { template: 'cached', input: cachedInput }] },
+      }],
       // The same question as B's cached one: answered from the cache, without B's request id.
       'POST /api/execute': [{ method: 'POST', path: '/api/execute', json: { template: 'cached', input: cachedInput }, status: 200 }],
       'GET /api/queue/status': [{ method: 'GET', path: '/api/queue/status', status: 200 }],

@@ -4,7 +4,9 @@ import { AllotError } from '../../core/errors.ts';
 import { CANCELLABLE_STATES, isTerminal } from '../../core/states.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { callerClient, visibleRequest } from '../guards.ts';
-import { body, errors, ExecuteBody, Execution, json, Loose, RequestIdParam, SubmitBody } from '../schemas.ts';
+import { BatchItem, BatchSubmitBody, body, errors, ExecuteBody, Execution, json, Loose, MAX_BATCH_ITEMS, RequestIdParam, SubmitBody } from '../schemas.ts';
+import { validationError } from '../errors.ts';
+import { submitBulk } from '../../service/bulk-submit.ts';
 import { estimateView, executionView } from '../views.ts';
 
 const IdempotencyHeader = z.object({
@@ -15,6 +17,15 @@ const IdempotencyHeader = z.object({
 const Accepted = z
   .looseObject({ success: z.literal(true), request_id: z.string(), status: z.string(), estimate: Loose, status_url: z.string() })
   .openapi('Accepted');
+
+const BatchResults = z
+  .looseObject({
+    results: z.array(z.looseObject({
+      request_id: z.string().optional(), status: z.string().optional(), created: z.boolean().optional(), estimate: Loose.optional(),
+      error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+    })),
+  })
+  .openapi('BatchSubmitResults');
 
 export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   const accepted = (r: Parameters<typeof executionView>[0]) => ({
@@ -36,6 +47,24 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const client = callerClient(c);
       const { request, created } = await d.admission.submit(client, c.req.valid('json'), c.req.valid('header')['idempotency-key']);
       return c.json(accepted(request), created ? 202 : 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/api/queue/enqueue/batch', tags: ['queue'],
+      summary: `Queue up to ${MAX_BATCH_ITEMS} requests at once; one result per item, in order (a refused item gets its own error, the others go on)`,
+      request: body(BatchSubmitBody),
+      responses: { 200: json(BatchResults, 'One result per item: the accepted request, or its error'), ...errors },
+    }),
+    async (c) => {
+      const client = callerClient(c);
+      const results = await submitBulk(d.admission, client, c.req.valid('json').requests, BatchItem, (e, where) => validationError(e, where, where));
+      return c.json({
+        results: results.map((r) => r.ok
+          ? { request_id: r.request.id, status: r.request.state, created: r.created, estimate: estimateView(r.request.estimate), status_url: `/api/execution/${r.request.id}` }
+          : { error: { code: r.error.code, message: r.error.message, ...(r.error.details ? { details: r.error.details } : {}), ...(r.error.retryAfterS ? { retry_after_s: r.error.retryAfterS } : {}) } }),
+      }, 200);
     },
   );
 
