@@ -38,6 +38,7 @@ import { V2Transport } from './workers/v2-transport.ts';
 import { Migration } from './migrate/side-by-side.ts';
 import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
+import { PullTransport } from './workers/pull-transport.ts';
 import { AlertMonitor } from './service/alert-monitor.ts';
 import { alerts as alertConditions } from './service/alerts.ts';
 import { Webhook } from './service/webhook.ts';
@@ -129,7 +130,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   // Shared by every instance on the database (a worker may post progress to any of them), and kept across restarts.
   const progressTokens = new ProgressTokens(Buffer.from(await store.setSettingIfAbsent('progress_token_secret', randomBytes(32).toString('base64')), 'base64'));
   const references = new References(store, clock);
-  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport(), v2: new V2Transport(references) };
+  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport(), v2: new V2Transport(references), pull: new PullTransport() };
   let publicUrl = config.publicUrl ?? '';
   const cluster = config.scaleOut
     ? await pgCluster(config.scaleOut, { version: VERSION, onError: (err, what) => log.warn({ err }, `cluster: ${what} failed`) }).catch(async (err: unknown) => {
@@ -200,7 +201,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     if (leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
   });
   const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, auth: new Auth(store, registry, adminHash), waiters,
+    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, auth: new Auth(store, registry, adminHash), waiters,
     references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION, cluster,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
@@ -211,6 +212,8 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     // Requests for the worker were left waiting: give them a pass now that it may take work again.
     if (state !== 'open') scheduler.kick();
   });
+  // A pull worker asking for work: the scheduler looks for some it could take.
+  transports.pull.onDemand(() => scheduler.kick());
   events.on('worker:transport', (worker, from, to) => log.warn({ worker, from, to }, 'worker transport switched: its GET /health claims another protocol'));
   events.on('request:stale-result', (id, token) => log.warn({ id, token }, 'result under a stale lease refused'));
   events.on('request:overuse', (id, o) => log.warn({ id, workers: o.workers, output_tokens: o.outputTokens, resources: o.resources }, 'worker reported usage beyond what the job allowed (charged, flagged)'));
@@ -255,6 +258,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
         await cluster.stop();
         await transports.http.close();
         await transports.subprocess.close();
+        await transports.pull.close();
         await tokens.close();
         await store.close();
       })();

@@ -60,7 +60,7 @@ export interface Resource {
 
 export interface WorkerDef {
   readonly name: string;
-  readonly transport: 'http' | 'subprocess' | 'v2';
+  readonly transport: 'http' | 'subprocess' | 'v2' | 'pull';
   readonly url?: string | undefined;
   readonly command?: readonly string[] | undefined;
   readonly maxConcurrency: number;

@@ -14,6 +14,8 @@ export function toWorkerDef(name: string, w: WorkerInput, source: WorkerDef['sou
   if (w.transport === 'subprocess' && !w.command) issues.push('command: required when transport is "subprocess"');
   if (w.transport !== 'subprocess' && w.command) issues.push('command: only for transport "subprocess"');
   if (w.transport === 'subprocess' && w.url) issues.push('url: only for transport "http"');
+  if (w.transport === 'pull' && w.url) issues.push('url: not for transport "pull" (the worker calls Allot)');
+  if (w.transport === 'pull' && !w.token) issues.push('token: required when transport is "pull" (the worker presents it to /internal/jobs/poll)');
   return {
     def: {
       name, transport: w.transport, url: w.url, command: w.command, maxConcurrency: w.max_concurrency ?? DEFAULTS.workerMaxConcurrency,

@@ -52,7 +52,7 @@ export const retryInput = z.strictObject({
 });
 
 export const workerInput = z.strictObject({
-  transport: z.enum(['http', 'subprocess', 'v2']),
+  transport: z.enum(['http', 'subprocess', 'v2', 'pull']),
   url: z.url({ protocol: /^https?$/ }).optional(),
   command: z.array(z.string().min(1)).min(1).optional(),
   max_concurrency: count(100_000).optional(),

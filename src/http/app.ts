@@ -15,6 +15,7 @@ import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerReplayRoutes } from './routes/replay.ts';
 import { registerStreamRoutes } from './routes/stream.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
 import { registerMigrationImportRoutes } from './routes/migration-import.ts';
 import { registerMigrationRoutes } from './routes/migration.ts';
 import { registerOptimizeRoutes } from './routes/optimize.ts';
@@ -77,7 +78,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
     await next();
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400) d.events.emit('admin:action', `${c.req.method} ${c.req.routePath}`, {});
   });
-  for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations']) app.use(path, authenticate('worker'));
+  for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations', '/internal/jobs/*']) app.use(path, authenticate('worker'));
   // Progress reports carry the per-run token they were issued (checked again, with its lease, by the route).
   app.use('/internal/progress/:requestId', async (c, next) => {
     const token = bearerToken(c.req.header('authorization'));
@@ -113,6 +114,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   registerStreamRoutes(app, d);
   registerMigrationRoutes(app, d);
   registerInternalRoutes(app, d);
+  registerJobRoutes(app, d);
   registerMigrationImportRoutes(app, d);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -1,4 +1,5 @@
 /** Everything the HTTP app needs, built by main (or a test) and passed to buildApp. */
+import type { PullTransport } from '../workers/pull-transport.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
@@ -33,6 +34,8 @@ export interface AppDeps {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly progressTokens: ProgressTokens;
+  /** The pull workers' rendezvous (src/workers/pull-transport.ts). */
+  readonly transports: { readonly pull: PullTransport };
   readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs'>;
   readonly startedAt: number;
   readonly version: string;

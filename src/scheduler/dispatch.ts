@@ -199,6 +199,7 @@ export class Dispatch {
           signal: entry.abort.signal,
           onProgress: (pct, msg) => void this.#p.progress.report(req.id, entry.token, pct, msg),
           onRequirements: (declared) => this.#noteRequirements(worker.name, declared),
+          leaseToken: entry.token,
         });
     } finally {
       clearTimeout(timer);

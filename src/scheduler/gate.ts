@@ -48,6 +48,11 @@ export class Gate {
     }
     const w = reg.worker(q.worker);
     if (w && this.#s.slots.taken(w.name) >= w.maxConcurrency) return { result: 'group' };
+    // A pull worker gets work only against the polls waiting for it: what is on its way to them (launched, not yet given) must fit.
+    if (w?.transport === 'pull') {
+      const pull = this.#s.d.transports.pull;
+      if (this.#s.slots.taken(w.name) - pull.outstanding(w.name) >= pull.room(w.name)) return { result: 'group' };
+    }
     if (w && !reg.workerAvailable(w.name)) return { result: 'group' }; // Out of rotation: its circuit breaker is open.
     // At the pass's time, the one the take and the claim are booked at if it starts.
     const c = this.#s.buckets.check(q.needs, this.drawContext(q.clientId), now);

@@ -7,6 +7,7 @@ import type { Registry } from '../service/registry.ts';
 import type { Store } from '../store/store.ts';
 import type { References } from '../workers/references.ts';
 import type { Transport } from '../workers/transport.ts';
+import type { PullTransport } from '../workers/pull-transport.ts';
 import type { ProgressTokens } from './progress-token.ts';
 
 export interface SchedulerOptions {
@@ -39,7 +40,7 @@ export interface SchedulerDeps {
   readonly clock: Clock;
   /** The token buckets (src/limiter/open.ts picks it); the scheduler takes, settles and releases through it, and does not close it. */
   readonly limiter: Limiter;
-  readonly transports: Readonly<Record<'http' | 'subprocess' | 'v2', Transport>>;
+  readonly transports: Readonly<Record<'http' | 'subprocess' | 'v2' | 'pull', Transport>> & { readonly pull: PullTransport };
   readonly progressTokens: ProgressTokens;
   /** Where pipeline stage outputs are kept by reference. */
   readonly references: References;

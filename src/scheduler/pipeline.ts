@@ -186,6 +186,7 @@ async function dispatchStage(
     onProgress: (pct, msg) => run.onProgress(overallPercent(k, n, pct), `stage ${k + 1}/${n} (${w.name})${msg ? `: ${msg}` : ''}`),
     ...(inputRef ? { inputRef } : {}),
     onRequirements: (declared) => d.onRequirements?.(w.name, declared),
+    leaseToken: run.token, endsRequest: false,
   };
   try {
     return await d.transports[w.transport].dispatch(w, job, ctx);

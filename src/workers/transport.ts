@@ -75,6 +75,10 @@ export interface DispatchContext {
   readonly inputRef?: PayloadRef | undefined;
   /** What the worker declared it uses per job, by resource (a v2 handshake's `resource_requirements.api_calls`). */
   readonly onRequirements?: ((declared: Readonly<Record<string, number>>) => void) | undefined;
+  /** The fencing token the job runs under (a pull worker sends it back with the result). */
+  readonly leaseToken?: number | undefined;
+  /** false: a pipeline stage, whose answer does not end the request. @default true */
+  readonly endsRequest?: boolean | undefined;
 }
 
 export interface Transport {

@@ -17,7 +17,7 @@ import { clientView, executionView, poolView, workerHealthView } from '../views.
 const WorkerBody = workerInput
   .extend({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
-    transport: z.enum(['http', 'subprocess', 'v2']).optional().openapi({ description: 'Omitted: detected from the worker\'s GET /health (v2 handshake or direct HTTP)' }),
+    transport: z.enum(['http', 'subprocess', 'v2', 'pull']).optional().openapi({ description: 'Omitted: detected from the worker\'s GET /health (v2 handshake or direct HTTP); pull: the worker asks for work at /internal/jobs/poll' }),
   })
   .openapi('Worker');
 const WorkerPatch = workerInput.partial().openapi('WorkerUpdate');
@@ -37,7 +37,7 @@ const WorkerHealthOut = z
   })
   .openapi('WorkerHealth');
 const WorkerProbe = z
-  .object({ worker: z.string(), transport: z.enum(['http', 'subprocess', 'v2']), transport_detected: z.boolean(), health: WorkerHealthOut })
+  .object({ worker: z.string(), transport: z.enum(['http', 'subprocess', 'v2', 'pull']), transport_detected: z.boolean(), health: WorkerHealthOut })
   .openapi('WorkerProbe');
 const TemplateBody = templateInput.extend({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/) }).openapi('Template');
 const TemplatePatch = templateInput.partial().openapi('TemplateUpdate');

@@ -1,0 +1,149 @@
+/**
+ * The pull protocol (src/workers/pull-transport.ts): a worker registered
+ * with `transport: "pull"` asks for work and sends results back, with its
+ * own bearer token.
+ *
+ * - POST /internal/jobs/poll `{ worker, max_jobs, wait_ms }`: up to
+ *   `max_jobs` jobs (the direct protocol's fields plus `lease_token`),
+ *   waiting at most `wait_ms` for the first;
+ * - POST /internal/jobs/results `{ results: [ { request_id, lease_token,
+ *   …the standard response } ] }`: one answer per item, `accepted` once the
+ *   result is recorded, or refused (a lease that is no longer its own: not
+ *   charged);
+ * - POST /internal/jobs/heartbeat `{ worker, jobs: [ { request_id,
+ *   lease_token } ] }`: which of those jobs are still the worker's.
+ */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { AllotError } from '../../core/errors.ts';
+import type { Events } from '../../events.ts';
+import { parseStandardResponse } from '../../workers/transport.ts';
+import type { AppDeps, Env } from '../deps.ts';
+import { body, errors, json, Loose } from '../schemas.ts';
+
+/** Most jobs one poll may ask for, and the longest it may wait. */
+export const MAX_POLL_JOBS = 1_000;
+export const MAX_POLL_WAIT_MS = 60_000;
+
+const PollBody = z
+  .strictObject({
+    worker: z.string().min(1).max(64),
+    max_jobs: z.number().int().min(1).max(MAX_POLL_JOBS).optional().openapi({ description: 'Default 1' }),
+    wait_ms: z.number().int().min(0).max(MAX_POLL_WAIT_MS).optional().openapi({ description: 'How long to wait for the first job. Default 0: answer at once' }),
+  })
+  .openapi('PollJobs');
+
+const ResultItem = z.looseObject({
+  request_id: z.string().min(1).max(100),
+  lease_token: z.number().int().min(0),
+  success: z.boolean(),
+}).openapi('JobResult');
+
+const ResultsBody = z.strictObject({ results: z.array(ResultItem).min(1).max(MAX_POLL_JOBS) }).openapi('JobResults');
+
+const HeartbeatBody = z
+  .strictObject({
+    worker: z.string().min(1).max(64),
+    jobs: z.array(z.strictObject({ request_id: z.string().min(1).max(100), lease_token: z.number().int().min(0) })).max(MAX_POLL_JOBS),
+  })
+  .openapi('JobHeartbeat');
+
+/**
+ * Resolves with whether the result of `id` under `token` was recorded: the
+ * request completed, failed or went to retry (true), or the store refused it
+ * as stale (false). Listening starts before the result is handed over.
+ */
+function whenRecorded(events: Events, id: string, token: number): { recorded: Promise<boolean>; stop: () => void } {
+  let stop = (): void => {};
+  const recorded = new Promise<boolean>((resolve) => {
+    const ended = (r: { id: string }): void => {
+      if (r.id === id) done(true);
+    };
+    const stale = (rid: string, t: number): void => {
+      if (rid === id && t === token) done(false);
+    };
+    const done = (v: boolean): void => {
+      stop();
+      resolve(v);
+    };
+    stop = () => {
+      events.off('request:completed', ended);
+      events.off('request:failed', ended);
+      events.off('request:retrying', ended);
+      events.off('request:stale-result', stale);
+    };
+    events.on('request:completed', ended);
+    events.on('request:failed', ended);
+    events.on('request:retrying', ended);
+    events.on('request:stale-result', stale);
+  });
+  return { recorded, stop };
+}
+
+export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
+  const pull = d.transports.pull;
+  /** The calling worker, which must be the one named and a pull worker. */
+  const puller = (c: Context<Env>, named: string): string => {
+    const p = c.get('principal');
+    if (p.kind !== 'worker') throw new AllotError('FORBIDDEN', 'This endpoint needs a worker token');
+    if (p.worker.name !== named) throw new AllotError('FORBIDDEN', `worker: "${named}" is not the worker this token belongs to`);
+    if (p.worker.transport !== 'pull') throw new AllotError('VALIDATION_ERROR', `worker: "${named}" is registered with transport "${p.worker.transport}", not "pull"`);
+    // Scaled out, only the scheduling instance hands out work.
+    if (!d.scheduler.leading) throw new AllotError('QUEUE_BACKUP', 'This instance does not schedule now; poll the instance that does (GET /status says which)', { retryAfterS: 1, details: { scheduling: false } });
+    return named;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/internal/jobs/poll', tags: ['internal'], summary: 'A pull worker asks for up to max_jobs jobs, waiting at most wait_ms for the first',
+      request: body(PollBody), responses: { 200: json(z.looseObject({ jobs: z.array(Loose) }), 'Jobs (possibly none)'), ...errors },
+    }),
+    async (c) => {
+      const b = c.req.valid('json');
+      const worker = puller(c, b.worker);
+      const jobs = await pull.poll(worker, b.max_jobs ?? 1, b.wait_ms ?? 0, c.req.raw.signal);
+      return c.json({ jobs }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/internal/jobs/results', tags: ['internal'], summary: 'A pull worker sends results: one answer per item, accepted or refused',
+      request: body(ResultsBody), responses: { 200: json(z.looseObject({ results: z.array(Loose) }), 'One answer per item, in order'), ...errors },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'worker') throw new AllotError('FORBIDDEN', 'This endpoint needs a worker token');
+      const worker = p.worker.name;
+      const results = await Promise.all(c.req.valid('json').results.map(async ({ request_id: id, lease_token: token, ...response }) => {
+        const watch = whenRecorded(d.events, id, token);
+        const taken = pull.deliver(worker, id, token, parseStandardResponse(response));
+        if (!taken.taken) {
+          watch.stop();
+          return { request_id: id, accepted: false, error: { code: 'LEASE_LOST', message: taken.reason } };
+        }
+        // A pipeline stage's answer does not end the request: taken is all there is to say.
+        if (!taken.endsRequest) {
+          watch.stop();
+          return { request_id: id, accepted: true };
+        }
+        return (await watch.recorded)
+          ? { request_id: id, accepted: true }
+          : { request_id: id, accepted: false, error: { code: 'LEASE_LOST', message: `Request ${id} is no longer running under lease ${token}` } };
+      }));
+      return c.json({ results }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/internal/jobs/heartbeat', tags: ['internal'], summary: 'A pull worker asks which of its jobs are still its own (the others were cancelled or taken back: stop them)',
+      request: body(HeartbeatBody), responses: { 200: json(z.looseObject({ jobs: z.array(Loose) }), 'Each job: still yours or not'), ...errors },
+    }),
+    (c) => {
+      const b = c.req.valid('json');
+      const worker = puller(c, b.worker);
+      return c.json({ jobs: b.jobs.map((j) => ({ request_id: j.request_id, lease_token: j.lease_token, active: pull.holds(worker, j.request_id, j.lease_token) })) }, 200);
+    },
+  );
+}
