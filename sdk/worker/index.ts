@@ -14,3 +14,5 @@ export type { PacketProgress } from './v2-progress.ts';
 export { runSubprocess } from './subprocess.ts';
 export type { SubprocessIo } from './subprocess.ts';
 export type { BatchContext, BatchHandler } from './batch.ts';
+export { runPull } from './pull.ts';
+export type { PullRunner, RunPullOptions } from './pull.ts';

@@ -138,6 +138,23 @@ export class PullTransport implements Transport {
     });
   }
 
+  /**
+   * The answer carrying `jobs` never reached the worker (it hung up as it
+   * was sent): those still unanswered wait for the next poll, under the same
+   * lease, instead of until their deadline.
+   */
+  giveBack(worker: string, jobs: readonly PulledJob[]): void {
+    const back = jobs.map((j) => this.#handed.get(j.request_id)).filter((h): h is Handed => h !== undefined && h.out && h.worker === worker);
+    if (back.length === 0) return;
+    for (const h of back) h.out = false;
+    this.#mailbox.set(worker, [...back, ...(this.#mailbox.get(worker) ?? [])]);
+    // A poll may be waiting already.
+    for (const p of this.#polls.get(worker) ?? []) {
+      const box = this.#mailbox.get(worker) ?? [];
+      while (p.jobs.length < p.want && box.length > 0) this.#give(p, box.shift() as Handed);
+    }
+  }
+
   /** A result for `requestId` under `leaseToken`, from `worker`: taken only if that job is out to it under that lease. */
   deliver(worker: string, requestId: string, leaseToken: number, outcome: WorkerOutcome): Delivery {
     const h = this.#handed.get(requestId);

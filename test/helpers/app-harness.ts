@@ -157,7 +157,12 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
       const body = Buffer.concat(chunks).toString('utf8');
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      void Promise.resolve(app.request(req.url ?? '/', { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body })).then(
+      // A caller that hangs up (a long poll given up) is seen by the app as its request's signal, as behind the real server.
+      const hangup = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) hangup.abort();
+      });
+      void Promise.resolve(app.request(req.url ?? '/', { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body, signal: hangup.signal })).then(
         async (r) => {
           const text = await r.text();
           progressPosts.push({ path: req.url ?? '/', authorization: req.headers.authorization, body, status: r.status, response: text });

@@ -14,6 +14,7 @@
  *   lease_token } ] }`: which of those jobs are still the worker's.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import { AllotError } from '../../core/errors.ts';
 import type { Events } from '../../events.ts';
@@ -80,6 +81,20 @@ function whenRecorded(events: Events, id: string, token: number): { recorded: Pr
   return { recorded, stop };
 }
 
+/**
+ * Aborts when the worker hangs up before it is answered (a poll given up):
+ * the request's own signal, and the Node response closing unfinished.
+ */
+function hangup(c: Context<Env>): AbortSignal {
+  const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (!out) return c.req.raw.signal;
+  const gone = new AbortController();
+  out.once('close', () => {
+    if (!out.writableFinished) gone.abort();
+  });
+  return AbortSignal.any([c.req.raw.signal, gone.signal]);
+}
+
 export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   const pull = d.transports.pull;
   /** The calling worker, which must be the one named and a pull worker. */
@@ -101,7 +116,10 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const b = c.req.valid('json');
       const worker = puller(c, b.worker);
-      const jobs = await pull.poll(worker, b.max_jobs ?? 1, b.wait_ms ?? 0, c.req.raw.signal);
+      const gone = hangup(c);
+      const jobs = await pull.poll(worker, b.max_jobs ?? 1, b.wait_ms ?? 0, gone);
+      // Hung up as the answer went out: its jobs go to the next poll rather than wait out their lease.
+      if (jobs.length > 0) gone.addEventListener('abort', () => pull.giveBack(worker, jobs), { once: true });
       return c.json({ jobs }, 200);
     },
   );
