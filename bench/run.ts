@@ -12,7 +12,9 @@
  *  4. added latency at half load: open-loop arrivals at 50% of phase 2's rate;
  *     p50/p99 of "runnable → dispatched" from Allot's own summary metric
  *
- * Options: --seconds=10 --drain=20000 --phases=c1,c50,drain,latency --rate=N
+ *  5. the same end to end and drain with a pull worker (examples/noop/pull.ts, asking for up to 50 jobs at once)
+ *
+ * Options: --seconds=10 --drain=20000 --phases=c1,c50,drain,pull-c50,pull-drain,latency --rate=N
  * --resources=none|bucket|pools (what the no-op template needs: nothing, a token
  * resource, or a token resource split into reserved pools)
  * (arrival rate of the latency phase; default half of phase 2's). ALLOT_BENCH_PROFILE=<dir> writes a
@@ -28,6 +30,7 @@ if (process.argv.some((a) => a === '--backend' || a.startsWith('--backend='))) {
 import { Client, percentile, ROOT, sleep, startProcess, tempDir, writeJson, type Proc } from '../test/helpers/proc.ts';
 
 const ADMIN = 'bench-admin-key-0123456789';
+const PULL_TOKEN = 'bench-pull-worker-token-01';
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 10);
 const DRAIN_N = Number(args.get('drain') ?? 20_000);
@@ -53,9 +56,14 @@ async function setup(): Promise<Env> {
     { name: 'ent', kind: 'reserved', tier: 'enterprise', share: 0.3 },
     { name: 'std', kind: 'reserved', tier: 'standard', share: 0.2 },
   ];
+  const needs = RESOURCES === 'none' ? {} : { model: 'bench', max_tokens: 16 };
   writeJson(join(dir, 'config.json'), {
-    workers: { noop: { transport: 'http', url: workerUrl, max_concurrency: 64 } },
-    templates: { noop: { worker: 'noop', timeout_ms: 30_000, ...(RESOURCES === 'none' ? {} : { model: 'bench', max_tokens: 16 }) } },
+    workers: {
+      noop: { transport: 'http', url: workerUrl, max_concurrency: 64 },
+      // The same no-op work, asked for by a pull worker (started below, once Allot listens).
+      'noop-pull': { transport: 'pull', token: PULL_TOKEN, max_concurrency: 1_000 },
+    },
+    templates: { noop: { worker: 'noop', timeout_ms: 30_000, ...needs }, 'noop-pull': { worker: 'noop-pull', timeout_ms: 30_000, ...needs } },
     ...(RESOURCES === 'none' ? {} : { resources: { 'bench.tokens': RESOURCES === 'pools' ? { ...tokens, pools } : tokens } }),
     scheduler: { max_queue_depth: 200_000 },
   });
@@ -63,7 +71,9 @@ async function setup(): Promise<Env> {
     env: { ALLOT_PORT: '0', ALLOT_DB: join(dir, 'allot.db'), ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn' },
     ready: /Allot listening on (http:\/\/\S+)/,
   });
-  const admin = new Client(/Allot listening on (http:\/\/\S+)/.exec(allot.output())?.[1] as string, ADMIN);
+  const allotUrl = /Allot listening on (http:\/\/\S+)/.exec(allot.output())?.[1] as string;
+  const puller = await startProcess([join(ROOT, 'examples/noop/pull.ts'), '--url', allotUrl, '--token', PULL_TOKEN, '--name', 'noop-pull', '--concurrency', '50'], { ready: /pulling from/ });
+  const admin = new Client(allotUrl, ADMIN);
   const r = await admin.request<{ api_key: string }>('POST', '/admin/clients', { name: 'bench', tier: 'enterprise', max_concurrent: 10_000 });
   const client = admin.withKey(r.body.api_key);
   return {
@@ -71,6 +81,7 @@ async function setup(): Promise<Env> {
     async stop() {
       admin.close();
       client.close();
+      await puller.stop();
       await allot.stop('SIGINT');
       await worker.stop();
     },
@@ -78,9 +89,11 @@ async function setup(): Promise<Env> {
 }
 
 const JOB = { template: 'noop', input: { n: 1 } };
+/** The same request for the pull worker. */
+const PULL_JOB = { template: 'noop-pull', input: { n: 1 } };
 
 /** Closed loop: `concurrency` callers each POST /api/execute back to back for `seconds`. */
-async function closedLoop(client: Client, concurrency: number, seconds: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+async function closedLoop(client: Client, concurrency: number, seconds: number, job: typeof JOB = JOB): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const lat: number[] = [];
   let errors = 0;
   const end = performance.now() + seconds * 1000;
@@ -88,7 +101,7 @@ async function closedLoop(client: Client, concurrency: number, seconds: number):
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        const r = await client.request<{ status: string }>('POST', '/api/execute', JOB);
+        const r = await client.request<{ status: string }>('POST', '/api/execute', job);
         if (r.status !== 200 || r.body.status !== 'COMPLETED') errors++;
         else lat.push(performance.now() - t0);
       }
@@ -103,7 +116,7 @@ async function completedCount(admin: Client): Promise<number> {
   return s.body.requests.COMPLETED ?? 0;
 }
 
-async function drain(env: Env, n: number): Promise<{ rate: number; enqueueRate: number; seconds: number }> {
+async function drain(env: Env, n: number, job: typeof JOB = JOB): Promise<{ rate: number; enqueueRate: number; seconds: number }> {
   await env.admin.request('POST', '/admin/scheduler/stop');
   const t0 = performance.now();
   let next = 0;
@@ -111,7 +124,7 @@ async function drain(env: Env, n: number): Promise<{ rate: number; enqueueRate: 
     Array.from({ length: 50 }, async () => {
       while (next < n) {
         next++;
-        const r = await env.client.request('POST', '/api/queue/enqueue', JOB);
+        const r = await env.client.request('POST', '/api/queue/enqueue', job);
         if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${JSON.stringify(r.body)}`);
       }
     }),
@@ -175,11 +188,13 @@ async function phase<T>(name: string, fn: (env: Env) => Promise<T>): Promise<T> 
   }
 }
 
-const PHASES = new Set((args.get('phases') ?? 'c1,c50,drain,latency').split(','));
+const PHASES = new Set((args.get('phases') ?? 'c1,c50,drain,pull-c50,pull-drain,latency').split(','));
 const none = { rps: NaN, p50: NaN, p99: NaN, errors: 0 };
 const c1 = PHASES.has('c1') ? await phase('end to end, concurrency 1', (env) => closedLoop(env.client, 1, SECONDS)) : none;
 const c50 = PHASES.has('c50') ? await phase('end to end, concurrency 50', (env) => closedLoop(env.client, 50, SECONDS)) : none;
 const dr = PHASES.has('drain') ? await phase(`drain of ${DRAIN_N} queued requests`, (env) => drain(env, DRAIN_N)) : { rate: NaN, enqueueRate: NaN, seconds: NaN };
+const p50 = PHASES.has('pull-c50') ? await phase('end to end, concurrency 50, pull worker', (env) => closedLoop(env.client, 50, SECONDS, PULL_JOB)) : none;
+const pdr = PHASES.has('pull-drain') ? await phase(`drain of ${DRAIN_N} queued requests, pull worker`, (env) => drain(env, DRAIN_N, PULL_JOB)) : { rate: NaN, enqueueRate: NaN, seconds: NaN };
 const half = Number(args.get('rate') ?? Math.max(1, Math.round(c50.rps / 2)));
 const lat = PHASES.has('latency') && Number.isFinite(half)
   ? await phase(`added latency at half load (${half}/s open loop)`, async (env) => {
@@ -194,6 +209,8 @@ const rows = [
   ['end-to-end req/s, concurrency 1', f(c1.rps), `client p50 ${f(c1.p50, 2)} ms, p99 ${f(c1.p99, 2)} ms, errors ${c1.errors}`],
   ['end-to-end req/s, concurrency 50', f(c50.rps), `client p50 ${f(c50.p50, 2)} ms, p99 ${f(c50.p99, 2)} ms, errors ${c50.errors}`],
   [`drain of ${f(DRAIN_N)} queued, req/s`, f(dr.rate), `${f(dr.seconds, 2)} s; enqueue ran at ${f(dr.enqueueRate)} req/s`],
+  ['end-to-end req/s, concurrency 50, pull worker', f(p50.rps), `client p50 ${f(p50.p50, 2)} ms, p99 ${f(p50.p99, 2)} ms, errors ${p50.errors}`],
+  [`drain of ${f(DRAIN_N)} queued, pull worker, req/s`, f(pdr.rate), `${f(pdr.seconds, 2)} s; the worker asks for up to 50 at once`],
   [`dispatch delay p50 at ${f(half)}/s`, `${f(lat.q['0.5'] ?? NaN, 3)} ms`, 'runnable → sent to worker, inside Allot'],
   [`dispatch delay p99 at ${f(half)}/s`, `${f(lat.q['0.99'] ?? NaN, 3)} ms`, `p99.9 ${f(lat.q['0.999'] ?? NaN, 3)} ms; sent ${lat.sent}, errors ${lat.errors}`],
   ['event-loop lag in that phase', `${f(lat.q.lag_p99 ?? NaN, 3)} ms`, `p99 (p50 ${f(lat.q.lag_p50 ?? NaN, 3)} ms, max ${f(lat.q.lag_max ?? NaN, 3)} ms), from prom-client`],

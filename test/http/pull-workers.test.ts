@@ -135,6 +135,32 @@ test('a worker that polls and dies: its job comes back after its deadline under 
   assert.deepEqual(done.output, { second: true });
 });
 
+test('priority and fairness hold for pull workers: one job at a time goes to the most urgent, and two equal clients take turns', async () => {
+  const a = await h.createClient('standard');
+  const b = await h.createClient('standard');
+  const owner = new Map<string, string>();
+  const enqueue = async (key: string, who: string, urgency: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const r = await h.call('POST', '/api/queue/enqueue', { key, json: { template: 'pulled', input: { i }, urgency } });
+      owner.set(r.body.request_id, `${who}:${urgency}`);
+    }
+  };
+  // Queued while no worker asks: nothing is claimed, so the order is the scheduler's alone.
+  await enqueue(a.key, 'a', 'low', 6);
+  await enqueue(b.key, 'b', 'low', 6);
+  await enqueue(a.key, 'a', 'critical', 2);
+  const order: string[] = [];
+  for (let i = 0; i < 14; i++) {
+    const job = (await poll({ worker: 'puller', max_jobs: 1, wait_ms: 2_000 })).body.jobs[0];
+    order.push(owner.get(job.request_id) as string);
+    assert.equal((await results([ok(job, {})])).body.results[0].accepted, true);
+  }
+  assert.deepEqual(order.slice(0, 2), ['a:critical', 'a:critical'], `most urgent first: ${order.join(' ')}`);
+  const firstSix = order.slice(2, 8);
+  assert.ok(firstSix.filter((x) => x === 'b:low').length >= 3, `b, idle so far, gets its turns: ${order.join(' ')}`);
+  for (let i = 3; i < 8; i++) assert.ok(!(order[i] === order[i - 1] && order[i - 1] === order[i - 2] && order[i] === 'a:low'), `a does not run three in a row ahead of b: ${order.join(' ')}`);
+});
+
 test('heartbeat: a job is the worker\'s while it holds its lease', async () => {
   const c = await h.createClient('standard');
   await submit(c.key, 'pulled', 1);
