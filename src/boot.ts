@@ -144,7 +144,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     { store, registry, events, clock, transports, progressTokens, references, limiter },
     {
       instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, deferred: config.deferred, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
-      leaseGraceMs: config.leaseGraceMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
+      leaseGraceMs: config.leaseGraceMs, pullLeaseMs: config.pullLeaseMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
     },
   );
   const mc = config.migration;

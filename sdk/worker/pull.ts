@@ -29,6 +29,12 @@ export interface RunPullOptions {
   readonly waitMs?: number;
   /** The name it is registered under. @default the worker's own name */
   readonly name?: string;
+  /**
+   * How often it renews its leases on the jobs it runs (POST /internal/jobs/heartbeat), in ms; a job
+   * Allot says it no longer holds (cancelled, or taken back) is aborted. Keep it well under Allot's
+   * `scheduler.pull_lease_ms` (30 s by default). @default 10000
+   */
+  readonly heartbeatMs?: number;
   /** Told of what went wrong talking to Allot (it keeps trying). @default stderr */
   readonly onError?: (err: Error) => void;
 }
@@ -59,6 +65,8 @@ export function runPull(worker: Worker, opts: RunPullOptions): PullRunner {
   let running = 0;
   let roomFreed: () => void = () => {};
   const jobs = new Set<Promise<void>>();
+  /** Jobs running, by request id: their lease and how to stop them. */
+  const held = new Map<string, { readonly lease_token: unknown; readonly abort: AbortController }>();
   let outbox: Pending[] = [];
   let sending: Promise<void> | null = null;
 
@@ -97,17 +105,36 @@ export function runPull(worker: Worker, opts: RunPullOptions): PullRunner {
     const r = raw as Record<string, unknown>;
     let result: StandardResponse;
     let until = Number.POSITIVE_INFINITY;
+    const abort = new AbortController();
+    const id = String(r.request_id);
+    held.set(id, { lease_token: r.lease_token, abort });
     try {
       const envelope = parseJobEnvelope(raw, receivedAt);
       if (envelope.budgetMs !== null) until = receivedAt + envelope.budgetMs;
-      result = await runEnvelope(worker, envelope, { progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress) });
+      result = await runEnvelope(worker, envelope, { progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress), signal: abort.signal });
     } catch (err) {
       result = failureFromError(err, emptyUsage());
+    } finally {
+      held.delete(id);
     }
+    // Taken back or cancelled meanwhile: Allot would refuse the result.
+    if (abort.signal.aborted) return;
     outbox.push({ body: { request_id: r.request_id, lease_token: r.lease_token, ...result }, until });
     // Results of jobs that end in the same turn go in one call.
     setImmediate(() => void flush());
   };
+
+  const heartbeat = setInterval(() => {
+    if (held.size === 0) return;
+    const list = [...held].map(([id, h]) => ({ request_id: id, lease_token: h.lease_token }));
+    post('/internal/jobs/heartbeat', { worker: name, jobs: list }).then(
+      (answer) => {
+        for (const j of (answer as { jobs?: { request_id: string; active: boolean }[] }).jobs ?? []) if (!j.active) held.get(j.request_id)?.abort.abort();
+      },
+      (err: unknown) => onError(err as Error),
+    );
+  }, Math.max(100, opts.heartbeatMs ?? 10_000));
+  heartbeat.unref();
 
   const loop = (async () => {
     let backoff = 100;
@@ -151,6 +178,7 @@ export function runPull(worker: Worker, opts: RunPullOptions): PullRunner {
       roomFreed();
       await loop;
       await Promise.allSettled(jobs);
+      clearInterval(heartbeat);
       await flush();
     },
   };

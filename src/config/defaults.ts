@@ -21,6 +21,8 @@ export const DEFAULTS = Object.freeze({
   /** Deferred work also runs once every bucket has been under this utilization for this long. */
   deferredLowUtilization: { below: 0.3, forMs: 1 * MINUTE },
   leaseGraceMs: 5 * SECOND,
+  /** A pull worker's lease on a job before its heartbeat renews it (a dead worker's jobs come back after this, not at their deadline). */
+  pullLeaseMs: 30 * SECOND,
   reaperIntervalMs: 1 * SECOND,
   maxQueueDepth: 100_000,
   maxBodyBytes: 1 * MiB,

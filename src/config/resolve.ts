@@ -36,6 +36,8 @@ export interface ResolvedConfig {
   readonly deferred: DeferredPolicy;
   readonly fairnessHalfLifeMs: number;
   readonly leaseGraceMs: number;
+  /** config `scheduler.pull_lease_ms`: a pull worker's lease on a job, renewed by its heartbeats. */
+  readonly pullLeaseMs: number;
   readonly reaperIntervalMs: number;
   readonly maxQueueDepth: number;
   readonly maxBodyBytes: number;
@@ -265,6 +267,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     deferred,
     fairnessHalfLifeMs: c.scheduler?.fairness_half_life_ms ?? DEFAULTS.fairnessHalfLifeMs,
     leaseGraceMs: c.scheduler?.lease_grace_ms ?? DEFAULTS.leaseGraceMs,
+    pullLeaseMs: c.scheduler?.pull_lease_ms ?? DEFAULTS.pullLeaseMs,
     reaperIntervalMs: c.scheduler?.reaper_interval_ms ?? DEFAULTS.reaperIntervalMs,
     maxQueueDepth: c.scheduler?.max_queue_depth ?? DEFAULTS.maxQueueDepth,
     maxBodyBytes,

@@ -133,6 +133,8 @@ export const configInput = z.strictObject({
       hold_after_ms: durationMsOrZero(MAX_WAIT_MS).optional(),
       fairness_half_life_ms: durationMs(MAX_TASK_MS).optional(),
       lease_grace_ms: durationMsOrZero(MAX_INTERVAL_MS).optional(),
+      /** A pull worker's lease on a job, renewed by its heartbeats up to the job's deadline. */
+      pull_lease_ms: durationMs(MAX_INTERVAL_MS).optional(),
       reaper_interval_ms: durationMs(MAX_INTERVAL_MS).optional(),
       max_queue_depth: count().optional(),
       offpeak: z

@@ -36,7 +36,7 @@ export interface AppDeps {
   readonly progressTokens: ProgressTokens;
   /** The pull workers' rendezvous (src/workers/pull-transport.ts). */
   readonly transports: { readonly pull: PullTransport };
-  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs'>;
+  readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs' | 'pullLeaseMs' | 'leaseGraceMs'>;
   readonly startedAt: number;
   readonly version: string;
   /** This instance among those sharing its database (scale-out mode), for /status. */

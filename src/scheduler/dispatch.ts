@@ -94,9 +94,13 @@ export class Dispatch {
 
   #claim(entry: Running, q: Queued, now: number): Promise<WorkRequest | null> {
     const deadlineAt = now + q.timeoutMs;
+    const worker = this.#s.d.registry.worker(q.worker);
+    // A pull worker holds a job for `pullLeaseMs` at a time, renewed by its heartbeats: if it dies, the job
+    // comes back then, not at its deadline. Any other worker holds it to the deadline.
+    const heldUntil = worker?.transport === 'pull' ? Math.min(deadlineAt, now + (this.#s.o.pullLeaseMs ?? 30_000)) : deadlineAt;
     return this.#s.d.store.claim(entry.id, {
-      owner: this.#s.o.instanceId, now, leaseMs: q.timeoutMs + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
-      ...(this.#s.d.registry.worker(q.worker) ? { start: { deadlineAt, leaseExpiresAt: deadlineAt + this.#s.o.leaseGraceMs } } : {}),
+      owner: this.#s.o.instanceId, now, leaseMs: heldUntil - now + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
+      ...(worker ? { start: { deadlineAt, leaseExpiresAt: heldUntil + this.#s.o.leaseGraceMs } } : {}),
     });
   }
 

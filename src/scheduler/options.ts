@@ -27,6 +27,8 @@ export interface SchedulerOptions {
   readonly fairnessHalfLifeMs: number;
   /** Lease = template timeout + this. @default 5 seconds */
   readonly leaseGraceMs: number;
+  /** A pull worker's lease on a job (until its heartbeat renews it), at most to the job's deadline. @default 30000 */
+  readonly pullLeaseMs?: number | undefined;
   /** @default 1 second */
   readonly reaperIntervalMs: number;
   /** Base URL workers post progress to, e.g. http://127.0.0.1:8787. */

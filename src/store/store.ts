@@ -292,6 +292,8 @@ export interface Store {
   /** PREPARING → PENDING: dispatch could not begin (the caller releases its grant). */
   unclaim(id: string, token: number, opts: { now: number; reason: string }): Promise<WorkRequest | null>;
   setProgress(id: string, token: number, progress: Progress): Promise<boolean>;
+  /** Move the lease of a RUNNING request held under `token` on to `until` (never back); false when it is not held so. */
+  extendLease(id: string, token: number, until: number): Promise<boolean>;
   /** RUNNING → COMPLETED: charge the cost, release the hold, store the output. */
   complete(id: string, token: number, opts: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null>;
   /** RUNNING|PREPARING → WAITING_RETRY: charge what the attempt used; keep the hold. */

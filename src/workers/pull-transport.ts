@@ -165,10 +165,10 @@ export class PullTransport implements Transport {
     return { taken: true, endsRequest: h.endsRequest };
   }
 
-  /** Whether `requestId` is out to `worker` under `leaseToken` now (a heartbeat's check). */
-  holds(worker: string, requestId: string, leaseToken: number): boolean {
+  /** The job `requestId` if it is out to `worker` under `leaseToken` now (a heartbeat's check), else null. */
+  held(worker: string, requestId: string, leaseToken: number): PulledJob | null {
     const h = this.#handed.get(requestId);
-    return h !== undefined && h.out && h.worker === worker && h.job.lease_token === leaseToken;
+    return h !== undefined && h.out && h.worker === worker && h.job.lease_token === leaseToken ? h.job : null;
   }
 
   async close(): Promise<void> {

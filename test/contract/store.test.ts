@@ -628,6 +628,21 @@ for (const backend of BACKENDS) {
           assert.equal(again, null, 'only a PENDING request can be claimed');
         });
 
+        it('extendLease moves a RUNNING lease on under its own token only, and never back', async () => {
+          const q = await admit({ holdNano: 100 });
+          const r = must(await store.claim(q.id, { owner: 'puller', now: T0, leaseMs: 5_000, reserved: {}, start: { deadlineAt: T0 + 60_000, leaseExpiresAt: T0 + 5_000 } }));
+          assert.equal(await store.extendLease(q.id, r.leaseToken, T0 + 9_000), true);
+          assert.equal((await store.getRequest(q.id))?.leaseExpiresAt, T0 + 9_000);
+          assert.equal(await store.extendLease(q.id, r.leaseToken, T0 + 7_000), true, 'held: still its own');
+          assert.equal((await store.getRequest(q.id))?.leaseExpiresAt, T0 + 9_000, 'never back');
+          const before = await snapshot(store, ['client-a']);
+          assert.equal(await store.extendLease(q.id, r.leaseToken + 1, T0 + 20_000), false, 'another token');
+          assert.equal(await store.extendLease('no-such-request', 1, T0 + 20_000), false);
+          assert.deepEqual(await snapshot(store, ['client-a']), before);
+          must(await store.complete(q.id, r.leaseToken, { now: T0 + 10, output: 1, settlement: settlement(1) }));
+          assert.equal(await store.extendLease(q.id, r.leaseToken, T0 + 20_000), false, 'not RUNNING any more');
+        });
+
         it('a stale token (claim, unclaim, claim again) is refused for every write', async () => {
           const q = await admit({ holdNano: 800 });
           const c1 = must(await store.claim(q.id, { owner: 'A', now: T0 + 10, leaseMs: LEASE_MS, reserved: { email: 1 } }));

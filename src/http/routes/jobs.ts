@@ -11,7 +11,9 @@
  *   result is recorded, or refused (a lease that is no longer its own: not
  *   charged);
  * - POST /internal/jobs/heartbeat `{ worker, jobs: [ { request_id,
- *   lease_token } ] }`: which of those jobs are still the worker's.
+ *   lease_token } ] }`: renews the worker's lease on each job it still holds
+ *   (`scheduler.pull_lease_ms` more, never past the job's deadline) and says
+ *   which it no longer holds (cancelled, or taken back: stop them).
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { ServerResponse } from 'node:http';
@@ -155,13 +157,21 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/jobs/heartbeat', tags: ['internal'], summary: 'A pull worker asks which of its jobs are still its own (the others were cancelled or taken back: stop them)',
+      method: 'post', path: '/internal/jobs/heartbeat', tags: ['internal'], summary: 'A pull worker renews its leases; each job: still its own (lease renewed) or not (cancelled or taken back: stop it)',
       request: body(HeartbeatBody), responses: { 200: json(z.looseObject({ jobs: z.array(Loose) }), 'Each job: still yours or not'), ...errors },
     }),
-    (c) => {
+    async (c) => {
       const b = c.req.valid('json');
       const worker = puller(c, b.worker);
-      return c.json({ jobs: b.jobs.map((j) => ({ request_id: j.request_id, lease_token: j.lease_token, active: pull.holds(worker, j.request_id, j.lease_token) })) }, 200);
+      const now = d.clock.now();
+      const jobs = await Promise.all(b.jobs.map(async (j) => {
+        const job = pull.held(worker, j.request_id, j.lease_token);
+        // Renewed for another pull_lease_ms, never past the job's deadline (and its grace).
+        const until = job ? Math.min(job.deadline_ms, now + d.config.pullLeaseMs) + d.config.leaseGraceMs : 0;
+        const active = job !== null && (await d.store.extendLease(j.request_id, j.lease_token, until));
+        return { request_id: j.request_id, lease_token: j.lease_token, active, ...(active ? { lease_expires_in_ms: until - now } : {}) };
+      }));
+      return c.json({ jobs }, 200);
     },
   );
 }

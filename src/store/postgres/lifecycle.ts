@@ -62,6 +62,12 @@ export async function unclaim(c: PgCtx, id: string, token: number, o: { now: num
   });
 }
 
+/** A pull worker's heartbeat: its lease on the job moves on (never back). */
+export async function extendLease(c: PgCtx, id: string, token: number, until: number): Promise<boolean> {
+  const r = await c.q("UPDATE requests SET lease_expires_at = GREATEST(lease_expires_at, $1) WHERE id = $2 AND lease_token = $3 AND state = 'RUNNING' RETURNING id", [until, id, token]);
+  return r.length > 0;
+}
+
 export async function setProgress(c: PgCtx, id: string, token: number, p: Progress): Promise<boolean> {
   const r = await c.q("UPDATE requests SET progress = $1 WHERE id = $2 AND lease_token = $3 AND state = 'RUNNING' RETURNING id", [JSON.stringify(p), id, token]);
   return r.length > 0;

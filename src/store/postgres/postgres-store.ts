@@ -352,6 +352,10 @@ export class PostgresStore implements Store {
   unclaim(id: string, token: number, o: { now: number; reason: string }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.unclaim(c, id, token, o), [`req:${id}`], true);
   }
+  extendLease(id: string, token: number, until: number): Promise<boolean> {
+    return this.#op((c) => lifecycle.extendLease(c, id, token, until), [`req:${id}`], true);
+  }
+
   setProgress(id: string, token: number, p: Progress): Promise<boolean> {
     return this.#op((c) => lifecycle.setProgress(c, id, token, p), [`req:${id}`], true);
   }

@@ -17,6 +17,7 @@ import { transition } from './transition.ts';
 import { packJson } from './rows.ts';
 
 const SET_PROGRESS = "UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
+const EXTEND_LEASE = "UPDATE requests SET lease_expires_at = MAX(lease_expires_at, ?) WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
 const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id";
 
 /**
@@ -71,6 +72,11 @@ export function unclaim(c: SqliteCtx, id: string, token: number, o: { now: numbe
 }
 
 /** False when the token is stale or the request is not RUNNING. */
+/** A pull worker's heartbeat: its lease on the job moves on (never back). */
+export function extendLease(c: SqliteCtx, id: string, token: number, until: number): boolean {
+  return Number(c.q(EXTEND_LEASE).run(until, id, token).changes) > 0;
+}
+
 export function setProgress(c: SqliteCtx, id: string, token: number, p: Progress): boolean {
   const r = c.q(SET_PROGRESS).run(JSON.stringify(p), id, token);
   return Number(r.changes) > 0;

@@ -229,6 +229,10 @@ export class SqliteStore implements Store {
     return lifecycle.unclaim(this.#ctx, id, token, o);
   }
 
+  async extendLease(id: string, token: number, until: number): Promise<boolean> {
+    return lifecycle.extendLease(this.#ctx, id, token, until);
+  }
+
   async setProgress(id: string, token: number, p: Progress): Promise<boolean> {
     return lifecycle.setProgress(this.#ctx, id, token, p);
   }
