@@ -12,7 +12,10 @@
  *  4. added latency at half load: open-loop arrivals at 50% of phase 2's rate;
  *     p50/p99 of "runnable → dispatched" from Allot's own summary metric
  *
- *  5. the same end to end and drain with a pull worker (examples/noop/pull.ts, asking for up to 50 jobs at once)
+ *  5. the same end to end and drain with a pull worker (examples/noop/pull.ts, asking for up to 50 jobs at once),
+ *     its queue filled by bulk submission (1,000 per call)
+ *  6. the peers (BullMQ on Redis, graphile-worker plain and batched, pg-boss on PostgreSQL) through the same
+ *     phases, each in its own process (bench/peers/peer.ts), printed beside Allot
  *
  * Options: --seconds=10 --drain=20000 --phases=c1,c50,drain,pull-c50,pull-drain,latency --rate=N
  * --resources=none|bucket|pools (what the no-op template needs: nothing, a token
@@ -20,6 +23,7 @@
  * (arrival rate of the latency phase; default half of phase 2's). ALLOT_BENCH_PROFILE=<dir> writes a
  * V8 CPU profile of each Allot process there.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // `--backend postgres [--instances 1,2,3]`: the scale-out bench (bench/scale-out.ts) instead.
@@ -116,13 +120,37 @@ async function completedCount(admin: Client): Promise<number> {
   return s.body.requests.COMPLETED ?? 0;
 }
 
-async function drain(env: Env, n: number, job: typeof JOB = JOB): Promise<{ rate: number; enqueueRate: number; seconds: number }> {
+/** CPU ms (user + system) of a process so far, from /proc (Linux). */
+function cpuMs(p: Proc): number {
+  const stat = readFileSync(`/proc/${p.child.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ 100
+}
+
+/** Peak resident memory of a process, MB (VmHWM). */
+function peakRssMb(p: Proc): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.child.pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * Queue `n` with the scheduler stopped, then start it and time the drain.
+ * `bulk`: submitted 1,000 per POST /api/queue/enqueue/batch (4 at once), else one per POST (50 at once).
+ */
+async function drain(env: Env, n: number, job: typeof JOB = JOB, bulk = false): Promise<{ rate: number; enqueueRate: number; seconds: number; cpuMsPer1k: number; peakRssMb: number }> {
   await env.admin.request('POST', '/admin/scheduler/stop');
   const t0 = performance.now();
   let next = 0;
   await Promise.all(
-    Array.from({ length: 50 }, async () => {
+    Array.from({ length: bulk ? 4 : 50 }, async () => {
       while (next < n) {
+        if (bulk) {
+          const k = Math.min(1_000, n - next);
+          next += k;
+          const r = await env.client.request<{ results: { request_id?: string }[] }>('POST', '/api/queue/enqueue/batch', { requests: Array.from({ length: k }, () => job) });
+          if (r.status !== 200 || r.body.results.some((x) => !x.request_id)) throw new Error(`bulk enqueue answered ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
+          continue;
+        }
         next++;
         const r = await env.client.request('POST', '/api/queue/enqueue', job);
         if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${JSON.stringify(r.body)}`);
@@ -131,6 +159,7 @@ async function drain(env: Env, n: number, job: typeof JOB = JOB): Promise<{ rate
   );
   const enqueueRate = n / ((performance.now() - t0) / 1000);
   const before = await completedCount(env.admin);
+  const cpu0 = cpuMs(env.allot);
   const t1 = performance.now();
   await env.admin.request('POST', '/admin/scheduler/start');
   for (;;) {
@@ -139,7 +168,7 @@ async function drain(env: Env, n: number, job: typeof JOB = JOB): Promise<{ rate
     await sleep(100);
   }
   const seconds = (performance.now() - t1) / 1000;
-  return { rate: n / seconds, enqueueRate, seconds };
+  return { rate: n / seconds, enqueueRate, seconds, cpuMsPer1k: ((cpuMs(env.allot) - cpu0) / n) * 1000, peakRssMb: peakRssMb(env.allot) };
 }
 
 /** Open loop at `rate`/s for `seconds`: submissions do not wait for each other. */
@@ -188,13 +217,14 @@ async function phase<T>(name: string, fn: (env: Env) => Promise<T>): Promise<T> 
   }
 }
 
-const PHASES = new Set((args.get('phases') ?? 'c1,c50,drain,pull-c50,pull-drain,latency').split(','));
+const PHASES = new Set((args.get('phases') ?? 'c1,c50,drain,pull-c50,pull-drain,latency,peers').split(','));
 const none = { rps: NaN, p50: NaN, p99: NaN, errors: 0 };
 const c1 = PHASES.has('c1') ? await phase('end to end, concurrency 1', (env) => closedLoop(env.client, 1, SECONDS)) : none;
 const c50 = PHASES.has('c50') ? await phase('end to end, concurrency 50', (env) => closedLoop(env.client, 50, SECONDS)) : none;
-const dr = PHASES.has('drain') ? await phase(`drain of ${DRAIN_N} queued requests`, (env) => drain(env, DRAIN_N)) : { rate: NaN, enqueueRate: NaN, seconds: NaN };
+const noDrain = { rate: NaN, enqueueRate: NaN, seconds: NaN, cpuMsPer1k: NaN, peakRssMb: NaN };
+const dr = PHASES.has('drain') ? await phase(`drain of ${DRAIN_N} queued requests`, (env) => drain(env, DRAIN_N)) : noDrain;
 const p50 = PHASES.has('pull-c50') ? await phase('end to end, concurrency 50, pull worker', (env) => closedLoop(env.client, 50, SECONDS, PULL_JOB)) : none;
-const pdr = PHASES.has('pull-drain') ? await phase(`drain of ${DRAIN_N} queued requests, pull worker`, (env) => drain(env, DRAIN_N, PULL_JOB)) : { rate: NaN, enqueueRate: NaN, seconds: NaN };
+const pdr = PHASES.has('pull-drain') ? await phase(`drain of ${DRAIN_N} queued requests, pull worker`, (env) => drain(env, DRAIN_N, PULL_JOB, true)) : noDrain;
 const half = Number(args.get('rate') ?? Math.max(1, Math.round(c50.rps / 2)));
 const lat = PHASES.has('latency') && Number.isFinite(half)
   ? await phase(`added latency at half load (${half}/s open loop)`, async (env) => {
@@ -208,9 +238,9 @@ const f = (v: number, d = 0): string => v.toLocaleString('en-US', { maximumFract
 const rows = [
   ['end-to-end req/s, concurrency 1', f(c1.rps), `client p50 ${f(c1.p50, 2)} ms, p99 ${f(c1.p99, 2)} ms, errors ${c1.errors}`],
   ['end-to-end req/s, concurrency 50', f(c50.rps), `client p50 ${f(c50.p50, 2)} ms, p99 ${f(c50.p99, 2)} ms, errors ${c50.errors}`],
-  [`drain of ${f(DRAIN_N)} queued, req/s`, f(dr.rate), `${f(dr.seconds, 2)} s; enqueue ran at ${f(dr.enqueueRate)} req/s`],
+  [`drain of ${f(DRAIN_N)} queued, req/s`, f(dr.rate), `${f(dr.seconds, 2)} s; enqueue ran at ${f(dr.enqueueRate)} req/s; ${f(dr.cpuMsPer1k)} CPU ms / 1,000; peak RSS ${f(dr.peakRssMb)} MB`],
   ['end-to-end req/s, concurrency 50, pull worker', f(p50.rps), `client p50 ${f(p50.p50, 2)} ms, p99 ${f(p50.p99, 2)} ms, errors ${p50.errors}`],
-  [`drain of ${f(DRAIN_N)} queued, pull worker, req/s`, f(pdr.rate), `${f(pdr.seconds, 2)} s; the worker asks for up to 50 at once`],
+  [`drain of ${f(DRAIN_N)} queued, pull worker, req/s`, f(pdr.rate), `${f(pdr.seconds, 2)} s; the worker asks for up to 50 at once; bulk enqueue ran at ${f(pdr.enqueueRate)} req/s; ${f(pdr.cpuMsPer1k)} CPU ms / 1,000; peak RSS ${f(pdr.peakRssMb)} MB`],
   [`dispatch delay p50 at ${f(half)}/s`, `${f(lat.q['0.5'] ?? NaN, 3)} ms`, 'runnable → sent to worker, inside Allot'],
   [`dispatch delay p99 at ${f(half)}/s`, `${f(lat.q['0.99'] ?? NaN, 3)} ms`, `p99.9 ${f(lat.q['0.999'] ?? NaN, 3)} ms; sent ${lat.sent}, errors ${lat.errors}`],
   ['event-loop lag in that phase', `${f(lat.q.lag_p99 ?? NaN, 3)} ms`, `p99 (p50 ${f(lat.q.lag_p50 ?? NaN, 3)} ms, max ${f(lat.q.lag_max ?? NaN, 3)} ms), from prom-client`],
@@ -219,3 +249,31 @@ const w0 = Math.max(...rows.map((r) => (r[0] as string).length));
 const w1 = Math.max(...rows.map((r) => (r[1] as string).length));
 process.stdout.write(`\nAllot bench (no-op HTTP worker on loopback, SQLite file, every transition durable; template needs: ${RESOURCES === 'none' ? 'nothing' : RESOURCES === 'bucket' ? 'a token bucket' : 'a token bucket split into pools'})\n`);
 for (const r of rows) process.stdout.write(`  ${(r[0] as string).padEnd(w0)}  ${(r[1] as string).padStart(w1)}  ${r[2]}\n`);
+
+// The peers, each in a process of its own, through the same phases (bench/peers/peer.ts).
+if (PHASES.has('peers')) {
+  const peers: Record<string, number | string>[] = [];
+  for (const name of ['bullmq', 'graphile', 'graphile-batched', 'pgboss']) {
+    process.stdout.write(`… peer ${name}\n`);
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [join(ROOT, 'bench/peers/peer.ts'), name, `--n=${DRAIN_N}`, `--seconds=${SECONDS}`, '--rate=25'], { encoding: 'utf8', timeout: 600_000 });
+    const line = r.stdout.trim().split('\n').at(-1) ?? '';
+    try {
+      peers.push(JSON.parse(line) as Record<string, number | string>);
+    } catch {
+      process.stdout.write(`  ${name} did not finish: ${(r.stderr || r.stdout).slice(-500)}\n`);
+    }
+  }
+  const allotRow = { peer: 'Allot push', drain: dr.rate, e2e: c50.rps, enqueue: dr.enqueueRate, cpuMsPer1k: dr.cpuMsPer1k, pickupP50: lat.q['0.5'] ?? NaN, pickupP99: lat.q['0.99'] ?? NaN, peakRssMb: dr.peakRssMb };
+  const pullRow = { peer: 'Allot pull', drain: pdr.rate, e2e: p50.rps, enqueue: pdr.enqueueRate, cpuMsPer1k: pdr.cpuMsPer1k, pickupP50: NaN, pickupP99: NaN, peakRssMb: pdr.peakRssMb };
+  const table = [allotRow, pullRow, ...peers];
+  const cols = ['peer', 'drain', 'e2e', 'enqueue', 'cpuMsPer1k', 'pickupP50', 'pickupP99', 'peakRssMb'] as const;
+  const heads = ['system', `drain of ${f(DRAIN_N)}/s`, 'e2e/s (50 in flight)', 'enqueue/s', 'CPU ms/1,000 drained', 'pickup p50 ms', 'pickup p99 ms', 'peak RSS MB'];
+  const cell = (row: Record<string, unknown>, c: (typeof cols)[number]): string => (c === 'peer' ? String(row[c]) : f(Number(row[c]), c.startsWith('pickup') ? 2 : 0));
+  const widths = heads.map((h, i) => Math.max(h.length, ...table.map((row) => cell(row, cols[i] as (typeof cols)[number]).length)));
+  process.stdout.write('\nBeside the peers, same machine, this run (Allot: SQLite file, HTTP; peers: no-op handler in the producer\'s process):\n');
+  process.stdout.write(`  ${heads.map((h, i) => (i === 0 ? h.padEnd(widths[i] as number) : h.padStart(widths[i] as number))).join('  ')}\n`);
+  for (const row of table) process.stdout.write(`  ${cols.map((c, i) => (i === 0 ? cell(row, c).padEnd(widths[i] as number) : cell(row, c).padStart(widths[i] as number))).join('  ')}\n`);
+  for (const row of peers) process.stdout.write(`  ${row.peer}: ${row.config}\n`);
+  process.stdout.write('  Allot pickup: runnable → sent to the worker, inside Allot (dispatch delay at half load); peers: add → handler starts, at 25/s.\n');
+}
