@@ -8,6 +8,9 @@ import type { TemplateInput, WorkerInput } from './schema.ts';
 import type { Resource, TemplateDef, WorkerDef } from '../model.ts';
 import { redactUrl } from '../core/redact.ts';
 
+/** A pull worker without max_concurrency: as many at once as its polls ask for (the schema's largest value). */
+const PULL_MAX_CONCURRENCY = 100_000;
+
 export function toWorkerDef(name: string, w: WorkerInput, source: WorkerDef['source']): { def: WorkerDef; issues: string[] } {
   const issues: string[] = [];
   if ((w.transport === 'http' || w.transport === 'v2') && !w.url) issues.push(`url: required when transport is "${w.transport}"`);
@@ -18,7 +21,8 @@ export function toWorkerDef(name: string, w: WorkerInput, source: WorkerDef['sou
   if (w.transport === 'pull' && !w.token) issues.push('token: required when transport is "pull" (the worker presents it to /internal/jobs/poll)');
   return {
     def: {
-      name, transport: w.transport, url: w.url, command: w.command, maxConcurrency: w.max_concurrency ?? DEFAULTS.workerMaxConcurrency,
+      // A pull worker's polls say how much it takes at once; max_concurrency caps that only when it is set.
+      name, transport: w.transport, url: w.url, command: w.command, maxConcurrency: w.max_concurrency ?? (w.transport === 'pull' ? PULL_MAX_CONCURRENCY : DEFAULTS.workerMaxConcurrency),
       token: w.token, capabilities: w.capabilities ?? [], env: w.env, source,
     },
     issues,

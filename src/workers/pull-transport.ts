@@ -53,8 +53,9 @@ export type Delivery = { readonly taken: true; readonly endsRequest: boolean } |
 export class PullTransport implements Transport {
   readonly #polls = new Map<string, Poll[]>();
   readonly #mailbox = new Map<string, Handed[]>();
-  /** Jobs dispatched and not yet answered, by request id. */
+  /** Jobs dispatched and not yet answered, by request id, and how many of them each worker has. */
   readonly #handed = new Map<string, Handed>();
+  readonly #outstanding = new Map<string, number>();
   #onDemand: () => void = () => {};
 
   /** Called when a poll starts waiting: the scheduler looks for work it could take. */
@@ -71,9 +72,7 @@ export class PullTransport implements Transport {
 
   /** Jobs of `worker` given out or waiting for a poll, not yet answered. */
   outstanding(worker: string): number {
-    let n = 0;
-    for (const h of this.#handed.values()) if (h.worker === worker) n++;
-    return n;
+    return this.#outstanding.get(worker) ?? 0;
   }
 
   dispatch(worker: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome> {
@@ -91,7 +90,7 @@ export class PullTransport implements Transport {
         },
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      this.#handed.set(job.request_id, h);
+      this.#track(h);
       const poll = (this.#polls.get(worker.name) ?? []).find((p) => p.jobs.length < p.want);
       if (poll) this.#give(poll, h);
       else this.#mailbox.set(worker.name, [...(this.#mailbox.get(worker.name) ?? []), h]);
@@ -160,7 +159,7 @@ export class PullTransport implements Transport {
     const h = this.#handed.get(requestId);
     if (!h || h.worker !== worker || !h.out) return { taken: false, reason: `Request ${requestId} is not out to worker "${worker}"` };
     if (h.job.lease_token !== leaseToken) return { taken: false, reason: `Request ${requestId} runs under lease ${h.job.lease_token}, not ${leaseToken}` };
-    this.#handed.delete(requestId);
+    this.#untrack(h);
     h.resolve(outcome);
     return { taken: true, endsRequest: h.endsRequest };
   }
@@ -187,6 +186,21 @@ export class PullTransport implements Transport {
     });
   }
 
+  #track(h: Handed): void {
+    const prior = this.#handed.get(h.job.request_id);
+    if (prior) this.#untrack(prior);
+    this.#handed.set(h.job.request_id, h);
+    this.#outstanding.set(h.worker, this.outstanding(h.worker) + 1);
+  }
+
+  #untrack(h: Handed): void {
+    if (this.#handed.get(h.job.request_id) !== h) return;
+    this.#handed.delete(h.job.request_id);
+    const n = this.outstanding(h.worker) - 1;
+    if (n > 0) this.#outstanding.set(h.worker, n);
+    else this.#outstanding.delete(h.worker);
+  }
+
   #drop(worker: string, p: Poll): void {
     const polls = this.#polls.get(worker);
     if (!polls) return;
@@ -196,7 +210,7 @@ export class PullTransport implements Transport {
   }
 
   #forget(h: Handed): void {
-    if (this.#handed.get(h.job.request_id) === h) this.#handed.delete(h.job.request_id);
+    this.#untrack(h);
     const box = this.#mailbox.get(h.worker);
     if (box?.includes(h)) this.#mailbox.set(h.worker, box.filter((x) => x !== h));
   }
