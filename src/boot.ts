@@ -38,6 +38,7 @@ import { V2Transport } from './workers/v2-transport.ts';
 import { Migration } from './migrate/side-by-side.ts';
 import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
+import { Serial } from './core/serial.ts';
 import { PullTransport } from './workers/pull-transport.ts';
 import { AlertMonitor } from './service/alert-monitor.ts';
 import { alerts as alertConditions } from './service/alerts.ts';
@@ -175,8 +176,12 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
   sweeper.unref();
   const waiters = new Waiters(events);
-  /** What admins change, re-read from the store (another instance may have changed it). */
-  async function refreshShared(): Promise<void> {
+  const adminChanges = new Serial();
+  /** What admins change, re-read from the store (another instance may have changed it); never while this instance makes such a change. */
+  function refreshShared(): Promise<void> {
+    return adminChanges.run(rereadShared);
+  }
+  async function rereadShared(): Promise<void> {
     const before = JSON.stringify([...registry.resources.values()]);
     await registry.load();
     // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
@@ -201,7 +206,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     if (leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
   });
   const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, auth: new Auth(store, registry, adminHash), waiters,
+    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth: new Auth(store, registry, adminHash), waiters,
     references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION, cluster,
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });

@@ -86,10 +86,12 @@ export function runPull(worker: Worker, opts: RunPullOptions): PullRunner {
         try {
           await post('/internal/jobs/results', { results: batch.map((p) => p.body) });
           outbox = outbox.slice(batch.length);
+          for (const p of batch) held.delete(String(p.body.request_id));
           backoff = 100;
         } catch (err) {
           onError(err as Error);
           const now = performance.now();
+          for (const p of outbox) if (p.until <= now) held.delete(String(p.body.request_id));
           outbox = outbox.filter((p) => p.until > now);
           await sleep(backoff);
           backoff = Math.min(5_000, backoff * 2);
@@ -114,11 +116,13 @@ export function runPull(worker: Worker, opts: RunPullOptions): PullRunner {
       result = await runEnvelope(worker, envelope, { progressSink: envelope.progress === null ? null : httpProgressSink(envelope.progress), signal: abort.signal });
     } catch (err) {
       result = failureFromError(err, emptyUsage());
-    } finally {
-      held.delete(id);
     }
     // Taken back or cancelled meanwhile: Allot would refuse the result.
-    if (abort.signal.aborted) return;
+    if (abort.signal.aborted) {
+      held.delete(id);
+      return;
+    }
+    // Still held (and heartbeated) until its result is delivered: under load that can outlast a lease.
     outbox.push({ body: { request_id: r.request_id, lease_token: r.lease_token, ...result }, until });
     // Results of jobs that end in the same turn go in one call.
     setImmediate(() => void flush());

@@ -74,9 +74,14 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) =>
   app.use('/api/*', (c, next) => (c.req.path.startsWith('/api/data/') ? workerAuth(c, next) : apiAuth(c, next)));
   app.use('/admin/*', authenticate('admin'));
   // Every change an admin makes is announced (the cluster relay tells the other instances to re-read it).
+  // A change runs alone against re-reads of what admins change (scaled out, a re-read that began before it and
+  // ended after would put back what it replaced). Imports and resubmissions change none of that: they do not wait.
   app.use('/admin/*', async (c, next) => {
-    await next();
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400) d.events.emit('admin:action', `${c.req.method} ${c.req.routePath}`, {});
+    const writes = c.req.method !== 'GET' && c.req.method !== 'HEAD';
+    const long = c.req.path === '/admin/migration/import' || c.req.path === '/admin/requests/resubmit';
+    if (writes && !long) await d.adminChanges.run(() => next());
+    else await next();
+    if (writes && c.res.status < 400) d.events.emit('admin:action', `${c.req.method} ${c.req.routePath}`, {});
   });
   for (const path of ['/internal/reserve', '/internal/consume', '/internal/release', '/internal/reservations', '/internal/jobs/*']) app.use(path, authenticate('worker'));
   // Progress reports carry the per-run token they were issued (checked again, with its lease, by the route).

@@ -1,4 +1,5 @@
 /** Everything the HTTP app needs, built by main (or a test) and passed to buildApp. */
+import type { Serial } from '../core/serial.ts';
 import type { PullTransport } from '../workers/pull-transport.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Events } from '../events.ts';
@@ -36,6 +37,8 @@ export interface AppDeps {
   readonly progressTokens: ProgressTokens;
   /** The pull workers' rendezvous (src/workers/pull-transport.ts). */
   readonly transports: { readonly pull: PullTransport };
+  /** Admin changes and the re-reads of what admins change (boot.ts refreshShared) run one at a time. */
+  readonly adminChanges: Serial;
   readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs' | 'pullLeaseMs' | 'leaseGraceMs'>;
   readonly startedAt: number;
   readonly version: string;
