@@ -17,7 +17,7 @@
  *  6. the peers (BullMQ on Redis, graphile-worker plain and batched, pg-boss on PostgreSQL) through the same
  *     phases, each in its own process (bench/peers/peer.ts), printed beside Allot
  *
- * Options: --seconds=10 --drain=20000 --phases=c1,c50,drain,pull-c50,pull-drain,latency --rate=N
+ * Options: --sync=NORMAL|FULL (ALLOT_DB_SYNC) --seconds=10 --drain=20000 --phases=c1,c50,drain,pull-c50,pull-drain,latency --rate=N
  * --resources=none|bucket|pools (what the no-op template needs: nothing, a token
  * resource, or a token resource split into reserved pools)
  * (arrival rate of the latency phase; default half of phase 2's). ALLOT_BENCH_PROFILE=<dir> writes a
@@ -39,6 +39,9 @@ const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split
 const SECONDS = Number(args.get('seconds') ?? 10);
 const DRAIN_N = Number(args.get('drain') ?? 20_000);
 const RESOURCES = args.get('resources') ?? 'none';
+/** ALLOT_DB_SYNC for Allot: NORMAL (the default) or FULL (fsync at every group commit). */
+const SYNC = args.get('sync') ?? 'NORMAL';
+if (!['NORMAL', 'FULL'].includes(SYNC)) throw new Error(`--sync must be NORMAL or FULL, got "${SYNC}"`);
 if (!['none', 'bucket', 'pools'].includes(RESOURCES)) throw new Error(`--resources must be none, bucket or pools, got "${RESOURCES}"`);
 
 interface Env {
@@ -72,7 +75,7 @@ async function setup(): Promise<Env> {
     scheduler: { max_queue_depth: 200_000 },
   });
   const allot = await startProcess([...(process.env.ALLOT_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ALLOT_BENCH_PROFILE}`] : []), join(ROOT, 'src/main.ts')], {
-    env: { ALLOT_PORT: '0', ALLOT_DB: join(dir, 'allot.db'), ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn' },
+    env: { ALLOT_PORT: '0', ALLOT_DB: join(dir, 'allot.db'), ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn', ALLOT_DB_SYNC: SYNC },
     ready: /Allot listening on (http:\/\/\S+)/,
   });
   const allotUrl = /Allot listening on (http:\/\/\S+)/.exec(allot.output())?.[1] as string;
@@ -247,7 +250,7 @@ const rows = [
 ];
 const w0 = Math.max(...rows.map((r) => (r[0] as string).length));
 const w1 = Math.max(...rows.map((r) => (r[1] as string).length));
-process.stdout.write(`\nAllot bench (no-op HTTP worker on loopback, SQLite file, every transition durable; template needs: ${RESOURCES === 'none' ? 'nothing' : RESOURCES === 'bucket' ? 'a token bucket' : 'a token bucket split into pools'})\n`);
+process.stdout.write(`\nAllot bench (no-op HTTP worker on loopback, SQLite file, synchronous=${SYNC}, every transition durable; template needs: ${RESOURCES === 'none' ? 'nothing' : RESOURCES === 'bucket' ? 'a token bucket' : 'a token bucket split into pools'})\n`);
 for (const r of rows) process.stdout.write(`  ${(r[0] as string).padEnd(w0)}  ${(r[1] as string).padStart(w1)}  ${r[2]}\n`);
 
 // The peers, each in a process of its own, through the same phases (bench/peers/peer.ts).
