@@ -29,6 +29,8 @@ export interface Cluster {
   stop(): Promise<void>;
   /** The instances on this database, alive or lately gone (empty alone). */
   instances(): Promise<InstanceRow[]>;
+  /** The URL of the instance that schedules now, as it registered it; null when none is known (or alone). */
+  leaderUrl(): Promise<string | null>;
 }
 
 export function localCluster(): Cluster {
@@ -44,6 +46,9 @@ export function localCluster(): Cluster {
     async stop() {},
     async instances() {
       return [];
+    },
+    async leaderUrl() {
+      return null;
     },
   };
 }
@@ -84,5 +89,11 @@ export async function pgCluster(so: ScaleOutConfig, o: { version: string; onErro
       await pool.end();
     },
     instances: () => registry.list(),
+    async leaderUrl() {
+      const r = await pool.query<{ url: string | null }>(
+        `SELECT ci.url FROM cluster_leader cl JOIN cluster_instances ci ON ci.id = cl.holder WHERE cl.name = 'scheduler' AND cl.expires_at > now()`,
+      );
+      return r.rows[0]?.url ?? null;
+    },
   };
 }

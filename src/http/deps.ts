@@ -43,7 +43,7 @@ export interface AppDeps {
   readonly startedAt: number;
   readonly version: string;
   /** This instance among those sharing its database (scale-out mode), for /status. */
-  readonly cluster: Pick<Cluster, 'id' | 'shared' | 'instances'>;
+  readonly cluster: Pick<Cluster, 'id' | 'shared' | 'instances' | 'leaderUrl'>;
 }
 
 export interface Env {

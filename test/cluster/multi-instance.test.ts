@@ -55,8 +55,11 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
     await new Promise<void>((ok) => hook.listen(0, '127.0.0.1', ok));
     const made = allotFiles({
       // Nothing listens on port 9: every instance's probes take it out of rotation, and an alert fires.
-      workers: { noop: { transport: 'http', url: worker.url, max_concurrency: 16 }, gone: { transport: 'http', url: 'http://127.0.0.1:9/' } },
-      templates: { job: { worker: 'noop', timeout_ms: 3_000, max_attempts: 2 } },
+      workers: {
+        noop: { transport: 'http', url: worker.url, max_concurrency: 16 }, gone: { transport: 'http', url: 'http://127.0.0.1:9/' },
+        puller: { transport: 'pull', token: 'multi-pull-token-0001' },
+      },
+      templates: { job: { worker: 'noop', timeout_ms: 3_000, max_attempts: 2 }, pulled: { worker: 'puller', timeout_ms: 10_000 } },
       worker_health: { interval_ms: 200, timeout_ms: 100, failure_threshold: 2 },
       alerts: { interval_ms: 250, webhook_url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
       scheduler: { lease_grace_ms: 500, reaper_interval_ms: 200 },
@@ -224,6 +227,26 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
       reporter.close();
       await legacy.proc.stop();
     }
+  });
+
+  it('a pull worker may poll any instance: a follower sends it to the one that schedules, and takes its results there too', async () => {
+    const leader = (await leaderOf(instances)) as AllotProc;
+    const [b, c] = instances.filter((x) => x !== leader) as [AllotProc, AllotProc];
+    const client = await createClient(leader, 'pulling', 'standard');
+    await until(async () => (await b.as(client.key).request('GET', '/api/executions')).status === 200, 3_000, 'B to know the client');
+    const sub = await b.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'pulled', input: { x: 1 } });
+    assert.equal(sub.status, 202, JSON.stringify(sub.body));
+    const call = async (on: AllotProc, path: string, body: unknown): Promise<{ status: number; body: { jobs?: { request_id: string; lease_token: number }[]; results?: { accepted: boolean }[] } }> => {
+      const r = await fetch(`${on.url}${path}`, { method: 'POST', headers: { authorization: 'Bearer multi-pull-token-0001', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as never };
+    };
+    const polled = await call(b, '/internal/jobs/poll', { worker: 'puller', max_jobs: 5, wait_ms: 3_000 });
+    assert.equal(polled.status, 200, JSON.stringify(polled.body));
+    assert.deepEqual(polled.body.jobs?.map((j) => j.request_id), [sub.body.request_id], 'given out through B');
+    const job = polled.body.jobs?.[0] as { request_id: string; lease_token: number };
+    const sent = await call(c, '/internal/jobs/results', { results: [{ request_id: job.request_id, lease_token: job.lease_token, success: true, output: { via: 'C' } }] });
+    assert.deepEqual(sent.body.results?.map((r) => r.accepted), [true], 'taken through C');
+    await until(async () => (await c.as(client.key).request<{ status: string }>('GET', `/api/execution/${job.request_id}`)).body.status === 'COMPLETED', 3_000, 'completed');
   });
 
   it('the leader killed with SIGKILL: another takes over within the lease and finishes its work', async () => {

@@ -105,9 +105,28 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     if (p.kind !== 'worker') throw new AllotError('FORBIDDEN', 'This endpoint needs a worker token');
     if (p.worker.name !== named) throw new AllotError('FORBIDDEN', `worker: "${named}" is not the worker this token belongs to`);
     if (p.worker.transport !== 'pull') throw new AllotError('VALIDATION_ERROR', `worker: "${named}" is registered with transport "${p.worker.transport}", not "pull"`);
-    // Scaled out, only the scheduling instance hands out work.
-    if (!d.scheduler.leading) throw new AllotError('QUEUE_BACKUP', 'This instance does not schedule now; poll the instance that does (GET /status says which)', { retryAfterS: 1, details: { scheduling: false } });
     return named;
+  };
+  /**
+   * Scaled out, only the scheduling instance hands out work and takes results:
+   * elsewhere the call is passed on to it as it came (a redirect would lose
+   * the worker's Authorization header, which clients drop across origins),
+   * or the worker is told to come back when no instance schedules now.
+   */
+  const toLeader = async (c: Context<Env>, payload: unknown): Promise<Response | null> => {
+    if (d.scheduler.leading) return null;
+    const url = await d.cluster.leaderUrl().catch(() => null);
+    if (!url) throw new AllotError('QUEUE_BACKUP', 'No instance schedules at the moment; retry shortly', { retryAfterS: 1, details: { scheduling: false } });
+    let r: Response;
+    try {
+      r = await fetch(new URL(c.req.path, url), {
+        method: 'POST', body: JSON.stringify(payload), signal: hangup(c),
+        headers: { 'content-type': 'application/json', authorization: c.req.header('authorization') ?? '', 'x-allot-forwarded-by': d.cluster.id },
+      });
+    } catch (err) {
+      throw new AllotError('QUEUE_BACKUP', `The instance that schedules (${url}) could not be reached: ${(err as Error).message}; retry shortly`, { retryAfterS: 1, details: { scheduling: false } });
+    }
+    return new Response(await r.arrayBuffer(), { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' } });
   };
 
   app.openapi(
@@ -118,6 +137,8 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const b = c.req.valid('json');
       const worker = puller(c, b.worker);
+      const elsewhere = await toLeader(c, b);
+      if (elsewhere) return elsewhere as never;
       const gone = hangup(c);
       const jobs = await pull.poll(worker, b.max_jobs ?? 1, b.wait_ms ?? 0, gone);
       // Hung up as the answer went out: its jobs go to the next poll rather than wait out their lease.
@@ -135,6 +156,8 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const p = c.get('principal');
       if (p.kind !== 'worker') throw new AllotError('FORBIDDEN', 'This endpoint needs a worker token');
       const worker = p.worker.name;
+      const elsewhere = await toLeader(c, c.req.valid('json'));
+      if (elsewhere) return elsewhere as never;
       const results = await Promise.all(c.req.valid('json').results.map(async ({ request_id: id, lease_token: token, ...response }) => {
         const watch = whenRecorded(d.events, id, token);
         const taken = pull.deliver(worker, id, token, parseStandardResponse(response));
@@ -163,6 +186,8 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const b = c.req.valid('json');
       const worker = puller(c, b.worker);
+      const elsewhere = await toLeader(c, b);
+      if (elsewhere) return elsewhere as never;
       const now = d.clock.now();
       const jobs = await Promise.all(b.jobs.map(async (j) => {
         const job = pull.held(worker, j.request_id, j.lease_token);
