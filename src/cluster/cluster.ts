@@ -91,7 +91,7 @@ export async function pgCluster(so: ScaleOutConfig, o: { version: string; onErro
     instances: () => registry.list(),
     async leaderUrl() {
       const r = await pool.query<{ url: string | null }>(
-        `SELECT ci.url FROM cluster_leader cl JOIN cluster_instances ci ON ci.id = cl.holder WHERE cl.name = 'scheduler' AND cl.expires_at > now()`,
+        `SELECT ci.url FROM cluster_leader cl JOIN cluster_instances ci ON ci.id = cl.holder WHERE cl.name = 'scheduler' AND cl.expires_at > now() AND ci.expires_at > now()`,
       );
       return r.rows[0]?.url ?? null;
     },
