@@ -30,9 +30,6 @@ export const IN_FLIGHT_RECHECK_MS = 20;
 /** Unfinished settles and releases kept for retry; beyond it the oldest is left to expire (the safe side). */
 const MAX_UNENDED = 10_000;
 
-function unavailable(err: unknown): boolean {
-  return isUnavailable(err);
-}
 
 export class Buckets {
   readonly #l: Limiter;
@@ -98,7 +95,7 @@ export class Buckets {
       try {
         return await this.#l.take(grantId, needs, ctx, ttlMs);
       } catch (err) {
-        if (unavailable(err)) this.#wentDown();
+        if (isUnavailable(err)) this.#wentDown();
         throw err;
       }
     }
@@ -106,7 +103,7 @@ export class Buckets {
     try {
       return await this.#l.take(grantId, needs, ctx, ttlMs);
     } catch (err) {
-      if (unavailable(err)) this.#wentDown();
+      if (isUnavailable(err)) this.#wentDown();
       throw err;
     } finally {
       this.#count(needs, -1);
@@ -144,7 +141,7 @@ export class Buckets {
       await (used ? this.#l.settle(grantId, used, at) : this.#l.release(grantId));
       return true;
     } catch (err) {
-      if (!unavailable(err)) {
+      if (!isUnavailable(err)) {
         this.#onError(err);
         return true;
       }
@@ -176,7 +173,7 @@ export class Buckets {
       await this.#l.refresh();
       return this.#viewsLag;
     } catch (err) {
-      if (unavailable(err)) this.#wentDown();
+      if (isUnavailable(err)) this.#wentDown();
       else this.#onError(err);
       return false;
     }

@@ -99,12 +99,17 @@ function hangup(c: Context<Env>): AbortSignal {
 
 export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   const pull = d.transports.pull;
-  /** The calling worker, which must be the one named and a pull worker. */
-  const puller = (c: Context<Env>, named: string): string => {
+  /** The calling worker. */
+  const caller = (c: Context<Env>) => {
     const p = c.get('principal');
     if (p.kind !== 'worker') throw new AllotError('FORBIDDEN', 'This endpoint needs a worker token');
-    if (p.worker.name !== named) throw new AllotError('FORBIDDEN', `worker: "${named}" is not the worker this token belongs to`);
-    if (p.worker.transport !== 'pull') throw new AllotError('VALIDATION_ERROR', `worker: "${named}" is registered with transport "${p.worker.transport}", not "pull"`);
+    return p.worker;
+  };
+  /** The calling worker, which must be the one named and a pull worker. */
+  const puller = (c: Context<Env>, named: string): string => {
+    const w = caller(c);
+    if (w.name !== named) throw new AllotError('FORBIDDEN', `worker: "${named}" is not the worker this token belongs to`);
+    if (w.transport !== 'pull') throw new AllotError('VALIDATION_ERROR', `worker: "${named}" is registered with transport "${w.transport}", not "pull"`);
     return named;
   };
   /**
@@ -113,21 +118,21 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
    * the worker's Authorization header, which clients drop across origins),
    * or the worker is told to come back when no instance schedules now.
    */
-  const toLeader = async (c: Context<Env>, payload: unknown): Promise<Response | null> => {
-    if (d.scheduler.leading) return null;
+  app.use('/internal/jobs/*', async (c, next) => {
+    if (d.scheduler.leading) return next();
     const url = await d.cluster.leaderUrl().catch(() => null);
     if (!url) throw new AllotError('QUEUE_BACKUP', 'No instance schedules at the moment; retry shortly', { retryAfterS: 1, details: { scheduling: false } });
     let r: Response;
     try {
       r = await fetch(new URL(c.req.path, url), {
-        method: 'POST', body: JSON.stringify(payload), signal: hangup(c),
+        method: 'POST', body: await c.req.text(), signal: hangup(c),
         headers: { 'content-type': 'application/json', authorization: c.req.header('authorization') ?? '', 'x-allot-forwarded-by': d.cluster.id },
       });
     } catch (err) {
       throw new AllotError('QUEUE_BACKUP', `The instance that schedules (${url}) could not be reached: ${(err as Error).message}; retry shortly`, { retryAfterS: 1, details: { scheduling: false } });
     }
     return new Response(await r.arrayBuffer(), { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' } });
-  };
+  });
 
   app.openapi(
     createRoute({
@@ -137,8 +142,6 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const b = c.req.valid('json');
       const worker = puller(c, b.worker);
-      const elsewhere = await toLeader(c, b);
-      if (elsewhere) return elsewhere as never;
       const gone = hangup(c);
       const jobs = await pull.poll(worker, b.max_jobs ?? 1, b.wait_ms ?? 0, gone);
       // Hung up as the answer went out: its jobs go to the next poll rather than wait out their lease.
@@ -153,11 +156,7 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       request: body(ResultsBody), responses: { 200: json(z.looseObject({ results: z.array(Loose) }), 'One answer per item, in order'), ...errors },
     }),
     async (c) => {
-      const p = c.get('principal');
-      if (p.kind !== 'worker') throw new AllotError('FORBIDDEN', 'This endpoint needs a worker token');
-      const worker = p.worker.name;
-      const elsewhere = await toLeader(c, c.req.valid('json'));
-      if (elsewhere) return elsewhere as never;
+      const worker = caller(c).name;
       const results = await Promise.all(c.req.valid('json').results.map(async ({ request_id: id, lease_token: token, ...response }) => {
         const watch = whenRecorded(d.events, id, token);
         const taken = pull.deliver(worker, id, token, parseStandardResponse(response));
@@ -186,8 +185,6 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const b = c.req.valid('json');
       const worker = puller(c, b.worker);
-      const elsewhere = await toLeader(c, b);
-      if (elsewhere) return elsewhere as never;
       const now = d.clock.now();
       const jobs = await Promise.all(b.jobs.map(async (j) => {
         const job = pull.held(worker, j.request_id, j.lease_token);
