@@ -23,10 +23,3 @@ export async function listBudgets(c: PgCtx, clientId: string): Promise<BudgetRow
 export async function ensureBudget(c: PgCtx, clientId: string, period: string): Promise<void> {
   await c.q('INSERT INTO budgets (client_id, period) VALUES ($1, $2) ON CONFLICT DO NOTHING', [clientId, period]);
 }
-
-/** Releases `releaseNano` of the hold (never below zero) and charges `chargeNano`. */
-export async function settleBudget(c: PgCtx, clientId: string, period: string, releaseNano: number, chargeNano: number): Promise<void> {
-  await c.q('UPDATE budgets SET held_nano = GREATEST(0, held_nano - $1), spent_nano = spent_nano + $2 WHERE client_id = $3 AND period = $4', [
-    releaseNano, chargeNano, clientId, period,
-  ]);
-}

@@ -12,15 +12,9 @@ export async function recordSaving(c: PgCtx, v: Saving): Promise<void> {
 
 /**
  * Compression is the store's own optimization: when it stored a payload
- * compressed (`stored` is a zstd frame), it records the bytes saved.
+ * compressed (`stored` is a zstd frame), the bytes saved are recorded, by
+ * the same statement that stores it (its request row is the CTE `u`).
  */
-export async function recordCompressionSaving(c: PgCtx, requestId: string, clientId: string, template: string, at: number, stored: unknown, what: string): Promise<void> {
-  if (!(stored instanceof Uint8Array)) return;
-  const raw = rawBytes(stored);
-  await c.q(INSERT, [at, requestId, clientId, template, 'compression', 0, 0, raw - stored.length, `${what} stored with zstd: ${raw} → ${stored.length} bytes`]);
-}
-
-/** The same saving for an output, written with the transition that stores it (its request row is the CTE `u`). */
 export function compressionSavingWith(at: number, stored: unknown, what: string): AlsoWrite[] {
   if (!(stored instanceof Uint8Array)) return [];
   const raw = rawBytes(stored);
