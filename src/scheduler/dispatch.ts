@@ -12,9 +12,11 @@
  * claimed. A claim refused (cancelled meanwhile) releases the grant.
  */
 import { randomUUID } from 'node:crypto';
+import { Coalescer } from '../core/coalesce.ts';
 import { usageCost } from '../core/cost.ts';
 import type { TakeResult } from '../limiter/limiter.ts';
 import { RAW_INPUT, type WorkRequest } from '../model.ts';
+import type { ClaimOptions } from '../store/store.ts';
 import { LARGE_PAYLOAD_BYTES, largeWork } from '../service/turns.ts';
 import { RawJson, type Job, type WorkerOutcome } from '../workers/transport.ts';
 import { Batcher } from './batcher.ts';
@@ -92,15 +94,36 @@ export class Dispatch {
     void p.finally(() => this.#s.inflight.delete(p));
   }
 
+  /**
+   * Claims made in one pass are written together (Store.claimMany: one
+   * statement for all, in the order picked), when the pass ends; a claim made
+   * outside a pass (after a shared limiter's take) joins the others resumed
+   * in the same turn.
+   */
+  readonly #claims = new Coalescer<{ readonly id: string; readonly opts: ClaimOptions }, WorkRequest | null>(
+    (items) => {
+      const one = items[0];
+      return items.length === 1 && one ? this.#s.d.store.claim(one.id, one.opts).then((r) => [r]) : this.#s.d.store.claimMany(items);
+    },
+  );
+
+  /** Write the claims of the pass that just ended. */
+  flushClaims(): void {
+    this.#claims.flush();
+  }
+
   #claim(entry: Running, q: Queued, now: number): Promise<WorkRequest | null> {
     const deadlineAt = now + q.timeoutMs;
     const worker = this.#s.d.registry.worker(q.worker);
     // A pull worker holds a job for `pullLeaseMs` at a time, renewed by its heartbeats: if it dies, the job
     // comes back then, not at its deadline. Any other worker holds it to the deadline.
     const heldUntil = worker?.transport === 'pull' ? Math.min(deadlineAt, now + (this.#s.o.pullLeaseMs ?? 30_000)) : deadlineAt;
-    return this.#s.d.store.claim(entry.id, {
-      owner: this.#s.o.instanceId, now, leaseMs: heldUntil - now + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
-      ...(worker ? { start: { deadlineAt, leaseExpiresAt: heldUntil + this.#s.o.leaseGraceMs } } : {}),
+    return this.#claims.add({
+      id: entry.id,
+      opts: {
+        owner: this.#s.o.instanceId, now, leaseMs: heldUntil - now + this.#s.o.leaseGraceMs, reserved: { ...q.needs },
+        ...(worker ? { start: { deadlineAt, leaseExpiresAt: heldUntil + this.#s.o.leaseGraceMs } } : {}),
+      },
     });
   }
 

@@ -226,6 +226,8 @@ export class Loop {
       } while (this.#passAgain && !this.#stopping && !this.#paused && this.#leading);
     } finally {
       this.#passRunning = false;
+      // What this pass started is claimed in one write, in the order it was picked.
+      this.#p.dispatch.flushClaims();
     }
     this.#s.d.events.emit('scheduler:pass', performance.now() - t0, started);
     // Buckets refill with time alone: wake up when the first blocked request could fit.

@@ -10,7 +10,8 @@ import type { Usage } from '../core/cost.ts';
 import { usageCost } from '../core/cost.ts';
 import { backoffDelay, shouldRetry } from '../core/retry.ts';
 import type { Overuse, WorkRequest } from '../model.ts';
-import type { Settlement } from '../store/store.ts';
+import { Coalescer } from '../core/coalesce.ts';
+import type { CompleteOptions, Settlement } from '../store/store.ts';
 import type { WorkerOutcome } from '../workers/transport.ts';
 import type { Parts } from './parts.ts';
 import { dec, type Running, type SchedulerState } from './state.ts';
@@ -19,9 +20,19 @@ export class Reconcile {
   readonly #s: SchedulerState;
   readonly #p: Parts;
 
+  /**
+   * Completions resumed in one turn (a pull worker's batch of results, or
+   * answers arriving together) are written together: Store.completeMany.
+   */
+  readonly #completions: Coalescer<{ readonly id: string; readonly token: number; readonly opts: CompleteOptions }, WorkRequest | null>;
+
   constructor(s: SchedulerState, p: Parts) {
     this.#s = s;
     this.#p = p;
+    this.#completions = new Coalescer((items) => {
+      const one = items[0];
+      return items.length === 1 && one ? s.d.store.complete(one.id, one.token, one.opts).then((r) => [r]) : s.d.store.completeMany(items);
+    });
   }
 
   /** Reconcile a worker's answer: settle buckets and budget, then complete, retry or fail. */
@@ -37,7 +48,7 @@ export class Reconcile {
     const settlement = this.#settlement(req, entry, outcome.usage, now);
     let next: WorkRequest | null;
     if (outcome.ok) {
-      next = await store.complete(entry.id, entry.token, { now, output: outcome.output, settlement });
+      next = await this.#completions.add({ id: entry.id, token: entry.token, opts: { now, output: outcome.output, settlement } });
       if (next) {
         events.emit('request:completed', next, now - entry.startedAt);
         await this.#s.sharing.completed(next, now);

@@ -72,6 +72,23 @@ export interface Settlement {
   readonly overuse?: Overuse | undefined;
 }
 
+/** A claim: the lease it takes, what it reserved, and with `start` the attempt it begins at once. */
+export interface ClaimOptions {
+  readonly owner: string;
+  readonly now: number;
+  readonly leaseMs: number;
+  readonly reserved: Record<string, number>;
+  readonly start?: { readonly deadlineAt: number; readonly leaseExpiresAt: number } | undefined;
+}
+
+/** A completion: the output, what the attempt used and cost, and how it was optimized. */
+export interface CompleteOptions {
+  readonly now: number;
+  readonly output: unknown;
+  readonly settlement: Settlement;
+  readonly optimization?: Optimization | undefined;
+}
+
 /** A lost lease is taken back at most this many times before the request fails. */
 export const DEFAULT_MAX_RECOVERIES = 10;
 
@@ -283,10 +300,13 @@ export interface Store {
    * With `start`, also PREPARING → RUNNING in the same operation (two audit rows), for
    * a dispatcher that sends the work as soon as the claim is durable.
    */
-  claim(
-    id: string,
-    opts: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; start?: { deadlineAt: number; leaseExpiresAt: number } },
-  ): Promise<WorkRequest | null>;
+  claim(id: string, opts: ClaimOptions): Promise<WorkRequest | null>;
+  /**
+   * Several claims as one atomic operation, one statement where the store
+   * can (a poll's jobs): result `i` is what `claim(items[i])` would give,
+   * null where it does not apply. The audit rows follow the items' order.
+   */
+  claimMany(items: readonly { readonly id: string; readonly opts: ClaimOptions }[]): Promise<(WorkRequest | null)[]>;
   /** PREPARING → RUNNING under the lease; counts an attempt and sets the deadline. */
   start(id: string, token: number, opts: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null>;
   /** PREPARING → PENDING: dispatch could not begin (the caller releases its grant). */
@@ -295,7 +315,13 @@ export interface Store {
   /** Move the lease of a RUNNING request held under `token` on to `until` (never back); false when it is not held so. */
   extendLease(id: string, token: number, until: number): Promise<boolean>;
   /** RUNNING → COMPLETED: charge the cost, release the hold, store the output. */
-  complete(id: string, token: number, opts: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null>;
+  complete(id: string, token: number, opts: CompleteOptions): Promise<WorkRequest | null>;
+  /**
+   * Several completions as one atomic operation (a batch of results): result
+   * `i` is what `complete(items[i])` would give, null where the token is
+   * stale or the request is not RUNNING (nothing written or charged for it).
+   */
+  completeMany(items: readonly { readonly id: string; readonly token: number; readonly opts: CompleteOptions }[]): Promise<(WorkRequest | null)[]>;
   /** RUNNING|PREPARING → WAITING_RETRY: charge what the attempt used; keep the hold. */
   retryLater(id: string, token: number, opts: { now: number; runAt: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null>;
   /** RUNNING|PREPARING → FAILED: charge what was used, release the hold. */

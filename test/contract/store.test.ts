@@ -628,6 +628,93 @@ for (const backend of BACKENDS) {
           assert.equal(again, null, 'only a PENDING request can be claimed');
         });
 
+        it('claimMany writes what claim writes for each item, and null where a claim would not apply', async () => {
+          // Twins: the same requests, one set claimed one at a time and the other in one batch; every row and audit row alike.
+          const twin = (holdNano: number) => admit({ holdNano, input: { text: `twin ${holdNano}` } });
+          const one = [await twin(100), await twin(200), await twin(300)];
+          const many = [await twin(100), await twin(200), await twin(300)];
+          const gone = await inState('CANCELLED');
+          const opts = (k: number) => ({
+            owner: 'owner-a', now: T0 + 1000, leaseMs: 30_000, reserved: { 'gpt-test': 100 * k },
+            ...(k === 1 ? {} : { start: { deadlineAt: T0 + 20_000 + k, leaseExpiresAt: T0 + 25_000 + k } }),
+          });
+          const singles = [];
+          for (const [k, q] of one.entries()) singles.push(must(await store.claim(q.id, opts(k))));
+          const batch = await store.claimMany([...many.map((q, k) => ({ id: q.id, opts: opts(k) })), { id: gone.id, opts: opts(0) }, { id: 'no-such', opts: opts(0) }, { id: must(many[0]).id, opts: opts(0) }]);
+          assert.equal(batch.length, 6, 'one answer per item');
+          assert.deepEqual(batch.slice(3), [null, null, null], 'a cancelled request, an unknown one and a repeat are not claimed');
+          const strip = (r: WorkRequest | null) => ({ ...must(r), id: 'x', createdAt: 0, updatedAt: 0 });
+          for (let k = 0; k < 3; k++) {
+            assert.deepEqual(strip(batch[k] ?? null), strip(singles[k] ?? null), `item ${k} as a single claim would have it`);
+            assert.deepEqual(await store.getRequest(must(many[k]).id), batch[k]);
+            assert.deepEqual(await transitions(store, must(many[k]).id), await transitions(store, must(one[k]).id));
+            const audit = async (id: string) => (await store.listAudit({ requestId: id })).slice(1).map((a) => ({ ...a, seq: 0, requestId: 'x' }));
+            assert.deepEqual(await audit(must(many[k]).id), await audit(must(one[k]).id), 'audit rows alike');
+          }
+          assert.deepEqual(must(batch[1]).state, 'PREPARING');
+          assert.deepEqual((await store.countByState()).RUNNING, 4);
+          assert.deepEqual((await store.countByState()).PREPARING, 2);
+          assert.deepEqual(await store.claimMany([]), []);
+        });
+
+        it('completeMany settles a batch: stale tokens, ended requests and repeats are refused and not charged, the rest as complete would', async () => {
+          await store.createClient(makeClient('client-b'), 'hash-b', 'ak_b', 'admin');
+          const twin = (holdNano: number, clientId = 'client-a') => admit({ holdNano, clientId, input: { text: `twin ${holdNano}` } });
+          const a = [await twin(1000), await twin(2000), await twin(3000, 'client-b')];
+          const b = [await twin(1000), await twin(2000), await twin(3000, 'client-b')];
+          const ra = await Promise.all(a.map((q) => running(q.id)));
+          const rb = await Promise.all(b.map((q) => running(q.id)));
+          const stale = await running((await admit({ holdNano: 400 })).id);
+          const ended = await inState('COMPLETED', { holdNano: 500 });
+          const u = usage(40, 120, { email: 1 });
+          const opts = (k: number) => ({
+            now: T0 + 4000, output: { summary: `s${k}`, items: [k] },
+            settlement: k === 2 ? { ...settlement(7000, u, { 'gpt-test': 10 }), overuse: { workers: ['w'], at: T0 + 4000, resources: { email: { reserved: 0, used: 1 } } } } : settlement(300 * (k + 1), u),
+            ...(k === 1 ? { optimization: { offpeak: { deadlineAt: T0 + 9000 } } } : {}),
+          });
+          const singles = [];
+          for (const [k, r] of ra.entries()) singles.push(must(await store.complete(r.id, r.leaseToken, opts(k))));
+          const budgetsBefore = [await store.getBudget('client-a', PERIOD), await store.getBudget('client-b', PERIOD)];
+          const auditBefore = (await store.listAudit({ limit: 100_000 })).length;
+          const batch = await store.completeMany([
+            ...rb.map((r, k) => ({ id: r.id, token: r.leaseToken, opts: opts(k) })),
+            { id: stale.id, token: stale.leaseToken + 1, opts: opts(0) },
+            { id: ended.id, token: ended.leaseToken, opts: opts(0) },
+            { id: must(rb[0]).id, token: must(rb[0]).leaseToken, opts: opts(0) },
+            { id: 'no-such', token: 1, opts: opts(0) },
+          ]);
+          assert.equal(batch.length, 7);
+          assert.deepEqual(batch.slice(3), [null, null, null, null]);
+          const strip = (r: WorkRequest | null) => ({ ...must(r), id: 'x', createdAt: 0, updatedAt: 0, startedAt: 0 });
+          for (let k = 0; k < 3; k++) {
+            assert.deepEqual(strip(batch[k] ?? null), strip(singles[k] ?? null), `item ${k} as a single completion would have it`);
+            assert.deepEqual(await store.getRequest(must(rb[k]).id), batch[k]);
+            const audit = async (id: string) => (await store.listAudit({ requestId: id })).slice(1).map((x) => ({ ...x, seq: 0, requestId: 'x' }));
+            assert.deepEqual(await audit(must(rb[k]).id), await audit(must(ra[k]).id), 'audit rows alike');
+          }
+          assert.equal((await store.listAudit({ limit: 100_000 })).length, auditBefore + 3, 'one audit row per completion, none for the refused');
+          // The batch charged what the singles did: each client's hold released and cost spent.
+          const after = [await store.getBudget('client-a', PERIOD), await store.getBudget('client-b', PERIOD)];
+          assert.equal(must(after[0]).spentNano - must(budgetsBefore[0]).spentNano, 300 + 600);
+          assert.equal(must(budgetsBefore[0]).heldNano - must(after[0]).heldNano, 1000 + 2000);
+          assert.equal(must(after[1]).spentNano - must(budgetsBefore[1]).spentNano, 7000);
+          assert.equal(must(budgetsBefore[1]).heldNano - must(after[1]).heldNano, 3000);
+          assert.equal(await stateOf(stale.id), 'RUNNING', 'a stale token changes nothing');
+          assert.equal((await store.countByState()).COMPLETED, 7);
+          assert.deepEqual(await store.completeMany([]), []);
+        });
+
+        it('completeMany stores a large output compressed, with its saving, beside small ones', async () => {
+          const big = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
+          const rs = [await running((await admit({ holdNano: 0 })).id), await running((await admit({ holdNano: 0 })).id)];
+          const done = await store.completeMany(rs.map((r, k) => ({ id: r.id, token: r.leaseToken, opts: { now: T0 + 3000, output: k === 0 ? big : 'small', settlement: settlement(0) } })));
+          assert.deepEqual(done.map((d) => d?.state), ['COMPLETED', 'COMPLETED']);
+          assert.deepEqual((await store.getRequest(must(rs[0]).id))?.output, big);
+          assert.equal((await store.getRequest(must(rs[1]).id))?.output, 'small');
+          const compression = (await store.savingsSummary('client-a', 0)).find((x) => x.strategy === 'compression');
+          assert.equal(compression?.count, 1, 'the large output');
+        });
+
         it('extendLease moves a RUNNING lease on under its own token only, and never back', async () => {
           const q = await admit({ holdNano: 100 });
           const r = must(await store.claim(q.id, { owner: 'puller', now: T0, leaseMs: 5_000, reserved: {}, start: { deadlineAt: T0 + 60_000, leaseExpiresAt: T0 + 5_000 } }));

@@ -5,10 +5,10 @@
  * lease-fenced updates that change no state (setProgress, setPipeline), which
  * are one conditional UPDATE each.
  */
-import { sumUsage } from '../../core/cost.ts';
 import type { State } from '../../core/states.ts';
 import type { Optimization, PipelineState, Progress, RequestError, WorkRequest } from '../../model.ts';
 import type { Settlement } from '../store.ts';
+import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
 import { packJson } from '../sqlite/rows.ts';
 import { one, type PgCtx, type Val } from './context.ts';
 import { writeAudit } from './audit.ts';
@@ -85,11 +85,7 @@ export async function setPipeline(c: PgCtx, id: string, token: number, o: { now:
 /** RUNNING → COMPLETED: charge, release the hold, store the output (compressed when large, with its saving recorded). */
 export async function complete(c: PgCtx, id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
   const packed = packJson(o.output, c.compressMin);
-  return settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, {
-    ...payloadColumns('output', packed), error: null, completed_at: o.now,
-    progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
-    ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
-  }, compressionSavingWith(o.now, packed, 'output'));
+  return settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, completedColumns(payloadColumns('output', packed), o.now, o.optimization), compressionSavingWith(o.now, packed, 'output'));
 }
 
 export async function retryLater(c: PgCtx, id: string, token: number, o: { now: number; runAt: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
@@ -105,19 +101,8 @@ async function settled(c: PgCtx, id: string, token: number, to: State, now: numb
   return transition(c, id, {
     from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher',
     releaseHold: terminal, chargeNano: s.costNano, also,
-    set: (cur) => ({
-      ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
-      cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
-      ...(s.overuse ? { overuse: JSON.stringify(s.overuse) } : {}),
-    }),
-    data: (cur) => {
-      // A worker that used more than it was allowed costs more than the hold: charged, and recorded here.
-      const overrun = Number(cur.cost_nano) + s.costNano - Number(cur.hold_nano);
-      return {
-        cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}), ...(s.overuse ? { overuse: s.overuse } : {}),
-        ...(set.error ? { error: JSON.parse(set.error as string) as unknown } : {}),
-      };
-    },
+    set: (cur) => settledColumns(cur, s, set),
+    data: (cur) => settledAuditData(cur, s, set),
   });
 }
 

@@ -24,7 +24,7 @@ import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BudgetRow, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
+  AuditFilter, BudgetRow, CompleteOptions, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
   Settlement, ShadowResult, ShadowSummary, Store, StoreCapabilities, StoredRef, SystemCounts, UsageRow,
 } from '../store.ts';
 import { COMPRESS_MIN_BYTES } from '../sqlite/rows.ts';
@@ -39,6 +39,7 @@ import * as defs from './definitions.ts';
 import * as external from './external.ts';
 import * as intake from './intake.ts';
 import * as lifecycle from './lifecycle.ts';
+import * as many from './lifecycle-many.ts';
 import * as reaper from './reaper.ts';
 import * as refs from './refs.ts';
 import * as savings from './savings.ts';
@@ -346,6 +347,9 @@ export class PostgresStore implements Store {
     // Claims also keep to the order they were issued in: the order the scheduler picked (priority) is the order they commit.
     return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`, 'claims'], true);
   }
+  claimMany(items: readonly { readonly id: string; readonly opts: lifecycle.ClaimOptions }[]): Promise<(WorkRequest | null)[]> {
+    return this.#op((c) => many.claimMany(c, items), [...items.map((x) => `req:${x.id}`), 'claims'], true);
+  }
   start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.start(c, id, token, o), [`req:${id}`], true);
   }
@@ -361,6 +365,9 @@ export class PostgresStore implements Store {
   }
   complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.complete(c, id, token, o), [`req:${id}`], true);
+  }
+  completeMany(items: readonly { readonly id: string; readonly token: number; readonly opts: CompleteOptions }[]): Promise<(WorkRequest | null)[]> {
+    return this.#op((c) => many.completeMany(c, items), items.map((x) => `req:${x.id}`), true);
   }
   retryLater(id: string, token: number, o: { now: number; runAt: number; error: RequestError | null; settlement: Settlement }): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.retryLater(c, id, token, o), [`req:${id}`], true);

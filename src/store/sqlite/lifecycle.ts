@@ -6,10 +6,10 @@
  * through transition(); progress and pipeline writes are fenced the same way
  * (lease token, RUNNING) but change no state.
  */
-import { sumUsage } from '../../core/cost.ts';
 import type { State } from '../../core/states.ts';
 import type { Optimization, PipelineState, Progress, WorkRequest } from '../../model.ts';
 import type { Settlement } from '../store.ts';
+import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
 import { recordCompressionSaving } from './savings.ts';
@@ -104,11 +104,7 @@ export function complete(
 ): WorkRequest | null {
   const packed = packJson(o.output, c.compressMin);
   return c.tx(() => {
-    const done = settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, {
-      output: packed, error: null, completed_at: o.now,
-      progress: JSON.stringify({ percent: 100, message: 'completed', at: o.now }),
-      ...(o.optimization ? { optimization: JSON.stringify(o.optimization) } : {}),
-    });
+    const done = settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, completedColumns({ output: packed }, o.now, o.optimization));
     if (done) recordCompressionSaving(c, id, done.clientId, done.template, o.now, packed, 'output');
     return done;
   });
@@ -129,19 +125,8 @@ function settled(c: SqliteCtx, id: string, token: number, to: State, now: number
   return transition(c, id, {
     from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher',
     releaseHold: terminal, chargeNano: s.costNano,
-    set: (cur) => ({
-      ...set, usage: JSON.stringify(sumUsage(cur.usage ? (JSON.parse(cur.usage as string) as Settlement['usage']) : null, s.usage)),
-      cost_nano: Number(cur.cost_nano) + s.costNano, reserved: null, lease_owner: null, lease_expires_at: null,
-      ...(s.overuse ? { overuse: JSON.stringify(s.overuse) } : {}),
-    }),
-    data: (cur) => {
-      // A worker that used more than it was allowed costs more than the hold: charged, and recorded here.
-      const overrun = Number(cur.cost_nano) + s.costNano - Number(cur.hold_nano);
-      return {
-        cost_nano: s.costNano, usage: s.usage, returned: s.returned, ...(overrun > 0 ? { overrun_nano: overrun } : {}), ...(s.overuse ? { overuse: s.overuse } : {}),
-        ...(set.error ? { error: JSON.parse(set.error as string) } : {}),
-      };
-    },
+    set: (cur) => settledColumns(cur, s, set),
+    data: (cur) => settledAuditData(cur, s, set),
   });
 }
 

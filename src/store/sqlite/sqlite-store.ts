@@ -19,9 +19,9 @@ import { Worker } from 'node:worker_threads';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { LevelsPort } from '../../limiter/local-limiter.ts';
-import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AuditEntry, Client, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BudgetRow, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
+  AuditFilter, BudgetRow, ClaimOptions, CompleteOptions, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow, ReapOptions,
 } from '../store.ts';
 import { migrateSqlite } from './migrate.ts';
@@ -37,6 +37,7 @@ import * as definitions from './definitions.ts';
 import * as external from './external.ts';
 import * as intake from './intake.ts';
 import * as lifecycle from './lifecycle.ts';
+import * as many from './lifecycle-many.ts';
 import * as reaper from './reaper.ts';
 import * as refs from './refs.ts';
 import * as savings from './savings.ts';
@@ -214,11 +215,12 @@ export class SqliteStore implements Store {
     return intake.importRequest(this.#ctx, q, actor);
   }
 
-  async claim(
-    id: string,
-    o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; start?: { deadlineAt: number; leaseExpiresAt: number } },
-  ): Promise<WorkRequest | null> {
+  async claim(id: string, o: ClaimOptions): Promise<WorkRequest | null> {
     return lifecycle.claim(this.#ctx, id, o);
+  }
+
+  async claimMany(items: readonly { readonly id: string; readonly opts: ClaimOptions }[]): Promise<(WorkRequest | null)[]> {
+    return many.claimMany(this.#ctx, items);
   }
 
   async start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
@@ -241,8 +243,12 @@ export class SqliteStore implements Store {
     return lifecycle.setPipeline(this.#ctx, id, token, o);
   }
 
-  async complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
+  async complete(id: string, token: number, o: CompleteOptions): Promise<WorkRequest | null> {
     return lifecycle.complete(this.#ctx, id, token, o);
+  }
+
+  async completeMany(items: readonly { readonly id: string; readonly token: number; readonly opts: CompleteOptions }[]): Promise<(WorkRequest | null)[]> {
+    return many.completeMany(this.#ctx, items);
   }
 
   async retryLater(id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): Promise<WorkRequest | null> {

@@ -1,0 +1,123 @@
+/**
+ * Claims and completions in batches (a pull worker's poll, a batch of its
+ * results): the same moves as lifecycle.ts's claim and complete, checked and
+ * audited the same way, written with one statement per table for the whole
+ * batch instead of one per request. Inside the group-commit transaction the
+ * read and the writes are one atomic operation, so the checks made in JS
+ * against the rows read hold when the rows are written.
+ *
+ * A completion whose output is stored compressed (a large one, bytes rather
+ * than text) goes through the single-request path inside the same operation.
+ */
+import type { State } from '../../core/states.ts';
+import type { WorkRequest } from '../../model.ts';
+import { movableFrom } from '../move-check.ts';
+import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
+import type { ClaimOptions, CompleteOptions } from '../store.ts';
+import type { Row, SqliteCtx, Val } from './context.ts';
+import { complete } from './lifecycle.ts';
+import { packJson, toRequest } from './rows.ts';
+
+/** Rows of the audit log to insert, in order: [at, request_id, client_id, from, to, actor, data]. */
+type AuditRow = [number, string, string, State, State, string, string | null];
+
+const INSERT_AUDITS = `INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data)
+  SELECT value ->> 0, value ->> 1, value ->> 2, 'transition', value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?) ORDER BY key`;
+
+const CLAIM = `UPDATE requests SET
+    state = CASE WHEN j.s THEN 'RUNNING' ELSE 'PREPARING' END, updated_at = j.now, lease_owner = j.owner, lease_token = lease_token + 1,
+    reserved = j.reserved, lease_expires_at = j.lease, attempts = attempts + j.s,
+    deadline_at = CASE WHEN j.s THEN j.deadline ELSE deadline_at END,
+    started_at = CASE WHEN j.s THEN COALESCE(started_at, j.now) ELSE started_at END,
+    progress = CASE WHEN j.s THEN NULL ELSE progress END
+  FROM (SELECT value ->> 'id' AS id, value ->> 's' AS s, value ->> 'now' AS now, value ->> 'owner' AS owner, value ->> 'reserved' AS reserved,
+          value ->> 'lease' AS lease, value ->> 'deadline' AS deadline FROM json_each(?)) AS j
+  WHERE requests.id = j.id AND requests.state = 'PENDING' RETURNING *`;
+
+const CURRENT = `SELECT id, state, lease_token, client_id, period, hold_nano, usage, cost_nano FROM requests WHERE id IN (SELECT value FROM json_each(?))`;
+
+const COMPLETE = `UPDATE requests SET
+    state = 'COMPLETED', updated_at = j.now, output = j.output, error = NULL, completed_at = j.now, progress = j.progress,
+    optimization = COALESCE(j.optimization, requests.optimization), usage = j.usage, cost_nano = j.cost, overuse = COALESCE(j.overuse, requests.overuse),
+    reserved = NULL, lease_owner = NULL, lease_expires_at = NULL
+  FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value ->> 'now' AS now, value ->> 'output' AS output, value ->> 'progress' AS progress,
+          value ->> 'optimization' AS optimization, value ->> 'usage' AS usage, value ->> 'cost' AS cost, value ->> 'overuse' AS overuse FROM json_each(?)) AS j
+  WHERE requests.id = j.id AND requests.state = 'RUNNING' AND requests.lease_token = j.token RETURNING *`;
+
+const SETTLE_BUDGET = 'UPDATE budgets SET held_nano = MAX(0, held_nano - ?), spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?';
+
+/** PENDING → PREPARING (→ RUNNING with `start`) for each item; see lifecycle.ts claim. */
+export function claimMany(c: SqliteCtx, items: readonly { readonly id: string; readonly opts: ClaimOptions }[]): (WorkRequest | null)[] {
+  if (items.length === 0) return [];
+  return c.tx(() => {
+    const seen = new Set<string>();
+    const rows = c.q(CLAIM).all(JSON.stringify(items.flatMap(({ id, opts: o }) => {
+      if (seen.has(id)) return []; // The same request twice: the first claims it, the second finds it claimed.
+      seen.add(id);
+      return [{
+        id, s: o.start ? 1 : 0, now: o.now, owner: o.owner, reserved: JSON.stringify(o.reserved),
+        lease: o.start ? o.start.leaseExpiresAt : o.now + o.leaseMs, deadline: o.start?.deadlineAt ?? null,
+      }];
+    }))) as Row[];
+    const byId = new Map(rows.map((r) => [r.id as string, r]));
+    const audits: AuditRow[] = [];
+    const out = items.map(({ id, opts: o }) => {
+      const r = byId.get(id);
+      if (!r) return null;
+      byId.delete(id);
+      const client = r.client_id as string;
+      const reserved = JSON.stringify({ reserved: o.reserved });
+      audits.push([o.now, id, client, 'PENDING', 'PREPARING', o.owner, reserved]);
+      if (o.start) audits.push([o.now, id, client, 'PREPARING', 'RUNNING', 'dispatcher', JSON.stringify({ attempt: Number(r.attempts) })]);
+      return toRequest(r);
+    });
+    if (audits.length) c.q(INSERT_AUDITS).run(JSON.stringify(audits));
+    for (const r of out) if (r) c.countMove('PENDING', r.state);
+    return out;
+  });
+}
+
+/** RUNNING → COMPLETED for each item; see lifecycle.ts complete. */
+export function completeMany(c: SqliteCtx, items: readonly { readonly id: string; readonly token: number; readonly opts: CompleteOptions }[]): (WorkRequest | null)[] {
+  if (items.length === 0) return [];
+  const packed = items.map((x) => packJson(x.opts.output, c.compressMin));
+  return c.tx(() => {
+    const current = new Map((c.q(CURRENT).all(JSON.stringify(items.map((x) => x.id))) as Row[]).map((r) => [r.id as string, r]));
+    const writes: Record<string, Val>[] = [];
+    const audits: AuditRow[] = [];
+    /** Per client and period: [hold released, cost charged]. */
+    const budgets = new Map<string, [number, number, string, string]>();
+    const single = new Map<number, WorkRequest | null>();
+    const taken = new Set<string>();
+    items.forEach((x, i) => {
+      const cur = current.get(x.id);
+      if (!cur || taken.has(x.id) || movableFrom(cur, { from: ['RUNNING'], to: 'COMPLETED', token: x.token }) === null) return;
+      taken.add(x.id);
+      const p = packed[i] as string | Uint8Array;
+      // Stored compressed: bytes do not travel in JSON, and the saving is recorded with it.
+      if (typeof p !== 'string') return single.set(i, complete(c, x.id, x.token, x.opts));
+      const s = x.opts.settlement;
+      const set = settledColumns(cur, s, completedColumns({ output: p }, x.opts.now, x.opts.optimization));
+      writes.push({ id: x.id, token: x.token, now: x.opts.now, output: p, progress: set.progress as string, optimization: (set.optimization as string | undefined) ?? null, usage: set.usage as string, cost: set.cost_nano as number, overuse: (set.overuse as string | undefined) ?? null });
+      audits.push([x.opts.now, x.id, cur.client_id as string, 'RUNNING', 'COMPLETED', 'dispatcher', JSON.stringify(settledAuditData(cur, s, set))]);
+      const key = `${cur.client_id as string}\n${cur.period as string}`;
+      const b = budgets.get(key) ?? [0, 0, cur.client_id as string, cur.period as string];
+      b[0] += Number(cur.hold_nano);
+      b[1] += s.costNano;
+      budgets.set(key, b);
+    });
+    const rows = writes.length ? (c.q(COMPLETE).all(JSON.stringify(writes)) as Row[]) : [];
+    if (rows.length !== writes.length) throw new Error(`completeMany: ${writes.length} rows checked, ${rows.length} written`);
+    for (const [release, charge, client, period] of budgets.values()) if (release !== 0 || charge !== 0) c.q(SETTLE_BUDGET).run(release, charge, client, period);
+    if (audits.length) c.q(INSERT_AUDITS).run(JSON.stringify(audits));
+    for (let k = 0; k < rows.length; k++) c.countMove('RUNNING', 'COMPLETED');
+    const byId = new Map(rows.map((r) => [r.id as string, r]));
+    return items.map((x, i) => {
+      if (single.has(i)) return single.get(i) ?? null;
+      const r = byId.get(x.id);
+      if (!r) return null;
+      byId.delete(x.id);
+      return toRequest(r);
+    });
+  });
+}
