@@ -24,7 +24,7 @@ export class Metrics {
     });
     const dispatchDelayQ = new client.Summary({
       name: 'allot_dispatch_delay_quantiles_seconds', help: 'Time from runnable to dispatch, quantiles over the last 10 minutes', registers: [r],
-      percentiles: [0.5, 0.9, 0.99, 0.999], maxAgeSeconds: 600, ageBuckets: 5,
+      percentiles: [0.5, 0.9, 0.99, 0.999], maxAgeSeconds: 600, ageBuckets: 2,
     });
     const duration = new client.Histogram({
       name: 'allot_request_run_seconds', help: 'Worker run time', labelNames: ['template'], registers: [r],
