@@ -13,14 +13,9 @@
  * between them are what to read on a shared machine. ALLOT_BENCH_PROFILE=<dir>
  * writes a V8 CPU profile of each Allot process there.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { dropRedisPrefix } from '../test/helpers/app-backend.ts';
-import { Client, percentile, ROOT, sleep, startProcess, tempDir, writeJson, type Proc } from '../test/helpers/proc.ts';
+import { Client, percentile, sleep, type Proc } from '../test/helpers/proc.ts';
+import { completedCount, cpuMs, startAllot } from './allot.ts';
 
-const ADMIN = 'bench-admin-key-0123456789';
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
   const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -32,9 +27,6 @@ const INSTANCES = opt('instances', '1,2,3').split(',').map(Number);
 const SECONDS = Number(opt('seconds', '10'));
 const CONCURRENCY = Number(opt('concurrency', '50'));
 const DRAIN_N = Number(opt('drain', '5000'));
-const PG_URL = process.env.ALLOT_BENCH_PG_URL ?? process.env.ALLOT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.ALLOT_BENCH_REDIS_URL ?? process.env.ALLOT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const TICK = 100; // USER_HZ: /proc/<pid>/stat times are in ticks of 1/100 s on Linux
 
 interface Cluster {
   readonly label: string;
@@ -44,56 +36,22 @@ interface Cluster {
   stop(): Promise<void>;
 }
 
-function cpuMs(p: Proc): number {
-  const stat = readFileSync(`/proc/${p.child.pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
-}
-
+/** `n` Allot processes on a fresh SQLite file or PostgreSQL schema and Redis prefix (bench/allot.ts), with a no-op HTTP worker. */
 async function start(label: string, n: number, postgres: boolean): Promise<Cluster> {
-  const dir = tempDir('allot-bench-scale-');
-  const worker = await startProcess([join(ROOT, 'examples/noop/server.ts'), '--port', '0'], { ready: /listening on (http:\/\/\S+)/ });
-  const workerUrl = /listening on (http:\/\/\S+)/.exec(worker.output())?.[1] as string;
-  writeJson(join(dir, 'config.json'), {
-    workers: { noop: { transport: 'http', url: workerUrl, max_concurrency: 64 } },
-    templates: { noop: { worker: 'noop', timeout_ms: 30_000 } },
-    scheduler: { max_queue_depth: 200_000 },
+  const a = await startAllot({
+    backend: postgres ? 'postgres' : 'sqlite',
+    instances: n,
+    config: (workerUrl) => ({
+      workers: { noop: { transport: 'http', url: workerUrl, max_concurrency: 64 } },
+      templates: { noop: { worker: 'noop', timeout_ms: 30_000 } },
+      scheduler: { max_queue_depth: 200_000 },
+    }),
   });
-  const schema = `allot_bench_${randomBytes(4).toString('hex')}`;
-  const env: Record<string, string> = postgres
-    ? { ALLOT_DATABASE_URL: PG_URL, ALLOT_DATABASE_SCHEMA: schema, ALLOT_REDIS_URL: REDIS_URL, ALLOT_REDIS_PREFIX: schema }
-    : { ALLOT_DB: join(dir, 'allot.db') };
-  const prof = process.env.ALLOT_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ALLOT_BENCH_PROFILE}`] : [];
-  const procs = await Promise.all(Array.from({ length: n }, () => startProcess([...prof, join(ROOT, 'src/main.ts')], {
-    env: { ALLOT_PORT: '0', ALLOT_CONFIG: join(dir, 'config.json'), ALLOT_ADMIN_KEY: ADMIN, ALLOT_LOG_LEVEL: 'warn', ...env },
-    ready: /Allot listening on (http:\/\/\S+)/,
-  })));
-  const urls = procs.map((p) => /Allot listening on (http:\/\/\S+)/.exec(p.output())?.[1] as string);
-  const admins = urls.map((u) => new Client(u, ADMIN));
-  const r = await (admins[0] as Client).request<{ api_key: string }>('POST', '/admin/clients', { name: 'bench', tier: 'enterprise', max_concurrent: 10_000 });
-  const clients = admins.map((a) => a.withKey(r.body.api_key));
-  // Every instance knows the client (admin changes reach the others within a poll interval), and one leads.
-  for (const c of clients) while ((await c.request('GET', '/api/executions?limit=1')).status !== 200) await sleep(100);
-  return {
-    label, procs, admins, clients,
-    async stop() {
-      for (const c of [...admins, ...clients]) c.close();
-      for (const p of procs) await p.stop('SIGINT');
-      await worker.stop();
-      if (postgres) {
-        const c = new pg.Client({ connectionString: PG_URL });
-        await c.connect();
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        await c.end();
-        await dropRedisPrefix(schema);
-      }
-    },
-  };
+  return { label, procs: a.procs, admins: a.admins, clients: a.clients, stop: () => a.stop() };
 }
 
-async function completed(c: Cluster): Promise<number> {
-  const s = await (c.admins[0] as Client).request<{ requests: Record<string, number> }>('GET', '/status');
-  return s.body.requests.COMPLETED ?? 0;
+function completed(c: Cluster): Promise<number> {
+  return completedCount(c.admins[0] as Client);
 }
 
 const JOB = { template: 'noop', input: { n: 1 } };
