@@ -2,7 +2,8 @@
  * Claims and completions in batches (a pull worker's poll, a batch of its
  * results): the same moves as lifecycle.ts's claim and complete, checked and
  * audited the same way, written with one statement per table for the whole
- * batch instead of one per request. Inside the group-commit transaction the
+ * batch (values bound as `VALUES` rows, see values.ts) instead of one per
+ * request. Inside the group-commit transaction the
  * read and the writes are one atomic operation, so the checks made in JS
  * against the rows read hold when the rows are written.
  *
@@ -17,32 +18,31 @@ import type { ClaimOptions, CompleteOptions } from '../store.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { complete } from './lifecycle.ts';
 import { packJson, toRequest } from './rows.ts';
+import { eachChunk } from './values.ts';
 
-/** Rows of the audit log to insert, in order: [at, request_id, client_id, from, to, actor, data]. */
-type AuditRow = [number, string, string, State, State, string, string | null];
+/** Rows of the audit log to insert, in order: [at, request_id, client_id, kind, from, to, actor, data]. */
+type AuditRow = [number, string, string, 'transition', State, State, string, string | null];
 
-const INSERT_AUDITS = `INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data)
-  SELECT value ->> 0, value ->> 1, value ->> 2, 'transition', value ->> 3, value ->> 4, value ->> 5, value ->> 6 FROM json_each(?) ORDER BY key`;
+const insertAudits = (values: string): string => `INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data) VALUES ${values}`;
 
-const CLAIM = `UPDATE requests SET
+const claimRows = (values: string): string => `WITH j(id, s, now, owner, reserved, lease, deadline) AS (VALUES ${values})
+  UPDATE requests SET
     state = CASE WHEN j.s THEN 'RUNNING' ELSE 'PREPARING' END, updated_at = j.now, lease_owner = j.owner, lease_token = lease_token + 1,
     reserved = j.reserved, lease_expires_at = j.lease, attempts = attempts + j.s,
     deadline_at = CASE WHEN j.s THEN j.deadline ELSE deadline_at END,
     started_at = CASE WHEN j.s THEN COALESCE(started_at, j.now) ELSE started_at END,
     progress = CASE WHEN j.s THEN NULL ELSE progress END
-  FROM (SELECT value ->> 'id' AS id, value ->> 's' AS s, value ->> 'now' AS now, value ->> 'owner' AS owner, value ->> 'reserved' AS reserved,
-          value ->> 'lease' AS lease, value ->> 'deadline' AS deadline FROM json_each(?)) AS j
-  WHERE requests.id = j.id AND requests.state = 'PENDING' RETURNING *`;
+  FROM j WHERE requests.id = j.id AND requests.state = 'PENDING' RETURNING *`;
 
-const CURRENT = `SELECT id, state, lease_token, client_id, period, hold_nano, usage, cost_nano FROM requests WHERE id IN (SELECT value FROM json_each(?))`;
+const currentRows = (values: string): string =>
+  `WITH j(id) AS (VALUES ${values}) SELECT id, state, lease_token, client_id, period, hold_nano, usage, cost_nano FROM requests WHERE id IN (SELECT id FROM j)`;
 
-const COMPLETE = `UPDATE requests SET
+const completeRows = (values: string): string => `WITH j(id, token, now, output, progress, optimization, usage, cost, overuse) AS (VALUES ${values})
+  UPDATE requests SET
     state = 'COMPLETED', updated_at = j.now, output = j.output, error = NULL, completed_at = j.now, progress = j.progress,
     optimization = COALESCE(j.optimization, requests.optimization), usage = j.usage, cost_nano = j.cost, overuse = COALESCE(j.overuse, requests.overuse),
     reserved = NULL, lease_owner = NULL, lease_expires_at = NULL
-  FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value ->> 'now' AS now, value ->> 'output' AS output, value ->> 'progress' AS progress,
-          value ->> 'optimization' AS optimization, value ->> 'usage' AS usage, value ->> 'cost' AS cost, value ->> 'overuse' AS overuse FROM json_each(?)) AS j
-  WHERE requests.id = j.id AND requests.state = 'RUNNING' AND requests.lease_token = j.token RETURNING *`;
+  FROM j WHERE requests.id = j.id AND requests.state = 'RUNNING' AND requests.lease_token = j.token RETURNING *`;
 
 const SETTLE_BUDGET = 'UPDATE budgets SET held_nano = MAX(0, held_nano - ?), spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?';
 
@@ -51,14 +51,11 @@ export function claimMany(c: SqliteCtx, items: readonly { readonly id: string; r
   if (items.length === 0) return [];
   return c.tx(() => {
     const seen = new Set<string>();
-    const rows = c.q(CLAIM).all(JSON.stringify(items.flatMap(({ id, opts: o }) => {
+    const rows = eachChunk(c, 7, items.flatMap(({ id, opts: o }): Val[][] => {
       if (seen.has(id)) return []; // The same request twice: the first claims it, the second finds it claimed.
       seen.add(id);
-      return [{
-        id, s: o.start ? 1 : 0, now: o.now, owner: o.owner, reserved: JSON.stringify(o.reserved),
-        lease: o.start ? o.start.leaseExpiresAt : o.now + o.leaseMs, deadline: o.start?.deadlineAt ?? null,
-      }];
-    }))) as Row[];
+      return [[id, o.start ? 1 : 0, o.now, o.owner, JSON.stringify(o.reserved), o.start ? o.start.leaseExpiresAt : o.now + o.leaseMs, o.start?.deadlineAt ?? null]];
+    }), claimRows);
     const byId = new Map(rows.map((r) => [r.id as string, r]));
     const audits: AuditRow[] = [];
     const out = items.map(({ id, opts: o }) => {
@@ -67,11 +64,11 @@ export function claimMany(c: SqliteCtx, items: readonly { readonly id: string; r
       byId.delete(id);
       const client = r.client_id as string;
       const reserved = JSON.stringify({ reserved: o.reserved });
-      audits.push([o.now, id, client, 'PENDING', 'PREPARING', o.owner, reserved]);
-      if (o.start) audits.push([o.now, id, client, 'PREPARING', 'RUNNING', 'dispatcher', JSON.stringify({ attempt: Number(r.attempts) })]);
+      audits.push([o.now, id, client, 'transition', 'PENDING', 'PREPARING', o.owner, reserved]);
+      if (o.start) audits.push([o.now, id, client, 'transition', 'PREPARING', 'RUNNING', 'dispatcher', JSON.stringify({ attempt: Number(r.attempts) })]);
       return toRequest(r);
     });
-    if (audits.length) c.q(INSERT_AUDITS).run(JSON.stringify(audits));
+    eachChunk(c, 8, audits, insertAudits);
     for (const r of out) if (r) c.countMove('PENDING', r.state);
     return out;
   });
@@ -82,8 +79,8 @@ export function completeMany(c: SqliteCtx, items: readonly { readonly id: string
   if (items.length === 0) return [];
   const packed = items.map((x) => packJson(x.opts.output, c.compressMin));
   return c.tx(() => {
-    const current = new Map((c.q(CURRENT).all(JSON.stringify(items.map((x) => x.id))) as Row[]).map((r) => [r.id as string, r]));
-    const writes: Record<string, Val>[] = [];
+    const current = new Map(eachChunk(c, 1, items.map((x) => [x.id]), currentRows).map((r) => [r.id as string, r]));
+    const writes: Val[][] = [];
     const audits: AuditRow[] = [];
     /** Per client and period: [hold released, cost charged]. */
     const budgets = new Map<string, [number, number, string, string]>();
@@ -98,18 +95,18 @@ export function completeMany(c: SqliteCtx, items: readonly { readonly id: string
       if (typeof p !== 'string') return single.set(i, complete(c, x.id, x.token, x.opts));
       const s = x.opts.settlement;
       const set = settledColumns(cur, s, completedColumns({ output: p }, x.opts.now, x.opts.optimization));
-      writes.push({ id: x.id, token: x.token, now: x.opts.now, output: p, progress: set.progress as string, optimization: (set.optimization as string | undefined) ?? null, usage: set.usage as string, cost: set.cost_nano as number, overuse: (set.overuse as string | undefined) ?? null });
-      audits.push([x.opts.now, x.id, cur.client_id as string, 'RUNNING', 'COMPLETED', 'dispatcher', JSON.stringify(settledAuditData(cur, s, set))]);
+      writes.push([x.id, x.token, x.opts.now, p, set.progress as string, (set.optimization as string | undefined) ?? null, set.usage as string, set.cost_nano as number, (set.overuse as string | undefined) ?? null]);
+      audits.push([x.opts.now, x.id, cur.client_id as string, 'transition', 'RUNNING', 'COMPLETED', 'dispatcher', JSON.stringify(settledAuditData(cur, s, set))]);
       const key = `${cur.client_id as string}\n${cur.period as string}`;
       const b = budgets.get(key) ?? [0, 0, cur.client_id as string, cur.period as string];
       b[0] += Number(cur.hold_nano);
       b[1] += s.costNano;
       budgets.set(key, b);
     });
-    const rows = writes.length ? (c.q(COMPLETE).all(JSON.stringify(writes)) as Row[]) : [];
+    const rows = eachChunk(c, 9, writes, completeRows);
     if (rows.length !== writes.length) throw new Error(`completeMany: ${writes.length} rows checked, ${rows.length} written`);
     for (const [release, charge, client, period] of budgets.values()) if (release !== 0 || charge !== 0) c.q(SETTLE_BUDGET).run(release, charge, client, period);
-    if (audits.length) c.q(INSERT_AUDITS).run(JSON.stringify(audits));
+    eachChunk(c, 8, audits, insertAudits);
     for (let k = 0; k < rows.length; k++) c.countMove('RUNNING', 'COMPLETED');
     const byId = new Map(rows.map((r) => [r.id as string, r]));
     return items.map((x, i) => {
