@@ -15,7 +15,7 @@ import type { WorkRequest } from '../../model.ts';
 import { movableFrom } from '../move-check.ts';
 import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
 import type { ClaimOptions, CompleteOptions } from '../store.ts';
-import type { Row, SqliteCtx, Val } from './context.ts';
+import type { SqliteCtx, Val } from './context.ts';
 import { complete } from './lifecycle.ts';
 import { packJson, toRequest } from './rows.ts';
 import { eachChunk } from './values.ts';

@@ -19,14 +19,28 @@ export function eachChunk(c: SqliteCtx, width: number, rows: readonly (readonly 
   const out: Row[] = [];
   for (let at = 0; at < rows.length;) {
     const n = chunkSize(rows.length - at);
-    const tuple = `(${new Array<string>(width).fill('?').join(', ')})`;
-    const stmt = c.q(sql(new Array<string>(n).fill(tuple).join(', ')));
+    const stmt = c.q(statement(sql, width, n));
     const args: Val[] = [];
     for (let k = at; k < at + n; k++) args.push(...(rows[k] as readonly Val[]));
     for (const r of stmt.all(...args) as Row[]) out.push(r);
     at += n;
   }
   return out;
+}
+
+/** The text of `sql` for `n` rows of `width`, made once per shape. */
+const texts = new WeakMap<(values: string) => string, Map<string, string>>();
+function statement(sql: (values: string) => string, width: number, n: number): string {
+  let byShape = texts.get(sql);
+  if (!byShape) texts.set(sql, (byShape = new Map()));
+  const shape = `${width}x${n}`;
+  let text = byShape.get(shape);
+  if (text === undefined) {
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    text = sql(Array.from({ length: n }, () => tuple).join(', '));
+    byShape.set(shape, text);
+  }
+  return text;
 }
 
 /** The largest power of two not above `left` (and MAX_CHUNK). */
