@@ -704,6 +704,19 @@ for (const backend of BACKENDS) {
           assert.deepEqual(await store.completeMany([]), []);
         });
 
+        it('claimMany and completeMany of 700 at once: each item its own answer, in order', async () => {
+          const qs: WorkRequest[] = [];
+          for (let k = 0; k < 700; k++) qs.push(await admit({ holdNano: 10 }));
+          const start = { deadlineAt: T0 + 20_000, leaseExpiresAt: T0 + 25_000 };
+          const claimedAll = await store.claimMany(qs.map((q) => ({ id: q.id, opts: { owner: 'o', now: T0 + 1000, leaseMs: 1000, reserved: {}, start } })));
+          assert.deepEqual(claimedAll.map((r) => r?.id), qs.map((q) => q.id));
+          const done = await store.completeMany(claimedAll.map((r, k) => ({ id: must(r).id, token: must(r).leaseToken, opts: { now: T0 + 2000, output: k, settlement: settlement(1) } })));
+          assert.deepEqual(done.map((r) => r?.output), qs.map((_, k) => k));
+          assert.equal((await store.countByState()).COMPLETED, 700);
+          assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 700, heldNano: 0 });
+          assert.deepEqual(await transitions(store, must(qs[699]).id), ['null→PENDING', 'PENDING→PREPARING', 'PREPARING→RUNNING', 'RUNNING→COMPLETED']);
+        });
+
         it('completeMany stores a large output compressed, with its saving, beside small ones', async () => {
           const big = { summary: 'lorem ipsum dolor sit amet '.repeat(400) };
           const rs = [await running((await admit({ holdNano: 0 })).id), await running((await admit({ holdNano: 0 })).id)];
