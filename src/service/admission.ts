@@ -5,6 +5,7 @@
  * scheduler only after it is durable.
  */
 import type { Clock } from '../core/clock.ts';
+import { Coalescer } from '../core/coalesce.ts';
 import { AllotError } from '../core/errors.ts';
 import { periodOf } from '../core/budget.ts';
 import { usdToNano } from '../core/money.ts';
@@ -12,7 +13,7 @@ import { score, URGENCY_POINTS, type Urgency } from '../core/priority.ts';
 import type { Events } from '../events.ts';
 import type { Client, Estimate, ExecutingSystem, TemplateDef, WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
-import type { Store } from '../store/store.ts';
+import type { EnqueueInput, EnqueueResult, Store } from '../store/store.ts';
 import { estimateRequest, modelOf } from './estimate.ts';
 import { bodyHash, cacheKey, uuidv7 } from './ids.ts';
 import type { Registry } from './registry.ts';
@@ -61,6 +62,17 @@ export interface AdmissionDeps {
 
 export class Admission {
   readonly #d: AdmissionDeps;
+
+  /**
+   * Submissions that reach the store in the same turn (a bulk submit's
+   * items, or single ones arriving together) are stored as one operation
+   * (Store.enqueueMany); each still gets its own answer.
+   */
+  readonly #enqueues = new Coalescer<EnqueueInput, EnqueueResult | AllotError>((inputs) => {
+    const one = inputs[0];
+    if (inputs.length === 1 && one) return this.#d.store.enqueue(one).then((r) => [r], (err: unknown) => (err instanceof AllotError ? [err] : Promise.reject(err)));
+    return this.#d.store.enqueueMany(inputs);
+  });
 
   constructor(deps: AdmissionDeps) {
     this.#d = deps;
@@ -210,7 +222,8 @@ export class Admission {
       ...(toV2 ? { system: 'v2' as const } : {}),
       ...(opts.shadowOf ? { shadowOf: opts.shadowOf } : {}),
     };
-    const res = await store.enqueue({ request, budgetLimitNano: this.budgetLimitNano(client), inputJson: asked.inputJson, inputZstd: asked.inputZstd });
+    const res = await this.#enqueues.add({ request, budgetLimitNano: this.budgetLimitNano(client), inputJson: asked.inputJson, inputZstd: asked.inputZstd });
+    if (res instanceof AllotError) throw res;
     if (res.kind === 'existing') return { request: this.#sameBody(res.request, hash), created: false };
     events.emit('request:accepted', res.request);
     if (hit) {

@@ -19,6 +19,7 @@
  * charge the request.
  */
 import type { Usage } from '../core/cost.ts';
+import type { AllotError } from '../core/errors.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../core/alert-state.ts';
@@ -287,6 +288,13 @@ export interface Store {
    * earlier request for a repeated idempotency key.
    */
   enqueue(input: EnqueueInput): Promise<EnqueueResult>;
+  /**
+   * Several submissions as one operation (a bulk submit): result `i` is
+   * what `enqueue(inputs[i])` would give, or the error it would throw
+   * (BUDGET_EXCEEDED) for that item alone. Holds are taken in the items'
+   * order, each all or nothing, never beyond a limit.
+   */
+  enqueueMany(inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | AllotError)[]>;
   getRequest(id: string): Promise<WorkRequest | null>;
   findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null>;
   listRequests(filter: RequestFilter): Promise<WorkRequest[]>;

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { zstdCompressSync } from 'node:zlib';
 import { STATES, type State } from '../../src/core/states.ts';
 import { RAW_INPUT, type WorkRequest } from '../../src/model.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { EnqueueResult, Store } from '../../src/store/store.ts';
+import { AllotError } from '../../src/core/errors.ts';
 import { BACKENDS, skipReason, type BackendHandle } from '../helpers/store-backends.ts';
 import {
   ERR, NEXT_PERIOD, PERIOD, T0, httpWorker, makeClient, makeRequest, makeTemplate, must, rejectsWith,
@@ -445,6 +446,49 @@ for (const backend of BACKENDS) {
           assert.equal(a.clientId, 'client-a');
           assert.equal(a.requestId, q.id);
           assert.equal(await store.getRequest('req_missing'), null);
+        });
+
+        it('enqueueMany gives each item what enqueue would: created, existing, or its own BUDGET_EXCEEDED, holds in order within the limit', async () => {
+          // Twins: client-a admits one at a time, client-b the same requests in one batch; every answer and total alike.
+          await store.createClient(makeClient('client-b'), 'hash-b', 'ak_b', 'admin');
+          const limit = 10_000;
+          const big = { text: 'The quick brown fox jumps over the lazy dog. '.repeat(500) };
+          const plan = (clientId: string) => [
+            makeRequest({ clientId, holdNano: 3000, input: 'a' }),
+            makeRequest({ clientId, holdNano: 3000, idempotencyKey: 'k1', input: 'b' }),
+            makeRequest({ clientId, holdNano: 9000, input: 'c' }), // does not fit after the first two
+            makeRequest({ clientId, holdNano: 3000, idempotencyKey: 'k1', input: 'b again' }), // the key just used
+            makeRequest({ clientId, holdNano: 1000, idempotencyKey: 'stored', input: 'd' }), // stored before the batch
+            makeRequest({ clientId, holdNano: 2000, input: big }),
+            makeRequest({ clientId, holdNano: 1000, input: 'e' }),
+            makeRequest({ clientId, holdNano: 2000, input: 'f' }), // one over
+            makeRequest({ clientId, holdNano: 0, input: 'g' }),
+          ];
+          const answer = (r: EnqueueResult | AllotError) => (r instanceof AllotError ? r.code : `${r.kind} ${r.request.clientId === 'client-a' || r.request.clientId === 'client-b' ? String(r.request.input === big ? 'big' : r.request.input) : ''}`);
+          const single = [];
+          await store.enqueue({ request: makeRequest({ clientId: 'client-a', holdNano: 0, idempotencyKey: 'stored', input: 'old' }), budgetLimitNano: limit });
+          await store.enqueue({ request: makeRequest({ clientId: 'client-b', holdNano: 0, idempotencyKey: 'stored', input: 'old' }), budgetLimitNano: limit });
+          for (const q of plan('client-a')) {
+            try {
+              single.push(answer(await store.enqueue({ request: q, budgetLimitNano: limit })));
+            } catch (err) {
+              single.push(answer(err as AllotError));
+            }
+          }
+          const batch = (await store.enqueueMany(plan('client-b').map((q) => ({ request: q, budgetLimitNano: limit })))).map(answer);
+          assert.deepEqual(single, ['created a', 'created b', 'BUDGET_EXCEEDED', 'existing b', 'existing old', 'created big', 'created e', 'BUDGET_EXCEEDED', 'created g']);
+          assert.deepEqual(batch, single);
+          const a = await store.getBudget('client-a', PERIOD);
+          assert.deepEqual(await store.getBudget('client-b', PERIOD), { ...a, clientId: 'client-b' });
+          assert.equal(a.heldNano, 9000);
+          const rows = async (clientId: string) => (await store.listRequests({ clientId, limit: 100 })).length;
+          assert.equal(await rows('client-b'), await rows('client-a'));
+          const audits = async (clientId: string) => (await store.listAudit({ clientId, limit: 1000 })).map((x) => `${x.to} ${JSON.stringify(x.data)}`);
+          assert.deepEqual(await audits('client-b'), await audits('client-a'), 'the same audit rows, in the same order');
+          const saved = async (clientId: string) => (await store.savingsSummary(clientId, 0)).find((x) => x.strategy === 'compression');
+          assert.equal((await saved('client-b'))?.count, 1, 'the large input stored compressed, its saving recorded');
+          assert.deepEqual((await store.findByIdempotencyKey('client-b', 'k1'))?.input, 'b');
+          assert.deepEqual(await store.enqueueMany([]), []);
         });
 
         it('holds add up per client and period', async () => {
@@ -1584,6 +1628,21 @@ for (const backend of BACKENDS) {
           const b = await must(stores[2]).getBudget('client-a', PERIOD);
           assert.equal(b.heldNano, 20 * hold);
           assert.ok(b.heldNano <= limit, 'held within the limit');
+          assert.equal((await store.listRequests({ limit: 1000 })).length, 20, 'one row per admitted request');
+          assert.equal((await store.listAudit({ limit: 1000 })).length, 20, 'one audit row per admitted request');
+        });
+
+        it('ten batches of 20 against a 1 USD budget from three stores at once: exactly 20 holds of 0.05 USD are admitted', async () => {
+          const stores = await threeStores();
+          const limit = 1e9;
+          const hold = 5e7;
+          const batches = Array.from({ length: 10 }, () => Array.from({ length: 20 }, () => makeRequest({ holdNano: hold })));
+          const results = await together(batches.map((qs, i) => [must(stores[i % 3]), (s: Store) => s.enqueueMany(qs.map((q) => ({ request: q, budgetLimitNano: limit })))] as const));
+          const answers = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : assert.fail(String(r.reason))));
+          assert.equal(answers.filter((a) => !(a instanceof AllotError)).length, 20, 'admitted');
+          for (const a of answers) if (a instanceof AllotError) assert.equal(a.code, 'BUDGET_EXCEEDED');
+          for (const s of stores) await s.durable();
+          assert.equal((await must(stores[2]).getBudget('client-a', PERIOD)).heldNano, 20 * hold);
           assert.equal((await store.listRequests({ limit: 1000 })).length, 20, 'one row per admitted request');
           assert.equal((await store.listAudit({ limit: 1000 })).length, 20, 'one audit row per admitted request');
         });

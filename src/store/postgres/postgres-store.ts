@@ -38,6 +38,7 @@ import * as clients from './clients.ts';
 import * as defs from './definitions.ts';
 import * as external from './external.ts';
 import * as intake from './intake.ts';
+import * as intakeMany from './intake-many.ts';
 import * as lifecycle from './lifecycle.ts';
 import * as many from './lifecycle-many.ts';
 import * as reaper from './reaper.ts';
@@ -306,6 +307,9 @@ export class PostgresStore implements Store {
 
   enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     return this.#op((c) => intake.enqueue(c, input), [`client:${input.request.clientId}`], true);
+  }
+  enqueueMany(inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | AllotError)[]> {
+    return this.#op((c) => intakeMany.enqueueMany(c, inputs), [...new Set(inputs.map((x) => `client:${x.request.clientId}`))], true);
   }
   importRequest(q: WorkRequest, actor: string): Promise<EnqueueResult> {
     return this.#op((c) => intake.importRequest(c, q, actor), [`client:${q.clientId}`]);

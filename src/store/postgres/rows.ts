@@ -35,6 +35,11 @@ const OUTPUT_PARAM = SQLITE_COLUMNS.indexOf('output');
 if (SQLITE_COLUMNS[INPUT_PARAM] !== 'input' || OUTPUT_PARAM < 0) throw new Error('sqlite/rows.ts INSERT_REQUEST no longer has input and output where expected');
 
 const COLUMNS = SQLITE_COLUMNS.flatMap((c) => (c === 'input' || c === 'output' ? [c, `${c}_zstd`] : [c]));
+/** The requests table's columns a new request sets, in insertRequestParams' order. */
+export function requestColumns(): readonly string[] {
+  return COLUMNS;
+}
+
 /** INSERT of a request; appends `suffix` (ON CONFLICT …, RETURNING …). */
 export function insertRequestSql(suffix = ''): string {
   return `INSERT INTO requests (${COLUMNS.join(', ')}) VALUES (${placeholders(COLUMNS.length)}) ${suffix}`;

@@ -51,6 +51,19 @@ export function enqueue(c: SqliteCtx, input: EnqueueInput): EnqueueResult {
   });
 }
 
+/** Several submissions in one operation: each item's result, or the AllotError it alone is refused with. */
+export function enqueueMany(c: SqliteCtx, inputs: readonly EnqueueInput[]): (EnqueueResult | AllotError)[] {
+  return c.tx(() => inputs.map((input) => {
+    try {
+      return enqueue(c, input);
+    } catch (err) {
+      // Refused before anything of it was written (the budget check comes first).
+      if (err instanceof AllotError) return err;
+      throw err;
+    }
+  }));
+}
+
 /**
  * Stores a request v2 created, in whatever state it is in there, keyed by
  * its v2 execution id (`externalId`): a pending one holds its budget, a

@@ -16,6 +16,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
+import type { AllotError } from '../../core/errors.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { LevelsPort } from '../../limiter/local-limiter.ts';
@@ -209,6 +210,10 @@ export class SqliteStore implements Store {
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     return intake.enqueue(this.#ctx, input);
+  }
+
+  async enqueueMany(inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | AllotError)[]> {
+    return intake.enqueueMany(this.#ctx, inputs);
   }
 
   async importRequest(q: WorkRequest, actor: string): Promise<EnqueueResult> {
