@@ -7,20 +7,21 @@
  * The budget decision is made from the budgets read first: items are taken
  * in order while their holds fit. The statement inserts those (a key already
  * stored is skipped, as for one), adds each client's total hold with the
- * same conditional upsert as a single submission, and writes the audit rows
- * and compression savings. If another writer moved a budget in between so
- * that a total no longer fits, the statement refuses as a whole (nothing
- * written) and every item goes through the single path. Items the read says
+ * same conditional upsert as a single submission, and writes the audit
+ * rows. If another writer moved a budget in between so that a total no
+ * longer fits, the statement refuses as a whole (nothing written) and every
+ * item goes through the single path. Items the read says
  * do not fit, and keys stored meanwhile, are decided by the single path too,
  * which refuses or finds them with its own atomic check. So nothing is ever
  * held beyond a limit, and each item's answer is the one it would get alone.
+ * An input stored compressed goes through the single path as well: its bytes
+ * are bound as they are there, and its saving recorded with it.
  */
 import { AllotError } from '../../core/errors.ts';
 import type { EnqueueInput, EnqueueResult } from '../store.ts';
 import { one, type PgCtx, type Val } from './context.ts';
 import { enqueue } from './intake.ts';
 import { insertRequestParams, requestColumns, toRequestRow } from './rows.ts';
-import { rawBytes } from '../sqlite/rows.ts';
 
 const BUDGETS = 'SELECT client_id, period, spent_nano, held_nano FROM budgets WHERE (client_id, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))';
 const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = $1 AND idempotency_key = $2';
@@ -31,11 +32,11 @@ export const MIN_BATCH = 4;
 function insertMany(): string {
   const cols = requestColumns().join(', ');
   return `WITH v AS (SELECT * FROM jsonb_populate_recordset(NULL::requests, $1::jsonb)),
-    extra AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, ord int, audit text, saved bigint, method text)),
+    extra AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, ord int, audit text)),
     lim AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(client_id text, period text, lim bigint)),
     ins AS (INSERT INTO requests (${cols}) SELECT ${cols} FROM v
       ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING id, client_id, period, hold_nano, template, state, created_at),
+      RETURNING id, client_id, period, hold_nano, state, created_at),
     g AS (SELECT client_id, period, SUM(hold_nano)::bigint AS hold FROM ins GROUP BY client_id, period),
     b AS (INSERT INTO budgets (client_id, period, held_nano) SELECT client_id, period, hold FROM g
       ON CONFLICT (client_id, period) DO UPDATE SET held_nano = budgets.held_nano + EXCLUDED.held_nano
@@ -43,9 +44,7 @@ function insertMany(): string {
         AND budgets.spent_nano + budgets.held_nano + EXCLUDED.held_nano > lim.lim)
       RETURNING client_id),
     a AS (INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data)
-      SELECT ins.created_at, ins.id, ins.client_id, 'transition', NULL, ins.state, 'api', extra.audit FROM ins JOIN extra ON extra.id = ins.id ORDER BY extra.ord),
-    s AS (INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method)
-      SELECT ins.created_at, ins.id, ins.client_id, ins.template, 'compression', 0, 0, extra.saved, extra.method FROM ins JOIN extra ON extra.id = ins.id WHERE extra.saved IS NOT NULL)
+      SELECT ins.created_at, ins.id, ins.client_id, 'transition', NULL, ins.state, 'api', extra.audit FROM ins JOIN extra ON extra.id = ins.id ORDER BY extra.ord)
     SELECT ins.id, (SELECT CASE WHEN (SELECT count(*) FROM g) <> (SELECT count(*) FROM b) THEN allot_refuse('BUDGET_EXCEEDED') ELSE 0 END) AS refused FROM ins`;
 }
 let INSERT_MANY: string | undefined;
@@ -82,18 +81,18 @@ export async function enqueueMany(c: PgCtx, inputs: readonly EnqueueInput[]): Pr
     const group = `${q.clientId}\n${q.period}`;
     const after = (used.get(group) ?? 0) + q.holdNano;
     const key = q.idempotencyKey === null ? null : `${q.clientId}\n${q.idempotencyKey}`;
-    // Over the limit by the read, or a key repeated within the batch: decided alone, after the batch.
-    if ((x.budgetLimitNano !== null && after > x.budgetLimitNano) || (key !== null && keys.has(key))) return void rest.push(i);
+    // Over the limit by the read, a key repeated within the batch, or an input stored compressed (its bytes are
+    // bound as they are, not spelled out in the batch's JSON, which would hold up the event loop): decided alone.
+    if ((x.budgetLimitNano !== null && after > x.budgetLimitNano) || (key !== null && keys.has(key)) || (c.compressMin > 0 && (x.inputJson?.length ?? 0) >= c.compressMin)) {
+      return void rest.push(i);
+    }
+    const { params, input } = insertRequestParams(q, c.compressMin, x.inputJson, x.inputZstd);
+    if (input instanceof Uint8Array) return void rest.push(i);
     if (key !== null) keys.add(key);
     used.set(group, after);
     if (x.budgetLimitNano !== null) limits.set(group, { client_id: q.clientId, period: q.period, lim: x.budgetLimitNano });
-    const { params, input } = insertRequestParams(q, c.compressMin, x.inputJson, x.inputZstd);
     rows.push(Object.fromEntries(requestColumns().map((col, k) => [col, jsonValue(params[k] as Val)])));
-    const raw = input instanceof Uint8Array ? rawBytes(input) : 0;
-    extra.push({
-      id: q.id, ord: i, audit: JSON.stringify({ template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources }),
-      saved: input instanceof Uint8Array ? raw - input.length : null, method: input instanceof Uint8Array ? `input stored with zstd: ${raw} → ${input.length} bytes` : null,
-    });
+    extra.push({ id: q.id, ord: i, audit: JSON.stringify({ template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources }) });
     batched.push(i);
   });
   let inserted: Set<string> | null = null;
@@ -120,8 +119,8 @@ export async function enqueueMany(c: PgCtx, inputs: readonly EnqueueInput[]): Pr
   return out as (EnqueueResult | AllotError)[];
 }
 
-/** A column value as JSON for jsonb_populate_recordset: bytes as bytea's hex text. */
+/** A column value as JSON for jsonb_populate_recordset (bytes, which only a compressed payload has, never come here). */
 function jsonValue(v: Val): unknown {
-  if (v instanceof Uint8Array) return `\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}`;
+  if (v instanceof Uint8Array) throw new Error('enqueueMany: a compressed payload goes through the single path');
   return v;
 }
