@@ -15,7 +15,9 @@
  * which refuses or finds them with its own atomic check. So nothing is ever
  * held beyond a limit, and each item's answer is the one it would get alone.
  * An input stored compressed goes through the single path as well: its bytes
- * are bound as they are there, and its saving recorded with it.
+ * are bound as they are there, and its saving recorded with it. An item
+ * decided alone is decided in its place: the items before it are written
+ * first, so holds are taken in the items' order.
  */
 import { AllotError } from '../../core/errors.ts';
 import type { EnqueueInput, EnqueueResult } from '../store.ts';
@@ -52,70 +54,85 @@ let INSERT_MANY: string | undefined;
 /** Result `i` is what enqueue(inputs[i]) gives: created, existing, or the error it throws (BUDGET_EXCEEDED). */
 export async function enqueueMany(c: PgCtx, inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | AllotError)[]> {
   const out: (EnqueueResult | AllotError | undefined)[] = inputs.map(() => undefined);
-  const alone = async (i: number): Promise<void> => {
+  const alone = async (i: number): Promise<EnqueueResult | AllotError> => {
     try {
-      out[i] = await enqueue(c, inputs[i] as EnqueueInput);
+      return (out[i] = await enqueue(c, inputs[i] as EnqueueInput));
     } catch (err) {
       if (!(err instanceof AllotError)) throw err;
-      out[i] = err;
+      return (out[i] = err);
     }
   };
   if (inputs.length < MIN_BATCH) {
     await Promise.all(inputs.map((_, i) => alone(i)));
     return out as (EnqueueResult | AllotError)[];
   }
-  // What each client and period has spent and held, read now; the statement checks it again.
+  // What each client and period has spent and held, read now; every statement checks it again.
   const groups = [...new Map(inputs.map((x) => [`${x.request.clientId}\n${x.request.period}`, x.request])).values()];
   const used = new Map<string, number>();
   for (const r of await c.q(BUDGETS, [groups.map((q) => q.clientId), groups.map((q) => q.period)])) {
     used.set(`${r.client_id as string}\n${r.period as string}`, Number(r.spent_nano) + Number(r.held_nano));
   }
-  const rows: Record<string, unknown>[] = [];
-  const extra: Record<string, unknown>[] = [];
-  const limits = new Map<string, { client_id: string; period: string; lim: number }>();
-  const batched: number[] = [];
-  const rest: number[] = [];
+  const groupOf = (q: EnqueueInput['request']): string => `${q.clientId}\n${q.period}`;
   const keys = new Set<string>();
-  inputs.forEach((x, i) => {
-    const q = x.request;
-    const group = `${q.clientId}\n${q.period}`;
-    const after = (used.get(group) ?? 0) + q.holdNano;
-    const key = q.idempotencyKey === null ? null : `${q.clientId}\n${q.idempotencyKey}`;
-    // Over the limit by the read, a key repeated within the batch, or an input stored compressed (its bytes are
-    // bound as they are, not spelled out in the batch's JSON, which would hold up the event loop): decided alone.
-    if ((x.budgetLimitNano !== null && after > x.budgetLimitNano) || (key !== null && keys.has(key)) || (c.compressMin > 0 && (x.inputJson?.length ?? 0) >= c.compressMin)) {
-      return void rest.push(i);
+  /** Items taken in order into the statement being made; it is written before any item after it is decided alone. */
+  let run: { i: number; row: Record<string, unknown>; extra: Record<string, unknown> }[] = [];
+  const write = async (): Promise<void> => {
+    const batch = run;
+    run = [];
+    if (batch.length === 0) return;
+    const limits = new Map<string, { client_id: string; period: string; lim: number }>();
+    for (const { i } of batch) {
+      const x = inputs[i] as EnqueueInput;
+      if (x.budgetLimitNano !== null) limits.set(groupOf(x.request), { client_id: x.request.clientId, period: x.request.period, lim: x.budgetLimitNano });
     }
-    const { params, input } = insertRequestParams(q, c.compressMin, x.inputJson, x.inputZstd);
-    if (input instanceof Uint8Array) return void rest.push(i);
-    if (key !== null) keys.add(key);
-    used.set(group, after);
-    if (x.budgetLimitNano !== null) limits.set(group, { client_id: q.clientId, period: q.period, lim: x.budgetLimitNano });
-    rows.push(Object.fromEntries(requestColumns().map((col, k) => [col, jsonValue(params[k] as Val)])));
-    extra.push({ id: q.id, ord: i, audit: JSON.stringify({ template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources }) });
-    batched.push(i);
-  });
-  let inserted: Set<string> | null = null;
-  if (batched.length > 0) {
+    let inserted: Set<string> | null = null;
     INSERT_MANY ??= insertMany();
     try {
-      inserted = new Set((await c.q(INSERT_MANY, [JSON.stringify(rows), JSON.stringify(extra), JSON.stringify([...limits.values()])])).map((r) => r.id as string));
+      inserted = new Set((await c.q(INSERT_MANY, [JSON.stringify(batch.map((b) => b.row)), JSON.stringify(batch.map((b) => b.extra)), JSON.stringify([...limits.values()])]))
+        .map((r) => r.id as string));
     } catch (err) {
-      // A budget moved since it was read: nothing was written; each is decided alone.
+      // A budget moved since it was read: nothing was written; each is decided alone, in order.
       if ((err as { code?: unknown }).code !== 'P0001' || (err as Error).message !== 'allot_refuse:BUDGET_EXCEEDED') throw err;
     }
-  }
-  for (const i of batched) {
-    const x = inputs[i] as EnqueueInput;
-    if (inserted?.has(x.request.id)) {
-      out[i] = { kind: 'created', request: x.request };
+    for (const { i } of batch) {
+      const q = (inputs[i] as EnqueueInput).request;
+      if (inserted?.has(q.id)) {
+        out[i] = { kind: 'created', request: q };
+        continue;
+      }
+      // Not inserted: its key was stored meanwhile (found), or the statement refused (decided alone).
+      used.set(groupOf(q), (used.get(groupOf(q)) ?? 0) - q.holdNano);
+      const prior = inserted && q.idempotencyKey !== null ? await one(c, BY_IDEMPOTENCY_KEY, [q.clientId, q.idempotencyKey]) : undefined;
+      if (prior) out[i] = { kind: 'existing', request: toRequestRow(prior) };
+      else await decideAlone(i);
+    }
+  };
+  const decideAlone = async (i: number): Promise<void> => {
+    const r = await alone(i);
+    const q = (inputs[i] as EnqueueInput).request;
+    if (!(r instanceof AllotError) && r.kind === 'created') used.set(groupOf(q), (used.get(groupOf(q)) ?? 0) + q.holdNano);
+  };
+  for (const [i, x] of inputs.entries()) {
+    const q = x.request;
+    const after = (used.get(groupOf(q)) ?? 0) + q.holdNano;
+    const key = q.idempotencyKey === null ? null : `${q.clientId}\n${q.idempotencyKey}`;
+    const params = insertRequestParams(q, c.compressMin, x.inputJson, x.inputZstd);
+    // Decided alone, after what comes before it is written: over the limit by the read, a key repeated within the
+    // batch, or an input stored compressed (its bytes are bound as they are there, not spelled out in the batch's JSON).
+    if ((x.budgetLimitNano !== null && after > x.budgetLimitNano) || (key !== null && keys.has(key)) || params.input instanceof Uint8Array) {
+      await write();
+      await decideAlone(i);
       continue;
     }
-    const prior = inserted && x.request.idempotencyKey !== null ? await one(c, BY_IDEMPOTENCY_KEY, [x.request.clientId, x.request.idempotencyKey]) : undefined;
-    if (prior) out[i] = { kind: 'existing', request: toRequestRow(prior) };
-    else rest.push(i);
+    if (key !== null) keys.add(key);
+    used.set(groupOf(q), after);
+    run.push({
+      i,
+      row: Object.fromEntries(requestColumns().map((col, k) => [col, jsonValue(params.params[k] as Val)])),
+      extra: { id: q.id, ord: i, audit: JSON.stringify({ template: q.template, hold_nano: q.holdNano, estimate: q.estimate.resources }) },
+    });
   }
-  for (const i of rest.toSorted((a, b) => a - b)) await alone(i);
+  await write();
   return out as (EnqueueResult | AllotError)[];
 }
 
