@@ -205,7 +205,14 @@ describe('three instances on PostgreSQL and Redis', { skip }, () => {
       const client = await createClient(leader, 'watcher', 'standard');
       await until(async () => (await c.as(client.key).request('GET', '/api/executions')).status === 200, 3_000, 'C to know the client');
 
-      const sub = await b.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'reported', input: {} });
+      // Submitted on B, which hears of the new client and template within a moment (until then: 401, or 400 naming the template).
+      const submit = () => b.as(client.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'reported', input: {} });
+      let sub = await submit();
+      const unknown = (status: number): boolean => status === 400 || status === 401;
+      await until(async () => {
+        if (unknown(sub.status)) sub = await submit();
+        return !unknown(sub.status);
+      }, 3_000, 'B to know the client and the template');
       assert.equal(sub.status, 202, JSON.stringify(sub.body));
       const stream = await fetch(`${c.url}/api/execution/${sub.body.request_id}/events`, { headers: { authorization: `Bearer ${client.key}` }, signal: AbortSignal.timeout(15_000) });
       assert.equal(stream.status, 200);
