@@ -28,8 +28,8 @@ import { insertRequestParams, requestColumns, toRequestRow } from './rows.ts';
 const BUDGETS = 'SELECT client_id, period, spent_nano, held_nano FROM budgets WHERE (client_id, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))';
 const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = $1 AND idempotency_key = $2';
 
-/** Fewer than this many go one by one, side by side (one round trip each) rather than as a batch (two). */
-export const MIN_BATCH = 4;
+/** Fewer than this many go one by one (one round trip each) rather than as a batch (two). */
+const MIN_BATCH = 4;
 
 function insertMany(): string {
   const cols = requestColumns().join(', ');
@@ -63,7 +63,7 @@ export async function enqueueMany(c: PgCtx, inputs: readonly EnqueueInput[]): Pr
     }
   };
   if (inputs.length < MIN_BATCH) {
-    await Promise.all(inputs.map((_, i) => alone(i)));
+    for (const i of inputs.keys()) await alone(i);
     return out as (EnqueueResult | AllotError)[];
   }
   // What each client and period has spent and held, read now; every statement checks it again.

@@ -6,8 +6,8 @@
  * are one conditional UPDATE each.
  */
 import type { State } from '../../core/states.ts';
-import type { Optimization, PipelineState, Progress, RequestError, WorkRequest } from '../../model.ts';
-import type { Settlement } from '../store.ts';
+import type { PipelineState, Progress, RequestError, WorkRequest } from '../../model.ts';
+import type { ClaimOptions, CompleteOptions, Settlement } from '../store.ts';
 import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
 import { packJson } from '../sqlite/rows.ts';
 import { one, type PgCtx, type Val } from './context.ts';
@@ -15,14 +15,6 @@ import { writeAudit } from './audit.ts';
 import { compressionSavingWith } from './savings.ts';
 import { payloadColumns } from './rows.ts';
 import { transition, transitionInPlace, type AlsoWrite } from './transition.ts';
-
-export interface ClaimOptions {
-  owner: string;
-  now: number;
-  leaseMs: number;
-  reserved: Record<string, number>;
-  start?: { deadlineAt: number; leaseExpiresAt: number };
-}
 
 /** PENDING → PREPARING (or on to RUNNING with `start`): bumps the fencing token. One statement (see transitionInPlace). */
 export async function claim(c: PgCtx, id: string, o: ClaimOptions): Promise<WorkRequest | null> {
@@ -83,7 +75,7 @@ export async function setPipeline(c: PgCtx, id: string, token: number, o: { now:
 }
 
 /** RUNNING → COMPLETED: charge, release the hold, store the output (compressed when large, with its saving recorded). */
-export async function complete(c: PgCtx, id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
+export async function complete(c: PgCtx, id: string, token: number, o: CompleteOptions): Promise<WorkRequest | null> {
   const packed = packJson(o.output, c.compressMin);
   return settled(c, id, token, 'COMPLETED', o.now, o.settlement, true, completedColumns(payloadColumns('output', packed), o.now, o.optimization), compressionSavingWith(o.now, packed, 'output'));
 }

@@ -22,9 +22,9 @@ import { isUnavailable, unavailable } from './unavailable.ts';
 import { isStalePlan, prepared } from './prepared.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
-import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AuditEntry, Client, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
-  AuditFilter, BudgetRow, CompleteOptions, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
+  AuditFilter, BudgetRow, ClaimOptions, CompleteOptions, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
   Settlement, ShadowResult, ShadowSummary, Store, StoreCapabilities, StoredRef, SystemCounts, UsageRow,
 } from '../store.ts';
 import { COMPRESS_MIN_BYTES } from '../sqlite/rows.ts';
@@ -347,11 +347,11 @@ export class PostgresStore implements Store {
 
   // ---- lifecycle ----------------------------------------------------------------
 
-  claim(id: string, o: lifecycle.ClaimOptions): Promise<WorkRequest | null> {
+  claim(id: string, o: ClaimOptions): Promise<WorkRequest | null> {
     // Claims also keep to the order they were issued in: the order the scheduler picked (priority) is the order they commit.
     return this.#op((c) => lifecycle.claim(c, id, o), [`req:${id}`, 'claims'], true);
   }
-  claimMany(items: readonly { readonly id: string; readonly opts: lifecycle.ClaimOptions }[]): Promise<(WorkRequest | null)[]> {
+  claimMany(items: readonly { readonly id: string; readonly opts: ClaimOptions }[]): Promise<(WorkRequest | null)[]> {
     return this.#op((c) => many.claimMany(c, items), [...items.map((x) => `req:${x.id}`), 'claims'], true);
   }
   start(id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
@@ -367,7 +367,7 @@ export class PostgresStore implements Store {
   setProgress(id: string, token: number, p: Progress): Promise<boolean> {
     return this.#op((c) => lifecycle.setProgress(c, id, token, p), [`req:${id}`], true);
   }
-  complete(id: string, token: number, o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization }): Promise<WorkRequest | null> {
+  complete(id: string, token: number, o: CompleteOptions): Promise<WorkRequest | null> {
     return this.#op((c) => lifecycle.complete(c, id, token, o), [`req:${id}`], true);
   }
   completeMany(items: readonly { readonly id: string; readonly token: number; readonly opts: CompleteOptions }[]): Promise<(WorkRequest | null)[]> {

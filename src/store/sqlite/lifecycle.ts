@@ -7,8 +7,8 @@
  * (lease token, RUNNING) but change no state.
  */
 import type { State } from '../../core/states.ts';
-import type { Optimization, PipelineState, Progress, WorkRequest } from '../../model.ts';
-import type { Settlement } from '../store.ts';
+import type { PipelineState, Progress, WorkRequest } from '../../model.ts';
+import type { ClaimOptions, CompleteOptions, Settlement } from '../store.ts';
 import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
@@ -25,11 +25,7 @@ const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, p
  * what it reserved. With `o.start` it is also started: PENDING →
  * PREPARING → RUNNING in one row update, audited as two transitions.
  */
-export function claim(
-  c: SqliteCtx,
-  id: string,
-  o: { owner: string; now: number; leaseMs: number; reserved: Record<string, number>; start?: { deadlineAt: number; leaseExpiresAt: number } },
-): WorkRequest | null {
+export function claim(c: SqliteCtx, id: string, o: ClaimOptions): WorkRequest | null {
   const claimed = {
     lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved),
   };
@@ -100,7 +96,7 @@ export function complete(
   c: SqliteCtx,
   id: string,
   token: number,
-  o: { now: number; output: unknown; settlement: Settlement; optimization?: Optimization },
+  o: CompleteOptions,
 ): WorkRequest | null {
   const packed = packJson(o.output, c.compressMin);
   return c.tx(() => {
