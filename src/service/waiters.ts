@@ -4,7 +4,14 @@
  * listener per waiter (which would make every completion O(waiters)).
  */
 import type { Events } from '../events.ts';
+import type { State } from '../core/states.ts';
 import type { WorkRequest } from '../model.ts';
+
+/** How a waiter looks at its request: the state alone, and the whole request. */
+export interface Look {
+  state(): Promise<State | null>;
+  read(): Promise<WorkRequest | null>;
+}
 
 export class Waiters {
   readonly #waiting = new Map<string, Set<(r: WorkRequest) => void>>();
@@ -36,15 +43,18 @@ export class Waiters {
   }
 
   /**
-   * Resolves with the ended request, or null after `ms`, reading it once
-   * after the waiter is in place: a request that ended before (its event
-   * came and went while the caller was still being answered its submit, or
-   * on another instance before this one listened) is seen at once instead
-   * of after `ms`. Subscribe, then look: nothing ends unheard in between.
+   * Resolves with the ended request, or null after `ms`, looking once after
+   * the waiter is in place: a request that ended before (its event came and
+   * went while the caller was still being answered its submit, or on another
+   * instance before this one listened) is seen at once instead of after
+   * `ms`. Subscribe, then look: nothing ends unheard in between. The look
+   * reads the state alone; the whole request only once it has ended.
    */
-  async waitFor(id: string, ms: number, read: () => Promise<WorkRequest | null>): Promise<WorkRequest | null> {
+  async waitFor(id: string, ms: number, look: Look): Promise<WorkRequest | null> {
     const w = this.#register(id, ms);
-    const now = await read();
+    const state = await look.state();
+    if (state === null || !TERMINAL.has(state)) return w.ended;
+    const now = await look.read();
     if (now && TERMINAL.has(now.state)) {
       w.cancel();
       return now;
@@ -81,4 +91,4 @@ export class Waiters {
   }
 }
 
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+const TERMINAL = new Set<State>(['COMPLETED', 'FAILED', 'CANCELLED']);

@@ -296,6 +296,8 @@ export interface Store {
    */
   enqueueMany(inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | AllotError)[]>;
   getRequest(id: string): Promise<WorkRequest | null>;
+  /** Only the request's state (null if there is none): what a waiter checks, without decoding the row. */
+  getRequestState(id: string): Promise<State | null>;
   findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null>;
   listRequests(filter: RequestFilter): Promise<WorkRequest[]>;
   /** PENDING and WAITING_RETRY requests, to rebuild the run queue at start. */

@@ -436,6 +436,7 @@ for (const backend of BACKENDS) {
           const r = await store.enqueue({ request: q, budgetLimitNano: 1_000_000 });
           assert.deepEqual(r, { kind: 'created', request: q });
           assert.deepEqual(await store.getRequest(q.id), q, 'every field round-trips');
+          assert.equal(await store.getRequestState(q.id), 'PENDING');
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 0, heldNano: 12_345 });
           const audit = await store.listAudit({ requestId: q.id });
           assert.equal(audit.length, 1);
@@ -446,6 +447,7 @@ for (const backend of BACKENDS) {
           assert.equal(a.clientId, 'client-a');
           assert.equal(a.requestId, q.id);
           assert.equal(await store.getRequest('req_missing'), null);
+          assert.equal(await store.getRequestState('req_missing'), null);
         });
 
         it('enqueueMany gives each item what enqueue would: created, existing, or its own BUDGET_EXCEEDED, holds in order within the limit', async () => {
@@ -640,6 +642,7 @@ for (const backend of BACKENDS) {
           assert.equal(done.completedAt, T0 + 4000);
           assert.equal(done.attempts, 1);
           assert.deepEqual(await store.getRequest(q.id), done);
+          assert.equal(await store.getRequestState(q.id), 'COMPLETED');
           assert.deepEqual(await store.getBudget('client-a', PERIOD), { clientId: 'client-a', period: PERIOD, spentNano: 3210, heldNano: 0 });
 
           const before = await snapshot(store, ['client-a']);

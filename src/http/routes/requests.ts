@@ -81,7 +81,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       if (isTerminal(request.state)) return c.json(executionView(request, d.scheduler), 200);
       const ms = Math.min(waitMs ?? d.config.executeWaitMs, d.config.maxExecuteWaitMs);
       // It may have ended already (its event fired while the submit was being answered, or on another instance).
-      const ended = ms > 0 ? await d.waiters.waitFor(request.id, ms, () => d.store.getRequest(request.id)) : null;
+      const ended = ms > 0 ? await d.waiters.waitFor(request.id, ms, { state: () => d.store.getRequestState(request.id), read: () => d.store.getRequest(request.id) }) : null;
       const now = ended ?? (await d.store.getRequest(request.id)) ?? request;
       if (isTerminal(now.state)) return c.json(executionView(now, d.scheduler), 200);
       return c.json(accepted(now), 202);

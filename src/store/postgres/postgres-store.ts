@@ -317,6 +317,10 @@ export class PostgresStore implements Store {
   getRequest(id: string): Promise<WorkRequest | null> {
     return views.getRequest(this.#read, id);
   }
+
+  getRequestState(id: string): Promise<State | null> {
+    return views.getRequestState(this.#read, id);
+  }
   findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
     return views.findByIdempotencyKey(this.#read, clientId, key);
   }

@@ -21,6 +21,11 @@ export function getRequest(c: PgCtx, id: string): Promise<WorkRequest | null> {
   return first(c, 'SELECT * FROM requests WHERE id = $1', [id]);
 }
 
+export async function getRequestState(c: PgCtx, id: string): Promise<State | null> {
+  const r = await one(c, 'SELECT state FROM requests WHERE id = $1', [id]);
+  return r ? (r.state as State) : null;
+}
+
 export function findByIdempotencyKey(c: PgCtx, clientId: string, key: string): Promise<WorkRequest | null> {
   return first(c, 'SELECT * FROM requests WHERE client_id = $1 AND idempotency_key = $2', [clientId, key]);
 }

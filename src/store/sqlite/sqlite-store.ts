@@ -286,6 +286,10 @@ export class SqliteStore implements Store {
     return views.getRequest(this.#ctx, id);
   }
 
+  async getRequestState(id: string): Promise<State | null> {
+    return views.getRequestState(this.#ctx, id);
+  }
+
   async findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
     return views.findByIdempotencyKey(this.#ctx, clientId, key);
   }

@@ -6,6 +6,7 @@ import type { Row, SqliteCtx, Val } from './context.ts';
 import { toRequest } from './rows.ts';
 
 const BY_ID = 'SELECT * FROM requests WHERE id = ?';
+const STATE_BY_ID = 'SELECT state FROM requests WHERE id = ?';
 const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?';
 const BY_EXTERNAL_ID = 'SELECT * FROM requests WHERE external_id = ?';
 const QUEUED = "SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') AND system = 'allot' ORDER BY created_at";
@@ -25,6 +26,11 @@ const COST_OVER_TIME = `SELECT (completed_at / CAST(:b AS INTEGER)) * CAST(:b AS
 export function getRequest(c: SqliteCtx, id: string): WorkRequest | null {
   const r = c.q(BY_ID).get(id) as Row | undefined;
   return r ? toRequest(r) : null;
+}
+
+export function getRequestState(c: SqliteCtx, id: string): State | null {
+  const r = c.q(STATE_BY_ID).get(id) as { state: State } | undefined;
+  return r ? r.state : null;
 }
 
 export function findByIdempotencyKey(c: SqliteCtx, clientId: string, key: string): WorkRequest | null {
