@@ -104,6 +104,8 @@ export interface AllotOptions {
 
 export interface Allot {
   readonly procs: Proc[];
+  /** Where each instance listens, in order. */
+  readonly urls: string[];
   /** The push worker. */
   readonly worker: Proc;
   readonly pullers: Proc[];
@@ -166,7 +168,7 @@ export async function startAllot(o: AllotOptions): Promise<Allot> {
     // Stopped in that order: pull workers, Allot, the push worker.
     started.length = 0;
     started.push(worker);
-    return { procs, worker, pullers, admins, clients, stop: () => stopAll(procs, pullers) };
+    return { procs, urls, worker, pullers, admins, clients, stop: () => stopAll(procs, pullers) };
   } catch (err) {
     await stopAll([], []).catch(() => {});
     throw err;

@@ -161,7 +161,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   });
   const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
   registry.setAvailability((name) => health.available(name));
-  const metrics = new Metrics(events, scheduler, () => store.openAlerts());
+  const metrics = new Metrics(events, scheduler, () => store.openAlerts(), tokens);
   const ac = config.alerts;
   const alertMonitor = new AlertMonitor(
     {

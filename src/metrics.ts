@@ -7,12 +7,16 @@ import { nanoToUsd } from './core/money.ts';
 import type { AlertRecord } from './core/alert-state.ts';
 import type { Events } from './events.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
+import type { TokenCounter } from './service/token-counter.ts';
 
 export class Metrics {
   readonly registry = new client.Registry();
 
-  /** @param openAlerts the alerts firing now (the store's), for the `allot_alerts_firing` gauge */
-  constructor(events: Events, scheduler: Scheduler, openAlerts?: () => Promise<readonly AlertRecord[]>) {
+  /**
+   * @param openAlerts the alerts firing now (the store's), for the `allot_alerts_firing` gauge
+   * @param tokenizer what the token counter has measured, on the event loop and on its threads
+   */
+  constructor(events: Events, scheduler: Scheduler, openAlerts?: () => Promise<readonly AlertRecord[]>, tokenizer?: Pick<TokenCounter, 'measured'>) {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'allot_process_' });
     const requests = new client.Counter({ name: 'allot_requests_total', help: 'Requests by outcome', labelNames: ['outcome', 'template'], registers: [r] });
@@ -41,6 +45,24 @@ export class Metrics {
         async collect() {
           this.reset();
           for (const a of await openAlerts()) this.inc({ kind: a.kind, severity: a.severity });
+        },
+      });
+    }
+
+    if (tokenizer) {
+      const m = tokenizer.measured;
+      new client.Counter({
+        name: 'allot_tokenizer_inputs_total', help: 'Inputs measured (tokens counted) on the event loop (small ones) or on a tokenizer thread', labelNames: ['where'], registers: [r],
+        collect() {
+          this.reset();
+          for (const where of ['inline', 'thread'] as const) this.inc({ where }, m[where].inputs);
+        },
+      });
+      new client.Counter({
+        name: 'allot_tokenizer_chars_total', help: 'Characters of input measured, by where (as allot_tokenizer_inputs_total)', labelNames: ['where'], registers: [r],
+        collect() {
+          this.reset();
+          for (const where of ['inline', 'thread'] as const) this.inc({ where }, m[where].chars);
         },
       });
     }

@@ -70,6 +70,8 @@ export class TokenCounter {
   #pendingTotal = 0;
   #nextId = 1;
   #closed = false;
+  /** Inputs measured so far and their characters, by where: on the event loop (small ones) or on a thread. */
+  readonly measured: Record<'inline' | 'thread', { inputs: number; chars: number }> = { inline: { inputs: 0, chars: 0 }, thread: { inputs: 0, chars: 0 } };
 
   constructor(opts: TokenCounterOptions = {}) {
     this.#inline = opts.inlineChars ?? 4096;
@@ -86,7 +88,10 @@ export class TokenCounter {
 
   /** Tokens in `text`, counted for `owner` (a client id: whose turn it is when counting waits). */
   async count(owner: string, text: string, encoding: Encoding): Promise<number> {
-    if (text.length <= this.#inline) return countTokens(text, encoding);
+    if (text.length <= this.#inline) {
+      this.#note('inline', text.length);
+      return countTokens(text, encoding);
+    }
     return (await this.measure(owner, text, encoding, false)).tokens;
   }
 
@@ -99,7 +104,10 @@ export class TokenCounter {
   /** @param size about how many characters of JSON `input` has, when the caller knows (jsonSize) */
   measure(owner: string, input: unknown, encoding: Encoding | null, serialize = true, size?: number): Measured | Promise<Measured> {
     const chars = size ?? jsonSize(input, Number.POSITIVE_INFINITY);
-    if (chars <= this.#inline || this.#closed) return { tokens: encoding === null ? 0 : countTokens(inputText(input), encoding) };
+    if (chars <= this.#inline || this.#closed) {
+      this.#note('inline', chars);
+      return { tokens: encoding === null ? 0 : countTokens(inputText(input), encoding) };
+    }
     const mine = this.#pendingChars.get(owner) ?? 0;
     if (mine + chars > this.#perClient || this.#pendingTotal + chars > this.#total) {
       const who = mine + chars > this.#perClient ? 'your earlier submissions' : 'other submissions';
@@ -107,6 +115,7 @@ export class TokenCounter {
     }
     this.#pendingChars.set(owner, mine + chars);
     this.#pendingTotal += chars;
+    this.#note('thread', chars);
     return new Promise<Measured>((resolve, reject) => {
       const job: Job = { id: this.#nextId++, owner, input, chars, encoding, serialize, resolve, reject };
       const q = this.#waiting.get(owner);
@@ -121,6 +130,12 @@ export class TokenCounter {
     let n = 0;
     for (const q of this.#waiting.values()) n += q.length;
     return n + this.#pool.filter((t) => t.job).length;
+  }
+
+  #note(where: 'inline' | 'thread', chars: number): void {
+    const m = this.measured[where];
+    m.inputs++;
+    m.chars += chars;
   }
 
   #pump(): void {
