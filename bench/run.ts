@@ -310,9 +310,10 @@ async function bigInputs(env: Env, rounds = 6): Promise<BigInputs> {
   })).finally(() => {
     finished = true;
   });
+  const done = (): boolean => finished;
   const probe = async (fn: () => Promise<boolean>): Promise<number[]> => {
     const out: number[] = [];
-    while (!finished) {
+    while (!done()) {
       const t0 = performance.now();
       if (!(await fn())) errors++;
       out.push(performance.now() - t0);
