@@ -19,6 +19,8 @@ import { buildApp } from './http/app.ts';
 import type { AppDeps } from './http/deps.ts';
 import { openLimiter } from './limiter/open.ts';
 import { Metrics } from './metrics.ts';
+import { readDashboardAssets } from './http/dashboard-files.ts';
+import { nodeV2Importer } from './migrate/node-importer.ts';
 import { ProgressTokens } from './scheduler/progress-token.ts';
 import { PAUSED_SETTING, Scheduler } from './scheduler/scheduler.ts';
 import { Admission } from './service/admission.ts';
@@ -208,6 +210,8 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   const deps: AppDeps = {
     store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth: new Auth(store, registry, adminHash), waiters,
     references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION, cluster,
+    dashboardAssets: readDashboardAssets(),
+    v2Import: nodeV2Importer({ store, registry, config, clock, events, scheduler, migration }),
   };
   const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));

@@ -17,6 +17,8 @@ import type { Store } from '../store/store.ts';
 import type { References } from '../workers/references.ts';
 import type { WorkerHealth } from '../workers/health.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
+import type { V2Importer } from '../migrate/importer.ts';
+import type { DashboardAssets } from './dashboard-assets.ts';
 
 export interface AppDeps {
   readonly store: Store;
@@ -42,6 +44,10 @@ export interface AppDeps {
   readonly config: Pick<ResolvedConfig, 'maxBodyBytes' | 'maxBufferedBodyBytes' | 'metricsToken' | 'secretKey' | 'executeWaitMs' | 'maxExecuteWaitMs' | 'budgetTimeZone' | 'dbPath' | 'dbSync' | 'scaleOut' | 'compressMinBytes' | 'starvationMs' | 'pullLeaseMs' | 'leaseGraceMs'>;
   readonly startedAt: number;
   readonly version: string;
+  /** The dashboard's static files (read by the runtime: src/http/dashboard-files.ts on Node). */
+  readonly dashboardAssets: DashboardAssets;
+  /** POST /admin/migration/import's work (src/migrate/node-importer.ts on Node). */
+  readonly v2Import: V2Importer;
   /** This instance among those sharing its database (scale-out mode), for /status. */
   readonly cluster: Pick<Cluster, 'id' | 'shared' | 'instances' | 'leaderUrl'>;
 }

@@ -5,7 +5,6 @@
  * everything it shows: queues, pools, budgets, cost over time, alerts, live
  * requests with their progress, workers, and the migration's progress.
  */
-import { readFileSync } from 'node:fs';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { nanoToUsd } from '../../core/money.ts';
 import { alertView } from '../../service/alert-monitor.ts';
@@ -13,17 +12,10 @@ import type { AppDeps, Env } from '../deps.ts';
 import { errors, json, Loose } from '../schemas.ts';
 import { poolView, workerHealthView } from '../views.ts';
 
-const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
-  '/dashboard': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/dashboard/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
-};
-
 const HOUR = 3_600_000;
 
 export function registerDashboardRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
-  const files = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readFileSync(new URL(`../dashboard/${a.file}`, import.meta.url), 'utf8'), type: a.type }]));
-  for (const [path, f] of files) {
+  for (const [path, f] of d.dashboardAssets) {
     app.get(path, (c) => c.body(f.body, 200, { 'content-type': f.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }));
   }
 

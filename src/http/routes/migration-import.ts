@@ -6,10 +6,6 @@
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AllotError } from '../../core/errors.ts';
-import { importV2, type ImportReport } from '../../migrate/import.ts';
-import { importIntoDatabase } from '../../migrate/run.ts';
-import { readV2Bytes, readV2File, V2SourceError, type V2Source } from '../../migrate/v2-source.ts';
-import { countTokens } from '../../service/tokenizer.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { body, errors, json, Loose } from '../schemas.ts';
 
@@ -36,32 +32,7 @@ export function registerMigrationImportRoutes(app: OpenAPIHono<Env>, d: AppDeps)
       if (busy) throw new AllotError('CONFLICT', 'An import is already running; wait for its report');
       busy = true;
       try {
-        let source: V2Source;
-        try {
-          source = b.path !== undefined ? readV2File(b.path) : readV2Bytes(Buffer.from(b.data_base64 as string, 'base64'), b.name ?? 'the upload');
-        } catch (err) {
-          if (err instanceof V2SourceError) throw new AllotError('VALIDATION_ERROR', err.message, { details: { field: b.path !== undefined ? 'path' : 'data_base64' } });
-          throw err;
-        }
-        let report: ImportReport;
-        if (b.dry_run) {
-          await d.store.durable(); // the snapshot is taken from what is committed
-          report = await importIntoDatabase(source, { ...d.config, tiers: d.registry.tiers, resources: d.registry.resources }, { dryRun: true, actor: 'admin' });
-        } else {
-          report = await importV2(
-            source,
-            { store: d.store, registry: d.registry, countTokens, budgetTimeZone: d.config.budgetTimeZone, starvationMs: d.config.starvationMs, now: () => d.clock.now() },
-            {
-              dryRun: false, actor: 'admin',
-              onTakenOver: (r) => {
-                d.events.emit('request:accepted', r);
-                d.scheduler.enqueued(r);
-              },
-              // With the legacy orchestrator configured, its work is followed there at once (else by re-importing).
-              onLeftToV2: (r) => d.migration.forwarder?.take(r, { imported: true }),
-            },
-          );
-        }
+        const report = await d.v2Import({ base64: b.data_base64, path: b.path, name: b.name, dryRun: b.dry_run ?? false });
         return c.json(report as unknown as Record<string, unknown>, 200);
       } finally {
         busy = false;
