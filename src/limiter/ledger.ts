@@ -10,11 +10,12 @@
  * one synchronous stretch of JavaScript, so nothing can observe one without
  * the other.
  */
-import { drawOrder, resourceOfKey, type Pool } from '../core/pools.ts';
+import { drawOrder, type Pool } from '../core/pools.ts';
 import { debit, fullBucket, giveBack as tbGiveBack, refill, setLevel, type BucketState } from '../core/token-bucket.ts';
 import { checkNeeds } from './draw.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, PoolLevel, Refused } from './limiter.ts';
 import { PoolTable } from './pool-table.ts';
+import { settlementMoves } from './settlement.ts';
 
 export type { Amounts, DrawContext, PoolLevel } from './limiter.ts';
 
@@ -135,27 +136,8 @@ export class ResourceLedger {
   settle(taken: Amounts, used: Amounts, now: number): BucketWrites {
     now = this.#at(now);
     const writes = new Map<string, BucketState>();
-    const byResource = new Map<string, [string, number][]>();
-    for (const [key, amount] of Object.entries(taken)) {
-      const r = resourceOfKey(key);
-      byResource.set(r, [...(byResource.get(r) ?? []), [key, amount]]);
-    }
-    for (const name of Object.keys(used)) if (!byResource.has(name) && this.#table.pools(name)) byResource.set(name, []);
-    for (const [name, parts] of byResource) {
-      const total = parts.reduce((a, [, v]) => a + v, 0);
-      const u = used[name] ?? 0;
-      if (u <= total) {
-        let back = total - u;
-        for (const [key, amount] of parts.toReversed()) {
-          if (back <= 0) break;
-          const give = Math.min(back, amount);
-          this.#put(key, (p, s) => tbGiveBack(p, s, give, now), writes);
-          back -= give;
-        }
-      } else {
-        const key = parts[0]?.[0] ?? this.#table.pools(name)?.[0]?.key;
-        if (key) this.#put(key, (p, s) => debit(p, s, u - total, now), writes);
-      }
+    for (const m of settlementMoves(taken, used, (r) => this.#table.pools(r)?.[0]?.key)) {
+      this.#put(m.key, (p, s) => (m.kind === 'give' ? tbGiveBack(p, s, m.amount, now) : debit(p, s, m.amount, now)), writes);
     }
     return writes;
   }

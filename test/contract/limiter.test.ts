@@ -6,7 +6,7 @@
  * prefix). Most resources refill at 0 per second so that levels are exact
  * on Redis too, where real time passes.
  */
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -17,7 +17,7 @@ import { SHARED_ONLY, type DrawContext, type LimitedResource, type Limiter } fro
 import { LocalLimiter, memoryLevels } from '../../src/limiter/local-limiter.ts';
 import { memoryEpochRecord } from '../../src/limiter/redis/epoch.ts';
 import { RedisLimiter } from '../../src/limiter/redis/redis-limiter.ts';
-import { LIMITER_BACKENDS, deleteKeys, redisHarness, skipReason, type LimiterBackend, type LimiterHarness, type RedisHarness } from '../helpers/limiter-backends.ts';
+import { closeLimiterBackends, LIMITER_BACKENDS, deleteKeys, redisHarness, skipReason, type LimiterBackend, type LimiterHarness, type RedisHarness } from '../helpers/limiter-backends.ts';
 import { tcpProxy } from '../helpers/tcp-proxy.ts';
 
 const TTL = 60_000;
@@ -46,6 +46,8 @@ const SPLIT: PoolDef[] = [
   { name: 'gold', kind: 'reserved', tier: 'gold', share: 0.3 },
   { name: 'mine', kind: 'dedicated', client: 'c0', share: 0.2 },
 ];
+
+after(closeLimiterBackends);
 
 for (const backend of LIMITER_BACKENDS) {
   describe(`limiter: ${backend.name}`, { skip: skipReason(backend) }, () => {
@@ -619,5 +621,72 @@ describe('limiter: redis only', { skip: redis ? skipReason(redis) : 'ALLOT_TEST_
     assert.ok(took >= 250 && took < 1500, `timed out after ${took} ms`);
     const direct = await h.open(r);
     assert.equal(level(direct, 'r'), 10, 'nothing reached Redis, nothing was taken');
+  });
+});
+
+const durable = LIMITER_BACKENDS.find((b) => b.name === 'durable-object');
+
+describe('limiter: durable-object only (the objects in a local workerd)', { skip: durable ? false : 'ALLOT_TEST_LIMITERS leaves out durable-object' }, () => {
+  let h: LimiterHarness;
+  beforeEach(async () => {
+    h = await (durable as LimiterBackend).create();
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('200 concurrent takes from four instances on a bucket of 100 admit exactly 100', async () => {
+    const r = [res('r', 100)];
+    const limiters = await Promise.all([0, 1, 2, 3].map(() => h.open(r)));
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => (limiters[i % 4] as Limiter).take(`g${i}`, { r: 1 }, as(`c${i % 7}`), TTL)));
+    assert.equal(results.filter((t) => t.ok).length, 100);
+    for (const t of results) if (!t.ok) assert.deepEqual([t.resource, t.needed, t.waitMs], ['r', 1, Infinity]);
+    const [a] = limiters as [Limiter];
+    await a.refresh();
+    assert.equal(level(a, 'r'), 0);
+  });
+
+  it('a resource split into pools, hammered with takes of 3 by several requesters: never over-admitted, no unit lost', async () => {
+    // 100 units in a shared pool (50), a tier's reserved pool (30) and a client's dedicated one (20); takes of 3
+    // draw across pools and give back what they took when short, so the totals must still add up exactly.
+    const r = [res('r', 100, 0, [{ name: 'gold', kind: 'reserved', tier: 'gold', share: 0.3 }, { name: 'mine', kind: 'dedicated', client: 'c0', share: 0.2 }])];
+    const limiters = await Promise.all([0, 1, 2].map(() => h.open(r)));
+    const who = [as('c0'), as('c1', 'gold'), as('c2'), as('c3', 'gold')];
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => (limiters[i % 3] as Limiter).take(`g${i}`, { r: 3 }, who[i % 4] as DrawContext, TTL)));
+    const admitted = results.reduce((n, t) => n + (t.ok ? Object.values(t.taken).reduce((a, b) => a + b, 0) : 0), 0);
+    for (const t of results) if (t.ok) assert.equal(Object.values(t.taken).reduce((a, b) => a + b, 0), 3, 'a grant got all it asked for');
+    const [a] = limiters as [Limiter];
+    await a.refresh();
+    assert.ok(admitted <= 100, `admitted ${admitted}`);
+    assert.equal(admitted + level(a, 'r'), 100, `admitted ${admitted}, left ${level(a, 'r')}: every unit is either granted or still there`);
+    assert.ok(admitted >= 60, `admitted only ${admitted} of 100 (a grant is refused only while others briefly hold units)`);
+  });
+
+  it('concurrent takes of one grant id from several instances take once', async () => {
+    const r = [res('r', 1000)];
+    const limiters = await Promise.all([0, 1, 2].map(() => h.open(r)));
+    const ids = Array.from({ length: 30 }, (_, i) => `g${i}`);
+    const results = await Promise.all(limiters.flatMap((l) => ids.map((id) => l.take(id, { r: 3 }, as('c1'), TTL))));
+    for (const t of results) assert.deepEqual(t, { ok: true, taken: { r: 3 } });
+    const [a] = limiters as [Limiter];
+    await a.refresh();
+    assert.equal(level(a, 'r'), 1000 - 30 * 3);
+  });
+
+  it('grants are shared: another instance settles what one took, and a restarted one releases it', async () => {
+    const r = [res('a', 10), res('b', 10)];
+    const a = await h.open(r);
+    const b = await h.open(r);
+    await a.take('g1', { a: 4, b: 2 }, as('c1'), TTL);
+    assert.deepEqual(await b.take('g1', { a: 9 }, as('c1'), TTL), { ok: true, taken: { a: 4, b: 2 } });
+    assert.equal(await b.settle('g1', { a: 1 }), true);
+    assert.equal(await a.settle('g1', { a: 1 }), false);
+    await a.refresh();
+    assert.deepEqual([level(a, 'a'), level(a, 'b')], [9, 10]);
+    await a.take('g2', { a: 5 }, as('c1'), TTL);
+    await a.close();
+    const again = await h.open(r);
+    assert.equal(await again.release('g2'), true);
+    assert.equal(level(again, 'a'), 9);
   });
 });

@@ -25,7 +25,7 @@ import { checkAmounts, checkGrantId, checkLevel, checkTtl } from '../validate.ts
 import type { EpochRecord } from './epoch.ts';
 import { DEFAULT_PREFIX, limiterKeys, type LimiterKeys } from './keys.ts';
 import { defineScripts, runScript, type ScriptName } from './scripts.ts';
-import { Snapshot } from './snapshot.ts';
+import { Snapshot } from '../snapshot.ts';
 import { redisError } from './unavailable.ts';
 
 export interface RedisLimiterOptions {
