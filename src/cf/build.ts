@@ -19,10 +19,16 @@ export interface Bundle {
   readonly importers: ReadonlyMap<string, readonly string[]>;
 }
 
-/** Bundle `entry` (a path) for workerd. */
-export async function bundleForWorkers(entry: string): Promise<Bundle> {
+export interface BundleOptions {
+  /** Module specifiers replaced by paths (a test bundle's `node:test`). */
+  readonly alias?: Readonly<Record<string, string>>;
+}
+
+/** Bundle `entry` (a path, or a module's source and the directory its imports resolve from) for workerd. */
+export async function bundleForWorkers(entry: string | { readonly contents: string; readonly resolveDir: string }, o: BundleOptions = {}): Promise<Bundle> {
   const r = await build({
-    entryPoints: [entry],
+    ...(typeof entry === 'string' ? { entryPoints: [entry] } : { stdin: { contents: entry.contents, resolveDir: entry.resolveDir, sourcefile: 'entry.ts', loader: 'ts' as const } }),
+    ...(o.alias ? { alias: { ...o.alias } } : {}),
     bundle: true,
     write: false,
     format: 'esm',
@@ -35,7 +41,7 @@ export async function bundleForWorkers(entry: string): Promise<Bundle> {
     logLevel: 'silent',
   });
   const out = r.outputFiles[0];
-  if (!out) throw new Error(`esbuild wrote nothing for ${entry}`);
+  if (!out) throw new Error(`esbuild wrote nothing for ${typeof entry === 'string' ? entry : 'the given source'}`);
   return { code: out.text, ...nodeImportsOf(r.metafile) };
 }
 

@@ -6,9 +6,7 @@
  * Environment:
  * - `ALLOT_TEST_REDIS_URL`: Redis for the `redis` backend (without it, it is skipped with that reason).
  * - `ALLOT_TEST_LIMITERS`: comma list of backends to run (default: all).
- * - The `durable-object` backend runs the bucket and grant objects (src/cf/) in a local workerd (miniflare,
- *   from npm), one for the whole file, with a fresh name prefix per test; the adapter runs here and reaches
- *   them through miniflare's bindings, as a Worker reaches them through its own.
+ * The Durable Object limiter runs the same contract inside workerd (test/cf/limiter-durable.test.ts).
  * - `ALLOT_KEEP_TEST_KEYS`: leave a test's Redis keys in place and log their prefix.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,28 +14,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { FakeClock } from '../../src/core/clock.ts';
 import type { LimitedResource, Limiter } from '../../src/limiter/limiter.ts';
+import type { LimiterHarness } from '../contract/limiter-harness.ts';
 import { LocalLimiter, memoryLevels } from '../../src/limiter/local-limiter.ts';
 import { memoryEpochRecord } from '../../src/limiter/redis/epoch.ts';
 import { RedisLimiter, type RedisLimiterOptions } from '../../src/limiter/redis/redis-limiter.ts';
-import { Miniflare } from 'miniflare';
-import { join } from 'node:path';
-import { bundleForWorkers, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from '../../src/cf/build.ts';
-import type { DurableNamespaceLike } from '../../src/cf/durable.ts';
-import { DurableLimiter } from '../../src/limiter/durable/durable-limiter.ts';
-import { ROOT } from './proc.ts';
 
-export interface LimiterHarness {
-  /** Open a limiter on this test's state, as a (re)started process would. Closed by `cleanup`. */
-  open(resources: readonly LimitedResource[]): Promise<Limiter>;
-  /** Let time pass: the fake clock moves at once (local); real time passes (Redis). */
-  elapse(ms: number): Promise<void>;
-  /** Whether `elapse` is exact and instant (a fake clock), so long or backward steps are possible. */
-  readonly fakeClock: FakeClock | undefined;
-  cleanup(): Promise<void>;
-}
+
+export type { LimiterHarness } from '../contract/limiter-harness.ts';
 
 export interface LimiterBackend {
-  readonly name: 'local' | 'redis' | 'durable-object';
+  readonly name: 'local' | 'redis';
   /** true, or why the backend cannot run here (reported as skipped). */
   available(): true | string;
   create(): Promise<LimiterHarness>;
@@ -131,59 +117,7 @@ const redis: LimiterBackend = {
   create: redisHarness,
 };
 
-/** The local workerd of this test file, with the limiter's objects; started on first use. */
-let workerd: Promise<{ mf: Miniflare; buckets: DurableNamespaceLike; grants: DurableNamespaceLike }> | undefined;
-
-export function limiterObjects(): Promise<{ mf: Miniflare; buckets: DurableNamespaceLike; grants: DurableNamespaceLike }> {
-  workerd ??= (async () => {
-    const bundle = await bundleForWorkers(join(ROOT, 'src/cf/objects.ts'));
-    const mf = new Miniflare({
-      compatibilityDate: COMPATIBILITY_DATE,
-      compatibilityFlags: [...COMPATIBILITY_FLAGS],
-      modules: [
-        { type: 'ESModule', path: 'entry.mjs', contents: "export { BucketObject, GrantsObject } from './objects.mjs';\nexport default { fetch: () => new Response('limiter objects only', { status: 404 }) };" },
-        { type: 'ESModule', path: 'objects.mjs', contents: bundle.code },
-      ],
-      durableObjects: { BUCKETS: 'BucketObject', GRANTS: { className: 'GrantsObject', useSQLite: true } },
-    });
-    await mf.ready;
-    const buckets = (await mf.getDurableObjectNamespace('BUCKETS')) as unknown as DurableNamespaceLike;
-    const grants = (await mf.getDurableObjectNamespace('GRANTS')) as unknown as DurableNamespaceLike;
-    return { mf, buckets, grants };
-  })();
-  return workerd;
-}
-
-/** Stop the local workerd, if a test started it. */
-export async function closeLimiterBackends(): Promise<void> {
-  const w = workerd;
-  workerd = undefined;
-  if (w) await (await w).mf.dispose();
-}
-
-const durableObject: LimiterBackend = {
-  name: 'durable-object',
-  available: () => true,
-  async create() {
-    const { buckets, grants } = await limiterObjects();
-    const prefix = randomPrefix();
-    const open: Limiter[] = [];
-    return {
-      fakeClock: undefined,
-      async open(resources) {
-        const l = await DurableLimiter.open({ buckets, grants, resources, prefix });
-        open.push(l);
-        return l;
-      },
-      elapse: (ms) => sleep(ms),
-      async cleanup() {
-        for (const l of open) await l.close();
-      },
-    };
-  },
-};
-
-export const LIMITER_BACKENDS: readonly LimiterBackend[] = [local, redis, durableObject].filter((b) => {
+export const LIMITER_BACKENDS: readonly LimiterBackend[] = [local, redis].filter((b) => {
   const only = process.env.ALLOT_TEST_LIMITERS;
   return !only || only.split(',').map((s) => s.trim()).includes(b.name);
 });
