@@ -15,29 +15,9 @@ import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
+import type { Backend, BackendHandle } from '../contract/store-harness.ts';
 
-export interface BackendHandle {
-  /** The store under test, not yet migrated (after `reopen`, the reopened one). */
-  readonly store: Store;
-  /** Close the store and open a new one on the same database, as a restarted process would. */
-  reopen(): Promise<Store>;
-  /**
-   * A second store on the same database, open alongside the first (another
-   * connection, as another process would have): it sees only what is committed.
-   * Closed by `cleanup`.
-   */
-  peer(): Promise<Store>;
-  /** Close the store and drop the database. */
-  cleanup(): Promise<void>;
-}
-
-export interface Backend {
-  readonly name: string;
-  /** true, or the reason the backend cannot run here (the suite reports it as skipped). */
-  available(): boolean | string;
-  /** A fresh, empty, unmigrated database. */
-  create(): Promise<BackendHandle>;
-}
+export type { Backend, BackendHandle } from '../contract/store-harness.ts';
 
 const sqliteFile: Backend = {
   name: 'sqlite-file',
@@ -139,10 +119,3 @@ function selected(): Backend[] {
 }
 
 export const BACKENDS: readonly Backend[] = selected();
-
-/** node:test `skip` option for a backend: false when it can run, else the reason. */
-export function skipReason(backend: Backend): false | string {
-  const a = backend.available();
-  if (a === true) return false;
-  return a === false ? `${backend.name} is not available` : a;
-}
