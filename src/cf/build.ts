@@ -37,6 +37,8 @@ export async function bundleForWorkers(entry: string | { readonly contents: stri
     conditions: ['workerd', 'worker', 'import'],
     mainFields: ['module', 'main'],
     external: ['node:*'],
+    // The schema's migrations (src/store/d1/migrations.ts imports the SQLite store's .sql files).
+    loader: { '.sql': 'text' },
     metafile: true,
     logLevel: 'silent',
   });
