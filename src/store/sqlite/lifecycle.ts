@@ -9,7 +9,8 @@
 import type { State } from '../../core/states.ts';
 import type { PipelineState, Progress, WorkRequest } from '../../model.ts';
 import type { ClaimOptions, CompleteOptions, Settlement } from '../store.ts';
-import { completedColumns, settledAuditData, settledColumns } from '../settle.ts';
+import { completedColumns } from '../settle.ts';
+import { cancelSpec, claimSpec, failSpec, promoteSpec, retryLaterSpec, settledSpec, startSpec, unclaimSpec } from '../lifecycle-specs.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
 import { recordCompressionSaving } from './savings.ts';
@@ -20,51 +21,19 @@ const SET_PROGRESS = "UPDATE requests SET progress = ? WHERE id = ? AND lease_to
 const EXTEND_LEASE = "UPDATE requests SET lease_expires_at = MAX(lease_expires_at, ?) WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
 const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id";
 
-/**
- * Takes a PENDING request for `o.owner` with a new fencing token, recording
- * what it reserved. With `o.start` it is also started: PENDING →
- * PREPARING → RUNNING in one row update, audited as two transitions.
- */
+/** Claims a PENDING request (and with `o.start` starts it): lifecycle-specs.ts claimSpec. */
 export function claim(c: SqliteCtx, id: string, o: ClaimOptions): WorkRequest | null {
-  const claimed = {
-    lease_owner: o.owner, lease_expires_at: o.now + o.leaseMs, reserved: JSON.stringify(o.reserved),
-  };
-  if (!o.start) {
-    return transition(c, id, {
-      from: ['PENDING'], to: 'PREPARING', token: null, now: o.now, actor: o.owner, data: { reserved: o.reserved },
-      set: (cur) => ({ ...claimed, lease_token: Number(cur.lease_token) + 1 }),
-    });
-  }
-  const begin = o.start;
-  return transition(c, id, {
-    from: ['PENDING'], via: { state: 'PREPARING', actor: o.owner, data: { reserved: o.reserved } }, to: 'RUNNING', token: null, now: o.now,
-    actor: 'dispatcher',
-    set: (cur) => ({
-      ...claimed, lease_token: Number(cur.lease_token) + 1, attempts: Number(cur.attempts) + 1, deadline_at: begin.deadlineAt,
-      lease_expires_at: begin.leaseExpiresAt, started_at: (cur.started_at as number | null) ?? o.now, progress: null,
-    }),
-    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
-  });
+  return transition(c, id, claimSpec(o));
 }
 
 /** PREPARING → RUNNING: an attempt begins (counted), with its deadline and lease. */
 export function start(c: SqliteCtx, id: string, token: number, o: { now: number; deadlineAt: number; leaseExpiresAt: number }): WorkRequest | null {
-  return transition(c, id, {
-    from: ['PREPARING'], to: 'RUNNING', token, now: o.now, actor: 'dispatcher',
-    set: (cur) => ({
-      attempts: Number(cur.attempts) + 1, deadline_at: o.deadlineAt, lease_expires_at: o.leaseExpiresAt,
-      started_at: (cur.started_at as number | null) ?? o.now, progress: null,
-    }),
-    data: (cur) => ({ attempt: Number(cur.attempts) + 1 }),
-  });
+  return transition(c, id, startSpec(token, o));
 }
 
 /** PREPARING → PENDING: the dispatcher gives a claimed request back (and releases its grant). */
 export function unclaim(c: SqliteCtx, id: string, token: number, o: { now: number; reason: string }): WorkRequest | null {
-  return transition(c, id, {
-    from: ['PREPARING'], to: 'PENDING', token, now: o.now, actor: 'dispatcher',
-    set: { reserved: null, lease_owner: null, lease_expires_at: null }, data: { reason: o.reason },
-  });
+  return transition(c, id, unclaimSpec(token, o));
 }
 
 /** False when the token is stale or the request is not RUNNING. */
@@ -108,34 +77,25 @@ export function complete(
 
 /** The attempt failed and another may follow at `o.runAt`: → WAITING_RETRY, the hold kept. */
 export function retryLater(c: SqliteCtx, id: string, token: number, o: { now: number; runAt: number; error: WorkRequest['error']; settlement: Settlement }): WorkRequest | null {
-  return settled(c, id, token, 'WAITING_RETRY', o.now, o.settlement, false, { run_at: o.runAt, error: JSON.stringify(o.error) });
+  return transition(c, id, retryLaterSpec(token, o));
 }
 
 /** The request failed for good: → FAILED, the hold released. */
 export function fail(c: SqliteCtx, id: string, token: number, o: { now: number; error: WorkRequest['error']; settlement: Settlement }): WorkRequest | null {
-  return settled(c, id, token, 'FAILED', o.now, o.settlement, true, { error: JSON.stringify(o.error), completed_at: o.now });
+  return transition(c, id, failSpec(token, o));
 }
 
 /** End of an attempt: add its usage and cost to the request and the budget. */
 function settled(c: SqliteCtx, id: string, token: number, to: State, now: number, s: Settlement, terminal: boolean, set: Record<string, Val>): WorkRequest | null {
-  return transition(c, id, {
-    from: to === 'COMPLETED' ? ['RUNNING'] : ['RUNNING', 'PREPARING'], to, token, now, actor: 'dispatcher',
-    releaseHold: terminal, chargeNano: s.costNano,
-    set: (cur) => settledColumns(cur, s, set),
-    data: (cur) => settledAuditData(cur, s, set),
-  });
+  return transition(c, id, settledSpec(token, to, now, s, terminal, set));
 }
 
 /** WAITING_RETRY → PENDING: the retry's wait is over. */
 export function promote(c: SqliteCtx, id: string, now: number): WorkRequest | null {
-  return transition(c, id, { from: ['WAITING_RETRY'], to: 'PENDING', token: null, now, actor: 'scheduler', set: { run_at: null } });
+  return transition(c, id, promoteSpec(now));
 }
 
 /** Any live state → CANCELLED, by an operator or the client (no token): the hold released (the caller releases the grant). */
 export function cancel(c: SqliteCtx, id: string, o: { now: number; actor: string; returned: Readonly<Record<string, number>> }): WorkRequest | null {
-  return transition(c, id, {
-    from: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], to: 'CANCELLED', token: null, now: o.now, actor: o.actor,
-    releaseHold: true, data: { returned: o.returned },
-    set: { completed_at: o.now, reserved: null, lease_owner: null, lease_expires_at: null },
-  });
+  return transition(c, id, cancelSpec(o));
 }

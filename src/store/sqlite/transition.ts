@@ -5,36 +5,18 @@
  * the hold and charges the budget, appends the audit
  * row(s) and keeps the per-state counters in step.
  */
-import type { State } from '../../core/states.ts';
 import { movableFrom } from '../move-check.ts';
 import type { WorkRequest } from '../../model.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { writeAudit } from './audit.ts';
 import { toRequest } from './rows.ts';
+import { CURRENT_COLUMNS, type TransitionSpec } from '../transition-spec.ts';
+
+export type { TransitionSpec } from '../transition-spec.ts';
 
 /** What a transition reads before it writes: enough to check, fence, settle and count. */
-const SELECT_CURRENT = 'SELECT state, lease_token, client_id, period, hold_nano, attempts, started_at, usage, cost_nano FROM requests WHERE id = ?';
-const SETTLE_BUDGET = 'UPDATE budgets SET held_nano = MAX(0, held_nano - ?), spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?';
-
-export interface TransitionSpec {
-  readonly from: readonly State[];
-  readonly to: State;
-  /**
-   * Pass through this state on the way to `to` in the same write: both steps
-   * are checked and audited (`via.data` for the first), one row update is made.
-   */
-  readonly via?: { readonly state: State; readonly actor: string; readonly data?: Record<string, unknown> } | undefined;
-  /** Fencing token the caller holds; null for operator actions (cancel) and the reaper. */
-  readonly token: number | null;
-  readonly now: number;
-  /** Columns to set; a function receives the current row (see SELECT_CURRENT). */
-  readonly set?: Readonly<Record<string, Val>> | ((cur: Row) => Readonly<Record<string, Val>>);
-  /** Release the request's hold (terminal states). */
-  readonly releaseHold?: boolean;
-  readonly chargeNano?: number;
-  readonly actor: string;
-  readonly data?: Record<string, unknown> | ((cur: Row) => Record<string, unknown>) | undefined;
-}
+const SELECT_CURRENT = `SELECT ${CURRENT_COLUMNS} FROM requests WHERE id = ?`;
+export const SETTLE_BUDGET = 'UPDATE budgets SET held_nano = MAX(0, held_nano - ?), spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?';
 
 /**
  * Moves request `id` as `t` says. Null, with nothing written, when there is
