@@ -14,6 +14,7 @@ import m0007 from '../sqlite/migrations/0007_shadow_pending.sql';
 import m0008 from '../sqlite/migrations/0008_alerts.sql';
 import m0009 from '../sqlite/migrations/0009_completed_index.sql';
 import m0010 from '../sqlite/migrations/0010_recoveries_overuse.sql';
+import m0011 from '../sqlite/migrations/0011_row_version.sql';
 
 export interface Migration {
   readonly version: number;
@@ -32,4 +33,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 8, name: 'alerts', sql: m0008 },
   { version: 9, name: 'completed_index', sql: m0009 },
   { version: 10, name: 'recoveries_overuse', sql: m0010 },
+  { version: 11, name: 'row_version', sql: m0011 },
 ];

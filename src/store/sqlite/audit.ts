@@ -7,7 +7,7 @@ import type { AuditFilter } from '../store.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { toAudit } from './rows.ts';
 
-const INSERT_AUDIT = 'INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+export const INSERT_AUDIT = 'INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
 
 /** Appends one entry; the caller's transaction (if any) holds it. */
 export function writeAudit(c: SqliteCtx, e: Omit<AuditEntry, 'seq'>): void {
@@ -19,33 +19,25 @@ export function writeAdmin(c: SqliteCtx, actor: string, action: string, data: Re
   writeAudit(c, { at: Date.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor, data: { action, ...data } });
 }
 
-export function listAudit(c: SqliteCtx, f: AuditFilter): AuditEntry[] {
+/** The SELECT for an audit filter and its parameters (SQLite's dialect: the SQLite and D1 stores run it). */
+export function auditQuery(f: AuditFilter): { sql: string; args: Val[] } {
   const where: string[] = [];
   const args: Val[] = [];
-  if (f.requestId) {
-    where.push('request_id = ?');
-    args.push(f.requestId);
-  }
-  if (f.clientId) {
-    where.push('client_id = ?');
-    args.push(f.clientId);
-  }
-  if (f.afterSeq !== undefined) {
-    where.push('seq > ?');
-    args.push(f.afterSeq);
-  }
-  if (f.toState !== undefined) {
-    where.push("kind = 'transition' AND to_state = ?");
-    args.push(f.toState);
-  }
-  if (f.since !== undefined) {
-    where.push('at >= ?');
-    args.push(f.since);
-  }
-  if (f.until !== undefined) {
-    where.push('at < ?');
-    args.push(f.until);
-  }
-  const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-  return (c.q(sql).all(...args, Math.min(f.limit ?? 1000, 100_000)) as Row[]).map(toAudit);
+  const add = (cond: string, v: Val): void => {
+    where.push(cond);
+    args.push(v);
+  };
+  if (f.requestId) add('request_id = ?', f.requestId);
+  if (f.clientId) add('client_id = ?', f.clientId);
+  if (f.afterSeq !== undefined) add('seq > ?', f.afterSeq);
+  if (f.toState !== undefined) add("kind = 'transition' AND to_state = ?", f.toState);
+  if (f.since !== undefined) add('at >= ?', f.since);
+  if (f.until !== undefined) add('at < ?', f.until);
+  args.push(Math.min(f.limit ?? 1000, 100_000));
+  return { sql: `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`, args };
+}
+
+export function listAudit(c: SqliteCtx, f: AuditFilter): AuditEntry[] {
+  const { sql, args } = auditQuery(f);
+  return (c.q(sql).all(...args) as Row[]).map(toAudit);
 }

@@ -9,10 +9,10 @@ import type { BudgetRow } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { writeAudit } from './audit.ts';
 
-const UPSERT_BUCKET = 'INSERT INTO buckets (resource, level, updated_at) VALUES (?, ?, ?) ON CONFLICT(resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at';
-const SELECT_BUCKETS = 'SELECT resource, level, updated_at FROM buckets';
-const SELECT_BUDGET = 'SELECT spent_nano, held_nano FROM budgets WHERE client_id = ? AND period = ?';
-const LIST_BUDGETS = 'SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC';
+export const UPSERT_BUCKET = 'INSERT INTO buckets (resource, level, updated_at) VALUES (?, ?, ?) ON CONFLICT(resource) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at';
+export const SELECT_BUCKETS = 'SELECT resource, level, updated_at FROM buckets';
+export const SELECT_BUDGET = 'SELECT spent_nano, held_nano FROM budgets WHERE client_id = ? AND period = ?';
+export const LIST_BUDGETS = 'SELECT * FROM budgets WHERE client_id = ? ORDER BY period DESC';
 
 /** Saves bucket levels; the caller's transaction holds them. */
 function writeBuckets(c: SqliteCtx, buckets: BucketWrites): void {

@@ -5,14 +5,14 @@ import type { Row, SqliteCtx } from './context.ts';
 import { writeAdmin } from './audit.ts';
 import { toClient } from './rows.ts';
 
-const INSERT_CLIENT = 'INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
-const UPDATE_CLIENT = 'UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, optimizations = ?, updated_at = ? WHERE id = ?';
-const DELETE_CLIENT = 'DELETE FROM clients WHERE id = ?';
-const SELECT_CLIENT = 'SELECT * FROM clients WHERE id = ?';
-const LIST_CLIENTS = 'SELECT * FROM clients ORDER BY created_at, id';
-const COUNT_IN_FLIGHT = "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')";
-const INSERT_KEY = 'INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)';
-const CLIENT_BY_KEY = 'SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?';
+export const INSERT_CLIENT = 'INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+export const UPDATE_CLIENT = 'UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, optimizations = ?, updated_at = ? WHERE id = ?';
+export const DELETE_CLIENT = 'DELETE FROM clients WHERE id = ?';
+export const SELECT_CLIENT = 'SELECT * FROM clients WHERE id = ?';
+export const LIST_CLIENTS = 'SELECT * FROM clients ORDER BY created_at, id';
+export const COUNT_IN_FLIGHT = "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')";
+export const INSERT_KEY = 'INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)';
+export const CLIENT_BY_KEY = 'SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?';
 
 /** A new client with its first API key. */
 export function createClient(c: SqliteCtx, cl: Client, keyHash: string, keyPrefix: string, actor: string): void {

@@ -9,13 +9,13 @@ import { writeAdmin } from './audit.ts';
 type DefinitionTable = 'workers' | 'templates';
 
 // One statement per table, spelled out so each is a plain constant the statement cache keys on.
-const UPSERT = {
+export const UPSERT = {
   workers: 'INSERT INTO workers (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at',
   templates: 'INSERT INTO templates (name, def, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at',
 } as const;
-const SELECT = { workers: 'SELECT def FROM workers WHERE name = ?', templates: 'SELECT def FROM templates WHERE name = ?' } as const;
-const LIST = { workers: 'SELECT def FROM workers ORDER BY name', templates: 'SELECT def FROM templates ORDER BY name' } as const;
-const DELETE = { workers: 'DELETE FROM workers WHERE name = ?', templates: 'DELETE FROM templates WHERE name = ?' } as const;
+export const SELECT = { workers: 'SELECT def FROM workers WHERE name = ?', templates: 'SELECT def FROM templates WHERE name = ?' } as const;
+export const LIST = { workers: 'SELECT def FROM workers ORDER BY name', templates: 'SELECT def FROM templates ORDER BY name' } as const;
+export const DELETE = { workers: 'DELETE FROM workers WHERE name = ?', templates: 'DELETE FROM templates WHERE name = ?' } as const;
 
 /** Creates or replaces a definition, audited as `action` with `data`. */
 function putDefinition(c: SqliteCtx, table: DefinitionTable, name: string, def: unknown, actor: string, action: string, data: Record<string, unknown>): void {

@@ -14,11 +14,11 @@ import { recordCompressionSaving } from './savings.ts';
 import { INPUT_PARAM, INSERT_REQUEST, requestParams, toRequest } from './rows.ts';
 import { eachChunk } from './values.ts';
 
-const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?';
-const BY_EXTERNAL_ID = 'SELECT * FROM requests WHERE external_id = ?';
-const ENSURE_BUDGET = 'INSERT INTO budgets (client_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING';
-const HOLD = 'UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?';
-const HOLD_AND_SPEND = 'UPDATE budgets SET held_nano = held_nano + ?, spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?';
+export const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?';
+export const BY_EXTERNAL_ID = 'SELECT * FROM requests WHERE external_id = ?';
+export const ENSURE_BUDGET = 'INSERT INTO budgets (client_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING';
+export const HOLD = 'UPDATE budgets SET held_nano = held_nano + ? WHERE client_id = ? AND period = ?';
+export const HOLD_AND_SPEND = 'UPDATE budgets SET held_nano = held_nano + ?, spent_nano = spent_nano + ? WHERE client_id = ? AND period = ?';
 
 /**
  * Stores a new request and holds its worst-case cost against the client's
@@ -100,7 +100,7 @@ export function enqueueMany(c: SqliteCtx, inputs: readonly EnqueueInput[]): (Enq
 const insertRequests = (values: string): string => INSERT_REQUEST.replace(/VALUES \([^)]*\)$/, `VALUES ${values}`);
 const insertAudits = (values: string): string => `INSERT INTO audit (at, request_id, client_id, kind, from_state, to_state, actor, data) VALUES ${values}`;
 
-function budgetExceeded(q: WorkRequest, limitNano: number, spentNano: number, heldNano: number): AllotError {
+export function budgetExceeded(q: WorkRequest, limitNano: number, spentNano: number, heldNano: number): AllotError {
   return new AllotError('BUDGET_EXCEEDED', `Estimated worst-case cost does not fit the remaining budget of client ${q.clientId}`, {
     details: { required_nano: q.holdNano, remaining_nano: Math.max(0, limitNano - spentNano - heldNano), spent_nano: spentNano, held_nano: heldNano, limit_nano: limitNano, period: q.period },
   });

@@ -17,9 +17,9 @@ import { recordCompressionSaving } from './savings.ts';
 import { transition } from './transition.ts';
 import { packJson } from './rows.ts';
 
-const SET_PROGRESS = "UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
-const EXTEND_LEASE = "UPDATE requests SET lease_expires_at = MAX(lease_expires_at, ?) WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
-const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id";
+export const SET_PROGRESS = "UPDATE requests SET progress = ? WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
+export const EXTEND_LEASE = "UPDATE requests SET lease_expires_at = MAX(lease_expires_at, ?) WHERE id = ? AND lease_token = ? AND state = 'RUNNING'";
+export const SET_PIPELINE = "UPDATE requests SET pipeline = ?, progress = COALESCE(?, progress) WHERE id = ? AND lease_token = ? AND state = 'RUNNING' RETURNING client_id";
 
 /** Claims a PENDING request (and with `o.start` starts it): lifecycle-specs.ts claimSpec. */
 export function claim(c: SqliteCtx, id: string, o: ClaimOptions): WorkRequest | null {

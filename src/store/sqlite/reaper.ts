@@ -9,7 +9,7 @@ import { DEFAULT_MAX_RECOVERIES, type ReapOptions } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { transition } from './transition.ts';
 
-const SELECT_EXPIRED =
+export const SELECT_EXPIRED =
   "SELECT id, attempts, max_attempts, state, lease_owner, recoveries FROM requests WHERE state IN ('PREPARING', 'RUNNING') AND system = 'allot' AND (lease_expires_at < :now OR (:foreign = 1 AND lease_owner IS NOT :self))";
 
 export function reapExpiredLeases(c: SqliteCtx, now: number, opts: ReapOptions): WorkRequest[] {

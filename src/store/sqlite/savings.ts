@@ -3,8 +3,8 @@ import type { Saving, SavingsRow } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { rawBytes } from './rows.ts';
 
-const INSERT_SAVING = 'INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const SUMMARY = `SELECT strategy, template, COUNT(*) AS n, SUM(usd_nano) AS usd, SUM(calls) AS calls, SUM(bytes) AS bytes
+export const INSERT_SAVING = 'INSERT INTO savings (at, request_id, client_id, template, strategy, usd_nano, calls, bytes, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+export const SUMMARY = `SELECT strategy, template, COUNT(*) AS n, SUM(usd_nano) AS usd, SUM(calls) AS calls, SUM(bytes) AS bytes
       FROM savings WHERE client_id = ? AND at >= ? GROUP BY strategy, template ORDER BY strategy, template`;
 
 export function recordSaving(c: SqliteCtx, v: Saving): void {
@@ -26,8 +26,10 @@ export function recordCompressionSaving(c: SqliteCtx, requestId: string, clientI
 
 /** A client's savings since `since`, by strategy and template. */
 export function savingsSummary(c: SqliteCtx, clientId: string, since: number): SavingsRow[] {
-  const rows = c.q(SUMMARY).all(clientId, since) as Row[];
-  return rows.map((r) => ({
-    strategy: r.strategy as string, template: r.template as string, count: Number(r.n), usdNano: Number(r.usd), calls: Number(r.calls), bytes: Number(r.bytes),
-  }));
+  return (c.q(SUMMARY).all(clientId, since) as Row[]).map(savingsRow);
+}
+
+/** A row of SUMMARY (the D1 store reads the same). */
+export function savingsRow(r: Row): SavingsRow {
+  return { strategy: r.strategy as string, template: r.template as string, count: Number(r.n), usdNano: Number(r.usd), calls: Number(r.calls), bytes: Number(r.bytes) };
 }

@@ -2,10 +2,10 @@
 import type { Row, SqliteCtx } from './context.ts';
 import { writeAdmin } from './audit.ts';
 
-const SELECT_SETTING = 'SELECT value FROM settings WHERE key = ?';
-const INSERT_SETTING_IF_ABSENT = 'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING';
-const UPSERT_SETTING = 'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
-const DELETE_SETTING = 'DELETE FROM settings WHERE key = ?';
+export const SELECT_SETTING = 'SELECT value FROM settings WHERE key = ?';
+export const INSERT_SETTING_IF_ABSENT = 'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING';
+export const UPSERT_SETTING = 'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+export const DELETE_SETTING = 'DELETE FROM settings WHERE key = ?';
 
 export function getSetting(c: SqliteCtx, key: string): string | null {
   const r = c.q(SELECT_SETTING).get(key) as Row | undefined;

@@ -5,22 +5,22 @@ import type { RequestFilter, SystemCounts, UsageRow } from '../store.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 import { toRequest } from './rows.ts';
 
-const BY_ID = 'SELECT * FROM requests WHERE id = ?';
-const STATE_BY_ID = 'SELECT state FROM requests WHERE id = ?';
-const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?';
-const BY_EXTERNAL_ID = 'SELECT * FROM requests WHERE external_id = ?';
-const QUEUED = "SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') AND system = 'allot' ORDER BY created_at";
-const COUNT_BY_STATE = 'SELECT state, COUNT(*) AS n FROM requests GROUP BY state';
-const USAGE_BY_TEMPLATE = `SELECT template, COUNT(*) AS requests,
+export const BY_ID = 'SELECT * FROM requests WHERE id = ?';
+export const STATE_BY_ID = 'SELECT state FROM requests WHERE id = ?';
+export const BY_IDEMPOTENCY_KEY = 'SELECT * FROM requests WHERE client_id = ? AND idempotency_key = ?';
+export const BY_EXTERNAL_ID = 'SELECT * FROM requests WHERE external_id = ?';
+export const QUEUED = "SELECT * FROM requests WHERE state IN ('PENDING', 'WAITING_RETRY') AND system = 'allot' ORDER BY created_at";
+export const COUNT_BY_STATE = 'SELECT state, COUNT(*) AS n FROM requests GROUP BY state';
+export const USAGE_BY_TEMPLATE = `SELECT template, COUNT(*) AS requests,
         SUM(state = 'COMPLETED') AS completed, SUM(state = 'FAILED') AS failed,
         SUM(COALESCE(json_extract(usage, '$.tokens.input'), 0)) AS input_tokens,
         SUM(COALESCE(json_extract(usage, '$.tokens.output'), 0)) AS output_tokens,
         SUM(cost_nano) AS cost_nano
       FROM requests WHERE client_id = ? AND (? IS NULL OR period = ?) GROUP BY template ORDER BY template`;
-const OVERUSE = 'SELECT id, client_id, overuse FROM requests WHERE overuse IS NOT NULL AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?';
-const COUNT_BY_SYSTEM = `SELECT CASE WHEN shadow_of IS NOT NULL THEN 'shadowCopies' ELSE system END AS k, state, COUNT(*) AS n
+export const OVERUSE = 'SELECT id, client_id, overuse FROM requests WHERE overuse IS NOT NULL AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?';
+export const COUNT_BY_SYSTEM = `SELECT CASE WHEN shadow_of IS NOT NULL THEN 'shadowCopies' ELSE system END AS k, state, COUNT(*) AS n
       FROM requests GROUP BY k, state`;
-const COST_OVER_TIME = `SELECT (completed_at / CAST(:b AS INTEGER)) * CAST(:b AS INTEGER) AS at, SUM(cost_nano) AS cost, COUNT(*) AS n FROM requests
+export const COST_OVER_TIME = `SELECT (completed_at / CAST(:b AS INTEGER)) * CAST(:b AS INTEGER) AS at, SUM(cost_nano) AS cost, COUNT(*) AS n FROM requests
       WHERE completed_at >= :since GROUP BY at ORDER BY at`;
 
 export function getRequest(c: SqliteCtx, id: string): WorkRequest | null {
@@ -45,7 +45,8 @@ export function findByExternalId(c: SqliteCtx, externalId: string): WorkRequest 
 }
 
 /** Newest first; `before` is a request id to page from (keyset pagination on created_at, id). */
-export function listRequests(c: SqliteCtx, f: RequestFilter): WorkRequest[] {
+/** The SELECT for a request filter and its parameters (SQLite's dialect: the SQLite and D1 stores run it). */
+export function requestsQuery(f: RequestFilter): { sql: string; args: Val[] } {
   const where: string[] = [];
   const args: Val[] = [];
   if (f.clientId) {
@@ -65,8 +66,13 @@ export function listRequests(c: SqliteCtx, f: RequestFilter): WorkRequest[] {
     where.push('(created_at, id) < (SELECT created_at, id FROM requests WHERE id = ?)');
     args.push(f.before);
   }
-  const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-  return (c.q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toRequest);
+  args.push(Math.min(f.limit ?? 100, 10_000));
+  return { sql: `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`, args };
+}
+
+export function listRequests(c: SqliteCtx, f: RequestFilter): WorkRequest[] {
+  const { sql, args } = requestsQuery(f);
+  return (c.q(sql).all(...args) as Row[]).map(toRequest);
 }
 
 /** Allot's requests waiting to run (PENDING, WAITING_RETRY), oldest first: the scheduler's queues at start. */

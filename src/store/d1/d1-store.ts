@@ -1,0 +1,286 @@
+/**
+ * The Store on Cloudflare D1 (issue 12): the SQLite store's schema, SQL,
+ * row codecs and transition specs, carried out as D1 batches. D1 has no
+ * transaction across round trips, so every change is one batch whose
+ * statements guard each other (guard.ts), and a change decided on a read
+ * applies only to the row version read (transition.ts). Several Workers
+ * and the scheduler's Durable Object share one database: capabilities
+ * `multiProcess`; D1 answers a write once it is durable: `durableCommits`,
+ * and `durable()` has nothing to wait for.
+ *
+ * Being built. What is not built yet rejects with INTERNAL_ERROR naming the
+ * method; the contract suite (test/cf/store-d1.test.ts) skips those areas
+ * with that reason.
+ */
+import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
+import { AllotError } from '../../core/errors.ts';
+import type { State } from '../../core/states.ts';
+import type { AuditEntry, Client, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import { COMPRESS_MIN_BYTES } from '../sqlite/rows.ts';
+import type {
+  AuditFilter, BudgetRow, CachedResult, ClaimOptions, CompleteOptions, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions,
+  RequestFilter, Saving, SavingsRow, Settlement, ShadowResult, ShadowSummary, Store, StoreCapabilities, StoredRef, SystemCounts, UsageRow,
+} from '../store.ts';
+import * as admin from './admin.ts';
+import { d1Ctx, type D1Ctx, type D1Like } from './context.ts';
+import * as life from './lifecycle.ts';
+import { migrateD1 } from './migrate.ts';
+import { MIGRATIONS } from './migrations.ts';
+import * as requests from './requests.ts';
+import { reapExpiredLeases } from './reaper.ts';
+
+export interface D1StoreOptions {
+  /** Payloads from this many bytes are stored zstd-compressed (0: never). @default 4096 */
+  readonly compressMinBytes?: number;
+}
+
+function notBuilt(method: string): Promise<never> {
+  return Promise.reject(new AllotError('INTERNAL_ERROR', `The D1 store has no ${method} yet (issue 12)`));
+}
+
+export class D1Store implements Store {
+  readonly capabilities: StoreCapabilities = Object.freeze({ multiProcess: true, durableCommits: true });
+  readonly #c: D1Ctx;
+
+  constructor(db: D1Like, o: D1StoreOptions = {}) {
+    this.#c = d1Ctx(db, o.compressMinBytes ?? COMPRESS_MIN_BYTES);
+  }
+
+  migrate(): Promise<MigrationResult[]> {
+    return migrateD1(this.#c.db, MIGRATIONS);
+  }
+  async durable(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  getSetting(key: string): Promise<string | null> {
+    return admin.getSetting(this.#c, key);
+  }
+  setSettingIfAbsent(key: string, value: string): Promise<string> {
+    return admin.setSettingIfAbsent(this.#c, key, value);
+  }
+  putSetting(key: string, value: string | null, actor: string): Promise<void> {
+    return admin.putSetting(this.#c, key, value, actor);
+  }
+
+  createClient(client: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
+    return admin.createClient(this.#c, client, keyHash, keyPrefix, actor);
+  }
+  getClient(id: string): Promise<Client | null> {
+    return admin.getClient(this.#c, id);
+  }
+  listClients(): Promise<Client[]> {
+    return admin.listClients(this.#c);
+  }
+  updateClient(client: Client, actor: string): Promise<void> {
+    return admin.updateClient(this.#c, client, actor);
+  }
+  deleteClient(id: string, actor: string): Promise<boolean> {
+    return admin.deleteClient(this.#c, id, actor);
+  }
+  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
+    return admin.addClientKey(this.#c, clientId, keyHash, keyPrefix, actor);
+  }
+  clientByKeyHash(hash: string): Promise<Client | null> {
+    return admin.clientByKeyHash(this.#c, hash);
+  }
+
+  putWorker(worker: WorkerDef, actor: string): Promise<void> {
+    return admin.putWorker(this.#c, worker, actor);
+  }
+  getWorker(name: string): Promise<WorkerDef | null> {
+    return admin.getWorker(this.#c, name);
+  }
+  listWorkers(): Promise<WorkerDef[]> {
+    return admin.listWorkers(this.#c);
+  }
+  deleteWorker(name: string, actor: string): Promise<boolean> {
+    return admin.deleteWorker(this.#c, name, actor);
+  }
+  putTemplate(template: TemplateDef, actor: string): Promise<void> {
+    return admin.putTemplate(this.#c, template, actor);
+  }
+  getTemplate(name: string): Promise<TemplateDef | null> {
+    return admin.getTemplate(this.#c, name);
+  }
+  listTemplates(): Promise<TemplateDef[]> {
+    return admin.listTemplates(this.#c);
+  }
+  deleteTemplate(name: string, actor: string): Promise<boolean> {
+    return admin.deleteTemplate(this.#c, name, actor);
+  }
+
+  getBudget(clientId: string, period: string): Promise<BudgetRow> {
+    return admin.getBudget(this.#c, clientId, period);
+  }
+  listBudgets(clientId: string): Promise<BudgetRow[]> {
+    return admin.listBudgets(this.#c, clientId);
+  }
+
+  enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    return requests.enqueue(this.#c, input);
+  }
+  enqueueMany(inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | AllotError)[]> {
+    return requests.enqueueMany(this.#c, inputs);
+  }
+  getRequest(id: string): Promise<WorkRequest | null> {
+    return requests.getRequest(this.#c, id);
+  }
+  getRequestState(id: string): Promise<State | null> {
+    return requests.getRequestState(this.#c, id);
+  }
+  findByIdempotencyKey(clientId: string, key: string): Promise<WorkRequest | null> {
+    return requests.findByIdempotencyKey(this.#c, clientId, key);
+  }
+  listRequests(filter: RequestFilter): Promise<WorkRequest[]> {
+    return requests.listRequests(this.#c, filter);
+  }
+  loadQueued(): Promise<WorkRequest[]> {
+    return requests.loadQueued(this.#c);
+  }
+  countByState(): Promise<Record<State, number>> {
+    return requests.countByState(this.#c);
+  }
+  usageByTemplate(clientId: string, period: string | null): Promise<UsageRow[]> {
+    return requests.usageByTemplate(this.#c, clientId, period);
+  }
+
+  claim(id: string, opts: ClaimOptions): Promise<WorkRequest | null> {
+    return life.claim(this.#c, id, opts);
+  }
+  /** One claim after another (each its own batch): what claim gives for each. */
+  async claimMany(items: readonly { readonly id: string; readonly opts: ClaimOptions }[]): Promise<(WorkRequest | null)[]> {
+    const out: (WorkRequest | null)[] = [];
+    for (const it of items) out.push(await life.claim(this.#c, it.id, it.opts));
+    return out;
+  }
+  start(id: string, token: number, opts: { now: number; deadlineAt: number; leaseExpiresAt: number }): Promise<WorkRequest | null> {
+    return life.start(this.#c, id, token, opts);
+  }
+  unclaim(id: string, token: number, opts: { now: number; reason: string }): Promise<WorkRequest | null> {
+    return life.unclaim(this.#c, id, token, opts);
+  }
+  setProgress(id: string, token: number, progress: Progress): Promise<boolean> {
+    return life.setProgress(this.#c, id, token, progress);
+  }
+  extendLease(id: string, token: number, until: number): Promise<boolean> {
+    return life.extendLease(this.#c, id, token, until);
+  }
+  complete(id: string, token: number, opts: CompleteOptions): Promise<WorkRequest | null> {
+    return life.complete(this.#c, id, token, opts);
+  }
+  /** One completion after another (each its own batch): what complete gives for each. */
+  async completeMany(items: readonly { readonly id: string; readonly token: number; readonly opts: CompleteOptions }[]): Promise<(WorkRequest | null)[]> {
+    const out: (WorkRequest | null)[] = [];
+    for (const it of items) out.push(await life.complete(this.#c, it.id, it.token, it.opts));
+    return out;
+  }
+  retryLater(id: string, token: number, opts: { now: number; runAt: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null> {
+    return life.retryLater(this.#c, id, token, opts);
+  }
+  fail(id: string, token: number, opts: { now: number; error: RequestError; settlement: Settlement }): Promise<WorkRequest | null> {
+    return life.fail(this.#c, id, token, opts);
+  }
+  promote(id: string, now: number): Promise<WorkRequest | null> {
+    return life.promote(this.#c, id, now);
+  }
+  cancel(id: string, opts: { now: number; actor: string; returned: Readonly<Record<string, number>> }): Promise<WorkRequest | null> {
+    return life.cancel(this.#c, id, opts);
+  }
+  setPipeline(id: string, token: number, o: { now: number; pipeline: PipelineState; progress?: Progress; ended?: Record<string, unknown> }): Promise<boolean> {
+    return life.setPipeline(this.#c, id, token, o);
+  }
+
+  reapExpiredLeases(now: number, opts: ReapOptions = {}): Promise<WorkRequest[]> {
+    return reapExpiredLeases(this.#c, now, opts);
+  }
+
+  recordSaving(s: Saving): Promise<void> {
+    return admin.recordSaving(this.#c, s);
+  }
+  savingsSummary(clientId: string, since: number): Promise<SavingsRow[]> {
+    return admin.savingsSummary(this.#c, clientId, since);
+  }
+
+  appendAudit(entry: Omit<AuditEntry, 'seq'>): Promise<void> {
+    return this.#c.batch([admin.auditStmt(this.#c, entry)]).then(() => undefined);
+  }
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+    return admin.listAudit(this.#c, filter);
+  }
+
+  // ---- not built yet (issue 12) ----------------------------------------------
+
+  listOveruse(_since: number, _limit?: number): Promise<{ requestId: string; clientId: string; overuse: Overuse }[]> {
+    return notBuilt('listOveruse');
+  }
+  updateExternal(_id: string, _u: ExternalUpdate): Promise<WorkRequest | null> {
+    return notBuilt('updateExternal');
+  }
+  findByExternalId(_externalId: string): Promise<WorkRequest | null> {
+    return notBuilt('findByExternalId');
+  }
+  countBySystem(): Promise<SystemCounts> {
+    return notBuilt('countBySystem');
+  }
+  costOverTime(_since: number, _bucketMs: number): Promise<{ readonly at: number; readonly costNano: number; readonly requests: number }[]> {
+    return notBuilt('costOverTime');
+  }
+  importRequest(_req: WorkRequest, _actor: string): Promise<EnqueueResult> {
+    return notBuilt('importRequest');
+  }
+  beginShadow(_requestId: string, _at: number): Promise<void> {
+    return notBuilt('beginShadow');
+  }
+  pendingShadows(): Promise<string[]> {
+    return notBuilt('pendingShadows');
+  }
+  dropShadow(_requestId: string): Promise<void> {
+    return notBuilt('dropShadow');
+  }
+  findShadowCopy(_primaryId: string): Promise<WorkRequest | null> {
+    return notBuilt('findShadowCopy');
+  }
+  recordShadow(_r: ShadowResult): Promise<void> {
+    return notBuilt('recordShadow');
+  }
+  listShadow(_f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]> {
+    return notBuilt('listShadow');
+  }
+  shadowSummary(): Promise<ShadowSummary> {
+    return notBuilt('shadowSummary');
+  }
+  lookupCache(_key: string, _now: number): Promise<CachedResult | null> {
+    return notBuilt('lookupCache');
+  }
+  storeCache(_entry: CachedResult): Promise<void> {
+    return notBuilt('storeCache');
+  }
+  purgeCache(_template: string, _now: number, _actor: string): Promise<number> {
+    return notBuilt('purgeCache');
+  }
+  putRef(_ref: StoredRef): Promise<void> {
+    return notBuilt('putRef');
+  }
+  getRef(_refId: string, _now: number): Promise<StoredRef | null> {
+    return notBuilt('getRef');
+  }
+  sweepRefs(_now: number): Promise<number> {
+    return notBuilt('sweepRefs');
+  }
+  openAlerts(): Promise<AlertRecord[]> {
+    return notBuilt('openAlerts');
+  }
+  fireAlert(_a: AlertCondition, _at: number): Promise<AlertRecord> {
+    return notBuilt('fireAlert');
+  }
+  updateAlert(_id: number, _a: AlertCondition, _at: number): Promise<AlertRecord | null> {
+    return notBuilt('updateAlert');
+  }
+  resolveAlert(_id: number, _at: number): Promise<AlertRecord | null> {
+    return notBuilt('resolveAlert');
+  }
+  listAlerts(_f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): Promise<AlertRecord[]> {
+    return notBuilt('listAlerts');
+  }
+
+}
