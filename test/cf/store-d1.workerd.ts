@@ -11,13 +11,6 @@ import { storeContract } from '../contract/store-contract.ts';
 import type { Backend } from '../contract/store-harness.ts';
 import { workerdEnv } from './workerd-env.ts';
 
-/** Areas of the contract the D1 store does not have yet (issue 12), and why they are skipped. */
-const UNBUILT = new Map<string, string>(
-  [
-    'queries', 'work the legacy orchestrator executes', 'alerts', 'result cache', 'large payloads', 'several stores sharing one database',
-  ].map((area) => [area, 'the D1 store has no methods for this area yet (issue 12)']),
-);
-
 async function empty(db: D1Like): Promise<void> {
   const tables = await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all<{ name: string }>();
   const drops = tables.results.map((t) => db.prepare(`DROP TABLE IF EXISTS "${t.name.replace(/"/g, '""')}"`));
@@ -29,7 +22,6 @@ async function empty(db: D1Like): Promise<void> {
 const d1: Backend = {
   name: 'd1',
   available: () => true,
-  unbuilt: UNBUILT,
   async create() {
     const db = workerdEnv().DB as D1Like;
     await empty(db);

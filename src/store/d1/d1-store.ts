@@ -8,9 +8,7 @@
  * `multiProcess`; D1 answers a write once it is durable: `durableCommits`,
  * and `durable()` has nothing to wait for.
  *
- * Being built. What is not built yet rejects with INTERNAL_ERROR naming the
- * method; the contract suite (test/cf/store-d1.test.ts) skips those areas
- * with that reason.
+ * The store contract runs against it inside workerd (test/cf/store-d1.test.ts).
  */
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import { AllotError } from '../../core/errors.ts';
@@ -26,16 +24,15 @@ import { d1Ctx, type D1Ctx, type D1Like } from './context.ts';
 import * as life from './lifecycle.ts';
 import { migrateD1 } from './migrate.ts';
 import { MIGRATIONS } from './migrations.ts';
+import * as external from './external.ts';
+import * as extras from './extras.ts';
 import * as requests from './requests.ts';
+import * as views from './views.ts';
 import { reapExpiredLeases } from './reaper.ts';
 
 export interface D1StoreOptions {
   /** Payloads from this many bytes are stored zstd-compressed (0: never). @default 4096 */
   readonly compressMinBytes?: number;
-}
-
-function notBuilt(method: string): Promise<never> {
-  return Promise.reject(new AllotError('INTERNAL_ERROR', `The D1 store has no ${method} yet (issue 12)`));
 }
 
 export class D1Store implements Store {
@@ -208,79 +205,81 @@ export class D1Store implements Store {
     return admin.listAudit(this.#c, filter);
   }
 
-  // ---- not built yet (issue 12) ----------------------------------------------
-
-  listOveruse(_since: number, _limit?: number): Promise<{ requestId: string; clientId: string; overuse: Overuse }[]> {
-    return notBuilt('listOveruse');
-  }
-  updateExternal(_id: string, _u: ExternalUpdate): Promise<WorkRequest | null> {
-    return notBuilt('updateExternal');
-  }
-  findByExternalId(_externalId: string): Promise<WorkRequest | null> {
-    return notBuilt('findByExternalId');
+  listOveruse(since: number, limit = 100): Promise<{ requestId: string; clientId: string; overuse: Overuse }[]> {
+    return views.listOveruse(this.#c, since, limit);
   }
   countBySystem(): Promise<SystemCounts> {
-    return notBuilt('countBySystem');
+    return views.countBySystem(this.#c);
   }
-  costOverTime(_since: number, _bucketMs: number): Promise<{ readonly at: number; readonly costNano: number; readonly requests: number }[]> {
-    return notBuilt('costOverTime');
-  }
-  importRequest(_req: WorkRequest, _actor: string): Promise<EnqueueResult> {
-    return notBuilt('importRequest');
-  }
-  beginShadow(_requestId: string, _at: number): Promise<void> {
-    return notBuilt('beginShadow');
-  }
-  pendingShadows(): Promise<string[]> {
-    return notBuilt('pendingShadows');
-  }
-  dropShadow(_requestId: string): Promise<void> {
-    return notBuilt('dropShadow');
-  }
-  findShadowCopy(_primaryId: string): Promise<WorkRequest | null> {
-    return notBuilt('findShadowCopy');
-  }
-  recordShadow(_r: ShadowResult): Promise<void> {
-    return notBuilt('recordShadow');
-  }
-  listShadow(_f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]> {
-    return notBuilt('listShadow');
-  }
-  shadowSummary(): Promise<ShadowSummary> {
-    return notBuilt('shadowSummary');
-  }
-  lookupCache(_key: string, _now: number): Promise<CachedResult | null> {
-    return notBuilt('lookupCache');
-  }
-  storeCache(_entry: CachedResult): Promise<void> {
-    return notBuilt('storeCache');
-  }
-  purgeCache(_template: string, _now: number, _actor: string): Promise<number> {
-    return notBuilt('purgeCache');
-  }
-  putRef(_ref: StoredRef): Promise<void> {
-    return notBuilt('putRef');
-  }
-  getRef(_refId: string, _now: number): Promise<StoredRef | null> {
-    return notBuilt('getRef');
-  }
-  sweepRefs(_now: number): Promise<number> {
-    return notBuilt('sweepRefs');
-  }
-  openAlerts(): Promise<AlertRecord[]> {
-    return notBuilt('openAlerts');
-  }
-  fireAlert(_a: AlertCondition, _at: number): Promise<AlertRecord> {
-    return notBuilt('fireAlert');
-  }
-  updateAlert(_id: number, _a: AlertCondition, _at: number): Promise<AlertRecord | null> {
-    return notBuilt('updateAlert');
-  }
-  resolveAlert(_id: number, _at: number): Promise<AlertRecord | null> {
-    return notBuilt('resolveAlert');
-  }
-  listAlerts(_f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): Promise<AlertRecord[]> {
-    return notBuilt('listAlerts');
+  costOverTime(since: number, bucketMs: number): Promise<{ readonly at: number; readonly costNano: number; readonly requests: number }[]> {
+    return views.costOverTime(this.#c, since, bucketMs);
   }
 
+  updateExternal(id: string, u: ExternalUpdate): Promise<WorkRequest | null> {
+    return external.updateExternal(this.#c, id, u);
+  }
+  findByExternalId(externalId: string): Promise<WorkRequest | null> {
+    return external.findByExternalId(this.#c, externalId);
+  }
+  importRequest(req: WorkRequest, actor: string): Promise<EnqueueResult> {
+    return external.importRequest(this.#c, req, actor);
+  }
+
+  beginShadow(requestId: string, at: number): Promise<void> {
+    return extras.beginShadow(this.#c, requestId, at);
+  }
+  pendingShadows(): Promise<string[]> {
+    return extras.pendingShadows(this.#c);
+  }
+  dropShadow(requestId: string): Promise<void> {
+    return extras.dropShadow(this.#c, requestId);
+  }
+  findShadowCopy(primaryId: string): Promise<WorkRequest | null> {
+    return extras.findShadowCopy(this.#c, primaryId);
+  }
+  recordShadow(r: ShadowResult): Promise<void> {
+    return extras.recordShadow(this.#c, r);
+  }
+  listShadow(f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): Promise<ShadowResult[]> {
+    return extras.listShadow(this.#c, f);
+  }
+  shadowSummary(): Promise<ShadowSummary> {
+    return extras.shadowSummary(this.#c);
+  }
+
+  lookupCache(key: string, now: number): Promise<CachedResult | null> {
+    return extras.lookupCache(this.#c, key, now);
+  }
+  storeCache(entry: CachedResult): Promise<void> {
+    return extras.storeCache(this.#c, entry);
+  }
+  purgeCache(template: string, now: number, actor: string): Promise<number> {
+    return extras.purgeCache(this.#c, template, now, actor);
+  }
+
+  putRef(ref: StoredRef): Promise<void> {
+    return extras.putRef(this.#c, ref);
+  }
+  getRef(refId: string, now: number): Promise<StoredRef | null> {
+    return extras.getRef(this.#c, refId, now);
+  }
+  sweepRefs(now: number): Promise<number> {
+    return extras.sweepRefs(this.#c, now);
+  }
+
+  openAlerts(): Promise<AlertRecord[]> {
+    return extras.openAlerts(this.#c);
+  }
+  fireAlert(a: AlertCondition, at: number): Promise<AlertRecord> {
+    return extras.fireAlert(this.#c, a, at);
+  }
+  updateAlert(id: number, a: AlertCondition, at: number): Promise<AlertRecord | null> {
+    return extras.updateAlert(this.#c, id, a, at);
+  }
+  resolveAlert(id: number, at: number): Promise<AlertRecord | null> {
+    return extras.resolveAlert(this.#c, id, at);
+  }
+  listAlerts(f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): Promise<AlertRecord[]> {
+    return extras.listAlerts(this.#c, f);
+  }
 }

@@ -5,11 +5,11 @@
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { Row, SqliteCtx, Val } from './context.ts';
 
-const LIST_OPEN = 'SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id';
-const SELECT_OPEN = 'SELECT * FROM alerts WHERE kind = ? AND subject = ? AND resolved_at IS NULL';
-const INSERT_ALERT = 'INSERT INTO alerts (kind, subject, severity, message, value, fired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *';
-const UPDATE_OPEN = 'UPDATE alerts SET severity = ?, message = ?, value = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *';
-const RESOLVE_OPEN = 'UPDATE alerts SET resolved_at = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *';
+export const LIST_OPEN = 'SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id';
+export const SELECT_OPEN = 'SELECT * FROM alerts WHERE kind = ? AND subject = ? AND resolved_at IS NULL';
+export const INSERT_ALERT = 'INSERT INTO alerts (kind, subject, severity, message, value, fired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *';
+export const UPDATE_OPEN = 'UPDATE alerts SET severity = ?, message = ?, value = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *';
+export const RESOLVE_OPEN = 'UPDATE alerts SET resolved_at = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING *';
 
 export function openAlerts(c: SqliteCtx): AlertRecord[] {
   return (c.q(LIST_OPEN).all() as Row[]).map(toAlert);
@@ -45,6 +45,12 @@ export function listAlerts(
   c: SqliteCtx,
   f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined },
 ): AlertRecord[] {
+  const { sql, args } = alertsQuery(f);
+  return (c.q(sql).all(...args) as Row[]).map(toAlert);
+}
+
+/** The listing's SELECT and parameters (the D1 store runs the same). */
+export function alertsQuery(f: { readonly state?: 'firing' | 'resolved' | undefined; readonly limit?: number | undefined; readonly before?: number | undefined }): { sql: string; args: Val[] } {
   const where: string[] = [];
   const args: Val[] = [];
   if (f.state === 'firing') where.push('resolved_at IS NULL');
@@ -53,11 +59,11 @@ export function listAlerts(
     where.push('id < ?');
     args.push(f.before);
   }
-  const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-  return (c.q(sql).all(...args, Math.min(f.limit ?? 100, 10_000)) as Row[]).map(toAlert);
+  args.push(Math.min(f.limit ?? 100, 10_000));
+  return { sql: `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, args };
 }
 
-function toAlert(r: Row): AlertRecord {
+export function toAlert(r: Row): AlertRecord {
   return {
     id: Number(r.id), kind: r.kind as AlertRecord['kind'], subject: r.subject as string, severity: r.severity as AlertRecord['severity'], message: r.message as string,
     value: Number(r.value), firedAt: Number(r.fired_at), updatedAt: Number(r.updated_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),

@@ -3,9 +3,9 @@ import type { StoredRef } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { packJson, unpackJson } from './rows.ts';
 
-const INSERT_REF = 'INSERT INTO refs (ref_id, request_id, worker, data, size_bytes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)';
-const SELECT_LIVE = 'SELECT * FROM refs WHERE ref_id = ? AND expires_at > ?';
-const DELETE_EXPIRED = 'DELETE FROM refs WHERE expires_at <= ?';
+export const INSERT_REF = 'INSERT INTO refs (ref_id, request_id, worker, data, size_bytes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)';
+export const SELECT_LIVE = 'SELECT * FROM refs WHERE ref_id = ? AND expires_at > ?';
+export const DELETE_EXPIRED = 'DELETE FROM refs WHERE expires_at <= ?';
 
 export function putRef(c: SqliteCtx, r: StoredRef): void {
   c.tx(() => {
@@ -16,7 +16,10 @@ export function putRef(c: SqliteCtx, r: StoredRef): void {
 /** The ref unless it has expired by `now`. */
 export function getRef(c: SqliteCtx, refId: string, now: number): StoredRef | null {
   const r = c.q(SELECT_LIVE).get(refId, now) as Row | undefined;
-  if (!r) return null;
+  return r ? toRef(refId, r) : null;
+}
+
+export function toRef(refId: string, r: Row): StoredRef {
   return {
     refId, requestId: (r.request_id as string | null) ?? null, worker: r.worker as string, value: unpackJson(r.data), sizeBytes: Number(r.size_bytes),
     createdAt: Number(r.created_at), expiresAt: Number(r.expires_at),

@@ -8,12 +8,12 @@ import type { ShadowResult, ShadowSummary } from '../store.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { toRequest } from './rows.ts';
 
-const INSERT_PENDING = 'INSERT INTO shadow_pending (request_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING';
-const LIST_PENDING = 'SELECT request_id FROM shadow_pending ORDER BY at, request_id';
-const DELETE_PENDING = 'DELETE FROM shadow_pending WHERE request_id = ?';
-const SELECT_COPY = 'SELECT * FROM requests WHERE shadow_of = ? ORDER BY created_at LIMIT 1';
-const INSERT_RESULT = 'INSERT INTO shadow_results (at, request_id, template, primary_system, differences, allot, v2) VALUES (?, ?, ?, ?, ?, ?, ?)';
-const SELECT_DIFFERENCES = 'SELECT differences FROM shadow_results';
+export const INSERT_PENDING = 'INSERT INTO shadow_pending (request_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING';
+export const LIST_PENDING = 'SELECT request_id FROM shadow_pending ORDER BY at, request_id';
+export const DELETE_PENDING = 'DELETE FROM shadow_pending WHERE request_id = ?';
+export const SELECT_COPY = 'SELECT * FROM requests WHERE shadow_of = ? ORDER BY created_at LIMIT 1';
+export const INSERT_RESULT = 'INSERT INTO shadow_results (at, request_id, template, primary_system, differences, allot, v2) VALUES (?, ?, ?, ?, ?, ?, ?)';
+export const SELECT_DIFFERENCES = 'SELECT differences FROM shadow_results';
 
 export function beginShadow(c: SqliteCtx, requestId: string, at: number): void {
   c.tx(() => void c.q(INSERT_PENDING).run(requestId, at));
@@ -41,26 +41,40 @@ export function recordShadow(c: SqliteCtx, r: ShadowResult): void {
   });
 }
 
-export function listShadow(c: SqliteCtx, f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): ShadowResult[] {
-  const rows = c.q(`SELECT * FROM shadow_results WHERE seq > ? ${f.differencesOnly ? "AND differences <> '[]'" : ''} ORDER BY seq DESC LIMIT ?`).all(
-    f.afterSeq ?? 0, Math.min(f.limit ?? 100, 10_000),
-  ) as Row[];
-  return rows.map((r) => ({
-    seq: Number(r.seq), at: Number(r.at), requestId: r.request_id as string, template: r.template as string, primary: r.primary_system as 'allot' | 'v2',
-    differences: JSON.parse(r.differences as string) as string[], allot: JSON.parse(r.allot as string) as ShadowResult['allot'], v2: JSON.parse(r.v2 as string) as ShadowResult['v2'],
-  }));
+/** The listing's SELECT (newest first, after `afterSeq`) and its parameters; the D1 store runs the same. */
+export function shadowQuery(f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): { sql: string; args: number[] } {
+  return {
+    sql: `SELECT * FROM shadow_results WHERE seq > ? ${f.differencesOnly ? "AND differences <> '[]'" : ''} ORDER BY seq DESC LIMIT ?`,
+    args: [f.afterSeq ?? 0, Math.min(f.limit ?? 100, 10_000)],
+  };
 }
 
-/** Comparisons in total, those with differences, and how often each field differed. */
-export function shadowSummary(c: SqliteCtx): ShadowSummary {
+export function toShadowResult(r: Row): ShadowResult {
+  return {
+    seq: Number(r.seq), at: Number(r.at), requestId: r.request_id as string, template: r.template as string, primary: r.primary_system as 'allot' | 'v2',
+    differences: JSON.parse(r.differences as string) as string[], allot: JSON.parse(r.allot as string) as ShadowResult['allot'], v2: JSON.parse(r.v2 as string) as ShadowResult['v2'],
+  };
+}
+
+export function listShadow(c: SqliteCtx, f: { readonly limit?: number; readonly afterSeq?: number; readonly differencesOnly?: boolean }): ShadowResult[] {
+  const { sql, args } = shadowQuery(f);
+  return (c.q(sql).all(...args) as Row[]).map(toShadowResult);
+}
+
+/** Comparisons in total, those with differences, and how often each field differed: from SELECT_DIFFERENCES's rows. */
+export function summarizeShadow(rows: readonly Row[]): ShadowSummary {
   const byField: Record<string, number> = {};
   let total = 0;
   let withDifferences = 0;
-  for (const r of c.q(SELECT_DIFFERENCES).all() as Row[]) {
+  for (const r of rows) {
     total++;
     const d = JSON.parse(r.differences as string) as string[];
     if (d.length) withDifferences++;
     for (const f of d) byField[f] = (byField[f] ?? 0) + 1;
   }
   return { total, withDifferences, byField };
+}
+
+export function shadowSummary(c: SqliteCtx): ShadowSummary {
+  return summarizeShadow(c.q(SELECT_DIFFERENCES).all() as Row[]);
 }

@@ -98,15 +98,22 @@ export function usageByTemplate(c: SqliteCtx, clientId: string, period: string |
 
 /** Requests flagged for using more than they were allowed, most recent first. */
 export function listOveruse(c: SqliteCtx, since: number, limit: number): { requestId: string; clientId: string; overuse: Overuse }[] {
-  const rows = c.q(OVERUSE).all(since, limit) as Row[];
-  return rows.map((r) => ({ requestId: r.id as string, clientId: r.client_id as string, overuse: JSON.parse(r.overuse as string) as Overuse }));
+  return (c.q(OVERUSE).all(since, limit) as Row[]).map(toOveruse);
+}
+
+export function toOveruse(r: Row): { requestId: string; clientId: string; overuse: Overuse } {
+  return { requestId: r.id as string, clientId: r.client_id as string, overuse: JSON.parse(r.overuse as string) as Overuse };
 }
 
 /** Requests per state for Allot's own, v2's, and shadow copies apart. */
 export function countBySystem(c: SqliteCtx): SystemCounts {
+  return systemCounts(c.q(COUNT_BY_SYSTEM).all() as Row[]);
+}
+
+/** COUNT_BY_SYSTEM's rows as counts (every state present, zero when none). */
+export function systemCounts(rows: readonly Row[]): SystemCounts {
   const zero = (): Record<State, number> => Object.fromEntries(Object.values(STATES).map((st) => [st, 0])) as Record<State, number>;
   const out = { allot: zero(), v2: zero(), shadowCopies: zero() };
-  const rows = c.q(COUNT_BY_SYSTEM).all() as Row[];
   for (const r of rows) {
     const bucket = out[r.k as keyof SystemCounts];
     if (bucket) bucket[r.state as State] = Number(r.n);
