@@ -11,40 +11,23 @@ import { pino, type Logger } from 'pino';
 import type { ResolvedConfig } from './config/resolve.ts';
 import { ConfigError } from './config/resolve.ts';
 import { localCluster, pgCluster } from './cluster/cluster.ts';
-import { relayCluster } from './cluster/relay.ts';
 import { redactUrl } from './core/redact.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { Events } from './events.ts';
-import { buildApp } from './http/app.ts';
-import type { AppDeps } from './http/deps.ts';
 import { openLimiter } from './limiter/open.ts';
-import { Metrics } from './metrics.ts';
+import { composeAllot, type Allot } from './compose.ts';
 import { readDashboardAssets } from './http/dashboard-files.ts';
 import { nodeV2Importer } from './migrate/node-importer.ts';
-import { ProgressTokens } from './scheduler/progress-token.ts';
-import { PAUSED_SETTING, Scheduler } from './scheduler/scheduler.ts';
-import { Admission } from './service/admission.ts';
-import { Auth } from './service/auth.ts';
-import { hashSecret, newSecret } from './service/ids.ts';
-import { Registry } from './service/registry.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
 import { SecretKeyError, Secrets } from './service/secrets.ts';
 import { TokenCounter } from './service/token-counter.ts';
 import { preload as preloadEncoding } from './service/tokenizer.ts';
-import { Waiters } from './service/waiters.ts';
 import { openAndMigrate } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import { HttpTransport } from './workers/http-transport.ts';
-import { References } from './workers/references.ts';
 import { SubprocessTransport } from './workers/subprocess-transport.ts';
-import { V2Transport } from './workers/v2-transport.ts';
-import { Migration } from './migrate/side-by-side.ts';
-import { MigrationSettings } from './migrate/switches.ts';
-import { WorkerHealth } from './workers/health.ts';
-import { Serial } from './core/serial.ts';
-import { PullTransport } from './workers/pull-transport.ts';
-import { AlertMonitor } from './service/alert-monitor.ts';
-import { alerts as alertConditions } from './service/alerts.ts';
-import { Webhook } from './service/webhook.ts';
+
+export type { Allot } from './compose.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -57,26 +40,7 @@ export interface BuildOptions {
   readonly onInternalError?: (err: unknown) => void;
 }
 
-/** Allot wired up but not listening: the HTTP app, its dependencies, start and stop. */
-export interface Allot {
-  readonly app: ReturnType<typeof buildApp>;
-  readonly deps: AppDeps;
-  readonly store: Store;
-  readonly scheduler: Scheduler;
-  readonly events: Events;
-  readonly log: Logger;
-  /** The database, for logs: the SQLite path or the PostgreSQL URL without its password. */
-  readonly database: string;
-  /** Set only when this start generated the admin key: print it once. */
-  readonly generatedAdminKey: string | undefined;
-  /** Where workers reach Allot (progress URLs); known once something listens. */
-  setPublicUrl(url: string): void;
-  /** Start scheduling. Idempotent. */
-  start(): Promise<void>;
-  /** Drain the scheduler (at most `drainMs`, default 10 s), close transports and the store. Idempotent. */
-  stop(drainMs?: number): Promise<void>;
-}
-
+/** Allot on Node: the store from the config (SQLite, or PostgreSQL with Redis), node:http and subprocess workers, the tokenizer on a thread. */
 export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<Allot> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: config.logLevel });
@@ -97,183 +61,22 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
     await store.close();
     throw err;
   }
-
-  // Admin key: from the environment, or generated once and kept as a hash.
-  let generatedAdminKey: string | undefined;
-  let adminHash: string;
-  if (config.adminKey) adminHash = hashSecret(config.adminKey);
-  else {
-    const existing = await store.getSetting('admin_key_hash');
-    if (existing) adminHash = existing;
-    else {
-      const k = newSecret('adm');
-      adminHash = await store.setSettingIfAbsent('admin_key_hash', k.hash);
-      if (adminHash === k.hash) generatedAdminKey = k.key;
-    }
-  }
-
-  const registry = new Registry(store, config.tiers, config.resources, secrets);
-  try {
-    await registry.load();
-  } catch (err) {
-    if (!(err instanceof SecretKeyError)) throw err;
-    await store.close();
-    throw new ConfigError([`ALLOT_SECRET_KEY: ${err.message}`], 'environment');
-  }
-  // Load the encodings the token resources count in now (~250 ms each), not on some client's first request.
-  for (const enc of new Set([...registry.resources.values()].map((r) => r.tokenizer).filter((e) => e !== undefined))) preloadEncoding(enc);
-  await applyConfigEntities(config, registry, store);
-  // The token buckets: local (levels in the SQLite store) or shared in Redis (scale-out).
-  const limiter = await openLimiter(config, store, registry.resources.values(), clock, log).catch(async (err: unknown) => {
-    await store.close();
-    throw err;
-  });
-
-  const events = new Events();
-  // Shared by every instance on the database (a worker may post progress to any of them), and kept across restarts.
-  const progressTokens = new ProgressTokens(Buffer.from(await store.setSettingIfAbsent('progress_token_secret', randomBytes(32).toString('base64')), 'base64'));
-  const references = new References(store, clock);
-  const transports = { http: new HttpTransport(), subprocess: new SubprocessTransport(), v2: new V2Transport(references), pull: new PullTransport() };
-  let publicUrl = config.publicUrl ?? '';
-  const cluster = config.scaleOut
-    ? await pgCluster(config.scaleOut, { version: VERSION, onError: (err, what) => log.warn({ err }, `cluster: ${what} failed`) }).catch(async (err: unknown) => {
-      await limiter.close();
-      await store.close();
-      throw new ConfigError([`ALLOT_DATABASE_URL: cannot join the cluster at ${redactUrl(config.scaleOut?.databaseUrl)}: ${(err as Error).message}`], 'environment');
-    })
-    : localCluster();
-  const instanceId = cluster.id;
-  const scheduler = new Scheduler(
-    { store, registry, events, clock, transports, progressTokens, references, limiter },
-    {
-      instanceId, starvationMs: config.starvationMs, holdAfterMs: config.holdAfterMs, deferred: config.deferred, fairnessHalfLifeMs: config.fairnessHalfLifeMs,
-      leaseGraceMs: config.leaseGraceMs, pullLeaseMs: config.pullLeaseMs, reaperIntervalMs: config.reaperIntervalMs, publicUrl: () => publicUrl,
+  return composeAllot(config, {
+    clock, log, store, secrets, database: opened.describe, version: VERSION,
+    openLimiter: (resources) => openLimiter(config, store, resources, clock, log),
+    openCluster: async () => {
+      if (!config.scaleOut) return localCluster();
+      return pgCluster(config.scaleOut, { version: VERSION, onError: (err, what) => log.warn({ err }, `cluster: ${what} failed`) }).catch((err: unknown) => {
+        throw new ConfigError([`ALLOT_DATABASE_URL: cannot join the cluster at ${redactUrl(config.scaleOut?.databaseUrl)}: ${(err as Error).message}`], 'environment');
+      });
     },
-  );
-  const mc = config.migration;
-  const migrationSettings = await MigrationSettings.load(store, clock, { mode: mc.mode, rolloutPercent: mc.rolloutPercent, shadow: mc.shadow, shadowPercent: mc.shadowPercent, legacyConfigured: Boolean(mc.legacyUrl) });
-  // Large inputs are counted on a worker thread, so that one client's megabytes do not hold up the server.
-  const tokens = new TokenCounter({ compressMinBytes: config.compressMinBytes });
-  const admission = new Admission({
-    store, registry, scheduler, events, clock, tokens, budgetTimeZone: config.budgetTimeZone, starvationMs: config.starvationMs, maxQueueDepth: config.maxQueueDepth, maxJsonDepth: config.maxJsonDepth,
-    route: (id) => migrationSettings.route(id),
-  });
-  const migration = new Migration({
-    store, events, clock, log, config: mc, settings: migrationSettings, admission, registry, cancel: (id, actor) => scheduler.cancel(id, actor),
-  });
-  const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
-  registry.setAvailability((name) => health.available(name));
-  const metrics = new Metrics(events, scheduler, () => store.openAlerts(), tokens);
-  const ac = config.alerts;
-  const alertMonitor = new AlertMonitor(
-    {
-      store, clock, events, log, conditions: () => alertConditions({ scheduler, registry, store, admission, health, clock }),
-      webhook: ac.webhookUrl ? new Webhook(ac.webhookUrl, log, { secret: ac.webhookSecret }) : null,
-    },
-    { intervalMs: ac.intervalMs },
-  );
-  events.on('alert:fired', (a) => log.warn({ alert: a.kind, subject: a.subject, severity: a.severity }, `alert firing: ${a.message}`));
-  events.on('alert:escalated', (a) => log.warn({ alert: a.kind, subject: a.subject, severity: a.severity }, `alert escalated: ${a.message}`));
-  events.on('alert:resolved', (a) => log.info({ alert: a.kind, subject: a.subject }, 'alert resolved'));
-  const sweeper = setInterval(() => void references.sweep().catch((err: unknown) => log.error({ err }, 'reference sweep failed')), 60_000);
-  sweeper.unref();
-  const waiters = new Waiters(events);
-  const adminChanges = new Serial();
-  /** What admins change, re-read from the store (another instance may have changed it); never while this instance makes such a change. */
-  function refreshShared(): Promise<void> {
-    return adminChanges.run(rereadShared);
-  }
-  async function rereadShared(): Promise<void> {
-    const before = JSON.stringify([...registry.resources.values()]);
-    await registry.load();
-    // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
-    if (JSON.stringify([...registry.resources.values()]) !== before) await limiter.configure(registry.resources.values());
-    await migrationSettings.reload();
-    const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
-    if (paused && !scheduler.paused) scheduler.pause();
-    if (!paused && scheduler.paused) scheduler.resume();
-  }
-  const unrelay = cluster.shared
-    ? relayCluster({
-      bus: cluster.bus, events, store, scheduler, interested: (id) => waiters.has(id), resyncMs: 5 * (config.scaleOut?.pollMs ?? 1_000), refresh: refreshShared,
-      onError: (err, what) => log.warn({ err }, `cluster relay: ${what} failed`),
-    })
-    : () => {};
-  cluster.onLeadership((leading, term, reason) => {
-    if (leading) log.info({ instance: instanceId, term }, 'elected: this instance schedules');
-    else log.warn({ instance: instanceId, reason }, 'no longer the scheduler');
-    void scheduler.lead(leading).catch((err: unknown) => log.error({ err }, 'taking over the scheduler failed'));
-    alertMonitor.lead(leading);
-    // v2 requests an instance that died was sending or following are picked up by the new leader (v2 dedupes a repeated submit).
-    if (leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
-  });
-  const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth: new Auth(store, registry, adminHash), waiters,
-    references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: VERSION, cluster,
+    transports: () => ({ http: new HttpTransport(), subprocess: new SubprocessTransport() }),
+    // Large inputs are counted on a worker thread, so that one client's megabytes do not hold up the server.
+    tokens: new TokenCounter({ compressMinBytes: config.compressMinBytes }),
+    preloadEncoding,
     dashboardAssets: readDashboardAssets(),
-    v2Import: nodeV2Importer({ store, registry, config, clock, events, scheduler, migration }),
-  };
-  const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
-  events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
-  events.on('worker:breaker', (worker, state, reason) => {
-    if (state === 'open') log.warn({ worker, reason }, 'worker taken out of rotation (circuit breaker open)');
-    else log.info({ worker, breaker: state, reason }, 'worker breaker changed');
-    // Requests for the worker were left waiting: give them a pass now that it may take work again.
-    if (state !== 'open') scheduler.kick();
-  });
-  // A pull worker asking for work: the scheduler looks for some it could take.
-  transports.pull.onDemand(() => scheduler.kick());
-  events.on('worker:transport', (worker, from, to) => log.warn({ worker, from, to }, 'worker transport switched: its GET /health claims another protocol'));
-  events.on('request:stale-result', (id, token) => log.warn({ id, token }, 'result under a stale lease refused'));
-  events.on('request:overuse', (id, o) => log.warn({ id, workers: o.workers, output_tokens: o.outputTokens, resources: o.resources }, 'worker reported usage beyond what the job allowed (charged, flagged)'));
-
-  let stopping: Promise<void> | undefined;
-  let adopter: NodeJS.Timeout | undefined;
-  return {
-    app, deps, store, scheduler, events, log, generatedAdminKey, database: opened.describe,
-    setPublicUrl(url) {
-      publicUrl ||= url;
-    },
-    async start() {
-      // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
-      if ((await store.getSetting(PAUSED_SETTING)) === 'true') scheduler.pause();
-      await scheduler.start(!cluster.shared);
-      health.start();
-      await migration.start();
-      alertMonitor.start(!cluster.shared);
-      // Last: an election may hand this instance the scheduler (and the alert checks) at once.
-      await cluster.start(publicUrl || null);
-      if (cluster.shared && migration.forwarder) {
-        // A follower that dies leaves its v2 requests unfollowed: the leader looks for them every resync.
-        adopter = setInterval(() => {
-          if (scheduler.leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
-        }, 5 * (config.scaleOut?.pollMs ?? 1_000));
-        adopter.unref();
-      }
-    },
-    stop(drainMs) {
-      stopping ??= (async () => {
-        clearInterval(sweeper);
-        clearInterval(adopter);
-        // Hand the lease over first: another instance schedules while this one drains what it dispatched.
-        await cluster.resign();
-        unrelay();
-        await alertMonitor.stop();
-        await health.stop();
-        await migration.stop();
-        await scheduler.stop(drainMs);
-        await limiter.close();
-        // Then leave: what this instance still leased is taken back by the new leader at once.
-        await cluster.stop();
-        await transports.http.close();
-        await transports.subprocess.close();
-        await transports.pull.close();
-        await tokens.close();
-        await store.close();
-      })();
-      return stopping;
-    },
-  };
+    v2Import: nodeV2Importer,
+  }, { onInternalError: opts.onInternalError });
 }
 
 export interface RunningAllot {
@@ -325,31 +128,6 @@ export async function startAllot(config: ResolvedConfig, opts: BuildOptions = {}
   };
 }
 
-/** Workers and templates from the config file are written to the store (only when changed). */
-async function applyConfigEntities(config: ResolvedConfig, registry: Registry, store: Store): Promise<void> {
-  for (const w of config.workers) {
-    const cur = registry.worker(w.name);
-    if (!cur || JSON.stringify(cur) !== JSON.stringify(w)) await registry.putWorker(w, 'config');
-  }
-  const issues: string[] = [];
-  for (const t of config.templates) {
-    if (!registry.worker(t.worker)) issues.push(`templates.${t.name}.worker: no worker named "${t.worker}" in the config or the database`);
-  }
-  if (issues.length) {
-    await store.close();
-    throw new ConfigError(issues, config.configPath ?? 'config');
-  }
-  for (const t of config.templates) {
-    const cur = registry.template(t.name);
-    if (!cur || JSON.stringify(cur) !== JSON.stringify(t)) await registry.putTemplate(t, 'config');
-  }
-}
-
-/**
- * The key worker tokens are sealed with: ALLOT_SECRET_KEY, else a generated
- * one (a key file beside the SQLite database, or the shared database's
- * `secret_key` setting in the scale-out mode, where instances share no folder).
- */
 async function loadSecrets(config: ResolvedConfig, store: Store, log: Logger): Promise<Secrets> {
   try {
     if (!config.scaleOut) return Secrets.load({ secretKey: config.secretKey, dbPath: config.dbPath });
