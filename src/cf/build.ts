@@ -4,7 +4,8 @@
  * that load Allot's code in a local workerd (miniflare), and by the Workers
  * entry's build. Node-side tooling: it is never part of a bundle itself.
  */
-import { build, type Metafile } from 'esbuild';
+import { builtinModules } from 'node:module';
+import { build, type Metafile, type Plugin } from 'esbuild';
 
 /** The compatibility settings every bundle is loaded with (wrangler.toml says the same). */
 export const COMPATIBILITY_DATE = '2026-07-01';
@@ -18,6 +19,24 @@ export interface Bundle {
   /** For each `node:` module, the source files that import it. */
   readonly importers: ReadonlyMap<string, readonly string[]>;
 }
+
+const BUILTIN = new RegExp(`^(node:)?(${builtinModules.map((m) => m.replace(/[/]/g, '\\/')).join('|')})$`);
+
+/**
+ * CommonJS packages (pino, prom-client) require() Node's built-ins, which an
+ * ES module cannot do in workerd: each such require becomes a small module
+ * that imports the built-in and exports it, so the import is static.
+ */
+const requireBuiltins: Plugin = {
+  name: 'require-builtins',
+  setup(b) {
+    b.onResolve({ filter: BUILTIN }, (a) => (a.kind === 'require-call' ? { path: a.path.replace(/^node:/, ''), namespace: 'builtin-require' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (a) => ({
+      contents: `import * as m from 'node:${a.path}'; module.exports = m.default ?? m;`,
+      loader: 'js',
+    }));
+  },
+};
 
 export interface BundleOptions {
   /** Module specifiers replaced by paths (a test bundle's `node:test`). */
@@ -36,9 +55,11 @@ export async function bundleForWorkers(entry: string | { readonly contents: stri
     target: 'es2024',
     conditions: ['workerd', 'worker', 'import'],
     mainFields: ['module', 'main'],
-    external: ['node:*'],
+    // Node's built-ins, with or without `node:` (packages require 'events'), are workerd's to provide (nodejs_compat).
+    external: ['node:*', ...builtinModules],
     // The schema's migrations (src/store/d1/migrations.ts imports the SQLite store's .sql files).
     loader: { '.sql': 'text' },
+    plugins: [requireBuiltins],
     metafile: true,
     logLevel: 'silent',
   });

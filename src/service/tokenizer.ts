@@ -28,14 +28,22 @@ export const LONG_RUN = 256;
 /** Segments of ordinary text are at most about this long (cut at a space). */
 const SEGMENT = 16 * 1024;
 
-const require = createRequire(import.meta.url);
 const encoders = new Map<Encoding, (text: string) => number>();
+
+/**
+ * An encoding's counter, given by the runtime: a Worker bundle imports the
+ * encodings it serves statically and registers them (it cannot load a file
+ * by name); on Node they are loaded on first use instead.
+ */
+export function registerEncoding(e: Encoding, countTokens: (text: string) => number): void {
+  encoders.set(e, countTokens);
+}
 
 /** The encoding's counter, loaded on first use (about 250 ms and 40-70 MB each). */
 function encoder(e: Encoding): (text: string) => number {
   let f = encoders.get(e);
   if (!f) {
-    const mod = require(`gpt-tokenizer/cjs/encoding/${e}`) as { countTokens: (text: string) => number };
+    const mod = createRequire(import.meta.url)(`gpt-tokenizer/cjs/encoding/${e}`) as { countTokens: (text: string) => number };
     f = mod.countTokens;
     encoders.set(e, f);
   }
