@@ -4,7 +4,7 @@
  * Allot through `startAllot`, so they run the same wiring.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { randomBytes } from 'node:crypto';
+
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -19,7 +19,7 @@ import { composeAllot, type Allot } from './compose.ts';
 import { readDashboardAssets } from './http/dashboard-files.ts';
 import { nodeV2Importer } from './migrate/node-importer.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
-import { SecretKeyError, Secrets } from './service/secrets.ts';
+import { SecretKeyError, Secrets, sharedSecrets } from './service/secrets.ts';
 import { TokenCounter } from './service/token-counter.ts';
 import { preload as preloadEncoding } from './service/tokenizer.ts';
 import { openAndMigrate } from './store/open.ts';
@@ -131,9 +131,8 @@ export async function startAllot(config: ResolvedConfig, opts: BuildOptions = {}
 async function loadSecrets(config: ResolvedConfig, store: Store, log: Logger): Promise<Secrets> {
   try {
     if (!config.scaleOut) return Secrets.load({ secretKey: config.secretKey, dbPath: config.dbPath });
-    const stored = config.secretKey ? await store.getSetting('secret_key') : await store.setSettingIfAbsent('secret_key', randomBytes(32).toString('base64'));
     if (!config.secretKey) log.warn('ALLOT_SECRET_KEY is not set: worker tokens are sealed with a key kept in the database itself (setting secret_key); set ALLOT_SECRET_KEY on every instance to keep it out of database dumps');
-    return stored ? Secrets.fromStored({ secretKey: config.secretKey, storedKey: stored }) : Secrets.load({ secretKey: config.secretKey, dbPath: ':memory:' });
+    return await sharedSecrets(store, config.secretKey);
   } catch (err) {
     if (err instanceof SecretKeyError) throw new ConfigError([`ALLOT_SECRET_KEY: ${err.message}`], 'environment');
     throw err;

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from './config/resolve.ts';
 import { ConfigError } from './config/resolve.ts';
-import type { Cluster } from './cluster/cluster.ts';
+import type { Cluster } from './cluster/local.ts';
 import { relayCluster } from './cluster/relay.ts';
 import type { Clock } from './core/clock.ts';
 import { Events } from './events.ts';
@@ -68,6 +68,8 @@ export interface Platform {
   /** Load a tokenizer encoding now rather than on first use, where the runtime can. */
   readonly preloadEncoding?: ((e: Encoding) => void) | undefined;
   readonly dashboardAssets: DashboardAssets;
+  /** Whether /metrics has the process's own (CPU, memory, event loop). @default true */
+  readonly processMetrics?: boolean | undefined;
   readonly v2Import: (d: Pick<AppDeps, 'store' | 'registry' | 'config' | 'clock' | 'events' | 'scheduler' | 'migration'>) => V2Importer;
 }
 
@@ -155,7 +157,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
   });
   const health = new WorkerHealth({ registry, events, clock }, config.workerHealth);
   registry.setAvailability((name) => health.available(name));
-  const metrics = new Metrics(events, scheduler, () => store.openAlerts(), tokens);
+  const metrics = new Metrics(events, scheduler, () => store.openAlerts(), tokens, p.processMetrics ?? true);
   const ac = config.alerts;
   const alertMonitor = new AlertMonitor(
     {

@@ -15,10 +15,11 @@ export class Metrics {
   /**
    * @param openAlerts the alerts firing now (the store's), for the `allot_alerts_firing` gauge
    * @param tokenizer what the token counter has measured, on the event loop and on its threads
+   * @param processMetrics the Node process's own (CPU, memory, event loop lag); a runtime without them (Workers) says false
    */
-  constructor(events: Events, scheduler: Scheduler, openAlerts?: () => Promise<readonly AlertRecord[]>, tokenizer?: Pick<TokenCounter, 'measured'>) {
+  constructor(events: Events, scheduler: Scheduler, openAlerts?: () => Promise<readonly AlertRecord[]>, tokenizer?: Pick<TokenCounter, 'measured'>, processMetrics = true) {
     const r = this.registry;
-    client.collectDefaultMetrics({ register: r, prefix: 'allot_process_' });
+    if (processMetrics) client.collectDefaultMetrics({ register: r, prefix: 'allot_process_' });
     const requests = new client.Counter({ name: 'allot_requests_total', help: 'Requests by outcome', labelNames: ['outcome', 'template'], registers: [r] });
     const cost = new client.Counter({ name: 'allot_cost_usd_total', help: 'Cost charged, USD', labelNames: ['client', 'template'], registers: [r] });
     const tokens = new client.Counter({ name: 'allot_tokens_total', help: 'Tokens used', labelNames: ['direction', 'template'], registers: [r] });

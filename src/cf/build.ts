@@ -4,6 +4,7 @@
  * that load Allot's code in a local workerd (miniflare), and by the Workers
  * entry's build. Node-side tooling: it is never part of a bundle itself.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build, type Metafile, type Plugin } from 'esbuild';
 
@@ -32,9 +33,22 @@ const requireBuiltins: Plugin = {
   setup(b) {
     b.onResolve({ filter: BUILTIN }, (a) => (a.kind === 'require-call' ? { path: a.path.replace(/^node:/, ''), namespace: 'builtin-require' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (a) => ({
-      contents: `import * as m from 'node:${a.path}'; module.exports = m.default ?? m;`,
+      contents: `import m from 'node:${a.path}'; module.exports = m;`,
       loader: 'js',
     }));
+  },
+};
+
+/** `allot:dashboard`: the dashboard's files (src/http/dashboard/) as texts by file name, read when bundling. */
+const dashboardFiles: Plugin = {
+  name: 'allot-dashboard',
+  setup(b) {
+    b.onResolve({ filter: /^allot:dashboard$/ }, () => ({ path: 'dashboard', namespace: 'allot-virtual' }));
+    b.onLoad({ filter: /.*/, namespace: 'allot-virtual' }, () => {
+      const dir = new URL('../http/dashboard/', import.meta.url);
+      const files = Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(new URL(f, dir), 'utf8')]));
+      return { contents: `export default ${JSON.stringify(files)};`, loader: 'js', watchFiles: Object.keys(files).map((f) => new URL(f, dir).pathname) };
+    });
   },
 };
 
@@ -59,7 +73,7 @@ export async function bundleForWorkers(entry: string | { readonly contents: stri
     external: ['node:*', ...builtinModules],
     // The schema's migrations (src/store/d1/migrations.ts imports the SQLite store's .sql files).
     loader: { '.sql': 'text' },
-    plugins: [requireBuiltins],
+    plugins: [requireBuiltins, dashboardFiles],
     metafile: true,
     logLevel: 'silent',
   });

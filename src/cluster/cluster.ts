@@ -7,51 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { ScaleOutConfig } from '../config/scale-out.ts';
-import { LocalBus, type ClusterBus } from './bus.ts';
-import { InstanceRegistry, type InstanceRow } from './instances.ts';
+import { InstanceRegistry } from './instances.ts';
+import type { Cluster } from './local.ts';
 import { LeaderElection } from './leader.ts';
 import { PgBus } from './pg-bus.ts';
 
-export interface Cluster {
-  /** This instance (also the lease owner of the requests it dispatches). */
-  readonly id: string;
-  readonly bus: ClusterBus;
-  /** Several instances may share the work. */
-  readonly shared: boolean;
-  /** Called with true when this instance becomes the scheduler, false when it stops being it. */
-  onLeadership(fn: (leading: boolean, term: number | null, reason: string) => void): void;
-  readonly isLeader: boolean;
-  /** Start heartbeats and the election (after the HTTP server listens, so `url` is known). */
-  start(url: string | null): Promise<void>;
-  /** Stop campaigning and hand the lease over (another instance takes over while this one drains). */
-  resign(): Promise<void>;
-  /** Stop heartbeats (what this instance still leases is then taken back by the leader) and close connections. */
-  stop(): Promise<void>;
-  /** The instances on this database, alive or lately gone (empty alone). */
-  instances(): Promise<InstanceRow[]>;
-  /** The URL of the instance that schedules now, as it registered it; null when none is known (or alone). */
-  leaderUrl(): Promise<string | null>;
-}
-
-export function localCluster(): Cluster {
-  const id = `allot-${randomUUID().slice(0, 8)}`;
-  const fns: ((leading: boolean, term: number | null, reason: string) => void)[] = [];
-  return {
-    id, bus: new LocalBus(), shared: false, isLeader: true,
-    onLeadership(fn) {
-      fns.push(fn);
-    },
-    async start() {},
-    async resign() {},
-    async stop() {},
-    async instances() {
-      return [];
-    },
-    async leaderUrl() {
-      return null;
-    },
-  };
-}
+export { localCluster, type Cluster } from './local.ts';
 
 export async function pgCluster(so: ScaleOutConfig, o: { version: string; onError: (err: unknown, what: string) => void }): Promise<Cluster> {
   const id = `allot-${randomUUID().slice(0, 8)}`;

@@ -15,6 +15,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Store } from '../store/store.ts';
 
 const PREFIX = 'enc:v1:';
 const SALT = 'allot secret key v1';
@@ -119,4 +120,14 @@ export class Secrets {
     }
     throw new SecretKeyError(`a stored worker token cannot be decrypted with ${this.source}: set ALLOT_SECRET_KEY to the key the tokens were stored with (or restore the key file)`);
   }
+}
+
+/**
+ * The key shared by every instance on one database, which share no folder
+ * (scale-out, Workers): ALLOT_SECRET_KEY, else a key generated once and kept
+ * in the database (setting secret_key).
+ */
+export async function sharedSecrets(store: Pick<Store, 'getSetting' | 'setSettingIfAbsent'>, secretKey: string | undefined): Promise<Secrets> {
+  const stored = secretKey ? await store.getSetting('secret_key') : await store.setSettingIfAbsent('secret_key', randomBytes(32).toString('base64'));
+  return stored ? Secrets.fromStored({ secretKey, storedKey: stored }) : Secrets.load({ secretKey, dbPath: ':memory:' });
 }

@@ -345,6 +345,40 @@ describe(`limiter: ${name} only`, () => {
     assert.ok(admitted >= 60, `admitted only ${admitted} of 100 (a grant is refused only while others briefly hold units)`);
   });
 
+  it('RATE: three instances hammering take for 2 s are admitted at most capacity + refill × elapsed', async () => {
+    const CAP = 20;
+    const REFILL = 10;
+    const r = [res('r', CAP, REFILL)];
+    const limiters = await Promise.all([0, 1, 2].map(() => h.open(r)));
+    const used = [1, 1, 0.5, 0];
+    let net = 0;
+    let takes = 0;
+    let refusals = 0;
+    // Every take and settle happens between these two readings of the clock (the objects share it: one machine).
+    const start = Date.now();
+    const until = start + 2000;
+    await Promise.all(limiters.flatMap((l, c) => [0, 1].map(async (k) => {
+      for (let i = 0; Date.now() < until; i++) {
+        const id = `c${c}-${k}-${i}`;
+        const t = await l.take(id, { r: 1 }, as(`client${c}`), TTL);
+        if (!t.ok) {
+          refusals++;
+          await new Promise((done) => setTimeout(done, 5));
+          continue;
+        }
+        takes++;
+        const u = used[i % used.length] as number;
+        assert.equal(await l.settle(id, { r: u }), true);
+        net += u;
+      }
+    })));
+    const elapsedS = (Date.now() - start) / 1000;
+    const bound = CAP + REFILL * elapsedS;
+    assert.ok(net <= bound + 1e-6, `admitted ${net} > ${bound} (capacity ${CAP} + ${REFILL}/s × ${elapsedS} s)`);
+    assert.ok(net >= bound - 5, `admitted only ${net} of ${bound}`);
+    assert.ok(refusals > takes, `the bucket was saturated (${takes} takes, ${refusals} refusals)`);
+  });
+
   it('concurrent takes of one grant id from several instances take once', async () => {
     const r = [res('r', 1000)];
     const limiters = await Promise.all([0, 1, 2].map(() => h.open(r)));
