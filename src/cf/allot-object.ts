@@ -142,10 +142,8 @@ export class AllotObject {
   async #keepAwake(): Promise<void> {
     const s = this.#allot?.scheduler;
     if (!s) return;
-    const queued = Object.values(s.queueStats()).reduce((n, q) => n + q.depth, 0);
-    const counts = await this.#allot?.store.countByState();
-    const waiting = (counts?.WAITING_RETRY ?? 0) + (counts?.PREPARING ?? 0) + (counts?.RUNNING ?? 0);
-    if (queued + s.runningCount + waiting === 0) return;
+    // Read from the scheduler's memory, not the database: this runs after every request.
+    if (s.queueDepth + s.runningCount + s.waitingRetries() === 0) return;
     const at = await this.#state.storage.getAlarm();
     if (at === null) await this.#state.storage.setAlarm(Date.now() + 1_000);
   }
