@@ -48,3 +48,18 @@ export class Snapshot {
     return refill(p, this.state(p), now).level;
   }
 }
+
+/** Each resource's level (its pools summed) and capacity, from the snapshot at `now`. */
+export function snapshotLevels(resources: Iterable<[string, readonly Pool[]]>, snap: Snapshot, now: number): Map<string, { level: number; capacity: number }> {
+  const out = new Map<string, { level: number; capacity: number }>();
+  for (const [name, pools] of resources) {
+    let level = 0;
+    let capacity = 0;
+    for (const p of pools) {
+      level += snap.level(p, now);
+      capacity += p.capacity;
+    }
+    out.set(name, { level, capacity });
+  }
+  return out;
+}

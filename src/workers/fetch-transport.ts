@@ -7,7 +7,7 @@
  */
 import type { WorkerDef } from '../model.ts';
 import { redactUrl } from '../core/redact.ts';
-import { abortOutcome, bodyBytes, failure, jobJson, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
+import { abortOutcome, batchOutcomes, bodyBytes, failure, jobJson, parseStandardResponse, type DispatchContext, type Job, type Transport, type WorkerOutcome } from './transport.ts';
 
 const isJob = (p: unknown): p is Job => typeof p === 'object' && p !== null && 'request_id' in p && 'input' in p;
 
@@ -26,14 +26,7 @@ export class FetchTransport implements Transport {
 
   /** Several jobs as one call, as HttpTransport.dispatchBatch. */
   async dispatchBatch(w: WorkerDef, jobs: readonly Job[], ctx: DispatchContext): Promise<WorkerOutcome[]> {
-    const raw = await this.#post(w, { batch: jobs }, jobs[0]?.request_id ?? '', ctx);
-    if (!raw.ok) return jobs.map(() => raw.outcome);
-    const results = (raw.body as { results?: unknown } | null)?.results;
-    if (!Array.isArray(results) || results.length !== jobs.length) {
-      const bad = failure('WORKER_ERROR', `Worker "${w.name}" answered a batch of ${jobs.length} without ${jobs.length} results`, true);
-      return jobs.map(() => bad);
-    }
-    return results.map((r) => parseStandardResponse(r, raw.status));
+    return batchOutcomes(w, jobs, await this.#post(w, { batch: jobs }, jobs[0]?.request_id ?? '', ctx));
   }
 
   async dispatch(w: WorkerDef, job: Job, ctx: DispatchContext): Promise<WorkerOutcome> {

@@ -136,3 +136,17 @@ export function parseStandardResponse(body: unknown, httpStatus = 200): WorkerOu
   const retryable = typeof e.retryable === 'boolean' ? e.retryable : httpStatus >= 500;
   return failure(typeof e.code === 'string' ? e.code : 'WORKER_ERROR', typeof e.message === 'string' ? e.message : 'Worker reported a failure', retryable, usage);
 }
+
+/**
+ * A batch call's answer as each job's outcome, in order: `{ "success": true,
+ * "results": [response, …] }` with one result per job, else every job fails.
+ */
+export function batchOutcomes(w: WorkerDef, jobs: readonly Job[], raw: { ok: true; body: unknown; status: number } | { ok: false; outcome: WorkerOutcome }): WorkerOutcome[] {
+  if (!raw.ok) return jobs.map(() => raw.outcome);
+  const results = (raw.body as { results?: unknown } | null)?.results;
+  if (!Array.isArray(results) || results.length !== jobs.length) {
+    const bad = failure('WORKER_ERROR', `Worker "${w.name}" answered a batch of ${jobs.length} without ${jobs.length} results`, true);
+    return jobs.map(() => bad);
+  }
+  return results.map((r) => parseStandardResponse(r, raw.status));
+}

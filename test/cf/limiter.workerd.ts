@@ -7,7 +7,7 @@
 import type { DurableNamespaceLike } from '../../src/cf/durable.ts';
 import { DurableLimiter } from '../../src/limiter/durable/durable-limiter.ts';
 import type { Limiter } from '../../src/limiter/limiter.ts';
-import { limiterContract, sharedBucketsContract } from '../contract/limiter-contract.ts';
+import { limiterContract, sharedBucketsContract, sharedLimiterContract } from '../contract/limiter-contract.ts';
 import type { LimiterHarness } from '../contract/limiter-harness.ts';
 import { workerdEnv } from './workerd-env.ts';
 
@@ -31,3 +31,4 @@ async function harness(): Promise<LimiterHarness> {
 
 limiterContract('durable-object', false, harness);
 sharedBucketsContract('durable-object', harness);
+sharedLimiterContract('durable-object', false, harness);

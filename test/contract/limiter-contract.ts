@@ -378,33 +378,46 @@ describe(`limiter: ${name} only`, () => {
     assert.ok(net >= bound - 5, `admitted only ${net} of ${bound}`);
     assert.ok(refusals > takes, `the bucket was saturated (${takes} takes, ${refusals} refusals)`);
   });
-
-  it('concurrent takes of one grant id from several instances take once', async () => {
-    const r = [res('r', 1000)];
-    const limiters = await Promise.all([0, 1, 2].map(() => h.open(r)));
-    const ids = Array.from({ length: 30 }, (_, i) => `g${i}`);
-    const results = await Promise.all(limiters.flatMap((l) => ids.map((id) => l.take(id, { r: 3 }, as('c1'), TTL))));
-    for (const t of results) assert.deepEqual(t, { ok: true, taken: { r: 3 } });
-    const [a] = limiters as [Limiter];
-    await a.refresh();
-    assert.equal(level(a, 'r'), 1000 - 30 * 3);
-  });
-
-  it('grants are shared: another instance settles what one took, and a restarted one releases it', async () => {
-    const r = [res('a', 10), res('b', 10)];
-    const a = await h.open(r);
-    const b = await h.open(r);
-    await a.take('g1', { a: 4, b: 2 }, as('c1'), TTL);
-    assert.deepEqual(await b.take('g1', { a: 9 }, as('c1'), TTL), { ok: true, taken: { a: 4, b: 2 } });
-    assert.equal(await b.settle('g1', { a: 1 }), true);
-    assert.equal(await a.settle('g1', { a: 1 }), false);
-    await a.refresh();
-    assert.deepEqual([level(a, 'a'), level(a, 'b')], [9, 10]);
-    await a.take('g2', { a: 5 }, as('c1'), TTL);
-    await a.close();
-    const again = await h.open(r);
-    assert.equal(await again.release('g2'), true);
-    assert.equal(level(again, 'a'), 9);
-  });
 });
+}
+
+/** What a limiter shared by several instances (Redis, Durable Objects) must get right: grants live in it, not in an instance. */
+export function sharedLimiterContract(name: string, skip: false | string, create: () => Promise<LimiterHarness>): void {
+  describe(`limiter: ${name}, shared by instances`, { skip }, () => {
+    let h: LimiterHarness;
+    beforeEach(async () => {
+      h = await create();
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    it('concurrent takes of one grant id from several instances take once', async () => {
+      const r = [res('r', 1000)];
+      const limiters = await Promise.all([0, 1, 2].map(() => h.open(r)));
+      const ids = Array.from({ length: 30 }, (_, i) => `g${i}`);
+      const results = await Promise.all(limiters.flatMap((l) => ids.map((id) => l.take(id, { r: 3 }, as('c1'), TTL))));
+      for (const t of results) assert.deepEqual(t, { ok: true, taken: { r: 3 } });
+      const [a] = limiters as [Limiter];
+      await a.refresh();
+      assert.equal(level(a, 'r'), 1000 - 30 * 3);
+    });
+
+    it('grants are shared: another instance settles what one took, and a restarted one releases it', async () => {
+      const r = [res('a', 10), res('b', 10)];
+      const a = await h.open(r);
+      const b = await h.open(r);
+      await a.take('g1', { a: 4, b: 2 }, as('c1'), TTL);
+      assert.deepEqual(await b.take('g1', { a: 9 }, as('c1'), TTL), { ok: true, taken: { a: 4, b: 2 } });
+      assert.equal(await b.settle('g1', { a: 1 }), true);
+      assert.equal(await a.settle('g1', { a: 1 }), false);
+      await a.refresh();
+      assert.deepEqual([level(a, 'a'), level(a, 'b')], [9, 10]);
+      await a.take('g2', { a: 5 }, as('c1'), TTL);
+      await a.close();
+      const again = await h.open(r);
+      assert.equal(await again.release('g2'), true);
+      assert.equal(level(again, 'a'), 9);
+    });
+  });
 }

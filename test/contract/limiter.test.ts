@@ -11,16 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { FakeClock } from '../../src/core/clock.ts';
 import { AllotError, isUnavailable } from '../../src/core/errors.ts';
-import type { Limiter } from '../../src/limiter/limiter.ts';
 import { LocalLimiter, memoryLevels } from '../../src/limiter/local-limiter.ts';
 import { memoryEpochRecord } from '../../src/limiter/redis/epoch.ts';
 import { RedisLimiter } from '../../src/limiter/redis/redis-limiter.ts';
 import { LIMITER_BACKENDS, deleteKeys, redisHarness, skipReason, type LimiterBackend, type LimiterHarness, type RedisHarness } from '../helpers/limiter-backends.ts';
 import { tcpProxy } from '../helpers/tcp-proxy.ts';
-import { as, level, limiterContract, res, TTL } from './limiter-contract.ts';
+import { as, level, limiterContract, res, sharedLimiterContract, TTL } from './limiter-contract.ts';
 
 // The Durable Object limiter runs the same contract inside workerd: test/cf/limiter-durable.test.ts.
 for (const backend of LIMITER_BACKENDS) limiterContract(backend.name, skipReason(backend), () => backend.create());
+const redisBackend = LIMITER_BACKENDS.find((b) => b.name === 'redis');
+sharedLimiterContract('redis', redisBackend ? skipReason(redisBackend) : 'ALLOT_TEST_LIMITERS leaves out redis', () => redisHarness());
 
 /** A seeded generator (mulberry32), so a failing sequence can be replayed. */
 function random(seed: number): () => number {
@@ -195,34 +196,6 @@ describe('limiter: redis only', { skip: redis ? skipReason(redis) : 'ALLOT_TEST_
     // And the limiter is not merely refusing everything: nearly all that refilled was granted.
     assert.ok(net >= bound - 5, `admitted only ${net} of ${bound}`);
     assert.ok(refusals > takes, `the bucket was saturated (${takes} takes, ${refusals} refusals)`);
-  });
-
-  it('concurrent takes of one grant id from several instances take once', async () => {
-    const r = [res('r', 1000)];
-    const limiters = [await h.open(r), await h.open(r), await h.open(r)];
-    const ids = Array.from({ length: 50 }, (_, i) => `g${i}`);
-    const results = await Promise.all(limiters.flatMap((l) => ids.map((id) => l.take(id, { r: 3 }, as('c1'), TTL))));
-    for (const t of results) assert.deepEqual(t, { ok: true, taken: { r: 3 } });
-    const [a] = limiters as [Limiter];
-    await a.refresh();
-    assert.equal(level(a, 'r'), 1000 - 50 * 3);
-  });
-
-  it('grants are shared: another instance settles what one took, and a restarted one releases it', async () => {
-    const r = [res('a', 10), res('b', 10)];
-    const a = await h.open(r);
-    const b = await h.open(r);
-    await a.take('g1', { a: 4, b: 2 }, as('c1'), TTL);
-    assert.deepEqual(await b.take('g1', { a: 9 }, as('c1'), TTL), { ok: true, taken: { a: 4, b: 2 } });
-    assert.equal(await b.settle('g1', { a: 1 }), true, 'b never saw g1 drawn from b: the script asks for it');
-    assert.equal(await a.settle('g1', { a: 1 }), false);
-    await a.refresh();
-    assert.deepEqual([level(a, 'a'), level(a, 'b')], [9, 10]);
-    await a.take('g2', { a: 5 }, as('c1'), TTL);
-    await a.close();
-    const again = await h.open(r);
-    assert.equal(await again.release('g2'), true);
-    assert.equal(level(again, 'a'), 9);
   });
 
   it('keeps every key under the prefix, in one hash tag', async () => {

@@ -28,7 +28,7 @@ import { checkNeeds, waitToDraw } from '../draw.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from '../limiter.ts';
 import { PoolTable } from '../pool-table.ts';
 import { settlementMoves } from '../settlement.ts';
-import { Snapshot } from '../snapshot.ts';
+import { Snapshot, snapshotLevels } from '../snapshot.ts';
 import { checkAmounts, checkGrantId, checkLevel, checkTtl } from '../validate.ts';
 
 export interface DurableLimiterOptions {
@@ -213,18 +213,7 @@ export class DurableLimiter implements Limiter {
   }
 
   levels(): Map<string, ResourceLevel> {
-    const now = this.#snapshot.serverNow();
-    const out = new Map<string, ResourceLevel>();
-    for (const [name, pools] of this.#table.resources()) {
-      let level = 0;
-      let capacity = 0;
-      for (const p of pools) {
-        level += this.#snapshot.level(p, now);
-        capacity += p.capacity;
-      }
-      out.set(name, { level, capacity });
-    }
-    return out;
+    return snapshotLevels(this.#table.resources(), this.#snapshot, this.#snapshot.serverNow());
   }
 
   poolLevels(resource: string): PoolLevel[] {

@@ -25,7 +25,7 @@ import { checkAmounts, checkGrantId, checkLevel, checkTtl } from '../validate.ts
 import type { EpochRecord } from './epoch.ts';
 import { DEFAULT_PREFIX, limiterKeys, type LimiterKeys } from './keys.ts';
 import { defineScripts, runScript, type ScriptName } from './scripts.ts';
-import { Snapshot } from '../snapshot.ts';
+import { Snapshot, snapshotLevels } from '../snapshot.ts';
 import { redisError } from './unavailable.ts';
 
 export interface RedisLimiterOptions {
@@ -247,18 +247,7 @@ export class RedisLimiter implements Limiter {
   }
 
   levels(): Map<string, ResourceLevel> {
-    const now = this.#snapshot.serverNow();
-    const out = new Map<string, ResourceLevel>();
-    for (const [name, pools] of this.#table.resources()) {
-      let level = 0;
-      let capacity = 0;
-      for (const p of pools) {
-        level += this.#snapshot.level(p, now);
-        capacity += p.capacity;
-      }
-      out.set(name, { level, capacity });
-    }
-    return out;
+    return snapshotLevels(this.#table.resources(), this.#snapshot, this.#snapshot.serverNow());
   }
 
   poolLevels(resource: string): PoolLevel[] {
