@@ -91,10 +91,13 @@ describe('instances killed under load', { skip }, () => {
       while (next < TOTAL) await submitOne(next++);
     })).finally(() => (done = true));
 
-    // Chaos: the leader, then another, then the (new) leader again; each started again after a second.
+    // Chaos: the leader, then another, then the (new) leader again, each started again after a second. They are
+    // killed as the load reaches 15%, 40% and 65% of its submissions, not after fixed delays: on a fast run the
+    // whole load was submitted before the second kill (CI saw it).
     const kills: string[] = [];
-    for (const target of ['leader', 'follower', 'leader']) {
-      await sleep(1_500);
+    for (const [target, share] of [['leader', 0.15], ['follower', 0.4], ['leader', 0.65]] as const) {
+      const reached = (): boolean => done || next >= TOTAL * share;
+      while (!reached()) await sleep(20);
       if (done) break;
       let victim = -1;
       for (let i = 0; i < slots.length; i++) {
