@@ -142,6 +142,21 @@ describe('GET /openapi.json', () => {
     for (const s of ['202', '200', '400', '401', '402', '422']) assert.ok(enqueue.responses[s], `enqueue documents ${s}`);
     assert.ok(enqueue.parameters?.some((p) => p.name.toLowerCase() === 'idempotency-key' && p.in === 'header'), 'Idempotency-Key header is documented');
   });
+
+  test('every operation has an operationId, unique, in lowerCamelCase: generated clients get these names, not ones made from paths', async () => {
+    const doc = JSON.parse((await h.call('GET', '/openapi.json')).text) as { paths: Record<string, Record<string, { operationId?: string }>> };
+    const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ at: `${m.toUpperCase()} ${path}`, id: op.operationId })));
+    assert.ok(ops.length >= 70, `${ops.length} operations`);
+    assert.deepEqual(ops.filter((o) => !o.id).map((o) => o.at), [], 'operations without an operationId');
+    for (const o of ops) assert.match(o.id as string, /^[a-z][A-Za-z0-9]+$/, o.at);
+    const seen = new Map<string, string>();
+    for (const o of ops) {
+      assert.equal(seen.get(o.id as string), undefined, `${o.id} names both ${seen.get(o.id as string)} and ${o.at}`);
+      seen.set(o.id as string, o.at);
+    }
+    assert.equal(doc.paths['/api/queue/enqueue']?.post?.operationId, 'enqueueRequest');
+    assert.equal(doc.paths['/api/execute']?.post?.operationId, 'executeRequest');
+  });
 });
 
 describe('unknown routes', () => {

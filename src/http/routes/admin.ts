@@ -52,7 +52,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   // ---- clients -----------------------------------------------------------------
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/clients', tags: ['admin'], summary: 'Create a client; its API key is shown once', request: body(ClientCreate), responses: { 201: json(Loose, 'Created, with api_key'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/clients', operationId: 'createClient', tags: ['admin'], summary: 'Create a client; its API key is shown once', request: body(ClientCreate), responses: { 201: json(Loose, 'Created, with api_key'), ...errors } }),
     async (c) => {
       const b = c.req.valid('json');
       d.registry.tier(b.tier);
@@ -65,15 +65,15 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/clients', tags: ['admin'], summary: 'List clients', responses: { 200: json(Loose, 'Clients'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/clients', operationId: 'listClients', tags: ['admin'], summary: 'List clients', responses: { 200: json(Loose, 'Clients'), ...errors } }),
     (c) => c.json({ clients: d.registry.clients().map(view) }, 200),
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/clients/{id}', tags: ['admin'], summary: 'Read a client', request: { params: IdParam }, responses: { 200: json(Loose, 'Client'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/clients/{id}', operationId: 'getClient', tags: ['admin'], summary: 'Read a client', request: { params: IdParam }, responses: { 200: json(Loose, 'Client'), ...errors } }),
     (c) => c.json({ client: view(getClient(c.req.valid('param').id)) }, 200),
   );
   app.openapi(
-    createRoute({ method: 'patch', path: '/admin/clients/{id}', tags: ['admin'], summary: 'Update name, tier, budget or max concurrency', request: { params: IdParam, ...body(ClientUpdate) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
+    createRoute({ method: 'patch', path: '/admin/clients/{id}', operationId: 'updateClient', tags: ['admin'], summary: 'Update name, tier, budget or max concurrency', request: { params: IdParam, ...body(ClientUpdate) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
     async (c) => {
       const cur = getClient(c.req.valid('param').id);
       const b = c.req.valid('json');
@@ -90,7 +90,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'delete', path: '/admin/clients/{id}', tags: ['admin'], summary: 'Delete a client with no work in flight', request: { params: IdParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'Work in flight'), ...errors } }),
+    createRoute({ method: 'delete', path: '/admin/clients/{id}', operationId: 'deleteClient', tags: ['admin'], summary: 'Delete a client with no work in flight', request: { params: IdParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'Work in flight'), ...errors } }),
     async (c) => {
       const id = getClient(c.req.valid('param').id).id;
       await d.store.deleteClient(id, 'admin');
@@ -100,7 +100,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/clients/{id}/keys', tags: ['admin'], summary: 'Issue another API key for a client (shown once)', request: { params: IdParam }, responses: { 201: json(Loose, 'New key'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/clients/{id}/keys', operationId: 'createClientKey', tags: ['admin'], summary: 'Issue another API key for a client (shown once)', request: { params: IdParam }, responses: { 201: json(Loose, 'New key'), ...errors } }),
     async (c) => {
       const id = getClient(c.req.valid('param').id).id;
       const key = newSecret('ak');
@@ -123,7 +123,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     return { ...workerView(w), transport_detected: w.transportDetected === true, running: d.scheduler.runningOnWorker(w.name), health: h ? workerHealthView(h) : null };
   };
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/workers', tags: ['admin'], summary: 'Register a worker (http url or subprocess command)', request: body(WorkerBody), responses: { 201: json(Loose, 'Registered'), 409: json(Loose, 'Exists'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/workers', operationId: 'createWorker', tags: ['admin'], summary: 'Register a worker (http url or subprocess command)', request: body(WorkerBody), responses: { 201: json(Loose, 'Registered'), 409: json(Loose, 'Exists'), ...errors } }),
     async (c) => {
       const { name, transport, ...rest } = c.req.valid('json');
       if (d.registry.worker(name)) throw new AllotError('CONFLICT', `Worker "${name}" exists; PATCH /admin/workers/${name} to change it`);
@@ -136,7 +136,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
   app.openapi(
     createRoute({
-      method: 'post', path: '/admin/workers/{name}/token', tags: ['admin'], summary: "Replace a worker's bearer token with a new one (shown once); the old one stops working at once",
+      method: 'post', path: '/admin/workers/{name}/token', operationId: 'issueWorkerToken', tags: ['admin'], summary: "Replace a worker's bearer token with a new one (shown once); the old one stops working at once",
       request: { params: NameParam }, responses: { 201: json(Loose, 'New token'), ...errors },
     }),
     async (c) => {
@@ -149,11 +149,11 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/workers', tags: ['admin'], summary: 'List workers', responses: { 200: json(Loose, 'Workers'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/workers', operationId: 'listWorkers', tags: ['admin'], summary: 'List workers', responses: { 200: json(Loose, 'Workers'), ...errors } }),
     (c) => c.json({ workers: d.registry.workers().map(workerOut) }, 200),
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Read a worker', request: { params: NameParam }, responses: { 200: json(Loose, 'Worker'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/workers/{name}', operationId: 'getWorker', tags: ['admin'], summary: 'Read a worker', request: { params: NameParam }, responses: { 200: json(Loose, 'Worker'), ...errors } }),
     (c) => {
       const w = d.registry.worker(c.req.valid('param').name);
       if (!w) throw new AllotError('NOT_FOUND', `No worker "${c.req.valid('param').name}"`);
@@ -162,7 +162,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
   app.openapi(
     createRoute({
-      method: 'post', path: '/admin/workers/{name}/probe', tags: ['admin'],
+      method: 'post', path: '/admin/workers/{name}/probe', operationId: 'probeWorker', tags: ['admin'],
       summary: "Probe a worker's GET /health now, even while its circuit breaker is open (a success puts it back in rotation); for a subprocess worker, let its next dispatch be the trial",
       request: { params: NameParam }, responses: { 200: json(WorkerProbe, 'Its health after the probe'), ...errors },
     }),
@@ -177,7 +177,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'patch', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Update a worker', request: { params: NameParam, ...body(WorkerPatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
+    createRoute({ method: 'patch', path: '/admin/workers/{name}', operationId: 'updateWorker', tags: ['admin'], summary: 'Update a worker', request: { params: NameParam, ...body(WorkerPatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
       const w = d.registry.worker(name);
@@ -193,7 +193,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'delete', path: '/admin/workers/{name}', tags: ['admin'], summary: 'Remove a worker no template uses', request: { params: NameParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'In use'), ...errors } }),
+    createRoute({ method: 'delete', path: '/admin/workers/{name}', operationId: 'deleteWorker', tags: ['admin'], summary: 'Remove a worker no template uses', request: { params: NameParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'In use'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
       if (!d.registry.worker(name)) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
@@ -210,7 +210,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     return { template: templateView(def) };
   };
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/templates', tags: ['admin'], summary: 'Create a template', request: body(TemplateBody), responses: { 201: json(Loose, 'Created'), 409: json(Loose, 'Exists'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/templates', operationId: 'createTemplate', tags: ['admin'], summary: 'Create a template', request: body(TemplateBody), responses: { 201: json(Loose, 'Created'), 409: json(Loose, 'Exists'), ...errors } }),
     async (c) => {
       const { name, ...input } = c.req.valid('json');
       if (d.registry.template(name)) throw new AllotError('CONFLICT', `Template "${name}" exists; PATCH /admin/templates/${name} to change it`);
@@ -218,11 +218,11 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/templates', tags: ['admin'], summary: 'List templates', responses: { 200: json(Loose, 'Templates'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/templates', operationId: 'listTemplates', tags: ['admin'], summary: 'List templates', responses: { 200: json(Loose, 'Templates'), ...errors } }),
     (c) => c.json({ templates: d.registry.templates().map(templateView) }, 200),
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/templates/{name}', tags: ['admin'], summary: 'Read a template', request: { params: NameParam }, responses: { 200: json(Loose, 'Template'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/templates/{name}', operationId: 'getTemplate', tags: ['admin'], summary: 'Read a template', request: { params: NameParam }, responses: { 200: json(Loose, 'Template'), ...errors } }),
     (c) => {
       const t = d.registry.template(c.req.valid('param').name);
       if (!t) throw new AllotError('NOT_FOUND', `No template "${c.req.valid('param').name}"`);
@@ -230,7 +230,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'patch', path: '/admin/templates/{name}', tags: ['admin'], summary: 'Update a template (applies to requests admitted from now on)', request: { params: NameParam, ...body(TemplatePatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
+    createRoute({ method: 'patch', path: '/admin/templates/{name}', operationId: 'updateTemplate', tags: ['admin'], summary: 'Update a template (applies to requests admitted from now on)', request: { params: NameParam, ...body(TemplatePatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
       const t = d.registry.template(name);
@@ -254,7 +254,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'delete', path: '/admin/templates/{name}', tags: ['admin'], summary: 'Delete a template with no work in flight', request: { params: NameParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'In flight'), ...errors } }),
+    createRoute({ method: 'delete', path: '/admin/templates/{name}', operationId: 'deleteTemplate', tags: ['admin'], summary: 'Delete a template with no work in flight', request: { params: NameParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'In flight'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
       if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
@@ -265,7 +265,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
 
   app.openapi(
-    createRoute({ method: 'delete', path: '/admin/templates/{name}/cache', tags: ['admin'], summary: "Forget a template's cached results", request: { params: NameParam }, responses: { 200: json(Loose, 'Purged'), ...errors } }),
+    createRoute({ method: 'delete', path: '/admin/templates/{name}/cache', operationId: 'purgeTemplateCache', tags: ['admin'], summary: "Forget a template's cached results", request: { params: NameParam }, responses: { 200: json(Loose, 'Purged'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
       if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
@@ -275,11 +275,11 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   // ---- tiers, resources ----------------------------------------------------------
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/tiers', tags: ['admin'], summary: 'Tiers (from config)', responses: { 200: json(Loose, 'Tiers'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/tiers', operationId: 'listTiers', tags: ['admin'], summary: 'Tiers (from config)', responses: { 200: json(Loose, 'Tiers'), ...errors } }),
     (c) => c.json({ tiers: [...d.registry.tiers.values()].map(tierOut) }, 200),
   );
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/resources', tags: ['admin'], summary: 'Resources (from config) with live levels', responses: { 200: json(Loose, 'Resources'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/resources', operationId: 'listResources', tags: ['admin'], summary: 'Resources (from config) with live levels', responses: { 200: json(Loose, 'Resources'), ...errors } }),
     (c) => {
       const lv = d.scheduler.bucketLevels();
       return c.json({
@@ -298,7 +298,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   const TierPatch = tierInput.partial().openapi('TierUpdate');
   app.openapi(
     createRoute({
-      method: 'patch', path: '/admin/tiers/{name}', tags: ['admin'], summary: "Change a tier's priority points, max concurrency or monthly budget (applies at once; kept across restarts)",
+      method: 'patch', path: '/admin/tiers/{name}', operationId: 'updateTier', tags: ['admin'], summary: "Change a tier's priority points, max concurrency or monthly budget (applies at once; kept across restarts)",
       request: { params: NameParam, ...body(TierPatch) }, responses: { 200: json(Loose, 'Tier'), ...errors },
     }),
     async (c) => {
@@ -330,7 +330,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     .openapi('ResourceUpdate');
   app.openapi(
     createRoute({
-      method: 'patch', path: '/admin/resources/{name}', tags: ['admin'],
+      method: 'patch', path: '/admin/resources/{name}', operationId: 'updateResource', tags: ['admin'],
       summary: "Change a resource's capacity, refill rate or prices (a provider's new limits); its pools keep their shares; applies at once and is kept across restarts",
       request: { params: NameParam, ...body(LimitsPatch) }, responses: { 200: json(Loose, 'Resource'), 409: json(Loose, 'A queued request needs more'), ...errors },
     }),
@@ -375,7 +375,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     .openapi('BucketReset');
   app.openapi(
     createRoute({
-      method: 'post', path: '/admin/resources/{name}/reset', tags: ['admin'],
+      method: 'post', path: '/admin/resources/{name}/reset', operationId: 'resetResource', tags: ['admin'],
       summary: "Set a resource's bucket level (default: full), e.g. to clear the debt a worker's bad usage report left; audited",
       request: { params: NameParam, body: { content: { 'application/json': { schema: ResetBody } }, required: false } },
       responses: { 200: json(Loose, 'Resource'), ...errors },
@@ -396,7 +396,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   const PoolsBody = z.strictObject({ pools: z.array(poolInput) }).openapi('Pools');
   app.openapi(
     createRoute({
-      method: 'put', path: '/admin/resources/{name}/pools', tags: ['admin'],
+      method: 'put', path: '/admin/resources/{name}/pools', operationId: 'setResourcePools', tags: ['admin'],
       summary: 'Set the reserved and dedicated pools of a resource (the rest of its capacity is shared); kept across restarts',
       request: { params: NameParam, ...body(PoolsBody) }, responses: { 200: json(Loose, 'Pools'), ...errors },
     }),
@@ -417,7 +417,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   // ---- scheduler, audit, dead letters, alerts ----------------------------------
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/scheduler/start', tags: ['admin'], summary: 'Resume dispatching', responses: { 200: json(Loose, 'Running'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/scheduler/start', operationId: 'startScheduler', tags: ['admin'], summary: 'Resume dispatching', responses: { 200: json(Loose, 'Running'), ...errors } }),
     async (c) => {
       d.scheduler.resume();
       // Kept, so that every instance (and the next elected scheduler, and a restart) knows.
@@ -427,7 +427,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/scheduler/stop', tags: ['admin'], summary: 'Stop dispatching new work (submissions are still accepted; running work finishes)', responses: { 200: json(Loose, 'Paused'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/scheduler/stop', operationId: 'stopScheduler', tags: ['admin'], summary: 'Stop dispatching new work (submissions are still accepted; running work finishes)', responses: { 200: json(Loose, 'Paused'), ...errors } }),
     async (c) => {
       d.scheduler.pause();
       await d.store.putSetting(PAUSED_SETTING, 'true', 'admin');
@@ -437,7 +437,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/admin/audit', tags: ['admin'], summary: 'The append-only audit log',
+      method: 'get', path: '/admin/audit', operationId: 'listAudit', tags: ['admin'], summary: 'The append-only audit log',
       request: { query: z.object({ request_id: z.string().optional(), client_id: z.string().optional(), after: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(100_000).optional() }) },
       responses: { 200: json(Loose, 'Entries, oldest first'), ...errors },
     }),
@@ -452,7 +452,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/admin/requests', tags: ['admin'], summary: 'Requests of every client; status=FAILED is the dead-letter view',
+      method: 'get', path: '/admin/requests', operationId: 'listAllRequests', tags: ['admin'], summary: 'Requests of every client; status=FAILED is the dead-letter view',
       request: { query: z.object({ status: z.string().optional(), client_id: z.string().optional(), template: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional(), before: z.string().optional() }) },
       responses: { 200: json(Loose, 'Requests'), ...errors },
     }),
@@ -464,14 +464,14 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/admin/alerts', tags: ['admin'], summary: 'Alerts firing now (the conditions are checked as this is asked), oldest first',
+      method: 'get', path: '/admin/alerts', operationId: 'listAlerts', tags: ['admin'], summary: 'Alerts firing now (the conditions are checked as this is asked), oldest first',
       responses: { 200: json(Loose, 'Alerts'), ...errors },
     }),
     async (c) => c.json({ alerts: (await d.alerts.check()).map(alertView) }, 200),
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/admin/alerts/history', tags: ['admin'], summary: 'Alerts that fired, newest first: when each fired, its latest severity and message, when it resolved',
+      method: 'get', path: '/admin/alerts/history', operationId: 'listAlertHistory', tags: ['admin'], summary: 'Alerts that fired, newest first: when each fired, its latest severity and message, when it resolved',
       request: {
         query: z.object({
           state: z.enum(['firing', 'resolved']).optional(),

@@ -21,7 +21,7 @@ export function registerDashboardRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/admin/dashboard', tags: ['admin'], summary: 'One snapshot of what the dashboard shows: queues, pools, budgets, cost over time, alerts, live requests, workers, migration',
+      method: 'get', path: '/admin/dashboard', operationId: 'getDashboard', tags: ['admin'], summary: 'One snapshot of what the dashboard shows: queues, pools, budgets, cost over time, alerts, live requests, workers, migration',
       request: { query: z.object({ hours: z.coerce.number().int().min(1).max(24 * 31).optional().openapi({ description: 'Cost over this many hours, per hour (default 24)' }) }) },
       responses: { 200: json(Loose, 'Snapshot'), ...errors },
     }),

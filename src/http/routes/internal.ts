@@ -49,7 +49,7 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/reserve', tags: ['internal'], summary: 'A worker holds units of a resource for itself (Bearer: its worker token)',
+      method: 'post', path: '/internal/reserve', operationId: 'reserveResources', tags: ['internal'], summary: 'A worker holds units of a resource for itself (Bearer: its worker token)',
       request: body(ReserveBody), responses: { 200: json(Loose, 'Held'), 429: json(Loose, 'INSUFFICIENT_RESOURCES, with Retry-After'), ...errors },
     }),
     async (c) => {
@@ -62,7 +62,7 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/consume', tags: ['internal'], summary: 'Settle a reservation at what was used, or take units at once without one',
+      method: 'post', path: '/internal/consume', operationId: 'consumeResources', tags: ['internal'], summary: 'Settle a reservation at what was used, or take units at once without one',
       request: body(ConsumeBody), responses: { 200: json(Loose, 'Consumed'), 429: json(Loose, 'INSUFFICIENT_RESOURCES, with Retry-After'), ...errors },
     }),
     async (c) => {
@@ -82,7 +82,7 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/release', tags: ['internal'], summary: 'Give a whole reservation back',
+      method: 'post', path: '/internal/release', operationId: 'releaseResources', tags: ['internal'], summary: 'Give a whole reservation back',
       request: body(ReleaseBody), responses: { 200: json(Loose, 'Released'), ...errors },
     }),
     async (c) => {
@@ -93,7 +93,7 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/data/{refId}', tags: ['internal'], summary: 'A worker fetches a payload by reference (Bearer: its token; X-Worker-ID: its name)',
+      method: 'get', path: '/api/data/{refId}', operationId: 'getPayloadReference', tags: ['internal'], summary: 'A worker fetches a payload by reference (Bearer: its token; X-Worker-ID: its name)',
       request: { params: z.object({ refId: z.string().min(1).max(100).openapi({ param: { name: 'refId', in: 'path' } }) }) },
       responses: { 200: json(Loose, 'The payload'), ...errors },
     }),
@@ -106,13 +106,13 @@ export function registerInternalRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   );
 
   app.openapi(
-    createRoute({ method: 'get', path: '/internal/reservations', tags: ['internal'], summary: "The calling worker's reservations", responses: { 200: json(Loose, 'Reservations'), ...errors } }),
+    createRoute({ method: 'get', path: '/internal/reservations', operationId: 'listReservations', tags: ['internal'], summary: "The calling worker's reservations", responses: { 200: json(Loose, 'Reservations'), ...errors } }),
     (c) => c.json({ reservations: d.scheduler.units.list(worker(c)).map(view) }, 200),
   );
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/progress/{requestId}', tags: ['internal'], summary: 'A worker reports progress (Bearer: the progress token it was given)',
+      method: 'post', path: '/internal/progress/{requestId}', operationId: 'reportProgress', tags: ['internal'], summary: 'A worker reports progress (Bearer: the progress token it was given)',
       request: { params: RequestIdParam, ...body(ProgressBody) },
       responses: { 200: json(Loose, 'Recorded'), 409: json(Loose, 'Not running under that token any more'), ...errors },
     }),

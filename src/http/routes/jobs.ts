@@ -136,7 +136,7 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/jobs/poll', tags: ['internal'], summary: 'A pull worker asks for up to max_jobs jobs, waiting at most wait_ms for the first',
+      method: 'post', path: '/internal/jobs/poll', operationId: 'pollJobs', tags: ['internal'], summary: 'A pull worker asks for up to max_jobs jobs, waiting at most wait_ms for the first',
       request: body(PollBody), responses: { 200: json(z.looseObject({ jobs: z.array(Loose) }), 'Jobs (possibly none)'), ...errors },
     }),
     async (c) => {
@@ -152,7 +152,7 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/jobs/results', tags: ['internal'], summary: 'A pull worker sends results: one answer per item, accepted or refused',
+      method: 'post', path: '/internal/jobs/results', operationId: 'submitJobResults', tags: ['internal'], summary: 'A pull worker sends results: one answer per item, accepted or refused',
       request: body(ResultsBody), responses: { 200: json(z.looseObject({ results: z.array(Loose) }), 'One answer per item, in order'), ...errors },
     }),
     async (c) => {
@@ -179,7 +179,7 @@ export function registerJobRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/internal/jobs/heartbeat', tags: ['internal'], summary: 'A pull worker renews its leases; each job: still its own (lease renewed) or not (cancelled or taken back: stop it)',
+      method: 'post', path: '/internal/jobs/heartbeat', operationId: 'heartbeatJobs', tags: ['internal'], summary: 'A pull worker renews its leases; each job: still its own (lease renewed) or not (cancelled or taken back: stop it)',
       request: body(HeartbeatBody), responses: { 200: json(z.looseObject({ jobs: z.array(Loose) }), 'Each job: still yours or not'), ...errors },
     }),
     async (c) => {

@@ -23,7 +23,7 @@ export function registerMigrationImportRoutes(app: OpenAPIHono<Env>, d: AppDeps)
   let busy = false;
   app.openapi(
     createRoute({
-      method: 'post', path: '/admin/migration/import', tags: ['admin'],
+      method: 'post', path: '/admin/migration/import', operationId: 'importV2Database', tags: ['admin'],
       summary: 'Import an Orchestrator v2 database (idempotent; dry_run writes nothing) and return the validation report',
       request: body(ImportBody), responses: { 200: json(Loose, 'Validation report'), 409: json(Loose, 'An import is running'), ...errors },
     }),

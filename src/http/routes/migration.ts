@@ -25,13 +25,13 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
   const status = async () => ({ migration: await m.status() });
 
   app.openapi(
-    createRoute({ method: 'get', path: '/admin/migration', tags: ['migration'], summary: 'Rollout, shadow differences and progress of the move off Orchestrator v2', responses: { 200: json(Loose, 'Migration status'), ...errors } }),
+    createRoute({ method: 'get', path: '/admin/migration', operationId: 'getMigration', tags: ['migration'], summary: 'Rollout, shadow differences and progress of the move off Orchestrator v2', responses: { 200: json(Loose, 'Migration status'), ...errors } }),
     async (c) => c.json(await status(), 200),
   );
 
   app.openapi(
     createRoute({
-      method: 'put', path: '/admin/migration', tags: ['migration'], summary: 'Change mode, rollout percentage, shadow mode or the rollback switch (kept across restarts)',
+      method: 'put', path: '/admin/migration', operationId: 'setMigration', tags: ['migration'], summary: 'Change mode, rollout percentage, shadow mode or the rollback switch (kept across restarts)',
       request: body(MigrationUpdate), responses: { 200: json(Loose, 'The new status'), ...errors },
     }),
     async (c) => {
@@ -43,7 +43,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/admin/migration/rollback', tags: ['migration'], summary: 'Send all new work back to Orchestrator v2 at once; work in flight in Allot finishes in Allot',
+      method: 'post', path: '/admin/migration/rollback', operationId: 'rollbackMigration', tags: ['migration'], summary: 'Send all new work back to Orchestrator v2 at once; work in flight in Allot finishes in Allot',
       responses: { 200: json(Loose, 'Rolled back'), ...errors },
     }),
     async (c) => {
@@ -53,7 +53,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/admin/migration/resume', tags: ['migration'], summary: 'Undo a rollback: route new work by the mode and rollout again', responses: { 200: json(Loose, 'Resumed'), ...errors } }),
+    createRoute({ method: 'post', path: '/admin/migration/resume', operationId: 'resumeMigration', tags: ['migration'], summary: 'Undo a rollback: route new work by the mode and rollout again', responses: { 200: json(Loose, 'Resumed'), ...errors } }),
     async (c) => {
       await m.settings.update({ rollback: false }, 'admin');
       return c.json(await status(), 200);
@@ -62,7 +62,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/admin/migration/shadow', tags: ['migration'], summary: 'Recent shadow comparisons (status, output, cost, latency of each system), newest first',
+      method: 'get', path: '/admin/migration/shadow', operationId: 'listShadowComparisons', tags: ['migration'], summary: 'Recent shadow comparisons (status, output, cost, latency of each system), newest first',
       request: { query: ShadowQuery }, responses: { 200: json(Loose, 'Comparisons and their summary'), ...errors },
     }),
     async (c) => {

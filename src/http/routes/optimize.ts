@@ -29,7 +29,7 @@ export function registerOptimizeRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/api/optimize/analyze', tags: ['optimize'], summary: "What each strategy would have saved, from the client's real history",
+      method: 'post', path: '/api/optimize/analyze', operationId: 'analyzeOptimizations', tags: ['optimize'], summary: "What each strategy would have saved, from the client's real history",
       request: body(AnalyzeBody), responses: { 200: json(Loose, 'Analysis'), ...errors },
     }),
     async (c) => {
@@ -44,7 +44,7 @@ export function registerOptimizeRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/optimize/recommendations/{clientId}', tags: ['optimize'], summary: 'Recommendations, largest saving first, from the last 7 days',
+      method: 'get', path: '/api/optimize/recommendations/{clientId}', operationId: 'getRecommendations', tags: ['optimize'], summary: 'Recommendations, largest saving first, from the last 7 days',
       request: { params: ClientIdParam }, responses: { 200: json(Loose, 'Recommendations'), ...errors },
     }),
     async (c) => {
@@ -57,7 +57,7 @@ export function registerOptimizeRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/optimize/stats/{clientId}', tags: ['optimize'],
+      method: 'get', path: '/api/optimize/stats/{clientId}', operationId: 'getOptimizationStats', tags: ['optimize'],
       summary: 'Savings per strategy and template against running each request as submitted',
       request: {
         params: ClientIdParam,

@@ -21,7 +21,7 @@ const ResubmitBody = z
 export function registerReplayRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   app.openapi(
     createRoute({
-      method: 'post', path: '/admin/requests/resubmit', tags: ['admin'],
+      method: 'post', path: '/admin/requests/resubmit', operationId: 'resubmitRequests', tags: ['admin'],
       summary: 'Replay the audit log: submit requests that ended (FAILED by default) again, as new requests of the same client, template, input and parameters; idempotent per original',
       request: body(ResubmitBody), responses: { 200: json(Loose, 'What was submitted'), ...errors },
     }),

@@ -39,7 +39,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/api/queue/enqueue', tags: ['queue'], summary: 'Queue a request',
+      method: 'post', path: '/api/queue/enqueue', operationId: 'enqueueRequest', tags: ['queue'], summary: 'Queue a request',
       request: { ...body(SubmitBody), headers: IdempotencyHeader },
       responses: { 202: json(Accepted, 'Accepted and durably queued'), 200: json(Accepted, 'Repeated Idempotency-Key: the original request'), 402: json(Loose, 'BUDGET_EXCEEDED'), 422: json(Loose, 'IDEMPOTENCY_MISMATCH'), 503: json(Loose, 'QUEUE_BACKUP'), ...errors },
     }),
@@ -52,7 +52,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/api/queue/enqueue/batch', tags: ['queue'],
+      method: 'post', path: '/api/queue/enqueue/batch', operationId: 'enqueueRequests', tags: ['queue'],
       summary: `Queue up to ${MAX_BATCH_ITEMS} requests at once; one result per item, in order (a refused item gets its own error, the others go on)`,
       request: body(BatchSubmitBody),
       responses: { 200: json(BatchResults, 'One result per item: the accepted request, or its error'), ...errors },
@@ -70,7 +70,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/api/execute', tags: ['execution'], summary: 'Submit and wait for the result (up to wait_ms)',
+      method: 'post', path: '/api/execute', operationId: 'executeRequest', tags: ['execution'], summary: 'Submit and wait for the result (up to wait_ms)',
       request: { ...body(ExecuteBody), headers: IdempotencyHeader },
       responses: { 200: json(Execution, 'Finished (COMPLETED, FAILED or CANCELLED)'), 202: json(Accepted, 'Still running after wait_ms'), 402: json(Loose, 'BUDGET_EXCEEDED'), ...errors },
     }),
@@ -90,7 +90,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/execution/{requestId}', tags: ['execution'], summary: 'Status, attempts, progress, output, usage and cost',
+      method: 'get', path: '/api/execution/{requestId}', operationId: 'getExecution', tags: ['execution'], summary: 'Status, attempts, progress, output, usage and cost',
       request: { params: RequestIdParam }, responses: { 200: json(Execution, 'The request'), ...errors },
     }),
     async (c) => c.json(executionView(await visibleRequest(c, d.store, c.req.valid('param').requestId), d.scheduler), 200),
@@ -98,7 +98,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/executions', tags: ['execution'], summary: "The caller's requests, newest first",
+      method: 'get', path: '/api/executions', operationId: 'listExecutions', tags: ['execution'], summary: "The caller's requests, newest first",
       request: {
         query: z.object({
           status: z.string().optional().openapi({ description: 'Comma-separated states' }),
@@ -142,7 +142,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/api/execution/{requestId}/cancel', tags: ['execution'], summary: 'Cancel from any unfinished state; releases holds and reservations at once',
+      method: 'post', path: '/api/execution/{requestId}/cancel', operationId: 'cancelExecution', tags: ['execution'], summary: 'Cancel from any unfinished state; releases holds and reservations at once',
       request: { params: RequestIdParam }, responses: { 200: json(Execution, 'Cancelled'), 409: json(Loose, 'Already finished'), ...errors },
     }),
     async (c) => {
@@ -154,7 +154,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'delete', path: '/api/queue/{requestId}', tags: ['queue'], summary: 'Remove a queued (not yet running) request',
+      method: 'delete', path: '/api/queue/{requestId}', operationId: 'removeQueuedRequest', tags: ['queue'], summary: 'Remove a queued (not yet running) request',
       request: { params: RequestIdParam }, responses: { 200: json(Execution, 'Removed (CANCELLED)'), 409: json(Loose, 'Not queued any more'), ...errors },
     }),
     async (c) => {
@@ -166,7 +166,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/queue/position/{requestId}', tags: ['queue'], summary: 'Where a queued request stands',
+      method: 'get', path: '/api/queue/position/{requestId}', operationId: 'getQueuePosition', tags: ['queue'], summary: 'Where a queued request stands',
       request: { params: RequestIdParam },
       responses: { 200: json(z.looseObject({ request_id: z.string(), status: z.string(), position: z.number().nullable(), queue_depth: z.number() }), 'Position (1 = next)'), ...errors },
     }),
@@ -184,7 +184,7 @@ export function registerRequestRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/queue/status', tags: ['queue'], summary: 'Queue depth and oldest wait per level',
+      method: 'get', path: '/api/queue/status', operationId: 'getQueueStatus', tags: ['queue'], summary: 'Queue depth and oldest wait per level',
       responses: { 200: json(Loose, 'Queue status'), ...errors },
     }),
     async (c) => {

@@ -26,7 +26,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   };
 
   app.openapi(
-    createRoute({ method: 'get', path: '/api/resources/availability', tags: ['resources'], summary: 'Every bucket: capacity, available, refill, price', responses: { 200: json(Loose, 'Availability'), ...errors } }),
+    createRoute({ method: 'get', path: '/api/resources/availability', operationId: 'getResourceAvailability', tags: ['resources'], summary: 'Every bucket: capacity, available, refill, price', responses: { 200: json(Loose, 'Availability'), ...errors } }),
     (c) => {
       const levels = d.scheduler.bucketLevels();
       const p = c.get('principal');
@@ -50,7 +50,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/api/resources/check', tags: ['resources'], summary: 'Could these amounts be reserved now?', request: body(CheckBody), responses: { 200: json(Loose, 'Result'), ...errors } }),
+    createRoute({ method: 'post', path: '/api/resources/check', operationId: 'checkResources', tags: ['resources'], summary: 'Could these amounts be reserved now?', request: body(CheckBody), responses: { 200: json(Loose, 'Result'), ...errors } }),
     (c) => {
       const res = availability(c.req.valid('json').resources);
       const all = Object.values(res);
@@ -59,7 +59,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/api/resources/estimate', tags: ['resources'], summary: 'What a request would need, and whether it fits now', request: body(EstimateBody), responses: { 200: json(Loose, 'Estimate'), ...errors } }),
+    createRoute({ method: 'post', path: '/api/resources/estimate', operationId: 'estimateResources', tags: ['resources'], summary: 'What a request would need, and whether it fits now', request: body(EstimateBody), responses: { 200: json(Loose, 'Estimate'), ...errors } }),
     async (c) => {
       const p = c.get('principal');
       const { estimate, maxTokens, template } = await d.admission.estimate(c.req.valid('json'), p.kind === 'client' ? p.client.id : p.kind);
@@ -69,7 +69,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/api/cost/estimate', tags: ['cost'], summary: 'Worst-case cost of a request and whether the budget covers it', request: body(EstimateBody), responses: { 200: json(Loose, 'Cost estimate'), ...errors } }),
+    createRoute({ method: 'post', path: '/api/cost/estimate', operationId: 'estimateCost', tags: ['cost'], summary: 'Worst-case cost of a request and whether the budget covers it', request: body(EstimateBody), responses: { 200: json(Loose, 'Cost estimate'), ...errors } }),
     async (c) => {
       const p = c.get('principal');
       const { estimate, maxTokens, template } = await d.admission.estimate(c.req.valid('json'), p.kind === 'client' ? p.client.id : p.kind);
@@ -92,7 +92,7 @@ export function registerResourceRoutes(app: OpenAPIHono<Env>, d: AppDeps): void 
   );
 
   app.openapi(
-    createRoute({ method: 'get', path: '/api/cost/{requestId}', tags: ['cost'], summary: 'What a request cost', request: { params: RequestIdParam }, responses: { 200: json(z.looseObject({ request_id: z.string(), cost_usd: z.number() }), 'Cost'), ...errors } }),
+    createRoute({ method: 'get', path: '/api/cost/{requestId}', operationId: 'getRequestCost', tags: ['cost'], summary: 'What a request cost', request: { params: RequestIdParam }, responses: { 200: json(z.looseObject({ request_id: z.string(), cost_usd: z.number() }), 'Cost'), ...errors } }),
     async (c) => {
       const r = await visibleRequest(c, d.store, c.req.valid('param').requestId);
       return c.json({

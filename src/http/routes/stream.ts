@@ -24,7 +24,7 @@ const KEEPALIVE_MS = 15_000;
 export function registerStreamRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/execution/{requestId}/events', tags: ['execution'],
+      method: 'get', path: '/api/execution/{requestId}/events', operationId: 'streamExecutionEvents', tags: ['execution'],
       summary: 'Follow a request as Server-Sent Events: status, progress, and a final end event with the result',
       request: { params: RequestIdParam },
       responses: { 200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'event: status | progress | end; data: JSON' }, ...errors },

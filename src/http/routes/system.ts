@@ -4,11 +4,11 @@ import type { AppDeps, Env } from '../deps.ts';
 import { json, Loose } from '../schemas.ts';
 
 export function registerSystemRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
-  app.openapi(createRoute({ method: 'get', path: '/', tags: ['system'], summary: 'Service identity and links', responses: { 200: json(Loose, 'About') } }), (c) =>
+  app.openapi(createRoute({ method: 'get', path: '/', operationId: 'getServiceInfo', tags: ['system'], summary: 'Service identity and links', responses: { 200: json(Loose, 'About') } }), (c) =>
     c.json({ service: 'allot', version: d.version, status: 'ok', docs: '/openapi.json', health: '/health', status_url: '/status', metrics: '/metrics' }, 200),
   );
 
-  app.openapi(createRoute({ method: 'get', path: '/health', tags: ['system'], summary: 'Liveness and storage check', responses: { 200: json(Loose, 'Healthy'), 503: json(Loose, 'Unhealthy') } }), async (c) => {
+  app.openapi(createRoute({ method: 'get', path: '/health', operationId: 'getHealth', tags: ['system'], summary: 'Liveness and storage check', responses: { 200: json(Loose, 'Healthy'), 503: json(Loose, 'Unhealthy') } }), async (c) => {
     let storage = 'ok';
     try {
       await d.store.getSetting('schema');
@@ -22,7 +22,7 @@ export function registerSystemRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     }, healthy ? 200 : 503);
   });
 
-  app.openapi(createRoute({ method: 'get', path: '/status', tags: ['system'], summary: 'Queues, requests by state, resources', responses: { 200: json(Loose, 'Status') } }), async (c) => {
+  app.openapi(createRoute({ method: 'get', path: '/status', operationId: 'getStatus', tags: ['system'], summary: 'Queues, requests by state, resources', responses: { 200: json(Loose, 'Status') } }), async (c) => {
     const levels = d.scheduler.queueStats();
     const buckets = d.scheduler.bucketLevels();
     // /status needs no key: which resources are held, yes; for which request (some client's id), only to the admin.

@@ -16,7 +16,7 @@ export function registerUsageRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/usage/{clientId}', tags: ['usage'], summary: 'Spend history per period and per template',
+      method: 'get', path: '/api/usage/{clientId}', operationId: 'getUsage', tags: ['usage'], summary: 'Spend history per period and per template',
       request: { params: ClientIdParam, query: z.object({ period: z.string().regex(/^\d{4}-\d{2}$/).optional().openapi({ description: 'YYYY-MM; default all periods' }) }) },
       responses: { 200: json(Loose, 'Usage'), ...errors },
     }),
@@ -41,7 +41,7 @@ export function registerUsageRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/usage/{clientId}/current', tags: ['usage'], summary: 'This period: spent, held, budget and remaining',
+      method: 'get', path: '/api/usage/{clientId}/current', operationId: 'getCurrentUsage', tags: ['usage'], summary: 'This period: spent, held, budget and remaining',
       request: { params: ClientIdParam }, responses: { 200: json(Loose, 'Current usage'), ...errors },
     }),
     async (c) => {
