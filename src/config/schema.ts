@@ -174,7 +174,7 @@ export const configInput = z.strictObject({
       interval_ms: durationMs(MAX_INTERVAL_MS).optional(),
       /** POSTed { event, alert } when an alert fires, escalates or resolves. */
       webhook_url: z.url({ protocol: /^https?$/ }).optional(),
-      /** Signs each webhook body: X-Allot-Signature: sha256=<HMAC-SHA256 hex>. */
+      /** Signs each delivery in the Standard Webhooks format (webhook-id, webhook-timestamp, webhook-signature). */
       webhook_secret: z.string().min(8).optional(),
     })
     .optional(),

@@ -2,10 +2,18 @@
  * An operator's webhook, told of alert changes. Deliveries go out one at a
  * time in the order they happened, each tried up to `attempts` times with
  * backoff; one that keeps failing is logged and dropped, so a dead webhook
- * never holds up alerting. The body is JSON; with a secret it is signed:
- * `X-Allot-Signature: sha256=<HMAC-SHA256 of the body, hex>`.
+ * never holds up alerting. The body is JSON; with a secret each attempt is
+ * signed in the Standard Webhooks format (standardwebhooks.com), so a
+ * receiver can refuse a captured delivery replayed later:
+ *
+ *     webhook-id: <the delivery's id, the same on every attempt>
+ *     webhook-timestamp: <seconds since the epoch, of this attempt>
+ *     webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
+ *
+ * The key is the secret's bytes after `whsec_` base64-decoded, as the
+ * standard's libraries take it, or else the secret's UTF-8 bytes.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 
 export interface WebhookOptions {
@@ -22,7 +30,7 @@ export class Webhook {
   readonly url: string;
   readonly #o: Required<Omit<WebhookOptions, 'secret'>> & { secret: string | undefined };
   readonly #log: Logger;
-  readonly #queue: { event: string; body: string }[] = [];
+  readonly #queue: { id: string; event: string; body: string }[] = [];
   #sending: Promise<void> | undefined;
   #stopped = false;
   /** Deliveries made and dropped, for status views and tests. */
@@ -37,7 +45,7 @@ export class Webhook {
   /** Queue a delivery of `payload` as event `event`. */
   send(event: string, payload: Record<string, unknown>): void {
     if (this.#stopped) return;
-    this.#queue.push({ event, body: JSON.stringify({ event, ...payload, sent_at: new Date().toISOString() }) });
+    this.#queue.push({ id: `msg_${randomUUID()}`, event, body: JSON.stringify({ event, ...payload, sent_at: new Date().toISOString() }) });
     this.#sending ??= this.#drain().finally(() => (this.#sending = undefined));
   }
 
@@ -51,14 +59,18 @@ export class Webhook {
   }
 
   async #drain(): Promise<void> {
-    for (let next = this.#queue.shift(); next; next = this.#queue.shift()) await this.#deliver(next.event, next.body);
+    for (let next = this.#queue.shift(); next; next = this.#queue.shift()) await this.#deliver(next.id, next.event, next.body);
   }
 
-  async #deliver(event: string, body: string): Promise<void> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-allot-event': event };
-    if (this.#o.secret) headers['x-allot-signature'] = `sha256=${createHmac('sha256', this.#o.secret).update(body).digest('hex')}`;
+  async #deliver(id: string, event: string, body: string): Promise<void> {
     let last = '';
     for (let attempt = 1; attempt <= this.#o.attempts; attempt++) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-allot-event': event, 'webhook-id': id };
+      if (this.#o.secret) {
+        const timestamp = Math.floor(Date.now() / 1000);
+        headers['webhook-timestamp'] = String(timestamp);
+        headers['webhook-signature'] = `v1,${standardSignature(this.#o.secret, id, timestamp, body)}`;
+      }
       try {
         const r = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.#o.timeoutMs) });
         await r.arrayBuffer().catch(() => undefined);
@@ -75,4 +87,14 @@ export class Webhook {
     this.counts.dropped++;
     this.#log.warn({ url: this.url, event, error: last, attempts: this.#o.attempts }, 'alert webhook delivery failed; dropped');
   }
+}
+
+/** The key a Standard Webhooks secret stands for: base64 after `whsec_`, else the secret's own bytes. */
+export function webhookKey(secret: string): Buffer {
+  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
+}
+
+/** base64 HMAC-SHA256 of `<id>.<timestamp>.<body>` (Standard Webhooks, v1). */
+export function standardSignature(secret: string, id: string, timestamp: number, body: string): string {
+  return createHmac('sha256', webhookKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64');
 }

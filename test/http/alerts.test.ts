@@ -17,8 +17,10 @@ const SECRET = 'webhook-secret-0123';
 let h: Harness;
 let worker: HttpWorkerServer;
 let hook: Server;
-/** What the webhook received, in order; the first `failFirst` posts are answered 503. */
-const received: { event: string; body: Json; signature: string | undefined; raw: string }[] = [];
+/** What the webhook received, in order (with the Standard Webhooks headers); the first `failFirst` posts are answered 503. */
+const received: { event: string; body: Json; id: string; timestamp: string | undefined; signature: string | undefined; raw: string }[] = [];
+/** The webhook-id of every attempt, refused ones too. */
+const attemptIds: string[] = [];
 let failFirst = 0;
 
 before(async () => {
@@ -26,13 +28,17 @@ before(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      attemptIds.push(String(req.headers['webhook-id']));
       if (failFirst > 0) {
         failFirst--;
         res.writeHead(503).end();
         return;
       }
       const raw = Buffer.concat(chunks).toString('utf8');
-      received.push({ event: String(req.headers['x-allot-event']), body: JSON.parse(raw), signature: req.headers['x-allot-signature'] as string | undefined, raw });
+      received.push({
+        event: String(req.headers['x-allot-event']), body: JSON.parse(raw), raw, id: String(req.headers['webhook-id']),
+        timestamp: req.headers['webhook-timestamp'] as string | undefined, signature: req.headers['webhook-signature'] as string | undefined,
+      });
       res.writeHead(204).end();
     });
   });
@@ -107,9 +113,13 @@ test('a budget alert fires once, escalates, resolves; the history keeps it; the 
     assert.deepEqual(seen.map((x) => x.event), ['alert.firing', 'alert.escalated', 'alert.resolved']);
     assert.deepEqual(seen.map((x) => x.body.event), ['alert.firing', 'alert.escalated', 'alert.resolved']);
     for (const x of seen) {
-      assert.equal(x.signature, `sha256=${createHmac('sha256', SECRET).update(x.raw).digest('hex')}`, 'signed with the secret');
+      // Standard Webhooks: v1 = base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" with the secret (not "whsec_…": its bytes).
+      assert.match(x.id, /^msg_[0-9a-f-]{36}$/);
+      assert.ok(x.timestamp && Math.abs(Number(x.timestamp) - Date.now() / 1000) < 60, `a timestamp in seconds, now: ${x.timestamp}`);
+      assert.equal(x.signature, `v1,${createHmac('sha256', SECRET).update(`${x.id}.${x.timestamp}.${x.raw}`).digest('base64')}`, 'signed with the secret, id and timestamp');
       assert.equal(x.body.alert.id, fired[0].id);
     }
+    assert.equal(new Set(seen.map((x) => x.id)).size, 3, 'each delivery its own id');
   } finally {
     await h.call('POST', '/admin/scheduler/start', { key: h.adminKey });
   }
@@ -126,6 +136,8 @@ test('a webhook that fails is retried; the alert is recorded whatever the webhoo
     assert.ok((await firing()).some((a) => a.subject === c.id && a.severity === 'critical'));
     await until('the retried delivery', () => received.some((x) => x.body.alert?.subject === c.id));
     assert.equal(failFirst, 0, 'the first attempt was refused');
+    const delivered = received.find((x) => x.body.alert?.subject === c.id) as (typeof received)[number];
+    assert.equal(attemptIds.filter((id) => id === delivered.id).length, 2, 'the retry is the same delivery (the same webhook-id), signed again');
     await h.call('DELETE', `/api/queue/${r.body.request_id}`, { key: c.key });
     await firing();
   } finally {
