@@ -161,7 +161,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
   const ac = config.alerts;
   const alertMonitor = new AlertMonitor(
     {
-      store, clock, events, log, conditions: () => alertConditions({ scheduler, registry, store, admission, health, clock }),
+      store, clock, events, log, conditions: () => alertConditions({ scheduler, registry, store, admission, health, clock }, ac.thresholds),
       webhook: ac.webhookUrl ? new Webhook(ac.webhookUrl, log, { secret: ac.webhookSecret }) : null,
     },
     { intervalMs: ac.intervalMs },

@@ -16,6 +16,7 @@ import { configInput, nameSchema, resourceInput, tierInput } from './schema.ts';
 import { DEFAULT_MAX_JSON_DEPTH } from './bounds.ts';
 import { defaultInputOverhead, encodingForModel } from '../core/model-names.ts';
 import type { TemplateDef, WorkerDef } from '../model.ts';
+import { DEFAULT_THRESHOLDS, type AlertThresholds } from '../service/alerts.ts';
 
 export interface ResolvedConfig {
   readonly host: string;
@@ -56,7 +57,7 @@ export interface ResolvedConfig {
   readonly maxExecuteWaitMs: number;
   readonly budgetTimeZone: string;
   /** Alert checks and their webhook (config `alerts`, ALLOT_ALERT_WEBHOOK_URL, ALLOT_ALERT_WEBHOOK_SECRET). */
-  readonly alerts: { readonly intervalMs: number; readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined };
+  readonly alerts: { readonly intervalMs: number; readonly webhookUrl: string | undefined; readonly webhookSecret: string | undefined; readonly thresholds: AlertThresholds };
   /** Worker health probes and circuit breaker (config `worker_health`). */
   readonly workerHealth: { readonly intervalMs: number; readonly timeoutMs: number; readonly failureThreshold: number; readonly cooldownMs: number };
   /** Side by side with Orchestrator v2 (config `migration`, ALLOT_LEGACY_URL, ALLOT_LEGACY_TOKEN). */
@@ -219,8 +220,16 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
   const deferred: DeferredPolicy = Object.freeze({ windows: windows as OffPeakWindow[], timeZone: offpeakTz, lowUtilization: low });
   const webhookUrl = env.ALLOT_ALERT_WEBHOOK_URL || c.alerts?.webhook_url;
   if (env.ALLOT_ALERT_WEBHOOK_URL && !/^https?:\/\/[^/]/.test(env.ALLOT_ALERT_WEBHOOK_URL)) issues.push(`ALLOT_ALERT_WEBHOOK_URL: must be an http(s) URL, got "${env.ALLOT_ALERT_WEBHOOK_URL}"`);
+  const th = c.alerts?.thresholds;
   const alerts = Object.freeze({
     intervalMs: c.alerts?.interval_ms ?? DEFAULTS.alertIntervalMs, webhookUrl, webhookSecret: env.ALLOT_ALERT_WEBHOOK_SECRET || c.alerts?.webhook_secret,
+    thresholds: Object.freeze({
+      poolLowBelow: th?.pool_low?.below ?? DEFAULT_THRESHOLDS.poolLowBelow,
+      budgetHighAbove: th?.budget_high?.above ?? DEFAULT_THRESHOLDS.budgetHighAbove,
+      queueBackupAbove: th?.queue_backup?.above ?? DEFAULT_THRESHOLDS.queueBackupAbove,
+      starvingAfterMs: th?.request_starving?.after_ms ?? DEFAULT_THRESHOLDS.starvingAfterMs,
+      overuseWindowMs: th?.worker_overuse?.window_ms ?? DEFAULT_THRESHOLDS.overuseWindowMs,
+    }),
   });
   const wh = c.worker_health;
   const workerHealth = Object.freeze({

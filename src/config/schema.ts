@@ -176,6 +176,21 @@ export const configInput = z.strictObject({
       webhook_url: z.url({ protocol: /^https?$/ }).optional(),
       /** Signs each delivery in the Standard Webhooks format (webhook-id, webhook-timestamp, webhook-signature). */
       webhook_secret: z.string().min(8).optional(),
+      /** When each kind of alert fires; each left out keeps its default (src/service/alerts.ts DEFAULT_THRESHOLDS). */
+      thresholds: z
+        .strictObject({
+          /** A pool with less than this share of its capacity available. @default 0.1 */
+          pool_low: z.strictObject({ below: z.number().gt(0).max(1) }).optional(),
+          /** A client that has used (spent + held) more than this share of its budget; critical from 1. @default 0.95 */
+          budget_high: z.strictObject({ above: z.number().gt(0).max(1) }).optional(),
+          /** More requests than this queued. @default 1000 */
+          queue_backup: z.strictObject({ above: z.number().int().nonnegative().max(10_000_000) }).optional(),
+          /** A request waiting longer than this. @default 600000 (10 minutes) */
+          request_starving: z.strictObject({ after_ms: durationMs(MAX_TIMER_MS) }).optional(),
+          /** A worker's overuse alert holds while its last overuse is this recent. @default 900000 (15 minutes) */
+          worker_overuse: z.strictObject({ window_ms: durationMs(MAX_TIMER_MS) }).optional(),
+        })
+        .optional(),
     })
     .optional(),
   /** GET /health probes of HTTP and v2 workers, and the circuit breaker that takes failing workers out of rotation. */
