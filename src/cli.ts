@@ -12,7 +12,8 @@
  */
 import { ConfigError, resolveConfig, type ResolvedConfig } from './config/resolve.ts';
 import { redactUrl } from './core/redact.ts';
-import { openAndMigrate } from './store/open.ts';
+import { openAndMigrate, openStore } from './store/open.ts';
+import { existsSync } from 'node:fs';
 
 const HELP = `Usage: allot <command>
 
@@ -36,11 +37,34 @@ Commands:
   version         Print the version
   help            This text
 
-Configuration comes from ALLOT_CONFIG (a JSON file) and ALLOT_* environment variables; see README.md.
+Configuration comes from ALLOT_CONFIG (a JSON or YAML file; \${NAME} in it is the environment variable NAME) and
+ALLOT_* environment variables; see README.md.
 `;
 
 function config(): ResolvedConfig {
   return resolveConfig(process.env);
+}
+
+/**
+ * Templates whose worker is neither in the config nor in the database (when
+ * there is one to look in), as start-up reports them. Looking changes
+ * nothing: a SQLite file that does not exist yet is not created.
+ */
+async function templatesWithoutWorker(c: ResolvedConfig): Promise<string[]> {
+  const known = new Set(c.workers.map((w) => w.name));
+  let unknown = c.templates.filter((t) => !known.has(t.worker));
+  if (unknown.length && (c.scaleOut || existsSync(c.dbPath))) {
+    const { store } = openStore(c, { applicationName: 'allot config check' });
+    try {
+      const stored = new Set((await store.listWorkers()).map((w) => w.name));
+      unknown = unknown.filter((t) => !stored.has(t.worker));
+    } catch {
+      // No schema yet (never started): only the config's workers exist.
+    } finally {
+      await store.close();
+    }
+  }
+  return unknown.map((t) => `templates.${t.name}.worker: no worker named "${t.worker}" in the config or the database`);
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -64,6 +88,9 @@ async function run(argv: string[]): Promise<number> {
     case 'config': {
       if (sub !== 'check') break;
       const c = config();
+      // What start-up checks beyond the file: a template's worker must be in the config or already in the database.
+      const missing = await templatesWithoutWorker(c);
+      if (missing.length) throw new ConfigError(missing, c.configPath ?? 'config');
       process.stdout.write(`${JSON.stringify(
         {
           host: c.host, port: c.port, db: c.scaleOut ? { postgres: redactUrl(c.scaleOut.databaseUrl), schema: c.scaleOut.databaseSchema ?? null, redis: redactUrl(c.scaleOut.redisUrl) } : c.dbPath, config: c.configPath ?? null, admin_key: c.adminKey ? 'set (ALLOT_ADMIN_KEY)' : 'generated on first start',

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_JSON_DEPTH } from './bounds.ts';
 import { defaultInputOverhead, encodingForModel } from '../core/model-names.ts';
 import type { TemplateDef, WorkerDef } from '../model.ts';
 import { DEFAULT_THRESHOLDS, type AlertThresholds } from '../service/alerts.ts';
+import { parse as parseYaml } from 'yaml';
 
 export interface ResolvedConfig {
   readonly host: string;
@@ -142,18 +143,57 @@ function parseSections(raw: unknown, issues: string[]): Partial<Parsed> {
   return out as Partial<Parsed>;
 }
 
-/** Resolve config from `env` (process.env in main) and the file it names. Throws ConfigError. */
+/** pino's levels: what ALLOT_LOG_LEVEL may be. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Environment values checked before anything starts, each named with what it should be. */
+function checkEnvValues(env: Env, issues: string[]): void {
+  const level = env.ALLOT_LOG_LEVEL;
+  if (level && !(LOG_LEVELS as readonly string[]).includes(level)) issues.push(`ALLOT_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  const pub = env.ALLOT_PUBLIC_URL;
+  if (pub && !/^https?:\/\/[^/\s]+/.test(pub)) issues.push(`ALLOT_PUBLIC_URL: must be an http(s) URL where workers reach Allot (e.g. https://allot.example.com), got "${pub}"`);
+}
+
+/**
+ * `${NAME}` in any string of the config file is the environment variable
+ * NAME, so secrets (webhook secrets, worker tokens) stay out of the file;
+ * `$${` is a literal `${`. A variable that is not set is an issue naming the
+ * key and the variable.
+ */
+function substituteEnv(v: unknown, env: Env, path: string, issues: string[]): unknown {
+  if (typeof v === 'string') {
+    if (!v.includes('${')) return v;
+    return v.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string) => {
+      if (m.startsWith('$$')) return m.slice(1);
+      const value = env[name];
+      if (value === undefined) {
+        issues.push(`${path || '(root)'}: \${${name}} is not set in the environment`);
+        return m;
+      }
+      return value;
+    });
+  }
+  if (Array.isArray(v)) return v.map((x, i) => substituteEnv(x, env, `${path}[${i}]`, issues));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substituteEnv(x, env, path ? `${path}.${k}` : k, issues)]));
+  return v;
+}
+
+/** Resolve config from `env` (process.env in main) and the file it names (JSON, or YAML by its extension). Throws ConfigError. */
 export function resolveConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): ResolvedConfig {
   const issues: string[] = [];
   const configPath = env.ALLOT_CONFIG || undefined;
   let raw: unknown = {};
   if (configPath) {
+    const yamlFile = /\.ya?ml$/i.test(configPath);
     try {
-      raw = JSON.parse(readFile(configPath));
+      const text = readFile(configPath);
+      raw = yamlFile ? parseYaml(text) : JSON.parse(text);
     } catch (err) {
-      throw new ConfigError([`ALLOT_CONFIG: cannot read "${configPath}" as JSON: ${(err as Error).message}`], configPath);
+      throw new ConfigError([`ALLOT_CONFIG: cannot read "${configPath}" as ${yamlFile ? 'YAML' : 'JSON'}: ${(err as Error).message}`], configPath);
     }
+    raw = substituteEnv(raw, env, '', issues);
   }
+  checkEnvValues(env, issues);
   // Each section and each named entry is checked on its own, so that one bad
   // entry does not hide problems elsewhere: every issue is reported at once.
   const c = parseSections(raw, issues);
