@@ -7,7 +7,8 @@ import { serve, type ServerType } from '@hono/node-server';
 
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
+import { pino, stdTimeFunctions, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import type { ResolvedConfig } from './config/resolve.ts';
 import { ConfigError } from './config/resolve.ts';
 import { localCluster, pgCluster } from './cluster/cluster.ts';
@@ -41,9 +42,27 @@ export interface BuildOptions {
 }
 
 /** Allot on Node: the store from the config (SQLite, or PostgreSQL with Redis), node:http and subprocess workers, the tokenizer on a thread. */
+/**
+ * pino: readable lines (pino-pretty, in this process) on a terminal or with
+ * ALLOT_LOG_FORMAT=pretty; otherwise JSON, with the level by name and the
+ * time as ISO 8601, one object a line.
+ */
+/** @param destination where the lines go (tests); standard output by default */
+export function nodeLogger(config: Pick<ResolvedConfig, 'logLevel' | 'logFormat'>, destination?: NodeJS.WritableStream): Logger {
+  const format = config.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  if (format === 'json') {
+    const o = { level: config.logLevel, timestamp: stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+    return destination ? pino(o, destination) : pino(o);
+  }
+  return pino({ level: config.logLevel }, pretty({
+    colorize: !destination && Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,log', singleLine: true, sync: true,
+    ...(destination ? { destination } : {}),
+  }));
+}
+
 export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}): Promise<Allot> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.logger ?? pino({ level: config.logLevel });
+  const log = opts.logger ?? nodeLogger(config);
   const opened = await openAndMigrate(config, {
     onFatal: (err) => {
       // Memory has moved past what the disk holds; only a restart from disk is consistent.
@@ -53,7 +72,7 @@ export async function buildAllot(config: ResolvedConfig, opts: BuildOptions = {}
   });
   const store = opened.store;
   for (const w of opened.warnings) log.warn(w);
-  for (const m of opened.migrations) if (m.status === 'applied') log.info({ migration: m.version, name: m.name }, 'migration applied');
+  for (const m of opened.migrations) if (m.status === 'applied') log.info({ migration: m.version }, `migration ${m.version} ${m.name} applied`);
   let secrets: Secrets;
   try {
     secrets = await loadSecrets(config, store, log);

@@ -207,7 +207,12 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     dashboardAssets: p.dashboardAssets,
     v2Import: p.v2Import({ store, registry, config, clock, events, scheduler, migration }),
   };
-  const app = buildApp(deps, { onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')) });
+  const access = log.child({ log: 'access' });
+  const app = buildApp(deps, {
+    onInternalError: opts.onInternalError ?? ((err) => log.error({ err }, 'internal error')),
+    // One line per request, at info: a level above that costs nothing per request.
+    accessLog: log.isLevelEnabled('info') ? (e) => access.info(e, `${e.method} ${e.path} ${e.status} ${e.ms} ms`) : undefined,
+  });
   events.on('worker:error', (worker, e) => log.debug({ worker, code: e.code, msg: e.message }, 'worker error'));
   events.on('worker:breaker', (worker, state, reason) => {
     if (state === 'open') log.warn({ worker, reason }, 'worker taken out of rotation (circuit breaker open)');

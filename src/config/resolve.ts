@@ -30,6 +30,8 @@ export interface ResolvedConfig {
   readonly scaleOut: ScaleOutConfig | undefined;
   readonly dbSync: 'NORMAL' | 'FULL';
   readonly logLevel: string;
+  /** ALLOT_LOG_FORMAT: `json`, or `pretty` (readable); unset, pretty on a terminal and JSON otherwise. */
+  readonly logFormat: 'json' | 'pretty' | undefined;
   readonly adminKey: string | undefined;
   readonly configPath: string | undefined;
   readonly starvationMs: number;
@@ -150,6 +152,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 function checkEnvValues(env: Env, issues: string[]): void {
   const level = env.ALLOT_LOG_LEVEL;
   if (level && !(LOG_LEVELS as readonly string[]).includes(level)) issues.push(`ALLOT_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  const format = env.ALLOT_LOG_FORMAT;
+  if (format && format !== 'json' && format !== 'pretty') issues.push(`ALLOT_LOG_FORMAT: expected json or pretty, got "${format}"`);
   const pub = env.ALLOT_PUBLIC_URL;
   if (pub && !/^https?:\/\/[^/\s]+/.test(pub)) issues.push(`ALLOT_PUBLIC_URL: must be an http(s) URL where workers reach Allot (e.g. https://allot.example.com), got "${pub}"`);
 }
@@ -309,6 +313,7 @@ export function resolveConfig(env: Env, readFile: (path: string) => string = (p)
     scaleOut,
     dbSync: (sync as 'NORMAL' | 'FULL' | undefined) ?? c.database?.synchronous ?? DEFAULTS.dbSync,
     logLevel: env.ALLOT_LOG_LEVEL || DEFAULTS.logLevel,
+    logFormat: env.ALLOT_LOG_FORMAT === 'json' || env.ALLOT_LOG_FORMAT === 'pretty' ? env.ALLOT_LOG_FORMAT : undefined,
     adminKey,
     configPath,
     starvationMs: c.scheduler?.starvation_ms ?? DEFAULTS.starvationMs,

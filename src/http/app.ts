@@ -32,11 +32,34 @@ import { registerUsageRoutes } from './routes/usage.ts';
 const unreadBody = (c: Context<Env>): boolean =>
   !c.get('bodyRead') && (c.req.header('transfer-encoding') !== undefined || Number(c.req.header('content-length') ?? 0) > 0);
 
-export function buildApp(d: AppDeps, opts: { onInternalError?: (err: unknown) => void } = {}): OpenAPIHono<Env> {
+/** One line of the access log: a request answered. */
+export interface AccessLogEntry {
+  /** The caller's X-Request-Id (letters, digits, `-_.:`, at most 128), else one made here; answered as X-Request-Id. */
+  readonly req_id: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** Until the answer's head was ready (a stream's body may go on). */
+  readonly ms: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function buildApp(d: AppDeps, opts: { onInternalError?: ((err: unknown) => void) | undefined; accessLog?: ((e: AccessLogEntry) => void) | undefined } = {}): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error, result.target);
     },
+  });
+
+  // First, so that it sees every answer, errors included, and times all of it.
+  app.use('*', async (c, next) => {
+    const t0 = performance.now();
+    const given = c.req.header('x-request-id');
+    const reqId = given !== undefined && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    await next();
+    c.res.headers.set('x-request-id', reqId);
+    opts.accessLog?.({ req_id: reqId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - t0) * 100) / 100 });
   });
 
   app.onError((err, c) => {

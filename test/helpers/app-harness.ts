@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { buildAllot, type Allot } from '../../src/boot.ts';
 import { resolveConfig, type ResolvedConfig } from '../../src/config/resolve.ts';
 import { systemClock, type Clock } from '../../src/core/clock.ts';
@@ -132,6 +132,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Allot's clock (startAllot's `opts.clock`); workers keep the real one. @default systemClock */
   clock?: Clock;
+  /** Allot's logger. @default silent */
+  logger?: Logger;
 }
 
 export async function startHarness(fileConfig: Record<string, unknown>, options: HarnessOptions = {}): Promise<Harness> {
@@ -141,7 +143,7 @@ export async function startHarness(fileConfig: Record<string, unknown>, options:
   let allot: Allot;
   try {
     // The same wiring as `npm start` (src/boot.ts), without listening.
-    allot = await buildAllot(config, { clock, logger: pino({ level: 'silent' }), onInternalError: (err) => internalErrors.push(err) });
+    allot = await buildAllot(config, { clock, logger: options.logger ?? pino({ level: 'silent' }), onInternalError: (err) => internalErrors.push(err) });
   } catch (err) {
     await cleanup();
     throw err;
