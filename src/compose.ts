@@ -95,18 +95,25 @@ export interface Allot {
 
 export async function composeAllot(config: ResolvedConfig, p: Platform, opts: ComposeOptions = {}): Promise<Allot> {
   const { clock, log, store, secrets } = p;
-  // Admin key: from the environment, or generated once and kept as a hash.
+  // Admin key: from the environment, or generated once; either way its hash is kept, so that a restart with another
+  // key, or none, says what happens instead of silently replacing the one that worked before.
   let generatedAdminKey: string | undefined;
   let adminHash: string;
-  if (config.adminKey) adminHash = hashSecret(config.adminKey);
-  else {
-    const existing = await store.getSetting('admin_key_hash');
-    if (existing) adminHash = existing;
-    else {
-      const k = newSecret('adm');
-      adminHash = await store.setSettingIfAbsent('admin_key_hash', k.hash);
-      if (adminHash === k.hash) generatedAdminKey = k.key;
+  const stored = await store.getSetting('admin_key_hash');
+  if (config.adminKey) {
+    adminHash = hashSecret(config.adminKey);
+    if (stored === null) await store.setSettingIfAbsent('admin_key_hash', adminHash);
+    else if (stored !== adminHash) {
+      await store.putSetting('admin_key_hash', adminHash, 'startup: ALLOT_ADMIN_KEY');
+      log.warn('ALLOT_ADMIN_KEY is not the admin key this database had: it replaces it, and the previous key no longer works (the change is in the audit log)');
     }
+  } else if (stored !== null) {
+    adminHash = stored;
+    log.warn('ALLOT_ADMIN_KEY is not set: the admin key of an earlier start (kept in the database as a hash) stays the admin key; no new key was made');
+  } else {
+    const k = newSecret('adm');
+    adminHash = await store.setSettingIfAbsent('admin_key_hash', k.hash);
+    if (adminHash === k.hash) generatedAdminKey = k.key;
   }
 
   const registry = new Registry(store, config.tiers, config.resources, secrets);
