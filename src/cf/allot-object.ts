@@ -67,6 +67,8 @@ export class AllotObject {
   #allot: Allot | undefined;
   #failed: Error | undefined;
   #origin: string | undefined;
+  /** Whether an alarm is set (undefined: not read yet). */
+  #alarmSet: boolean | undefined;
 
   constructor(state: AlarmState, env: AllotEnv) {
     this.#state = state;
@@ -135,6 +137,7 @@ export class AllotObject {
 
   /** A pass of the scheduler, and the next alarm while there is work. */
   async alarm(): Promise<void> {
+    this.#alarmSet = false;
     this.#allot?.scheduler.kick();
     await this.#keepAwake();
   }
@@ -144,7 +147,10 @@ export class AllotObject {
     if (!s) return;
     // Read from the scheduler's memory, not the database: this runs after every request.
     if (s.queueDepth + s.runningCount + s.waitingRetries() === 0) return;
-    const at = await this.#state.storage.getAlarm();
-    if (at === null) await this.#state.storage.setAlarm(Date.now() + 1_000);
+    // Whether one is set is known here once read (a new object may find one its predecessor set), not read again.
+    this.#alarmSet ??= (await this.#state.storage.getAlarm()) !== null;
+    if (this.#alarmSet) return;
+    this.#alarmSet = true;
+    await this.#state.storage.setAlarm(Date.now() + 1_000);
   }
 }

@@ -8,6 +8,9 @@
  */
 import type { Pool } from '../core/pools.ts';
 import { refill, type BucketState } from '../core/token-bucket.ts';
+import { checkNeeds } from './draw.ts';
+import type { Amounts, CheckResult, DrawContext, PoolLevel, ResourceLevel } from './limiter.ts';
+import type { PoolTable } from './pool-table.ts';
 
 export class Snapshot {
   readonly #states = new Map<string, BucketState>();
@@ -47,19 +50,32 @@ export class Snapshot {
   level(p: Pool, now: number): number {
     return refill(p, this.state(p), now).level;
   }
+
+  // The views a shared limiter answers from this snapshot (Limiter.levels, poolLevels, check).
+
+  /** Each resource's level (its pools summed) and capacity, now. */
+  levels(table: PoolTable): Map<string, ResourceLevel> {
+    const now = this.serverNow();
+    const out = new Map<string, ResourceLevel>();
+    for (const [name, pools] of table.resources()) {
+      let level = 0;
+      let capacity = 0;
+      for (const p of pools) {
+        level += this.level(p, now);
+        capacity += p.capacity;
+      }
+      out.set(name, { level, capacity });
+    }
+    return out;
+  }
+
+  poolLevels(table: PoolTable, resource: string): PoolLevel[] {
+    const now = this.serverNow();
+    return (table.pools(resource) ?? []).map((pool) => ({ pool, level: this.level(pool, now) }));
+  }
+
+  check(table: PoolTable, needs: Amounts, ctx: DrawContext): CheckResult {
+    return checkNeeds(table, needs, ctx, (p) => this.state(p), this.serverNow());
+  }
 }
 
-/** Each resource's level (its pools summed) and capacity, from the snapshot at `now`. */
-export function snapshotLevels(resources: Iterable<[string, readonly Pool[]]>, snap: Snapshot, now: number): Map<string, { level: number; capacity: number }> {
-  const out = new Map<string, { level: number; capacity: number }>();
-  for (const [name, pools] of resources) {
-    let level = 0;
-    let capacity = 0;
-    for (const p of pools) {
-      level += snap.level(p, now);
-      capacity += p.capacity;
-    }
-    out.set(name, { level, capacity });
-  }
-  return out;
-}

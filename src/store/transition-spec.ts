@@ -2,7 +2,8 @@
  * What a state change does, declared for a store's `transition` to carry
  * out: the SQLite store's (sqlite/transition.ts, in its group commit) and the
  * D1 store's (d1/transition.ts, one guarded batch) read the same specs from
- * lifecycle-specs.ts, so a request's life is written once for both.
+ * lifecycle-specs.ts, so a request's life is written once for both; the
+ * PostgreSQL store's adds rows written in the same statement.
  */
 import type { State } from '../core/states.ts';
 
@@ -11,7 +12,8 @@ export type Row = Record<string, unknown>;
 /** A value bound to a statement parameter. */
 export type Val = string | number | null | Uint8Array;
 
-export interface TransitionSpec {
+/** `V`: the values a store binds (PostgreSQL's include booleans and arrays). */
+export interface TransitionSpec<V = Val> {
   readonly from: readonly State[];
   readonly to: State;
   /**
@@ -23,7 +25,7 @@ export interface TransitionSpec {
   readonly token: number | null;
   readonly now: number;
   /** Columns to set; a function receives the current row (the store's SELECT_CURRENT). */
-  readonly set?: Readonly<Record<string, Val>> | ((cur: Row) => Readonly<Record<string, Val>>);
+  readonly set?: Readonly<Record<string, V>> | ((cur: Row) => Readonly<Record<string, V>>);
   /** Release the request's hold (terminal states). */
   readonly releaseHold?: boolean;
   readonly chargeNano?: number;

@@ -22,13 +22,12 @@
  */
 import { AllotError, unavailable } from '../../core/errors.ts';
 import { drawOrder, type Pool } from '../../core/pools.ts';
-import type { BucketState } from '../../core/token-bucket.ts';
 import type { DurableNamespaceLike, DurableStubLike } from '../../cf/durable.ts';
-import { checkNeeds, waitToDraw } from '../draw.ts';
+import { waitToDraw } from '../draw.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from '../limiter.ts';
 import { PoolTable } from '../pool-table.ts';
 import { settlementMoves } from '../settlement.ts';
-import { Snapshot, snapshotLevels } from '../snapshot.ts';
+import { Snapshot } from '../snapshot.ts';
 import { checkAmounts, checkGrantId, checkLevel, checkTtl } from '../validate.ts';
 
 export interface DurableLimiterOptions {
@@ -213,12 +212,11 @@ export class DurableLimiter implements Limiter {
   }
 
   levels(): Map<string, ResourceLevel> {
-    return snapshotLevels(this.#table.resources(), this.#snapshot, this.#snapshot.serverNow());
+    return this.#snapshot.levels(this.#table);
   }
 
   poolLevels(resource: string): PoolLevel[] {
-    const now = this.#snapshot.serverNow();
-    return (this.#table.pools(resource) ?? []).map((pool) => ({ pool, level: this.#snapshot.level(pool, now) }));
+    return this.#snapshot.poolLevels(this.#table, resource);
   }
 
   hasPools(resource: string): boolean {
@@ -226,7 +224,7 @@ export class DurableLimiter implements Limiter {
   }
 
   check(needs: Amounts, ctx: DrawContext): CheckResult {
-    return checkNeeds(this.#table, needs, ctx, (p): BucketState => this.#snapshot.state(p), this.#snapshot.serverNow());
+    return this.#snapshot.check(this.#table, needs, ctx);
   }
 
   async refresh(): Promise<void> {

@@ -18,14 +18,13 @@
 import { Redis } from 'ioredis';
 import { AllotError, unavailable } from '../../core/errors.ts';
 import { drawOrder, resourceOfKey, type Pool } from '../../core/pools.ts';
-import { checkNeeds } from '../draw.ts';
 import type { Amounts, CheckResult, DrawContext, LimitedResource, Limiter, PoolLevel, ResourceLevel, TakeResult } from '../limiter.ts';
 import { PoolTable } from '../pool-table.ts';
 import { checkAmounts, checkGrantId, checkLevel, checkTtl } from '../validate.ts';
 import type { EpochRecord } from './epoch.ts';
 import { DEFAULT_PREFIX, limiterKeys, type LimiterKeys } from './keys.ts';
 import { defineScripts, runScript, type ScriptName } from './scripts.ts';
-import { Snapshot, snapshotLevels } from '../snapshot.ts';
+import { Snapshot } from '../snapshot.ts';
 import { redisError } from './unavailable.ts';
 
 export interface RedisLimiterOptions {
@@ -247,12 +246,11 @@ export class RedisLimiter implements Limiter {
   }
 
   levels(): Map<string, ResourceLevel> {
-    return snapshotLevels(this.#table.resources(), this.#snapshot, this.#snapshot.serverNow());
+    return this.#snapshot.levels(this.#table);
   }
 
   poolLevels(resource: string): PoolLevel[] {
-    const now = this.#snapshot.serverNow();
-    return (this.#table.pools(resource) ?? []).map((pool) => ({ pool, level: this.#snapshot.level(pool, now) }));
+    return this.#snapshot.poolLevels(this.#table, resource);
   }
 
   hasPools(resource: string): boolean {
@@ -260,7 +258,7 @@ export class RedisLimiter implements Limiter {
   }
 
   check(needs: Amounts, ctx: DrawContext): CheckResult {
-    return checkNeeds(this.#table, needs, ctx, (p) => this.#snapshot.state(p), this.#snapshot.serverNow());
+    return this.#snapshot.check(this.#table, needs, ctx);
   }
 
   async refresh(): Promise<void> {

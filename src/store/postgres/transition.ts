@@ -25,6 +25,7 @@ import { movableFrom } from '../move-check.ts';
 import type { WorkRequest } from '../../model.ts';
 import { one, type PgCtx, type Row, type Val } from './context.ts';
 import { toRequestRow } from './rows.ts';
+import type { TransitionSpec as BaseSpec } from '../transition-spec.ts';
 
 /** What a transition reads before it writes: enough to check, fence, settle and count, and the row's version. */
 const SELECT_CURRENT = 'SELECT xmin::text AS version, state, lease_token, client_id, period, hold_nano, attempts, started_at, usage, cost_nano FROM requests WHERE id = $1';
@@ -33,24 +34,8 @@ const MAX_READS = 20;
 
 /** Another row written with the transition, only if it applies: `INSERT INTO t (cols) SELECT <values>` with `$n` placeholders from `param`. */
 export type AlsoWrite = (param: (v: Val) => string) => string;
-export interface TransitionSpec {
-  readonly from: readonly State[];
-  readonly to: State;
-  /**
-   * Pass through this state on the way to `to` in the same write: both steps
-   * are checked and audited (`via.data` for the first), one row update is made.
-   */
-  readonly via?: { readonly state: State; readonly actor: string; readonly data?: Record<string, unknown> } | undefined;
-  /** Fencing token the caller holds; null for operator actions (cancel) and the reaper. */
-  readonly token: number | null;
-  readonly now: number;
-  /** Columns to set; a function receives the current row (see SELECT_CURRENT). */
-  readonly set?: Readonly<Record<string, Val>> | ((cur: Row) => Readonly<Record<string, Val>>);
-  /** Release the request's hold (terminal states). */
-  readonly releaseHold?: boolean;
-  readonly chargeNano?: number;
-  readonly actor: string;
-  readonly data?: Record<string, unknown> | ((cur: Row) => Record<string, unknown>) | undefined;
+/** The shared spec (store/transition-spec.ts) over PostgreSQL's values, and rows written in the same statement. */
+export interface TransitionSpec extends BaseSpec<Val> {
   /** More rows written in the same statement, only if the transition applies (the compression saving of an output). */
   readonly also?: readonly AlsoWrite[];
 }
