@@ -10,7 +10,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AllotClient, AllotError, AllotNetworkError, AllotTimeoutError, ERROR_CODES, type ExecutionEvent } from '../../packages/client/src/index.ts';
+import {
+  AllotClient, AllotError, AllotNetworkError, AllotTimeoutError, ERROR_CODES,
+  type Accepted, type CostEstimate, type CurrentUsage, type Execution, type ExecutionEvent, type QueuePosition, type RequestCost, type ResourceEstimate, type Usage,
+} from '../../packages/client/src/index.ts';
 import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { ERROR_CATALOGUE } from '../../src/core/errors.ts';
 import { ARTICLE, baseConfig, startWorkers, type Workers } from '../http/fixtures.ts';
@@ -281,6 +284,40 @@ describe('following and reading', () => {
     assert.equal(err.details?.status, 'CANCELLED');
     assert.equal(err.retryable, false);
   });
+});
+
+/** Every field of T, once: the compiler rejects a missing or an unknown one. */
+const fieldsOf = <T>(fields: Record<keyof T, true>): string[] => Object.keys(fields).toSorted();
+
+test('the response types name exactly the fields Allot answers with', async () => {
+  const own = await allot.createClient();
+  const c = new AllotClient({ baseUrl: allot.url, apiKey: own.key, clientId: own.id });
+  const keys = (o: object): string[] => Object.keys(o).toSorted();
+  const accepted = await c.submit({ template: 'summarize', input: { text: ARTICLE } });
+  assert.deepEqual(keys(accepted), fieldsOf<Accepted>({ success: true, request_id: true, status: true, template: true, estimate: true, status_url: true, created: true }));
+  const done = await c.wait(accepted.request_id);
+  assert.deepEqual(keys(done), fieldsOf<Execution>({
+    request_id: true, client_id: true, template: true, status: true, system: true, external_id: true, shadow_of: true, urgency: true, level: true, priority: true,
+    queue_position: true, attempts: true, max_attempts: true, model: true, model_requested: true, downgrade_reason: true, max_tokens: true, progress: true,
+    output: true, error: true, usage: true, stages: true, cost_usd: true, overrun_usd: true, overuse: true, recoveries: true, estimate: true, hold_usd: true,
+    idempotency_key: true, cache: true, created_at: true, started_at: true, completed_at: true, next_attempt_at: true, deadline_at: true,
+  }));
+  assert.deepEqual(keys(await c.queuePosition(done.request_id)), fieldsOf<QueuePosition>({
+    request_id: true, status: true, position: true, ahead: true, queue_depth: true, level: true, priority: true, next_attempt_at: true,
+  }));
+  assert.deepEqual(keys(await c.cost(done.request_id)), fieldsOf<RequestCost>({
+    request_id: true, status: true, template: true, model: true, cost_usd: true, usage: true, estimate: true, final: true,
+  }));
+  assert.deepEqual(keys(await c.usage()), fieldsOf<Usage>({ client_id: true, tier: true, period: true, periods: true, by_template: true, total_cost_usd: true }));
+  assert.deepEqual(keys(await c.currentUsage()), fieldsOf<CurrentUsage>({
+    client_id: true, tier: true, period: true, budget_usd: true, spent_usd: true, held_usd: true, remaining_usd: true, utilization: true, running: true, max_concurrent: true,
+  }));
+  const estimate = { template: 'summarize', input: { text: ARTICLE } };
+  assert.deepEqual(keys(await c.estimateCost(estimate)), fieldsOf<CostEstimate>({
+    template: true, model: true, max_tokens: true, input_tokens: true, input_overhead_tokens: true, max_cost_usd: true, input_cost_usd: true, budget: true,
+  }));
+  assert.deepEqual(keys(await c.estimateResources(estimate)), fieldsOf<ResourceEstimate>({ template: true, max_tokens: true, estimate: true, available: true, resources: true }));
+  assert.deepEqual(keys(done.estimate), fieldsOf<Execution['estimate']>({ input_tokens: true, input_overhead_tokens: true, max_output_tokens: true, resources: true, max_cost_usd: true }));
 });
 
 describe('errors', () => {
