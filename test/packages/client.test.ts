@@ -74,6 +74,13 @@ async function apiError(p: Promise<unknown>, code: string, status: number): Prom
   return err;
 }
 
+/** `p`, or a failure after `ms`: a stream that is not ended fails the test quickly instead of hanging it. */
+function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const e of it) out.push(e);
@@ -178,6 +185,44 @@ describe('following and reading', () => {
       assert.equal(seen.filter((e) => e === 'status').length >= 2, true, `reopened streams start with a status: ${seen.join(',')}`);
     } finally {
       await proxy.close();
+    }
+  });
+
+  test('a stream that goes silent is given up after idleTimeoutMs; the caller’s signal ends a stream with its reason', async () => {
+    const port = Number(new URL(allot.url).port);
+    const proxy = await tcpProxy('127.0.0.1', port);
+    const q = await client.submit({ template: 'lab', input: { mode: 'gate' } });
+    try {
+      const via = new AllotClient({ baseUrl: `http://127.0.0.1:${proxy.port}`, apiKey: me.key, timeoutMs: 5_000 });
+      await workers.lab.reached(q.request_id);
+      const seen: string[] = [];
+      const started = performance.now();
+      const err = await rejection(within(5_000, (async () => {
+        for await (const e of via.events(q.request_id, { idleTimeoutMs: 300, maxReconnects: 0 })) {
+          seen.push(e.event);
+          // The connection stays open and nothing more comes through: a connection that died without closing.
+          proxy.blackhole();
+        }
+      })()));
+      assert.ok(err instanceof AllotTimeoutError, String(err));
+      assert.equal(err.timeoutMs, 300);
+      assert.deepEqual(seen, ['status']);
+      assert.ok(performance.now() - started < 3_000);
+
+      const ac = new AbortController();
+      const reason = new Error('no longer interested');
+      const got: string[] = [];
+      const aborted = await rejection(within(5_000, (async () => {
+        for await (const e of client.events(q.request_id, { signal: ac.signal })) {
+          got.push(e.event);
+          setTimeout(() => ac.abort(reason), 50);
+        }
+      })()));
+      assert.equal(aborted, reason);
+      assert.deepEqual(got, ['status']);
+    } finally {
+      await proxy.close();
+      workers.lab.release(q.request_id);
     }
   });
 

@@ -50,9 +50,17 @@ export interface EventsOptions {
   maxReconnects?: number;
   /** @default 1 second */
   reconnectDelayMs?: number;
+  /**
+   * A stream that brings nothing for this long is taken as lost (a connection that died without
+   * closing) and reopened. Allot sends a comment every 15 s on an idle stream.
+   * @default 45 seconds
+   */
+  idleTimeoutMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Three of Allot's 15 s keep-alive comments. */
+const DEFAULT_IDLE_MS = 45_000;
 /** The server's default wait for POST /api/execute. */
 const SERVER_EXECUTE_WAIT_MS = 30_000;
 
@@ -142,6 +150,7 @@ export class AllotClient {
     const { signal } = options;
     const maxReconnects = options.maxReconnects ?? 5;
     let delayMs = options.reconnectDelayMs ?? 1_000;
+    const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_MS;
     let lastEventId = '';
     let failures = 0;
     const path = `/api/execution/${enc(requestId)}/events`;
@@ -167,7 +176,21 @@ export class AllotClient {
         const parser = createSseParser();
         const reader = (res.body as ReadableStream<Uint8Array>).getReader();
         const decoder = new TextDecoder();
+        let idle: ReturnType<typeof setTimeout> | undefined;
+        let idled = false;
+        // Cancelling the body closes the connection and ends the pending read.
+        const watch = (): void => {
+          clearTimeout(idle);
+          idle = setTimeout(() => {
+            idled = true;
+            reader.cancel().catch(() => {});
+          }, idleMs);
+        };
+        // The stream outlives the call's own abort wiring (#send's clear()): the caller's signal closes it here.
+        const onAbort = (): void => void reader.cancel().catch(() => {});
+        signal?.addEventListener('abort', onAbort, { once: true });
         try {
+          watch();
           for (;;) {
             let chunk: Awaited<ReturnType<typeof reader.read>>;
             try {
@@ -178,6 +201,7 @@ export class AllotClient {
               break;
             }
             if (chunk.done) break;
+            watch();
             for (const m of parser.push(decoder.decode(chunk.value, { stream: true }))) {
               if (m.event !== 'status' && m.event !== 'progress' && m.event !== 'end') continue; // a kind this client does not know yet
               let data: unknown;
@@ -187,16 +211,24 @@ export class AllotClient {
                 throw new AllotNetworkError(`GET ${path}: a ${m.event} event whose data is not JSON`, { cause: err, status: res.status });
               }
               failures = 0;
+              // Time the caller spends on an event is not the stream's.
+              clearTimeout(idle);
               yield { event: m.event, data } as ExecutionEvent<Output>;
               if (m.event === 'end') return;
+              watch();
             }
           }
         } finally {
+          clearTimeout(idle);
+          signal?.removeEventListener('abort', onAbort);
           reader.cancel().catch(() => {});
         }
+        if (signal?.aborted) throw signal.reason;
+        if (idled) broken = new AllotTimeoutError(`GET ${path}: the event stream brought nothing for ${idleMs} ms`, idleMs);
         lastEventId = parser.lastEventId || lastEventId;
         delayMs = parser.retryMs ?? delayMs;
         if (failures >= maxReconnects) {
+          if (broken instanceof AllotTimeoutError) throw broken;
           throw new AllotNetworkError(`GET ${path}: the event stream ended before its end event`, broken === undefined ? {} : { cause: broken });
         }
       }
