@@ -206,7 +206,9 @@ describe('following and reading', () => {
       })()));
       assert.ok(err instanceof AllotTimeoutError, String(err));
       assert.equal(err.timeoutMs, 300);
-      assert.deepEqual(seen, ['status']);
+      // What came in the same read as the status (the worker's progress) may follow it; nothing after the blackhole can.
+      assert.equal(seen[0], 'status');
+      assert.ok(seen.every((e) => e !== 'end'), seen.join(','));
       assert.ok(performance.now() - started < 3_000);
 
       const ac = new AbortController();
@@ -219,7 +221,9 @@ describe('following and reading', () => {
         }
       })()));
       assert.equal(aborted, reason);
-      assert.deepEqual(got, ['status']);
+      // The worker's progress post may land after the stream opened: status first, then perhaps that progress, never an end.
+      assert.equal(got[0], 'status');
+      assert.ok(got.every((e) => e !== 'end'), got.join(','));
     } finally {
       await proxy.close();
       workers.lab.release(q.request_id);
