@@ -153,7 +153,7 @@ const worker = defineWorker({
   name: TAG,
   handler: async (job, ctx) => {
     // Reported after the client has opened the event stream (it does at once), so the stream carries it.
-    await sleep(300);
+    await sleep(800);
     ctx.progress(50, 'half way');
     await sleep(200);
     return { upper: String(job.input.text).toUpperCase(), node: process.version };

@@ -109,6 +109,7 @@ export class AllotClient {
    * request's event stream if it is still running): the request as it ended,
    * COMPLETED with its output, FAILED with its error, or CANCELLED. A FAILED
    * request is returned, not thrown. Bound the whole wait with `signal`.
+   * The first call's timeout is `timeoutMs` plus `wait_ms` (30 s when absent, as Allot).
    */
   async executeAndWait<Output = unknown>(request: ExecuteRequest, options: SubmitOptions = {}): Promise<Execution<Output>> {
     const timeoutMs = (options.timeoutMs ?? this.#timeoutMs) + (request.wait_ms ?? SERVER_EXECUTE_WAIT_MS);
