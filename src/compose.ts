@@ -185,6 +185,8 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     return adminChanges.run(rereadShared);
   }
   async function rereadShared(): Promise<void> {
+    // A key revoked elsewhere stops working here now, not when its cache entry ages out (service/auth.ts).
+    auth.forgetKeys();
     const before = JSON.stringify([...registry.resources.values()]);
     await registry.load();
     // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
@@ -194,6 +196,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     if (paused && !scheduler.paused) scheduler.pause();
     if (!paused && scheduler.paused) scheduler.resume();
   }
+  const auth = new Auth(store, registry, adminHash, clock, (err) => log.warn({ err }, "recording a key's last use failed"));
   const unrelay = cluster.shared
     ? relayCluster({
       bus: cluster.bus, events, store, scheduler, interested: (id) => waiters.has(id), resyncMs: 5 * (config.scaleOut?.pollMs ?? 1_000), refresh: refreshShared,
@@ -209,7 +212,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     if (leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
   });
   const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth: new Auth(store, registry, adminHash), waiters,
+    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth, waiters,
     references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: p.version, cluster,
     dashboardAssets: p.dashboardAssets,
     v2Import: p.v2Import({ store, registry, config, clock, events, scheduler, migration }),
