@@ -15,7 +15,7 @@ import pg from 'pg';
 import { dropRedisPrefix } from './helpers/app-backend.ts';
 
 const NODE_TEST = ['--test', '--test-concurrency=1', '--test-timeout=600000'];
-const APP_SUITES = ['test/http/**/*.test.ts', 'test/scheduler/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/migration/**/*.test.ts', 'test/sdk/v2-dual.test.ts', 'test/sdk/pull.test.ts'];
+const APP_SUITES = ['test/http/**/*.test.ts', 'test/scheduler/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/migration/**/*.test.ts', 'test/sdk/v2-dual.test.ts', 'test/sdk/pull.test.ts', 'test/cli/operator.test.ts'];
 const KNOWN = ['sqlite-file', 'postgres'];
 
 const wanted = (process.env.ALLOT_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean)) ?? KNOWN;
