@@ -26,3 +26,22 @@ export function progressPrinter(stream: NodeJS.WriteStream): Progress {
     stream.write(`${line}\n`);
   };
 }
+
+/**
+ * For work that says nothing until it ends: `what…` once, then on a
+ * terminal the seconds so far, redrawn every second; `stop()` ends the line
+ * with the total.
+ */
+export function elapsedPrinter(stream: NodeJS.WriteStream, what: string): { stop(): void } {
+  const t0 = Date.now();
+  const tty = stream.isTTY === true;
+  const secs = () => `${Math.round((Date.now() - t0) / 1_000)} s`;
+  stream.write(tty ? `${what}…` : `${what}…\n`);
+  const timer = tty ? setInterval(() => stream.write(`\r\x1b[2K${what}… ${secs()}`), 1_000) : null;
+  return {
+    stop() {
+      if (timer) clearInterval(timer);
+      stream.write(tty ? `\r\x1b[2K${what}: done in ${secs()}\n` : `${what}: done in ${secs()}\n`);
+    },
+  };
+}

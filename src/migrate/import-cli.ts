@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { ImportReport } from './import.ts';
 import { formatReport } from './report.ts';
-import { progressPrinter } from '../cli/progress.ts';
+import { elapsedPrinter, progressPrinter } from '../cli/progress.ts';
 import { importIntoDatabase } from './run.ts';
 import { readV2File, V2SourceError } from './v2-source.ts';
 
@@ -72,14 +72,19 @@ async function viaServer(base: string, file: string, o: { dryRun: boolean; local
     body = { data_base64: bytes.toString('base64'), name: resolve(file), dry_run: o.dryRun };
   }
   let res: Response;
+  let text: string;
+  // The server imports in one request and says nothing until it is done: how long it has taken, meanwhile.
+  const waiting = elapsedPrinter(process.stderr, `importing through ${base}`);
   try {
     res = await fetch(new URL('/admin/migration/import', base), {
       method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
+    text = await res.text();
   } catch (err) {
     throw new ServerError(`cannot reach ${base}: ${(err as Error).message}`);
+  } finally {
+    waiting.stop();
   }
-  const text = await res.text();
   if (res.status !== 200) {
     let message = text;
     try {

@@ -289,6 +289,7 @@ describe('allot migrate import', { skip: onlyOn('sqlite-file') }, () => {
 
     const { run, report } = await importJson(files, [v2db, '--server', a.url]);
     assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, /importing through http:\/\/\S+…\nimporting through http:\/\/\S+: done in \d+ s\n/, 'says it waits on the server, then how long it took');
     const t = report.tables.pipeline_executions;
     assert.deepEqual([t.created, t.unchanged, t.updated, t.conflicts], [0, 6, 3, 0]);
     assert.ok(t.checksum.match);
