@@ -6,10 +6,8 @@
  * some rows need attention.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../config/resolve.ts';
 import { CliError, openApi } from './api.ts';
 import { operatorCommands } from './operator.ts';
-import { config, configCheck, dbMigrate } from './server.ts';
 import { top } from './top.ts';
 
 export function buildProgram(version: string, exit: (code: number) => void): Command {
@@ -25,9 +23,9 @@ export function buildProgram(version: string, exit: (code: number) => void): Com
     await import('../main.ts');
   });
   const db = program.command('db').description('Database commands');
-  db.command('migrate').description('Apply database migrations (ALLOT_DB, or ALLOT_DATABASE_URL) and list them').action(exitWith(dbMigrate));
+  db.command('migrate').description('Apply database migrations (ALLOT_DB, or ALLOT_DATABASE_URL) and list them').action(exitWith(async () => (await import('./server.ts')).dbMigrate()));
   const cfg = program.command('config').description('Configuration commands');
-  cfg.command('check').description('Validate the configuration as start-up would, naming each bad key, and print what it resolves to').action(exitWith(configCheck));
+  cfg.command('check').description('Validate the configuration as start-up would, naming each bad key, and print what it resolves to').action(exitWith(async () => (await import('./server.ts')).configCheck()));
   program.command('version').description('Print the version').action(() => {
     process.stdout.write(`allot ${version}\n`);
   });
@@ -42,6 +40,7 @@ export function buildProgram(version: string, exit: (code: number) => void): Com
     .option('--server-local', "with --server: <file> is a path on the server's machine")
     .action(async (file: string, o: { dryRun?: boolean; json?: boolean; server?: string; serverLocal?: boolean }) => {
       const { migrateImport } = await import('../migrate/import-cli.ts');
+      const { config } = await import('./server.ts');
       exit(await migrateImport({ file, ...o }, config));
     });
   migrate
@@ -115,7 +114,8 @@ export async function run(argv: readonly string[], version: string): Promise<num
       // --help and --version end here with their exit code 0; usage mistakes were already printed by commander.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof ConfigError) {
+    // A configuration error (config/resolve.ts's ConfigError, loaded only by the commands that read it): one message, no stack.
+    if (err instanceof Error && err.name === 'ConfigError') {
       process.stderr.write(`${err.message}\n`);
       return 2;
     }
