@@ -37,6 +37,7 @@ import { V2Transport } from './workers/v2-transport.ts';
 import { Migration } from './migrate/side-by-side.ts';
 import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
+import { applyBreakerOrders } from './workers/breaker-orders.ts';
 import { Serial } from './core/serial.ts';
 import { PullTransport } from './workers/pull-transport.ts';
 import { AlertMonitor } from './service/alert-monitor.ts';
@@ -193,6 +194,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
     if (paused && !scheduler.paused) scheduler.pause();
     if (!paused && scheduler.paused) scheduler.resume();
+    await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
   }
   const unrelay = cluster.shared
     ? relayCluster({
@@ -244,6 +246,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
       // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
       if ((await store.getSetting(PAUSED_SETTING)) === 'true') scheduler.pause();
       await scheduler.start(!cluster.shared);
+      await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
       health.start();
       await migration.start();
       alertMonitor.start(!cluster.shared);
