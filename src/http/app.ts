@@ -12,6 +12,7 @@ import { hashSecret, safeEqualHex } from '../service/ids.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerDashboardEventRoutes } from './routes/dashboard-events.ts';
 import { registerReplayRoutes } from './routes/replay.ts';
 import { registerStreamRoutes } from './routes/stream.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
@@ -138,6 +139,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: ((err: unknown) =
   registerOptimizeRoutes(app, d);
   registerAdminRoutes(app, d);
   registerDashboardRoutes(app, d);
+  registerDashboardEventRoutes(app, d);
   registerReplayRoutes(app, d);
   registerStreamRoutes(app, d);
   registerMigrationRoutes(app, d);
