@@ -189,12 +189,17 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     const before = JSON.stringify([...registry.resources.values()]);
     await registry.load();
     // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
-    if (JSON.stringify([...registry.resources.values()]) !== before) await limiter.configure(registry.resources.values());
+    const resourcesChanged = JSON.stringify([...registry.resources.values()]) !== before;
+    if (resourcesChanged) await limiter.configure(registry.resources.values());
     await migrationSettings.reload();
     const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
+    const pauseChanged = paused !== scheduler.paused;
     if (paused && !scheduler.paused) scheduler.pause();
     if (!paused && scheduler.paused) scheduler.resume();
+    // Breaker orders given through another instance (each announces itself as 'worker:breaker' when it changes a breaker here).
     await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
+    if (pauseChanged) events.emit('admin:reloaded', 'scheduler pause');
+    if (resourcesChanged) events.emit('admin:reloaded', 'resources');
   }
   const unrelay = cluster.shared
     ? relayCluster({

@@ -13,8 +13,10 @@
  * URL or an access log.
  *
  * Scaled out, an instance hears of requests changed elsewhere through the
- * cluster relay (`request:changed`); admin changes made through another
- * instance (pause, breaker orders) show in the next snapshot this one sends.
+ * cluster relay (`request:changed`), and of a pause, a resource change or a
+ * breaker order made through another instance when it re-reads them
+ * (`admin:reloaded`, `worker:breaker`). Other admin changes made elsewhere
+ * (clients, workers, templates) show in the next snapshot this one sends.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
@@ -32,7 +34,7 @@ const KEEPALIVE_MS = 15_000;
 /** What the dashboard shows changes on these. */
 const CHANGES = [
   'request:accepted', 'request:claimed', 'request:started', 'request:progress', 'request:completed', 'request:retrying', 'request:failed', 'request:cancelled',
-  'request:changed', 'worker:breaker', 'worker:transport', 'alert:fired', 'alert:escalated', 'alert:resolved', 'admin:action',
+  'request:changed', 'worker:breaker', 'worker:transport', 'alert:fired', 'alert:escalated', 'alert:resolved', 'admin:action', 'admin:reloaded',
 ] as const satisfies readonly (keyof EventMap)[];
 
 export function registerDashboardEventRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
