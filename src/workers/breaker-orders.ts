@@ -11,9 +11,19 @@ import type { BreakerOrder, WorkerHealth } from './health.ts';
 
 const key = (worker: string): string => `breaker:${worker}`;
 
-/** Keep an order (audited as a setting change by `actor`). */
-export async function saveBreakerOrder(store: Pick<Store, 'putSetting'>, worker: string, o: BreakerOrder, actor: string): Promise<void> {
-  await store.putSetting(key(worker), JSON.stringify(o), actor);
+/**
+ * Keep a new order (audited as a setting change by `actor`) and return it.
+ * Its time is `now`, or just after the kept order's when that is later (a
+ * clock behind the instance that gave the last one), so that every instance
+ * takes it as the newer one.
+ */
+export async function saveBreakerOrder(
+  store: Pick<Store, 'getSetting' | 'putSetting'>, worker: string, o: { state: BreakerOrder['state']; reason?: string | undefined }, now: number, actor: string,
+): Promise<BreakerOrder> {
+  const prev = parse(await store.getSetting(key(worker)));
+  const order: BreakerOrder = { state: o.state, at: Math.max(now, (prev?.at ?? 0) + 1), ...(o.reason === undefined ? {} : { reason: o.reason }) };
+  await store.putSetting(key(worker), JSON.stringify(order), actor);
+  return order;
 }
 
 /** Forget a deleted worker's order, so that a new worker by that name starts closed. */

@@ -60,8 +60,6 @@ export interface HealthView {
   readonly warning: string | null;
   /** Held open by an operator: only an operator closes it. */
   readonly held: boolean;
-  /** When the last operator order applied here was given; null = none. */
-  readonly lastOrderAt: number | null;
 }
 
 /** An operator's order for a worker's breaker, and when it was given (ms since the epoch). */
@@ -194,7 +192,7 @@ export class WorkerHealth {
     return {
       status, available: b.state === 'closed' || (b.state === 'half_open' && !probed(w) && b.trialAt === null), breaker: b.state, reopensAt: this.#held.has(name) ? null : reopensAt(b, this.#o, now),
       lastCheckedAt: r.lastCheckedAt, lastError: r.lastError, lastErrorAt: r.lastErrorAt, consecutiveFailures: r.consecutiveFailures, dispatchFailures: r.dispatchFailures,
-      detected: r.detected, warning: r.warning, held: this.#held.has(name), lastOrderAt: this.#ordered.get(name) ?? null,
+      detected: r.detected, warning: r.warning, held: this.#held.has(name),
     };
   }
 

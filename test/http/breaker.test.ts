@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { buildAllot } from '../../src/boot.ts';
+import { saveBreakerOrder } from '../../src/workers/breaker-orders.ts';
 import { assertEnvelope, startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
 import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
@@ -96,4 +97,15 @@ test('the order is kept: an Allot started on the same database holds the worker 
     await second.stop(0);
   }
   assert.equal((await order('spender', { state: 'closed' })).status, 200);
+});
+
+test('an order given by a clock behind the last one still comes after it, so every instance takes it', async () => {
+  const first = await saveBreakerOrder(h.store, 'other', { state: 'open' }, 2_000_000_000_000, 'admin');
+  const behind = await saveBreakerOrder(h.store, 'other', { state: 'closed' }, 1_000, 'admin');
+  assert.equal(behind.at, first.at + 1);
+  assert.ok(h.deps.health.order('other', first));
+  assert.equal((await health('other')).held, true);
+  assert.ok(h.deps.health.order('other', behind), 'the later order is applied');
+  assert.equal(h.deps.health.order('other', behind), false, 'once');
+  assert.deepEqual([(await health('other')).breaker, (await health('other')).held], ['closed', false]);
 });

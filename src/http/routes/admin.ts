@@ -195,10 +195,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const w = d.registry.worker(name);
       if (!w) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
       const { state, reason } = c.req.valid('json');
-      // Later than any order applied here, even if the clock stepped back since the last one.
-      const prev = d.health.view(name);
-      const order = { state, at: Math.max(d.clock.now(), (prev?.lastOrderAt ?? 0) + 1), reason };
-      await saveBreakerOrder(d.store, name, order, 'admin');
+      const order = await saveBreakerOrder(d.store, name, { state, reason }, d.clock.now(), 'admin');
       d.health.order(name, order);
       const h = d.health.view(name);
       if (!h) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
