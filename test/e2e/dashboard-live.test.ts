@@ -174,6 +174,20 @@ describe('dashboard: push, actions, request page, chart, phone width (headless C
     assert.deepEqual([again.client_id, again.template], [clientId, 'digest'], 'a new request of the same client and template');
   });
 
+  it('shows what Allot answers when it refuses an action', async () => {
+    // A failed request of a client that is then deleted: Allot refuses to submit it again, and says why.
+    const doomed = await createClient(allot, 'Doomed Co', 'standard');
+    const r = await allot.as(doomed.key).request<{ request_id: string }>('POST', '/api/queue/enqueue', { template: 'digest', input: { text: 7, sentences: 1 } });
+    const id = r.body.request_id;
+    await until(async () => (await exec(id)).status === 'FAILED', 10_000, 'the request to fail');
+    assert.equal((await allot.admin.request('DELETE', `/admin/clients/${doomed.id}`)).status, 200);
+    await page.goto(`${allot.url}/dashboard#/failed`);
+    const row = page.locator(`#failed tr[data-key="${id}"]`);
+    await row.locator('button[data-action="retry"]').click();
+    await page.locator('#notice.error', { hasText: `NOT_FOUND: Client ${doomed.id} no longer exists` }).waitFor();
+    assert.equal(await page.getAttribute('#notice', 'role'), 'alert');
+  });
+
   it('shows a request page: audit timeline, usage, cost; an unknown id says why', async () => {
     const done = (await allot.admin.request<{ requests: Exec[] }>('GET', `/admin/requests?status=COMPLETED&template=summarize&limit=1`)).body.requests[0];
     assert.ok(done);

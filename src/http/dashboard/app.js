@@ -425,7 +425,7 @@ const ACTIONS = {
     const r = await api('POST', '/admin/requests/resubmit', { request_ids: [b.dataset.id] });
     const x = r.results[0];
     if (!x) throw new Error(`request ${b.dataset.id} was not found among the ended requests`);
-    if (x.outcome === 'refused') throw new Error(x.error?.message ?? 'refused');
+    if (x.outcome === 'refused') throw Object.assign(new Error(x.error?.message ?? 'refused'), { code: x.error?.code });
     return [`Request ${x.original} ${x.outcome === 'existing' ? 'was already resubmitted as' : 'resubmitted as'} `, requestLink(x.request_id), '.'];
   },
   async pause() {
