@@ -42,10 +42,15 @@ function parse(raw: string | null): BreakerOrder | null {
   return null;
 }
 
-/** Apply every kept order newer than the one this instance applied last. */
+/**
+ * Apply every kept order newer than the one this instance applied last;
+ * where none is kept (the worker was deleted, and perhaps made again),
+ * drop what this instance held.
+ */
 export async function applyBreakerOrders(store: Pick<Store, 'getSetting'>, health: WorkerHealth, workers: readonly string[]): Promise<void> {
   for (const name of workers) {
     const o = parse(await store.getSetting(key(name)));
     if (o) health.order(name, o);
+    else health.dropOrder(name);
   }
 }

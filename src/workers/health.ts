@@ -226,6 +226,19 @@ export class WorkerHealth {
     return true;
   }
 
+  /**
+   * No order is kept for this worker any more (it was deleted): forget the
+   * last one applied here, and release a hold (the breaker closes).
+   */
+  dropOrder(name: string): void {
+    this.#ordered.delete(name);
+    if (!this.#held.delete(name)) return;
+    const r = this.#records.get(name);
+    if (!r) return;
+    r.breaker = closedBreaker;
+    this.#d.events.emit('worker:breaker', name, 'closed', 'its operator order was dropped');
+  }
+
   // ---- probes -------------------------------------------------------------------
 
   /** One probe per worker at a time: a second ask while one runs waits for it. */

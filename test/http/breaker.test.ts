@@ -109,3 +109,15 @@ test('an order given by a clock behind the last one still comes after it, so eve
   assert.equal(h.deps.health.order('other', behind), false, 'once');
   assert.deepEqual([(await health('other')).breaker, (await health('other')).held], ['closed', false]);
 });
+
+test('a deleted worker\'s order goes with it: a new worker by that name starts closed', async () => {
+  const made = await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'temp', transport: 'http', url: worker.url } });
+  assert.equal(made.status, 201, made.text);
+  assert.equal((await order('temp', { state: 'open' })).status, 200);
+  assert.equal((await health('temp')).held, true);
+  assert.equal((await h.call('DELETE', '/admin/workers/temp', { key: h.adminKey })).status, 200);
+  assert.equal(await h.store.getSetting('breaker:temp'), null, 'the kept order is gone');
+  assert.equal((await h.call('POST', '/admin/workers', { key: h.adminKey, json: { name: 'temp', transport: 'http', url: worker.url } })).status, 201);
+  const again = await health('temp');
+  assert.deepEqual([again.breaker, again.held, again.available], ['closed', false, true]);
+});

@@ -226,6 +226,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       if (!d.registry.worker(name)) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
       await d.registry.deleteWorker(name, 'admin');
       await dropBreakerOrder(d.store, name, 'admin');
+      d.health.dropOrder(name);
       return c.json({ deleted: name }, 200);
     },
   );
