@@ -37,6 +37,7 @@ import { V2Transport } from './workers/v2-transport.ts';
 import { Migration } from './migrate/side-by-side.ts';
 import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
+import { applyBreakerOrders } from './workers/breaker-orders.ts';
 import { Serial } from './core/serial.ts';
 import { PullTransport } from './workers/pull-transport.ts';
 import { AlertMonitor } from './service/alert-monitor.ts';
@@ -190,11 +191,17 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     const before = JSON.stringify([...registry.resources.values()]);
     await registry.load();
     // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
-    if (JSON.stringify([...registry.resources.values()]) !== before) await limiter.configure(registry.resources.values());
+    const resourcesChanged = JSON.stringify([...registry.resources.values()]) !== before;
+    if (resourcesChanged) await limiter.configure(registry.resources.values());
     await migrationSettings.reload();
     const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
+    const pauseChanged = paused !== scheduler.paused;
     if (paused && !scheduler.paused) scheduler.pause();
     if (!paused && scheduler.paused) scheduler.resume();
+    // Breaker orders given through another instance (each announces itself as 'worker:breaker' when it changes a breaker here).
+    await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
+    if (pauseChanged) events.emit('admin:reloaded', 'scheduler pause');
+    if (resourcesChanged) events.emit('admin:reloaded', 'resources');
   }
   const auth = new Auth(store, registry, adminHash, clock, (err) => log.warn({ err }, "recording a key's last use failed"));
   const unrelay = cluster.shared
@@ -247,6 +254,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
       // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
       if ((await store.getSetting(PAUSED_SETTING)) === 'true') scheduler.pause();
       await scheduler.start(!cluster.shared);
+      await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
       health.start();
       await migration.start();
       alertMonitor.start(!cluster.shared);

@@ -13,6 +13,7 @@ import { envelope, errorResponse, toAllotError, validationError } from './errors
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerDashboardEventRoutes } from './routes/dashboard-events.ts';
 import { registerReplayRoutes } from './routes/replay.ts';
 import { registerStreamRoutes } from './routes/stream.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
@@ -143,6 +144,7 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: ((err: unknown) =
   registerAdminRoutes(app, d);
   registerKeyRoutes(app, d);
   registerDashboardRoutes(app, d);
+  registerDashboardEventRoutes(app, d);
   registerReplayRoutes(app, d);
   registerStreamRoutes(app, d);
   registerMigrationRoutes(app, d);

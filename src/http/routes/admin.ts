@@ -6,6 +6,7 @@ import { PAUSED_SETTING } from '../../scheduler/scheduler.ts';
 import { MAX_UNIT_PRICE_USD, units, usd } from '../../config/bounds.ts';
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
+import { dropBreakerOrder, saveBreakerOrder } from '../../workers/breaker-orders.ts';
 import { AllotError } from '../../core/errors.ts';
 import { ENCODINGS, type Client, type WorkerDef } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
@@ -35,8 +36,15 @@ const WorkerHealthOut = z
     dispatch_failures: z.number().int().openapi({ description: 'Consecutive dispatches that ended WORKER_UNAVAILABLE or REQUEST_TIMEOUT' }),
     detected_transport: z.enum(['http', 'v2']).nullable().openapi({ description: 'The protocol its last GET /health claimed' }),
     warning: z.string().nullable(),
+    held: z.boolean().openapi({ description: 'Opened by an operator (POST /admin/workers/{name}/breaker): stays open, with no trials, until an operator closes it' }),
   })
   .openapi('WorkerHealth');
+const BreakerOrderBody = z
+  .strictObject({
+    state: z.enum(['open', 'closed']).openapi({ description: 'open: take the worker out of rotation until an operator closes it; closed: put it back now and clear its failure streaks' }),
+    reason: z.string().max(500).optional().openapi({ description: 'Why, for the audit log and the logs' }),
+  })
+  .openapi('BreakerOrder');
 const WorkerProbe = z
   .object({ worker: z.string(), transport: z.enum(['http', 'subprocess', 'v2', 'pull']), transport_detected: z.boolean(), health: WorkerHealthOut })
   .openapi('WorkerProbe');
@@ -170,6 +178,25 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
+    createRoute({
+      method: 'post', path: '/admin/workers/{name}/breaker', operationId: 'setWorkerBreaker', tags: ['admin'],
+      summary: "Open a worker's circuit breaker by hand (held open, no trials, until closed here) or close it; kept, and applied by every instance sharing the store",
+      request: { params: NameParam, ...body(BreakerOrderBody) }, responses: { 200: json(WorkerProbe, 'Its health after the order'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const w = d.registry.worker(name);
+      if (!w) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      const { state, reason } = c.req.valid('json');
+      const order = await saveBreakerOrder(d.store, name, { state, reason }, d.clock.now(), actorOf(c.get('principal')));
+      d.health.order(name, order);
+      const h = d.health.view(name);
+      if (!h) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'worker:breaker', name, state, ...(reason === undefined ? {} : { reason }) } });
+      return c.json({ worker: name, transport: w.transport, transport_detected: w.transportDetected === true, health: workerHealthView(h) }, 200);
+    },
+  );
+  app.openapi(
     createRoute({ method: 'patch', path: '/admin/workers/{name}', operationId: 'updateWorker', tags: ['admin'], summary: 'Update a worker', request: { params: NameParam, ...body(WorkerPatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
@@ -191,6 +218,8 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const name = c.req.valid('param').name;
       if (!d.registry.worker(name)) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
       await d.registry.deleteWorker(name, actorOf(c.get('principal')));
+      await dropBreakerOrder(d.store, name, actorOf(c.get('principal')));
+      d.health.dropOrder(name);
       return c.json({ deleted: name }, 200);
     },
   );
@@ -252,7 +281,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const name = c.req.valid('param').name;
       if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
       const inFlight = await d.store.listRequests({ template: name, states: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], limit: 10_000 });
-      await d.registry.deleteTemplate(name, 'admin', inFlight.length);
+      await d.registry.deleteTemplate(name, actorOf(c.get('principal')), inFlight.length);
       return c.json({ deleted: name }, 200);
     },
   );
