@@ -5,7 +5,6 @@
  */
 import { serve, type ServerType } from '@hono/node-server';
 
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, stdTimeFunctions, type Logger } from 'pino';
 import pretty from 'pino-pretty';
@@ -30,7 +29,9 @@ import { SubprocessTransport } from './workers/subprocess-transport.ts';
 
 export type { Allot } from './compose.ts';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+import { VERSION } from './version.ts';
+
+export { VERSION };
 
 export interface BuildOptions {
   /** @default systemClock */

@@ -37,6 +37,7 @@ import { V2Transport } from './workers/v2-transport.ts';
 import { Migration } from './migrate/side-by-side.ts';
 import { MigrationSettings } from './migrate/switches.ts';
 import { WorkerHealth } from './workers/health.ts';
+import { applyBreakerOrders } from './workers/breaker-orders.ts';
 import { Serial } from './core/serial.ts';
 import { PullTransport } from './workers/pull-transport.ts';
 import { AlertMonitor } from './service/alert-monitor.ts';
@@ -185,15 +186,24 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     return adminChanges.run(rereadShared);
   }
   async function rereadShared(): Promise<void> {
+    // A key revoked elsewhere stops working here now, not when its cache entry ages out (service/auth.ts).
+    auth.forgetKeys();
     const before = JSON.stringify([...registry.resources.values()]);
     await registry.load();
     // Pools or capacities changed on another instance: this one draws by the new ones too (levels live in Redis).
-    if (JSON.stringify([...registry.resources.values()]) !== before) await limiter.configure(registry.resources.values());
+    const resourcesChanged = JSON.stringify([...registry.resources.values()]) !== before;
+    if (resourcesChanged) await limiter.configure(registry.resources.values());
     await migrationSettings.reload();
     const paused = (await store.getSetting(PAUSED_SETTING)) === 'true';
+    const pauseChanged = paused !== scheduler.paused;
     if (paused && !scheduler.paused) scheduler.pause();
     if (!paused && scheduler.paused) scheduler.resume();
+    // Breaker orders given through another instance (each announces itself as 'worker:breaker' when it changes a breaker here).
+    await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
+    if (pauseChanged) events.emit('admin:reloaded', 'scheduler pause');
+    if (resourcesChanged) events.emit('admin:reloaded', 'resources');
   }
+  const auth = new Auth(store, registry, adminHash, clock, (err) => log.warn({ err }, "recording a key's last use failed"));
   const unrelay = cluster.shared
     ? relayCluster({
       bus: cluster.bus, events, store, scheduler, interested: (id) => waiters.has(id), resyncMs: 5 * (config.scaleOut?.pollMs ?? 1_000), refresh: refreshShared,
@@ -209,7 +219,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
     if (leading) void migration.adopt().catch((err: unknown) => log.error({ err }, 'picking up v2 requests failed'));
   });
   const deps: AppDeps = {
-    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth: new Auth(store, registry, adminHash), waiters,
+    store, registry, scheduler, admission, events, clock, metrics, progressTokens, transports, adminChanges, auth, waiters,
     references, health, migration, alerts: alertMonitor, config, startedAt: clock.now(), version: p.version, cluster,
     dashboardAssets: p.dashboardAssets,
     v2Import: p.v2Import({ store, registry, config, clock, events, scheduler, migration }),
@@ -244,6 +254,7 @@ export async function composeAllot(config: ResolvedConfig, p: Platform, opts: Co
       // Alone, this instance schedules; scaled out, it keeps a replica until it is elected.
       if ((await store.getSetting(PAUSED_SETTING)) === 'true') scheduler.pause();
       await scheduler.start(!cluster.shared);
+      await applyBreakerOrders(store, health, registry.workers().map((w) => w.name));
       health.start();
       await migration.start();
       alertMonitor.start(!cluster.shared);

@@ -40,6 +40,8 @@ export interface EventMap {
   'alert:escalated': [alert: AlertRecord];
   'alert:resolved': [alert: AlertRecord];
   'admin:action': [action: string, data: Record<string, unknown>];
+  /** Scaled out: what an admin changed through another instance was re-read here and changed something (the dashboard's push channel shows it). */
+  'admin:reloaded': [what: string];
 }
 
 export class Events extends EventEmitter<EventMap> {

@@ -119,6 +119,33 @@ export interface Client {
   readonly updatedAt: number;
 }
 
+/** What an admin key may do: `admin` anything, `read-only` only read (GET and HEAD). */
+export type AdminRole = 'admin' | 'read-only';
+
+/** A key as listed: never the key itself, nor its hash. Times are ms since the epoch. */
+export interface KeyInfo {
+  readonly id: string;
+  /** The key's first characters, to recognise it by. */
+  readonly prefix: string;
+  readonly createdAt: number;
+  /** null: never expires. */
+  readonly expiresAt: number | null;
+  /** Written at most once a minute per key, so up to a minute behind; null: never used. */
+  readonly lastUsedAt: number | null;
+}
+
+export interface AdminKeyInfo extends KeyInfo {
+  readonly role: AdminRole;
+  readonly name: string | null;
+}
+
+/** A key found by its hash, with whose it is. */
+export interface KeyOwner {
+  readonly id: string;
+  readonly expiresAt: number | null;
+  readonly owner: { readonly kind: 'client'; readonly client: Client } | { readonly kind: 'admin'; readonly role: AdminRole };
+}
+
 export interface Estimate {
   /** Tokens of the input text, counted in the model's encoding. */
   readonly inputTokens: number;

@@ -31,7 +31,7 @@ const allot = await startAllot(files);
 try {
   const client = await createClient(allot, 'bench', 'enterprise');
   process.stdout.write(`\nAllot against the Orchestrator v2 stand-in: each request's work takes ${latencyMs} ms in both (2 shared cores; noisy)\n`);
-  const code = await migrateCompare(['--v2', v2.url, '--allot', allot.url, '--allot-key', client.key, '--requests', requests, '--concurrency', concurrency]);
+  const code = await migrateCompare({ v2: v2.url, allot: allot.url, 'allot-key': client.key, requests, concurrency, template: 'summarize', 'timeout-ms': '60000' });
   process.exitCode = code;
 } finally {
   await allot.stop();

@@ -11,7 +11,9 @@ import { bearerToken } from '../service/auth.ts';
 import { hashSecret, safeEqualHex } from '../service/ids.ts';
 import { envelope, errorResponse, toAllotError, validationError } from './errors.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerKeyRoutes } from './routes/keys.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerDashboardEventRoutes } from './routes/dashboard-events.ts';
 import { registerReplayRoutes } from './routes/replay.ts';
 import { registerStreamRoutes } from './routes/stream.ts';
 import { registerInternalRoutes } from './routes/internal.ts';
@@ -88,6 +90,9 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: ((err: unknown) =
     if (!p) throw new AllotError('UNAUTHORIZED', 'Send "Authorization: Bearer <key>" with a valid key');
     const allowed = area === 'api' ? p.kind === 'client' || p.kind === 'admin' : area === 'admin' ? p.kind === 'admin' : p.kind === 'worker';
     if (!allowed) throw new AllotError('FORBIDDEN', MESSAGES[area]);
+    if (p.kind === 'admin' && p.role === 'read-only' && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      throw new AllotError('FORBIDDEN', `This admin key (${p.keyId}) is read-only: it may GET, not ${c.req.method}`);
+    }
     c.set('principal', p);
     await next();
   };
@@ -137,7 +142,9 @@ export function buildApp(d: AppDeps, opts: { onInternalError?: ((err: unknown) =
   registerUsageRoutes(app, d);
   registerOptimizeRoutes(app, d);
   registerAdminRoutes(app, d);
+  registerKeyRoutes(app, d);
   registerDashboardRoutes(app, d);
+  registerDashboardEventRoutes(app, d);
   registerReplayRoutes(app, d);
   registerStreamRoutes(app, d);
   registerMigrationRoutes(app, d);

@@ -99,5 +99,6 @@ export function workerHealthView(h: HealthView) {
     dispatch_failures: h.dispatchFailures,
     detected_transport: h.detected,
     warning: h.warning,
+    held: h.held,
   };
 }

@@ -9,7 +9,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { generatedMix, replay, stats, type MixItem, type Stats, type Target } from './replay.ts';
 
 const USAGE = `Usage: allot migrate compare --v2 <url> --allot <url> [--requests 100] [--concurrency 8] [--template summarize]
@@ -35,21 +34,21 @@ export function formatLine(name: string, s: Stats): string {
   return `${name.padEnd(6)} p50 ${ms(s.p50).padStart(10)}  p95 ${ms(s.p95).padStart(10)}  p99 ${ms(s.p99).padStart(10)}  mean ${ms(s.meanMs).padStart(10)}  cost total ${usd(s.totalCostUsd)} mean ${usd(s.meanCostUsd)}  (${s.ok} ok, ${s.failed} failed)${systems}\n`;
 }
 
-export async function migrateCompare(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        v2: { type: 'string' }, allot: { type: 'string' }, requests: { type: 'string', default: '100' }, concurrency: { type: 'string', default: '8' },
-        template: { type: 'string', default: 'summarize' }, mix: { type: 'string' }, 'allot-key': { type: 'string' }, 'v2-token': { type: 'string' },
-        'timeout-ms': { type: 'string', default: '60000' }, json: { type: 'boolean' },
-      },
-    }).values;
-  } catch (err) {
-    process.stderr.write(`allot migrate compare: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+/** The command line's values, as given (numbers are checked here, so a bad one is named with its flag). */
+export interface CompareArgs {
+  readonly v2?: string | undefined;
+  readonly allot?: string | undefined;
+  readonly requests: string;
+  readonly concurrency: string;
+  readonly template: string;
+  readonly mix?: string | undefined;
+  readonly 'allot-key'?: string | undefined;
+  readonly 'v2-token'?: string | undefined;
+  readonly 'timeout-ms': string;
+  readonly json?: boolean | undefined;
+}
+
+export async function migrateCompare(values: CompareArgs): Promise<number> {
   const n = Number(values.requests);
   const c = Number(values.concurrency);
   const timeoutMs = Number(values['timeout-ms']);

@@ -7,10 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { ImportReport } from './import.ts';
 import { formatReport } from './report.ts';
+import { elapsedPrinter, progressPrinter } from '../cli/progress.ts';
 import { importIntoDatabase } from './run.ts';
 import { readV2File, V2SourceError } from './v2-source.ts';
 
@@ -18,29 +18,27 @@ export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, attention: 3 });
 
 const USAGE = 'Usage: allot migrate import <file> [--dry-run] [--json] [--server <url> [--server-local]]\n';
 
-export async function migrateImport(args: string[], config: () => ResolvedConfig): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args, allowPositionals: true,
-      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, server: { type: 'string' }, 'server-local': { type: 'boolean' } },
-    });
-  } catch (err) {
-    process.stderr.write(`allot migrate import: ${(err as Error).message}\n${USAGE}`);
+export interface ImportArgs {
+  readonly file: string;
+  readonly dryRun?: boolean | undefined;
+  readonly json?: boolean | undefined;
+  readonly server?: string | undefined;
+  readonly serverLocal?: boolean | undefined;
+}
+
+export async function migrateImport(a: ImportArgs, config: () => ResolvedConfig): Promise<number> {
+  if (a.serverLocal && !a.server) {
+    process.stderr.write(`allot migrate import: --server-local needs --server\n${USAGE}`);
     return EXIT.usage;
   }
-  const { values, positionals } = parsed;
-  const file = positionals[0];
-  if (!file || positionals.length > 1 || (values['server-local'] && !values.server)) {
-    process.stderr.write(USAGE);
-    return EXIT.usage;
-  }
+  const values = { 'dry-run': a.dryRun, json: a.json, server: a.server, 'server-local': a.serverLocal };
+  const file = a.file;
   const dryRun = values['dry-run'] ?? false;
   let report: ImportReport;
   try {
     report = values.server
       ? await viaServer(values.server, file, { dryRun, local: values['server-local'] ?? false })
-      : await importIntoDatabase(readV2File(file), config(), { dryRun });
+      : await importIntoDatabase(readV2File(file), config(), { dryRun, onProgress: progressPrinter(process.stderr) });
   } catch (err) {
     if (err instanceof V2SourceError || err instanceof ServerError) {
       process.stderr.write(`allot migrate import: ${err.message}\n`);
@@ -74,14 +72,19 @@ async function viaServer(base: string, file: string, o: { dryRun: boolean; local
     body = { data_base64: bytes.toString('base64'), name: resolve(file), dry_run: o.dryRun };
   }
   let res: Response;
+  let text: string;
+  // The server imports in one request and says nothing until it is done: how long it has taken, meanwhile.
+  const waiting = elapsedPrinter(process.stderr, `importing through ${base}`);
   try {
     res = await fetch(new URL('/admin/migration/import', base), {
       method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
+    text = await res.text();
   } catch (err) {
     throw new ServerError(`cannot reach ${base}: ${(err as Error).message}`);
+  } finally {
+    waiting.stop();
   }
-  const text = await res.text();
   if (res.status !== 200) {
     let message = text;
     try {

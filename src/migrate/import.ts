@@ -58,6 +58,8 @@ export interface ImportOptions {
   readonly onTakenOver?: (r: WorkRequest) => void;
   /** Called with every request left to v2 (building or running there), once durable: a running server follows it. */
   readonly onLeftToV2?: (r: WorkRequest) => void;
+  /** Called as rows of each table are read (every few hundred, and at each table's end): `done` of `total`. */
+  readonly onProgress?: (table: V2Table, done: number, total: number) => void;
 }
 
 export interface RowIssue {
@@ -120,6 +122,8 @@ export interface ImportReport {
 const ZERO_ESTIMATE: Estimate = Object.freeze({ inputTokens: 0, maxOutputTokens: 0, resources: {}, maxCostNano: 0 });
 /** Yield to the event loop (and let the group commit happen) this often, so a server keeps serving. */
 const YIELD_EVERY = 200;
+/** How often (in rows) an import says how far it got. */
+const PROGRESS_EVERY = 500;
 
 type Counts = { read: number; created: number; unchanged: number; updated: number; malformed: number; conflicts: number; by_status: Record<string, number> };
 const counts = (): Counts => ({ read: 0, created: 0, unchanged: 0, updated: 0, malformed: 0, conflicts: 0, by_status: {} });
@@ -150,12 +154,18 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
     await new Promise((r) => setImmediate(r));
   };
   const rows = (t: V2Table): readonly Row[] => source.tables[t] ?? [];
+  /** Progress before row `i` of `t` (every PROGRESS_EVERY rows), and at the table's end (done below). */
+  const tick = (t: V2Table, i: number): void => {
+    if (i % PROGRESS_EVERY === 0) opts.onProgress?.(t, i, rows(t).length);
+  };
+  const tableDone = (t: V2Table): void => opts.onProgress?.(t, rows(t).length, rows(t).length);
 
   // ---- workers --------------------------------------------------------------
   const badWorkers = new Set<string>();
   const seenWorkers = new Set<string>();
   for (const [i, row] of rows('worker_registry').entries()) {
     c.worker_registry.read++;
+    tick('worker_registry', i);
     const m = mapWorker(row, i);
     if (!m.ok || seenWorkers.has(m.key)) {
       bad('worker_registry', m.key, m.ok ? 'worker_name: appears more than once' : m.reason);
@@ -173,6 +183,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
     }
     await breathe();
   }
+  tableDone('worker_registry');
   const workerAvailability = (name: string): Availability => (registry.worker(name) ? 'ok' : badWorkers.has(name) ? 'malformed' : 'unknown');
 
   // ---- templates ------------------------------------------------------------
@@ -180,6 +191,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
   const seenTemplates = new Set<string>();
   for (const [i, row] of rows('pipeline_templates').entries()) {
     c.pipeline_templates.read++;
+    tick('pipeline_templates', i);
     const m = mapTemplate(row, i, workerAvailability);
     if (!m.ok || seenTemplates.has(m.key)) {
       bad('pipeline_templates', m.key, m.ok ? 'template_name: appears more than once' : m.reason);
@@ -202,6 +214,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
     }
     await breathe();
   }
+  tableDone('pipeline_templates');
   const templateAvailability = (name: string): Availability => (registry.template(name) ? 'ok' : badTemplates.has(name) ? 'malformed' : 'unknown');
 
   // ---- executions -----------------------------------------------------------
@@ -224,6 +237,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
 
   for (const [i, row] of rows('pipeline_executions').entries()) {
     c.pipeline_executions.read++;
+    tick('pipeline_executions', i);
     const m = mapExecution(row, i, templateAvailability);
     if (!m.ok || mapped.has(m.key)) {
       bad('pipeline_executions', m.key, m.ok ? 'execution_id: appears more than once' : m.reason);
@@ -282,6 +296,7 @@ export async function importV2(source: V2Source, target: ImportTarget, opts: Imp
   }
 
   await store.durable();
+  tableDone('pipeline_executions');
   for (const r of takenOver) opts.onTakenOver?.(r);
   for (const r of leftToV2) opts.onLeftToV2?.(r);
 

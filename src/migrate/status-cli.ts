@@ -4,7 +4,6 @@
  * (GET /admin/migration and /admin/migration/shadow, with ALLOT_ADMIN_KEY).
  * Exit codes: 0 shown; 1 the server could not be reached or refused; 2 bad arguments.
  */
-import { parseArgs } from 'node:util';
 
 const USAGE = 'Usage: allot migrate status [--url http://127.0.0.1:8787] [--json]   (admin key in ALLOT_ADMIN_KEY)\n';
 
@@ -63,14 +62,7 @@ export function formatStatus(s: Status, recent: readonly ShadowRow[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function migrateStatus(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({ args, options: { url: { type: 'string' }, json: { type: 'boolean' } } }).values;
-  } catch (err) {
-    process.stderr.write(`allot migrate status: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+export async function migrateStatus(values: { readonly url?: string | undefined; readonly json?: boolean | undefined }): Promise<number> {
   const base = values.url ?? process.env.ALLOT_URL ?? `http://127.0.0.1:${process.env.ALLOT_PORT || 8787}`;
   const key = process.env.ALLOT_ADMIN_KEY;
   if (!key) {

@@ -23,7 +23,7 @@ import type { AllotError } from '../core/errors.ts';
 import type { Nano } from '../core/money.ts';
 import type { State } from '../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../core/alert-state.ts';
-import type { AuditEntry, Client, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
+import type { AdminKeyInfo, AuditEntry, Client, KeyInfo, KeyOwner, Optimization, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../model.ts';
 
 export interface StoreCapabilities {
   /** Several processes may share the store (FOR UPDATE SKIP LOCKED claiming). */
@@ -266,8 +266,21 @@ export interface Store {
   listClients(): Promise<Client[]>;
   updateClient(client: Client, actor: string): Promise<void>;
   deleteClient(id: string, actor: string): Promise<boolean>;
-  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void>;
-  clientByKeyHash(hash: string): Promise<Client | null>;
+  /** Another key for a client; its id is `keyId(keyHash)`. `expiresAt` null: it never expires. */
+  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string, expiresAt?: number | null): Promise<void>;
+  /** A client's keys, oldest first. */
+  listClientKeys(clientId: string): Promise<KeyInfo[]>;
+  /** Deletes one of a client's keys, with an audit row; false when the client has no such key. */
+  revokeClientKey(clientId: string, keyId: string, actor: string): Promise<boolean>;
+  /** Whose key this hash is (a client's or a stored admin key's), expired or not; null when none. */
+  keyByHash(hash: string): Promise<KeyOwner | null>;
+  /** Another admin key (its id is `keyId(hash)`), with an audit row. */
+  createAdminKey(key: AdminKeyInfo & { readonly hash: string }, actor: string): Promise<void>;
+  listAdminKeys(): Promise<AdminKeyInfo[]>;
+  /** Deletes a stored admin key, with an audit row; false when there is none. */
+  revokeAdminKey(keyId: string, actor: string): Promise<boolean>;
+  /** Records that these keys (client or admin) were used at `at` (never moves a key's time back). */
+  markKeysUsed(keyIds: readonly string[], at: number): Promise<void>;
 
   putWorker(worker: WorkerDef, actor: string): Promise<void>;
   getWorker(name: string): Promise<WorkerDef | null>;

@@ -19,6 +19,13 @@
  * (registered without one) is switched when its /health claims another one,
  * through the registry as actor 'health-probe' (so it is audited); a worker
  * registered as "v2" explicitly keeps it and gets a warning instead.
+ *
+ * An operator may take a worker out of rotation by hand (`order`, from POST
+ * /admin/workers/{name}/breaker): its breaker is held open (no cool-down, no
+ * trial, probes and dispatch outcomes ignored) until an operator closes it,
+ * which also clears the failure streaks. Orders carry the time they were
+ * given: each instance applies an order once, so instances sharing a store
+ * converge on the latest one as they re-read it (src/workers/breaker-orders.ts).
  */
 import { closedBreaker, reopensAt, settle, step, takeTrial, type Breaker, type BreakerEvent, type BreakerState } from '../core/breaker.ts';
 import type { Clock } from '../core/clock.ts';
@@ -51,6 +58,15 @@ export interface HealthView {
   /** The protocol its last /health claimed; null before one answered. */
   readonly detected: 'http' | 'v2' | null;
   readonly warning: string | null;
+  /** Held open by an operator: only an operator closes it. */
+  readonly held: boolean;
+}
+
+/** An operator's order for a worker's breaker, and when it was given (ms since the epoch). */
+export interface BreakerOrder {
+  readonly state: 'open' | 'closed';
+  readonly at: number;
+  readonly reason?: string | undefined;
 }
 
 interface HealthRecord {
@@ -78,6 +94,10 @@ export class WorkerHealth {
   readonly #inflight = new Map<string, Promise<void>>();
   /** Per worker: the probe (or re-check) due when its breaker's cool-down ends. */
   readonly #trialTimers = new Map<string, NodeJS.Timeout>();
+  /** Workers whose breaker an operator holds open. */
+  readonly #held = new Set<string>();
+  /** Per worker: when the last operator order applied here was given. */
+  readonly #ordered = new Map<string, number>();
   readonly #stopping = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
@@ -148,6 +168,7 @@ export class WorkerHealth {
    * to dispatch.
    */
   available(name: string): boolean {
+    if (this.#held.has(name)) return false;
     if (!this.#records.has(name)) return true;
     const w = this.#d.registry.worker(name);
     if (!w) return true;
@@ -169,10 +190,53 @@ export class WorkerHealth {
     const b = r.breaker;
     const status = b.state !== 'closed' || r.probeOk === false ? 'unhealthy' : !probed(w) || r.probeOk ? 'healthy' : 'unknown';
     return {
-      status, available: b.state === 'closed' || (b.state === 'half_open' && !probed(w) && b.trialAt === null), breaker: b.state, reopensAt: reopensAt(b, this.#o, now),
+      status, available: b.state === 'closed' || (b.state === 'half_open' && !probed(w) && b.trialAt === null), breaker: b.state, reopensAt: this.#held.has(name) ? null : reopensAt(b, this.#o, now),
       lastCheckedAt: r.lastCheckedAt, lastError: r.lastError, lastErrorAt: r.lastErrorAt, consecutiveFailures: r.consecutiveFailures, dispatchFailures: r.dispatchFailures,
-      detected: r.detected, warning: r.warning,
+      detected: r.detected, warning: r.warning, held: this.#held.has(name),
     };
+  }
+
+  /**
+   * An operator's order: 'open' holds the breaker open until an order to
+   * close it; 'closed' closes it (whatever opened it) and clears the failure
+   * streaks. An order no newer than the last one applied here is ignored
+   * (false), so re-reading the same order changes nothing. Unknown worker:
+   * ignored (false).
+   */
+  order(name: string, o: BreakerOrder): boolean {
+    const w = this.#d.registry.worker(name);
+    if (!w || o.at <= (this.#ordered.get(name) ?? -Infinity)) return false;
+    this.#ordered.set(name, o.at);
+    const now = this.#d.clock.now();
+    const r = this.#record(w, now);
+    const before = r.breaker.state;
+    const why = o.reason ? `${o.state === 'open' ? 'opened' : 'closed'} by an operator: ${o.reason}` : `${o.state === 'open' ? 'opened' : 'closed'} by an operator`;
+    clearTimeout(this.#trialTimers.get(name));
+    this.#trialTimers.delete(name);
+    if (o.state === 'open') {
+      this.#held.add(name);
+      r.breaker = { state: 'open', streaks: {}, openedAt: now, trialAt: null };
+    } else {
+      this.#held.delete(name);
+      r.breaker = closedBreaker;
+      r.consecutiveFailures = 0;
+      r.dispatchFailures = 0;
+    }
+    if (r.breaker.state !== before) this.#d.events.emit('worker:breaker', name, r.breaker.state, why);
+    return true;
+  }
+
+  /**
+   * No order is kept for this worker any more (it was deleted): forget the
+   * last one applied here, and release a hold (the breaker closes).
+   */
+  dropOrder(name: string): void {
+    this.#ordered.delete(name);
+    if (!this.#held.delete(name)) return;
+    const r = this.#records.get(name);
+    if (!r) return;
+    r.breaker = closedBreaker;
+    this.#d.events.emit('worker:breaker', name, 'closed', 'its operator order was dropped');
   }
 
   // ---- probes -------------------------------------------------------------------
@@ -195,6 +259,7 @@ export class WorkerHealth {
     const w = registry.worker(name);
     if (!w?.url || !probed(w) || this.#stopping.signal.aborted) return;
     const now = clock.now();
+    if (this.#held.has(name)) return; // Held open by an operator: nothing it answers would change that.
     const rec = this.#record(w, now);
     if (manual) this.#apply(name, rec, { type: 'force_trial' }, 'probe requested by an operator', now);
     const trial = takeTrial(rec.breaker, this.#o, now);
@@ -290,9 +355,9 @@ export class WorkerHealth {
   #record(w: WorkerDef, now: number): HealthRecord {
     let r = this.#records.get(w.name);
     if (!r || r.target !== targetOf(w)) {
-      const wasOut = r !== undefined && r.breaker.state !== 'closed';
+      const wasOut = r !== undefined && r.breaker.state !== 'closed' && !this.#held.has(w.name);
       r = {
-        target: targetOf(w), breaker: closedBreaker, probeOk: null, lastCheckedAt: null, lastError: null, lastErrorAt: null,
+        target: targetOf(w), breaker: this.#held.has(w.name) ? { state: 'open', streaks: {}, openedAt: now, trialAt: null } : closedBreaker, probeOk: null, lastCheckedAt: null, lastError: null, lastErrorAt: null,
         consecutiveFailures: 0, dispatchFailures: 0, detected: null, warning: null,
       };
       this.#records.set(w.name, r);
@@ -300,6 +365,7 @@ export class WorkerHealth {
       this.#trialTimers.delete(w.name);
       if (wasOut) this.#d.events.emit('worker:breaker', w.name, 'closed', 'pointed at a new url or command');
     }
+    if (this.#held.has(w.name)) return r; // No cool-down ends an operator's hold.
     const before = r.breaker.state;
     r.breaker = settle(r.breaker, this.#o, now);
     if (r.breaker.state !== before) this.#d.events.emit('worker:breaker', w.name, r.breaker.state, 'cool-down over: one trial allowed');
@@ -307,6 +373,7 @@ export class WorkerHealth {
   }
 
   #apply(name: string, r: HealthRecord, e: BreakerEvent, reason: string, now: number): void {
+    if (this.#held.has(name)) return;
     const before = r.breaker.state;
     r.breaker = step(r.breaker, e, this.#o, now);
     if (r.breaker.state === before) return;
@@ -340,6 +407,8 @@ export class WorkerHealth {
 
   #forget(name: string): void {
     this.#records.delete(name);
+    this.#held.delete(name);
+    this.#ordered.delete(name);
     clearTimeout(this.#trialTimers.get(name));
     this.#trialTimers.delete(name);
   }

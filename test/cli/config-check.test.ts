@@ -12,6 +12,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, resolveConfig } from '../../src/config/resolve.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { Secrets } from '../../src/service/secrets.ts';
 import { NODE, ROOT, tempDir } from '../helpers/proc.ts';
 
 const dir = tempDir('allot-config-check-');
@@ -88,4 +89,36 @@ test('allot config check names a template whose worker is in neither the config 
   const later = check();
   assert.equal(later.status, 0, later.stderr);
   assert.match(later.stdout, /configuration OK/);
+});
+
+test('allot config check opens the stored worker tokens with the key start-up would use, and names ALLOT_SECRET_KEY when it cannot', async () => {
+  const sub = tempDir('allot-config-secret-');
+  const db = join(sub, 'allot.db');
+  const A = 'secret-key-A-0123456789abcdef0123';
+  const store = new SqliteStore(db);
+  await store.migrate();
+  const token = Secrets.load({ secretKey: A, dbPath: db }).seal('worker-token-0123456789');
+  await store.putWorker({ name: 'sealed', transport: 'http', url: 'http://127.0.0.1:9/', maxConcurrency: 1, capabilities: [], source: 'api', token }, 'test');
+  await store.close();
+  const check = (key: string) => spawnSync(NODE, [join(ROOT, 'bin/allot.ts'), 'config', 'check'], { env: { ...process.env, ALLOT_DB: db, ALLOT_SECRET_KEY: key }, encoding: 'utf8', timeout: 30_000 });
+  const right = check(A);
+  assert.equal(right.status, 0, right.stderr);
+  const wrong = check('secret-key-B-0123456789abcdef0123');
+  assert.equal(wrong.status, 2, wrong.stdout + wrong.stderr);
+  assert.match(wrong.stderr, /ALLOT_SECRET_KEY: workers\.sealed: a stored worker token cannot be decrypted with ALLOT_SECRET_KEY/);
+  // What start-up says about the same key: the check said it first.
+  const start = spawnSync(NODE, [join(ROOT, 'src/main.ts')], { env: { ...process.env, ALLOT_DB: db, ALLOT_SECRET_KEY: 'secret-key-B-0123456789abcdef0123', ALLOT_PORT: '0', ALLOT_LOG_LEVEL: 'fatal' }, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(start.status, 2, start.stdout + start.stderr);
+  assert.match(start.stderr, /ALLOT_SECRET_KEY: a stored worker token cannot be decrypted/);
+  rmSync(sub, { recursive: true, force: true });
+});
+
+test('allot config check, scaled out, names a PostgreSQL or Redis that does not answer', () => {
+  const r = spawnSync(NODE, [join(ROOT, 'bin/allot.ts'), 'config', 'check'], {
+    env: { ...process.env, ALLOT_DATABASE_URL: 'postgres://allot:secret@127.0.0.1:9/allot', ALLOT_REDIS_URL: 'redis://127.0.0.1:9' }, encoding: 'utf8', timeout: 30_000,
+  });
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /ALLOT_REDIS_URL: cannot reach redis:\/\/127\.0\.0\.1:9/);
+  assert.match(r.stderr, /ALLOT_DATABASE_URL: cannot read postgres:\/\/allot:\*+@127\.0\.0\.1:9\/allot/);
+  assert.doesNotMatch(r.stderr, /secret@/, 'the password is not printed');
 });

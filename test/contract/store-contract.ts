@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { zstdCompressSync } from 'node:zlib';
 import { STATES, type State } from '../../src/core/states.ts';
-import { RAW_INPUT, type WorkRequest } from '../../src/model.ts';
+import { RAW_INPUT, type Client, type WorkRequest } from '../../src/model.ts';
 import type { EnqueueResult, Store } from '../../src/store/store.ts';
 import { AllotError } from '../../src/core/errors.ts';
 import { skipReason, type Backend, type BackendHandle } from './store-harness.ts';
@@ -19,6 +19,13 @@ import {
   settlement, snapshot, subprocessWorker, transitions, usage,
 } from './fixtures.ts';
 import { randomOperations } from './random-ops.ts';
+import { keyId } from '../../src/store/key-id.ts';
+
+/** The client whose key this hash is (a stored admin key's hash has none). */
+async function clientByKey(s: Store, hash: string): Promise<Client | null> {
+  const k = await s.keyByHash(hash);
+  return k?.owner.kind === 'client' ? k.owner.client : null;
+}
 
 const LEASE_MS = 60_000;
 
@@ -84,7 +91,7 @@ export function storeContract(backend: Backend): void {
         assert.deepEqual(await snapshot(store, ['client-a']), before);
         assert.equal(await store.getSetting('instance'), 'abc');
         assert.deepEqual(await store.getClient('client-a'), makeClient('client-a'));
-        assert.deepEqual(await store.clientByKeyHash('hash-a'), makeClient('client-a'));
+        assert.deepEqual(await clientByKey(store, 'hash-a'), makeClient('client-a'));
         assert.deepEqual(await store.getWorker('w-http'), httpWorker('w-http'));
         assert.deepEqual(await store.getTemplate('summarize'), makeTemplate('summarize'));
         assert.equal((await store.findByIdempotencyKey('client-a', 'k1'))?.id, q.id);
@@ -184,9 +191,9 @@ export function storeContract(backend: Backend): void {
           await store.setSettingIfAbsent('k', 'v');
           assert.equal(await seen((s) => s.getSetting('k')), 'v');
           await store.createClient(makeClient('client-a'), 'hash-a', 'ak_a', 'admin');
-          assert.equal((await seen((s) => s.clientByKeyHash('hash-a')))?.id, 'client-a');
+          assert.equal((await seen((s) => clientByKey(s, 'hash-a')))?.id, 'client-a');
           await store.addClientKey('client-a', 'hash-a2', 'ak_a2', 'admin');
-          assert.equal((await seen((s) => s.clientByKeyHash('hash-a2')))?.id, 'client-a');
+          assert.equal((await seen((s) => clientByKey(s, 'hash-a2')))?.id, 'client-a');
           await store.updateClient(makeClient('client-a', { name: 'New' }), 'admin');
           assert.equal((await seen((s) => s.getClient('client-a')))?.name, 'New');
           await store.putWorker(httpWorker('w'), 'admin');
@@ -252,9 +259,9 @@ export function storeContract(backend: Backend): void {
           const c = makeClient('client-a', { monthlyBudgetUsd: 12.5, maxConcurrent: 3 });
           await store.createClient(c, 'hash-a', 'ak_a', 'admin');
           assert.deepEqual(await store.getClient('client-a'), c);
-          assert.deepEqual(await store.clientByKeyHash('hash-a'), c);
-          assert.equal(await store.clientByKeyHash('hash-unknown'), null);
-          assert.equal(await store.clientByKeyHash('ak_a'), null, 'the prefix is not a key');
+          assert.deepEqual(await clientByKey(store, 'hash-a'), c);
+          assert.equal(await clientByKey(store, 'hash-unknown'), null);
+          assert.equal(await clientByKey(store, 'ak_a'), null, 'the prefix is not a key');
           assert.equal(await store.getClient('nobody'), null);
         });
 
@@ -263,7 +270,7 @@ export function storeContract(backend: Backend): void {
           const updated = makeClient('client-a', { name: 'Renamed', tier: 'premium', monthlyBudgetUsd: 99.25, maxConcurrent: 7, updatedAt: T0 + 5000 });
           await store.updateClient(updated, 'admin');
           assert.deepEqual(await store.getClient('client-a'), updated);
-          assert.deepEqual(await store.clientByKeyHash('hash-a'), updated);
+          assert.deepEqual(await clientByKey(store, 'hash-a'), updated);
           assert.deepEqual(await store.listClients(), [updated]);
           const back = { ...updated, monthlyBudgetUsd: null, maxConcurrent: null, updatedAt: T0 + 6000 };
           await store.updateClient(back, 'admin');
@@ -282,9 +289,69 @@ export function storeContract(backend: Backend): void {
           await store.createClient(makeClient('client-a'), 'hash-1', 'ak_1', 'admin');
           await store.createClient(makeClient('client-b'), 'hash-b', 'ak_b', 'admin');
           await store.addClientKey('client-a', 'hash-2', 'ak_2', 'admin');
-          assert.equal((await store.clientByKeyHash('hash-1'))?.id, 'client-a');
-          assert.equal((await store.clientByKeyHash('hash-2'))?.id, 'client-a');
-          assert.equal((await store.clientByKeyHash('hash-b'))?.id, 'client-b');
+          assert.equal((await clientByKey(store, 'hash-1'))?.id, 'client-a');
+          assert.equal((await clientByKey(store, 'hash-2'))?.id, 'client-a');
+          assert.equal((await clientByKey(store, 'hash-b'))?.id, 'client-b');
+        });
+
+        it("listClientKeys lists a client's keys by id and prefix with expiry and last use; never another client's", async () => {
+          await store.createClient(makeClient('client-a', { createdAt: T0 }), 'hash-1', 'ak_1', 'admin');
+          await store.createClient(makeClient('client-b'), 'hash-b', 'ak_b', 'admin');
+          await store.addClientKey('client-a', 'hash-2', 'ak_2', 'admin:key_x', T0 + 86_400_000);
+          const keys = await store.listClientKeys('client-a');
+          assert.deepEqual(keys.map((k) => [k.id, k.prefix, k.expiresAt, k.lastUsedAt]), [[keyId('hash-1'), 'ak_1', null, null], [keyId('hash-2'), 'ak_2', T0 + 86_400_000, null]]);
+          assert.equal(keys[0]?.createdAt, T0, "the first key's creation is the client's");
+          assert.deepEqual(await store.listClientKeys('nobody'), []);
+          const found = await store.keyByHash('hash-2');
+          assert.deepEqual({ id: found?.id, expiresAt: found?.expiresAt, owner: found?.owner.kind }, { id: keyId('hash-2'), expiresAt: T0 + 86_400_000, owner: 'client' });
+          const made = (await store.listAudit({})).filter((e) => (e.data as { action?: string } | null)?.action === 'client:key:create');
+          assert.deepEqual(made.map((e) => [e.actor, (e.data as { key_id?: string }).key_id]), [['admin:key_x', keyId('hash-2')]]);
+        });
+
+        it("revokeClientKey deletes only that client's key, audited; the client and its other keys stay", async () => {
+          await store.createClient(makeClient('client-a'), 'hash-1', 'ak_1', 'admin');
+          await store.createClient(makeClient('client-b'), 'hash-b', 'ak_b', 'admin');
+          await store.addClientKey('client-a', 'hash-2', 'ak_2', 'admin');
+          assert.equal(await store.revokeClientKey('client-b', keyId('hash-1'), 'admin'), false, "another client's key is not this client's to revoke");
+          assert.equal(await store.revokeClientKey('client-a', keyId('hash-1'), 'admin'), true);
+          assert.equal(await store.revokeClientKey('client-a', keyId('hash-1'), 'admin'), false, 'revoked once');
+          assert.equal(await store.keyByHash('hash-1'), null);
+          assert.equal((await clientByKey(store, 'hash-2'))?.id, 'client-a');
+          assert.equal((await store.getClient('client-a'))?.id, 'client-a');
+          assert.deepEqual((await store.listClientKeys('client-a')).map((k) => k.id), [keyId('hash-2')]);
+          const revoked = (await store.listAudit({})).filter((e) => (e.data as { action?: string } | null)?.action === 'client:key:revoke');
+          assert.deepEqual(revoked.map((e) => (e.data as { key_id?: string }).key_id), [keyId('hash-1')], 'one audit row, for the revoke that happened');
+        });
+
+        it('admin keys: created with a role, found by hash, listed, revoked; all audited', async () => {
+          const k = { id: keyId('hash-adm'), hash: 'hash-adm', prefix: 'adm_abc', role: 'read-only' as const, name: 'grafana', createdAt: T0, expiresAt: T0 + 60_000, lastUsedAt: null };
+          await store.createAdminKey(k, 'admin');
+          await store.createAdminKey({ ...k, id: keyId('hash-adm2'), hash: 'hash-adm2', prefix: 'adm_def', role: 'admin', name: null, createdAt: T0 + 1, expiresAt: null }, 'admin');
+          assert.deepEqual(await store.keyByHash('hash-adm'), { id: keyId('hash-adm'), expiresAt: T0 + 60_000, owner: { kind: 'admin', role: 'read-only' } });
+          const { hash: _h, ...listed } = k;
+          assert.deepEqual((await store.listAdminKeys())[0], listed);
+          assert.deepEqual((await store.listAdminKeys()).map((x) => [x.role, x.name]), [['read-only', 'grafana'], ['admin', null]]);
+          assert.equal(await store.revokeAdminKey(keyId('hash-adm'), 'admin'), true);
+          assert.equal(await store.revokeAdminKey(keyId('hash-adm'), 'admin'), false);
+          assert.equal(await store.keyByHash('hash-adm'), null);
+          assert.equal((await store.keyByHash('hash-adm2'))?.owner.kind, 'admin');
+          const actions = (await store.listAudit({})).map((e) => (e.data as { action?: string } | null)?.action).filter((a) => a?.startsWith('admin:key'));
+          assert.deepEqual(actions, ['admin:key:create', 'admin:key:create', 'admin:key:revoke']);
+          const secretPart = 'f'.repeat(48);
+          await store.createAdminKey({ ...k, id: keyId(`${'e'.repeat(16)}${secretPart}`), hash: `${'e'.repeat(16)}${secretPart}` }, 'admin');
+          assert.equal(JSON.stringify(await store.listAudit({})).includes(secretPart), false, 'no hash in the audit log');
+        });
+
+        it('markKeysUsed records the latest use of client and admin keys and never moves it back', async () => {
+          await store.createClient(makeClient('client-a'), 'hash-1', 'ak_1', 'admin');
+          await store.createAdminKey({ id: keyId('hash-adm'), hash: 'hash-adm', prefix: 'adm_abc', role: 'admin', name: null, createdAt: T0, expiresAt: null, lastUsedAt: null }, 'admin');
+          await store.markKeysUsed([keyId('hash-1'), keyId('hash-adm')], T0 + 5_000);
+          await store.markKeysUsed([keyId('hash-1')], T0 + 1_000);
+          await store.markKeysUsed(['key_nobody'], T0 + 9_000);
+          assert.equal((await store.listClientKeys('client-a'))[0]?.lastUsedAt, T0 + 5_000);
+          assert.equal((await store.listAdminKeys())[0]?.lastUsedAt, T0 + 5_000);
+          await store.markKeysUsed([keyId('hash-1')], T0 + 7_000);
+          assert.equal((await store.listClientKeys('client-a'))[0]?.lastUsedAt, T0 + 7_000);
         });
 
         it('deleteClient refuses with CONFLICT while a request is in flight in any non-terminal state, then succeeds', async () => {
@@ -295,7 +362,7 @@ export function storeContract(backend: Backend): void {
             const before = await snapshot(store, ['client-a']);
             await rejectsWith(store.deleteClient('client-a', 'admin'), 'CONFLICT');
             assert.deepEqual(await snapshot(store, ['client-a']), before, `nothing changed (${state})`);
-            assert.deepEqual(await store.clientByKeyHash('hash-a'), makeClient('client-a'), `key still works (${state})`);
+            assert.deepEqual(await clientByKey(store, 'hash-a'), makeClient('client-a'), `key still works (${state})`);
           };
           await refuse('PENDING');
           const c = await claimed(q.id);
@@ -310,7 +377,7 @@ export function storeContract(backend: Backend): void {
 
           assert.equal(await store.deleteClient('client-a', 'admin'), true, 'only terminal requests left');
           assert.equal(await store.getClient('client-a'), null);
-          assert.equal(await store.clientByKeyHash('hash-a'), null);
+          assert.equal(await clientByKey(store, 'hash-a'), null);
           assert.deepEqual(await store.listClients(), []);
           assert.equal(await store.deleteClient('client-a', 'admin'), false, 'already gone');
           assert.equal(await store.deleteClient('never-existed', 'admin'), false);
@@ -328,14 +395,14 @@ export function storeContract(backend: Backend): void {
           await store.createClient(makeClient('client-a'), 'hash-1', 'ak_1', 'admin');
           await store.addClientKey('client-a', 'hash-2', 'ak_2', 'admin');
           assert.equal(await store.deleteClient('client-a', 'admin'), true);
-          assert.equal(await store.clientByKeyHash('hash-1'), null);
-          assert.equal(await store.clientByKeyHash('hash-2'), null);
+          assert.equal(await clientByKey(store, 'hash-1'), null);
+          assert.equal(await clientByKey(store, 'hash-2'), null);
           await store.createClient(makeClient('client-a', { name: 'Reborn' }), 'hash-3', 'ak_3', 'admin');
-          assert.equal(await store.clientByKeyHash('hash-1'), null, 'old key must not authenticate the new client');
-          assert.equal(await store.clientByKeyHash('hash-2'), null, 'old key must not authenticate the new client');
-          assert.equal((await store.clientByKeyHash('hash-3'))?.name, 'Reborn');
+          assert.equal(await clientByKey(store, 'hash-1'), null, 'old key must not authenticate the new client');
+          assert.equal(await clientByKey(store, 'hash-2'), null, 'old key must not authenticate the new client');
+          assert.equal((await clientByKey(store, 'hash-3'))?.name, 'Reborn');
           await store.addClientKey('client-a', 'hash-1', 'ak_1', 'admin'); // the hash is free again
-          assert.equal((await store.clientByKeyHash('hash-1'))?.name, 'Reborn');
+          assert.equal((await clientByKey(store, 'hash-1'))?.name, 'Reborn');
         });
 
         it('each client change writes exactly one admin audit row with its actor', async () => {

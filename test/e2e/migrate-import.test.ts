@@ -230,6 +230,12 @@ describe('allot migrate import', { skip: onlyOn('sqlite-file') }, () => {
 
     const text = await allotCli(files, ['migrate', 'import', v2db]);
     assert.equal(text.code, 3);
+    // Progress goes to stderr (stdout keeps the report): each table from its first row to its end.
+    for (const [table, n] of [['worker_registry', 4], ['pipeline_templates', 7], ['pipeline_executions', 14]] as const) {
+      assert.match(text.stderr, new RegExp(`${table}: 0 of ${n} rows \\(0%\\)\n`), text.stderr);
+      assert.match(text.stderr, new RegExp(`${table}: ${n} of ${n} rows \\(100%\\)\n`), text.stderr);
+    }
+    assert.doesNotMatch(text.stdout, /of \d+ rows \(\d+%\)/, 'no progress in the report');
     const contents = dbContents(files.db);
     const second = await importJson(files, [v2db]);
     assert.equal(second.run.code, 3);
@@ -283,6 +289,7 @@ describe('allot migrate import', { skip: onlyOn('sqlite-file') }, () => {
 
     const { run, report } = await importJson(files, [v2db, '--server', a.url]);
     assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, /importing through http:\/\/\S+…\nimporting through http:\/\/\S+: done in \d+ s\n/, 'says it waits on the server, then how long it took');
     const t = report.tables.pipeline_executions;
     assert.deepEqual([t.created, t.unchanged, t.updated, t.conflicts], [0, 6, 3, 0]);
     assert.ok(t.checksum.match);

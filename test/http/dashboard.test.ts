@@ -1,4 +1,4 @@
-/** GET /admin/dashboard (the snapshot the dashboard polls) and the page's static files. */
+/** GET /admin/dashboard (the snapshot the dashboard is pushed, see dashboard-push.test.ts) and the page's static files. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { nanoToUsd } from '../../src/core/money.ts';

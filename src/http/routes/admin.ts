@@ -6,9 +6,11 @@ import { PAUSED_SETTING } from '../../scheduler/scheduler.ts';
 import { MAX_UNIT_PRICE_USD, units, usd } from '../../config/bounds.ts';
 import { validatePools } from '../../core/pools.ts';
 import { detectTransport } from '../../workers/detect.ts';
+import { dropBreakerOrder, saveBreakerOrder } from '../../workers/breaker-orders.ts';
 import { AllotError } from '../../core/errors.ts';
 import { ENCODINGS, type Client, type WorkerDef } from '../../model.ts';
 import { clientId as newClientId, newSecret } from '../../service/ids.ts';
+import { actorOf } from '../../service/auth.ts';
 import { alertView } from '../../service/alert-monitor.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { body, ClientCreate, ClientUpdate, errors, IdParam, json, Loose, NameParam } from '../schemas.ts';
@@ -34,8 +36,15 @@ const WorkerHealthOut = z
     dispatch_failures: z.number().int().openapi({ description: 'Consecutive dispatches that ended WORKER_UNAVAILABLE or REQUEST_TIMEOUT' }),
     detected_transport: z.enum(['http', 'v2']).nullable().openapi({ description: 'The protocol its last GET /health claimed' }),
     warning: z.string().nullable(),
+    held: z.boolean().openapi({ description: 'Opened by an operator (POST /admin/workers/{name}/breaker): stays open, with no trials, until an operator closes it' }),
   })
   .openapi('WorkerHealth');
+const BreakerOrderBody = z
+  .strictObject({
+    state: z.enum(['open', 'closed']).openapi({ description: 'open: take the worker out of rotation until an operator closes it; closed: put it back now and clear its failure streaks' }),
+    reason: z.string().max(500).optional().openapi({ description: 'Why, for the audit log and the logs' }),
+  })
+  .openapi('BreakerOrder');
 const WorkerProbe = z
   .object({ worker: z.string(), transport: z.enum(['http', 'subprocess', 'v2', 'pull']), transport_detected: z.boolean(), health: WorkerHealthOut })
   .openapi('WorkerProbe');
@@ -59,7 +68,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const now = d.clock.now();
       const client: Client = { id: newClientId(), name: b.name, tier: b.tier, monthlyBudgetUsd: b.monthly_budget_usd ?? null, maxConcurrent: b.max_concurrent ?? null, optimizations: b.optimizations, createdAt: now, updatedAt: now };
       const key = newSecret('ak');
-      await d.store.createClient(client, key.hash, key.prefix, 'admin');
+      await d.store.createClient(client, key.hash, key.prefix, actorOf(c.get('principal')));
       d.registry.cacheClient(client);
       return c.json({ client: view(client), api_key: key.key, note: 'Store this key now: it is not shown again.' }, 201);
     },
@@ -84,7 +93,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         maxConcurrent: b.max_concurrent === undefined ? cur.maxConcurrent : b.max_concurrent, updatedAt: d.clock.now(),
         optimizations: b.optimizations === undefined ? cur.optimizations : { ...cur.optimizations, ...b.optimizations },
       };
-      await d.store.updateClient(next, 'admin');
+      await d.store.updateClient(next, actorOf(c.get('principal')));
       d.registry.cacheClient(next);
       return c.json({ client: view(next) }, 200);
     },
@@ -93,29 +102,21 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     createRoute({ method: 'delete', path: '/admin/clients/{id}', operationId: 'deleteClient', tags: ['admin'], summary: 'Delete a client with no work in flight', request: { params: IdParam }, responses: { 200: json(Loose, 'Deleted'), 409: json(Loose, 'Work in flight'), ...errors } }),
     async (c) => {
       const id = getClient(c.req.valid('param').id).id;
-      await d.store.deleteClient(id, 'admin');
+      await d.store.deleteClient(id, actorOf(c.get('principal')));
       d.registry.forgetClient(id);
       d.auth.forgetClient(id);
       return c.json({ deleted: id }, 200);
     },
   );
-  app.openapi(
-    createRoute({ method: 'post', path: '/admin/clients/{id}/keys', operationId: 'createClientKey', tags: ['admin'], summary: 'Issue another API key for a client (shown once)', request: { params: IdParam }, responses: { 201: json(Loose, 'New key'), ...errors } }),
-    async (c) => {
-      const id = getClient(c.req.valid('param').id).id;
-      const key = newSecret('ak');
-      await d.store.addClientKey(id, key.hash, key.prefix, 'admin');
-      return c.json({ client_id: id, api_key: key.key, prefix: key.prefix }, 201);
-    },
-  );
+  // A client's keys: routes/keys.ts.
 
   // ---- workers -----------------------------------------------------------------
   /** `detected`: the transport came from its GET /health, so health probes may switch it. */
-  const putWorker = async (name: string, input: z.output<typeof workerInput>, status: 200 | 201, detected: boolean) => {
+  const putWorker = async (name: string, input: z.output<typeof workerInput>, status: 200 | 201, detected: boolean, actor: string) => {
     const { def, issues } = toWorkerDef(name, input, 'api');
     if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
     const stored = detected ? { ...def, transportDetected: true } : def;
-    await d.registry.putWorker(stored, 'admin');
+    await d.registry.putWorker(stored, actor);
     return { body: { worker: workerOut(stored) }, status };
   };
   const workerOut = (w: WorkerDef) => {
@@ -130,7 +131,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       if (!transport && !rest.url) throw new AllotError('VALIDATION_ERROR', 'transport: required without a url to detect it from');
       // Its bearer token for /api/data and /internal: given, or made here and shown this once.
       const made = rest.token === undefined ? newSecret('wk').key : undefined;
-      const r = await putWorker(name, { ...rest, token: rest.token ?? made, transport: transport ?? (await detectTransport(rest.url as string)) }, 201, transport === undefined);
+      const r = await putWorker(name, { ...rest, token: rest.token ?? made, transport: transport ?? (await detectTransport(rest.url as string)) }, 201, transport === undefined, actorOf(c.get('principal')));
       return c.json(made ? { ...r.body, token: made, token_note: 'Generated: shown only now. The worker presents it to /api/data and /internal, and Allot sends it to the worker.' } : r.body, 201);
     },
   );
@@ -144,7 +145,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const w = d.registry.worker(name);
       if (!w) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
       const token = newSecret('wk').key;
-      await d.registry.putWorker({ ...w, token }, 'admin');
+      await d.registry.putWorker({ ...w, token }, actorOf(c.get('principal')));
       return c.json({ worker: name, token }, 201);
     },
   );
@@ -177,6 +178,25 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     },
   );
   app.openapi(
+    createRoute({
+      method: 'post', path: '/admin/workers/{name}/breaker', operationId: 'setWorkerBreaker', tags: ['admin'],
+      summary: "Open a worker's circuit breaker by hand (held open, no trials, until closed here) or close it; kept, and applied by every instance sharing the store",
+      request: { params: NameParam, ...body(BreakerOrderBody) }, responses: { 200: json(WorkerProbe, 'Its health after the order'), ...errors },
+    }),
+    async (c) => {
+      const name = c.req.valid('param').name;
+      const w = d.registry.worker(name);
+      if (!w) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      const { state, reason } = c.req.valid('json');
+      const order = await saveBreakerOrder(d.store, name, { state, reason }, d.clock.now(), actorOf(c.get('principal')));
+      d.health.order(name, order);
+      const h = d.health.view(name);
+      if (!h) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
+      await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'worker:breaker', name, state, ...(reason === undefined ? {} : { reason }) } });
+      return c.json({ worker: name, transport: w.transport, transport_detected: w.transportDetected === true, health: workerHealthView(h) }, 200);
+    },
+  );
+  app.openapi(
     createRoute({ method: 'patch', path: '/admin/workers/{name}', operationId: 'updateWorker', tags: ['admin'], summary: 'Update a worker', request: { params: NameParam, ...body(WorkerPatch) }, responses: { 200: json(Loose, 'Updated'), ...errors } }),
     async (c) => {
       const name = c.req.valid('param').name;
@@ -188,7 +208,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       if (patch.transport === 'http' && !patch.command) merged.command = undefined;
       if (patch.transport === 'subprocess' && !patch.url) merged.url = undefined;
       // A transport that was detected stays detected (probes may switch it) until one is given.
-      const r = await putWorker(name, merged, 200, patch.transport === undefined && w.transportDetected === true);
+      const r = await putWorker(name, merged, 200, patch.transport === undefined && w.transportDetected === true, actorOf(c.get('principal')));
       return c.json(r.body, 200);
     },
   );
@@ -197,16 +217,18 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const name = c.req.valid('param').name;
       if (!d.registry.worker(name)) throw new AllotError('NOT_FOUND', `No worker "${name}"`);
-      await d.registry.deleteWorker(name, 'admin');
+      await d.registry.deleteWorker(name, actorOf(c.get('principal')));
+      await dropBreakerOrder(d.store, name, actorOf(c.get('principal')));
+      d.health.dropOrder(name);
       return c.json({ deleted: name }, 200);
     },
   );
 
   // ---- templates ---------------------------------------------------------------
-  const putTemplate = async (name: string, input: z.output<typeof templateInput>) => {
+  const putTemplate = async (name: string, input: z.output<typeof templateInput>, actor: string) => {
     const { def, issues } = toTemplateDef(name, input, 'api', { resources: d.registry.resources, workerExists: (w) => Boolean(d.registry.worker(w)) });
     if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
-    await d.registry.putTemplate(def, 'admin');
+    await d.registry.putTemplate(def, actor);
     return { template: templateView(def) };
   };
   app.openapi(
@@ -214,7 +236,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const { name, ...input } = c.req.valid('json');
       if (d.registry.template(name)) throw new AllotError('CONFLICT', `Template "${name}" exists; PATCH /admin/templates/${name} to change it`);
-      return c.json(await putTemplate(name, input), 201);
+      return c.json(await putTemplate(name, input, actorOf(c.get('principal'))), 201);
     },
   );
   app.openapi(
@@ -250,7 +272,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       // A patch that names a worker makes it a single-worker template, and stages make it a pipeline.
       if (patch.worker !== undefined) delete cur.stages;
       if (patch.stages !== undefined) delete cur.worker;
-      return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry }, downgrade: { ...cur.downgrade, ...patch.downgrade } }), 200);
+      return c.json(await putTemplate(name, { ...cur, ...patch, retry: { ...cur.retry, ...patch.retry }, downgrade: { ...cur.downgrade, ...patch.downgrade } }, actorOf(c.get('principal'))), 200);
     },
   );
   app.openapi(
@@ -259,7 +281,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const name = c.req.valid('param').name;
       if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
       const inFlight = await d.store.listRequests({ template: name, states: ['PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY'], limit: 10_000 });
-      await d.registry.deleteTemplate(name, 'admin', inFlight.length);
+      await d.registry.deleteTemplate(name, actorOf(c.get('principal')), inFlight.length);
       return c.json({ deleted: name }, 200);
     },
   );
@@ -269,7 +291,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       const name = c.req.valid('param').name;
       if (!d.registry.template(name)) throw new AllotError('NOT_FOUND', `No template "${name}"`);
-      return c.json({ template: name, removed: await d.store.purgeCache(name, d.clock.now(), 'admin') }, 200);
+      return c.json({ template: name, removed: await d.store.purgeCache(name, d.clock.now(), actorOf(c.get('principal'))) }, 200);
     },
   );
 
@@ -310,7 +332,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         name, priorityPoints: p.priority_points ?? cur.priorityPoints, maxConcurrent: p.max_concurrent ?? cur.maxConcurrent,
         monthlyBudgetUsd: p.monthly_budget_usd === undefined ? cur.monthlyBudgetUsd : p.monthly_budget_usd,
       };
-      await d.registry.setTier(next, 'admin');
+      await d.registry.setTier(next, actorOf(c.get('principal')));
       d.scheduler.kick(); // A higher max concurrency may let waiting requests start.
       return c.json({ tier: tierOut(next) }, 200);
     },
@@ -356,7 +378,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
           details: { field: p.tokenizer !== undefined ? 'tokenizer' : 'input_overhead_tokens' },
         });
       }
-      const next = await d.registry.setLimits(name, { capacity, refillPerS: p.refill_per_s ?? r.refillPerS, price, tokenizer: p.tokenizer, inputOverheadTokens: p.input_overhead_tokens }, 'admin');
+      const next = await d.registry.setLimits(name, { capacity, refillPerS: p.refill_per_s ?? r.refillPerS, price, tokenizer: p.tokenizer, inputOverheadTokens: p.input_overhead_tokens }, actorOf(c.get('principal')));
       await d.scheduler.reconfigureResource(name, { action: 'limits', resource: name, capacity: next.capacity, refill_per_s: next.refillPerS, was: { capacity: r.capacity, refill_per_s: r.refillPerS } });
       return c.json({
         resource: {
@@ -388,7 +410,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       if (level !== undefined && (level > r.capacity || level < -r.capacity)) {
         throw new AllotError('VALIDATION_ERROR', `level: must be between -${r.capacity} and ${r.capacity} (the capacity of "${name}"), got ${level}`, { details: { field: 'level' } });
       }
-      await d.scheduler.resetBucket(name, level, 'admin');
+      await d.scheduler.resetBucket(name, level, actorOf(c.get('principal')));
       return c.json({ resource: { name, capacity: r.capacity, level: d.scheduler.bucketLevels().get(name)?.level ?? null, pools: poolView(d, name) } }, 200);
     },
   );
@@ -409,7 +431,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         if (p.client !== undefined && !d.registry.client(p.client)) issues.push(`pools[${i}].client: no client "${p.client}"`);
       });
       if (issues.length) throw new AllotError('VALIDATION_ERROR', issues.join('; '), { details: { fields: issues } });
-      await d.registry.setPools(name, pools, 'admin');
+      await d.registry.setPools(name, pools, actorOf(c.get('principal')));
       await d.scheduler.reconfigurePools(name);
       return c.json({ resource: name, pools: poolView(d, name) }, 200);
     },
@@ -421,7 +443,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     async (c) => {
       d.scheduler.resume();
       // Kept, so that every instance (and the next elected scheduler, and a restart) knows.
-      await d.store.putSetting(PAUSED_SETTING, null, 'admin');
+      await d.store.putSetting(PAUSED_SETTING, null, actorOf(c.get('principal')));
       await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'scheduler:start' } });
       return c.json({ scheduler: 'running' }, 200);
     },
@@ -430,7 +452,7 @@ export function registerAdminRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
     createRoute({ method: 'post', path: '/admin/scheduler/stop', operationId: 'stopScheduler', tags: ['admin'], summary: 'Stop dispatching new work (submissions are still accepted; running work finishes)', responses: { 200: json(Loose, 'Paused'), ...errors } }),
     async (c) => {
       d.scheduler.pause();
-      await d.store.putSetting(PAUSED_SETTING, 'true', 'admin');
+      await d.store.putSetting(PAUSED_SETTING, 'true', actorOf(c.get('principal')));
       await d.store.appendAudit({ at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin', data: { action: 'scheduler:stop' } });
       return c.json({ scheduler: 'paused' }, 200);
     },

@@ -2,6 +2,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { MODES } from '../../migrate/routing.ts';
 import type { AppDeps, Env } from '../deps.ts';
+import { actorOf } from '../../service/auth.ts';
 import { body, errors, json, Loose } from '../schemas.ts';
 
 const MigrationUpdate = z
@@ -36,7 +37,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
     }),
     async (c) => {
       const b = c.req.valid('json');
-      await m.settings.update({ mode: b.mode, rolloutPercent: b.rollout_percent, shadow: b.shadow, shadowPercent: b.shadow_percent, rollback: b.rollback }, 'admin');
+      await m.settings.update({ mode: b.mode, rolloutPercent: b.rollout_percent, shadow: b.shadow, shadowPercent: b.shadow_percent, rollback: b.rollback }, actorOf(c.get('principal')));
       return c.json(await status(), 200);
     },
   );
@@ -47,7 +48,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
       responses: { 200: json(Loose, 'Rolled back'), ...errors },
     }),
     async (c) => {
-      await m.settings.update({ rollback: true }, 'admin');
+      await m.settings.update({ rollback: true }, actorOf(c.get('principal')));
       return c.json(await status(), 200);
     },
   );
@@ -55,7 +56,7 @@ export function registerMigrationRoutes(app: OpenAPIHono<Env>, d: AppDeps): void
   app.openapi(
     createRoute({ method: 'post', path: '/admin/migration/resume', operationId: 'resumeMigration', tags: ['migration'], summary: 'Undo a rollback: route new work by the mode and rollout again', responses: { 200: json(Loose, 'Resumed'), ...errors } }),
     async (c) => {
-      await m.settings.update({ rollback: false }, 'admin');
+      await m.settings.update({ rollback: false }, actorOf(c.get('principal')));
       return c.json(await status(), 200);
     },
   );

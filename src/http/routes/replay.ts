@@ -3,6 +3,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AllotError } from '../../core/errors.ts';
 import { resubmit } from '../../service/resubmit.ts';
 import type { AppDeps, Env } from '../deps.ts';
+import { actorOf } from '../../service/auth.ts';
 import { body, errors, json, Loose } from '../schemas.ts';
 
 const ResubmitBody = z
@@ -36,7 +37,7 @@ export function registerReplayRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
       const count = (k: string): number => results.filter((r) => r.outcome === k).length;
       if (!dryRun) {
         await d.store.appendAudit({
-          at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: 'admin',
+          at: d.clock.now(), requestId: null, clientId: null, kind: 'admin', from: null, to: null, actor: actorOf(c.get('principal')),
           data: { action: 'requests:resubmit', submitted: count('submitted'), existing: count('existing'), refused: count('refused'), originals: results.map((r) => r.original) },
         });
       }

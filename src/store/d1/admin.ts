@@ -4,12 +4,14 @@
  * and its audit row are one batch.
  */
 import { AllotError } from '../../core/errors.ts';
-import type { AuditEntry, Client, TemplateDef, WorkerDef } from '../../model.ts';
+import type { AdminKeyInfo, AuditEntry, Client, KeyInfo, KeyOwner, TemplateDef, WorkerDef } from '../../model.ts';
 import type { AuditFilter, BudgetRow, Saving, SavingsRow } from '../store.ts';
 import { INSERT_SAVING, SUMMARY, savingsRow } from '../sqlite/savings.ts';
 import { auditQuery, INSERT_AUDIT } from '../sqlite/audit.ts';
 import { LIST_BUDGETS, SELECT_BUDGET } from '../sqlite/budgets.ts';
-import { CLIENT_BY_KEY, COUNT_IN_FLIGHT, DELETE_CLIENT, INSERT_CLIENT, INSERT_KEY, LIST_CLIENTS, SELECT_CLIENT, UPDATE_CLIENT } from '../sqlite/clients.ts';
+import { COUNT_IN_FLIGHT, DELETE_CLIENT, INSERT_CLIENT, LIST_CLIENTS, SELECT_CLIENT, UPDATE_CLIENT } from '../sqlite/clients.ts';
+import * as k from '../sqlite/keys.ts';
+import { keyId } from '../key-id.ts';
 import { DELETE, LIST, SELECT, UPSERT } from '../sqlite/definitions.ts';
 import { toAudit, toClient } from '../sqlite/rows.ts';
 import { DELETE_SETTING, INSERT_SETTING_IF_ABSENT, SELECT_SETTING, UPSERT_SETTING } from '../sqlite/settings.ts';
@@ -46,7 +48,7 @@ const optimizations = (cl: Client): string | null => (cl.optimizations ? JSON.st
 export async function createClient(c: D1Ctx, cl: Client, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
   await c.batch([
     c.stmt(INSERT_CLIENT, cl.id, cl.name, cl.tier, cl.monthlyBudgetUsd, cl.maxConcurrent, optimizations(cl), cl.createdAt, cl.updatedAt),
-    c.stmt(INSERT_KEY, keyHash, cl.id, keyPrefix, cl.createdAt),
+    c.stmt(k.INSERT_KEY, ...k.keyValues(keyHash, cl.id, keyPrefix, cl.createdAt, null)),
     adminStmt(c, actor, 'client:create', { client_id: cl.id, name: cl.name, tier: cl.tier }),
   ]);
 }
@@ -84,13 +86,48 @@ export async function deleteClient(c: D1Ctx, id: string, actor: string): Promise
   return false;
 }
 
-export async function addClientKey(c: D1Ctx, clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-  await c.batch([c.stmt(INSERT_KEY, keyHash, clientId, keyPrefix, Date.now()), adminStmt(c, actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix })]);
+export async function addClientKey(c: D1Ctx, clientId: string, keyHash: string, keyPrefix: string, actor: string, expiresAt: number | null): Promise<void> {
+  await c.batch([
+    c.stmt(k.INSERT_KEY, ...k.keyValues(keyHash, clientId, keyPrefix, Date.now(), expiresAt)),
+    adminStmt(c, actor, 'client:key:create', { client_id: clientId, key_id: keyId(keyHash), prefix: keyPrefix, expires_at: expiresAt }),
+  ]);
 }
 
-export async function clientByKeyHash(c: D1Ctx, hash: string): Promise<Client | null> {
-  const r = await c.first(CLIENT_BY_KEY, hash);
-  return r ? toClient(r) : null;
+export async function listClientKeys(c: D1Ctx, clientId: string): Promise<KeyInfo[]> {
+  return (await c.all(k.LIST_CLIENT_KEYS, clientId)).map(k.toKeyInfo);
+}
+
+/** The delete and its audit row in one batch, the row written only if a key went. */
+export async function revokeClientKey(c: D1Ctx, clientId: string, id: string, actor: string): Promise<boolean> {
+  const [deleted] = await c.batch([c.stmt(k.DELETE_CLIENT_KEY, clientId, id), adminStmt(c, actor, 'client:key:revoke', { client_id: clientId, key_id: id }, 'changes() > 0')]);
+  return (deleted?.meta.changes ?? 0) > 0;
+}
+
+export async function keyByHash(c: D1Ctx, hash: string): Promise<KeyOwner | null> {
+  const client = await c.first(k.CLIENT_KEY_BY_HASH, hash);
+  if (client) return k.clientKeyOwner(client);
+  const admin = await c.first(k.ADMIN_KEY_BY_HASH, hash);
+  return admin ? k.adminKeyOwner(admin) : null;
+}
+
+export async function createAdminKey(c: D1Ctx, key: AdminKeyInfo & { readonly hash: string }, actor: string): Promise<void> {
+  await c.batch([
+    c.stmt(k.INSERT_ADMIN_KEY, ...k.adminKeyValues(key)),
+    adminStmt(c, actor, 'admin:key:create', { key_id: key.id, prefix: key.prefix, role: key.role, name: key.name, expires_at: key.expiresAt }),
+  ]);
+}
+
+export async function listAdminKeys(c: D1Ctx): Promise<AdminKeyInfo[]> {
+  return (await c.all(k.LIST_ADMIN_KEYS)).map(k.toAdminKeyInfo);
+}
+
+export async function revokeAdminKey(c: D1Ctx, id: string, actor: string): Promise<boolean> {
+  const [deleted] = await c.batch([c.stmt(k.DELETE_ADMIN_KEY, id), adminStmt(c, actor, 'admin:key:revoke', { key_id: id }, 'changes() > 0')]);
+  return (deleted?.meta.changes ?? 0) > 0;
+}
+
+export async function markKeysUsed(c: D1Ctx, ids: readonly string[], at: number): Promise<void> {
+  if (ids.length) await c.batch(ids.flatMap((id) => [c.stmt(k.TOUCH_CLIENT_KEY, at, id, at), c.stmt(k.TOUCH_ADMIN_KEY, at, id, at)]));
 }
 
 type DefinitionTable = 'workers' | 'templates';

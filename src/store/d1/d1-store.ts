@@ -13,7 +13,7 @@
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import { AllotError } from '../../core/errors.ts';
 import type { State } from '../../core/states.ts';
-import type { AuditEntry, Client, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AdminKeyInfo, AuditEntry, Client, KeyInfo, KeyOwner, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import { COMPRESS_MIN_BYTES } from '../sqlite/rows.ts';
 import type {
   AuditFilter, BudgetRow, CachedResult, ClaimOptions, CompleteOptions, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions,
@@ -74,11 +74,29 @@ export class D1Store implements Store {
   deleteClient(id: string, actor: string): Promise<boolean> {
     return admin.deleteClient(this.#c, id, actor);
   }
-  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return admin.addClientKey(this.#c, clientId, keyHash, keyPrefix, actor);
+  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string, expiresAt: number | null = null): Promise<void> {
+    return admin.addClientKey(this.#c, clientId, keyHash, keyPrefix, actor, expiresAt);
   }
-  clientByKeyHash(hash: string): Promise<Client | null> {
-    return admin.clientByKeyHash(this.#c, hash);
+  listClientKeys(clientId: string): Promise<KeyInfo[]> {
+    return admin.listClientKeys(this.#c, clientId);
+  }
+  revokeClientKey(clientId: string, keyId: string, actor: string): Promise<boolean> {
+    return admin.revokeClientKey(this.#c, clientId, keyId, actor);
+  }
+  keyByHash(hash: string): Promise<KeyOwner | null> {
+    return admin.keyByHash(this.#c, hash);
+  }
+  createAdminKey(key: AdminKeyInfo & { readonly hash: string }, actor: string): Promise<void> {
+    return admin.createAdminKey(this.#c, key, actor);
+  }
+  listAdminKeys(): Promise<AdminKeyInfo[]> {
+    return admin.listAdminKeys(this.#c);
+  }
+  revokeAdminKey(keyId: string, actor: string): Promise<boolean> {
+    return admin.revokeAdminKey(this.#c, keyId, actor);
+  }
+  markKeysUsed(keyIds: readonly string[], at: number): Promise<void> {
+    return admin.markKeysUsed(this.#c, keyIds, at);
   }
 
   putWorker(worker: WorkerDef, actor: string): Promise<void> {

@@ -15,6 +15,7 @@ import m0008 from '../sqlite/migrations/0008_alerts.sql';
 import m0009 from '../sqlite/migrations/0009_completed_index.sql';
 import m0010 from '../sqlite/migrations/0010_recoveries_overuse.sql';
 import m0011 from '../sqlite/migrations/0011_row_version.sql';
+import m0012 from '../sqlite/migrations/0012_key_management.sql';
 
 export interface Migration {
   readonly version: number;
@@ -34,4 +35,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, name: 'completed_index', sql: m0009 },
   { version: 10, name: 'recoveries_overuse', sql: m0010 },
   { version: 11, name: 'row_version', sql: m0011 },
+  { version: 12, name: 'key_management', sql: m0012 },
 ];

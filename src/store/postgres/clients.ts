@@ -4,6 +4,8 @@ import type { Client } from '../../model.ts';
 import { toClient } from '../sqlite/rows.ts';
 import { one, type PgCtx } from './context.ts';
 import { writeAdmin } from './audit.ts';
+import { INSERT_KEY } from './keys.ts';
+import { keyId } from '../key-id.ts';
 
 const optimizations = (c: Client): string | null => (c.optimizations ? JSON.stringify(c.optimizations) : null);
 
@@ -11,7 +13,7 @@ export async function createClient(c: PgCtx, cl: Client, keyHash: string, keyPre
   await c.q('INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
     cl.id, cl.name, cl.tier, cl.monthlyBudgetUsd, cl.maxConcurrent, optimizations(cl), cl.createdAt, cl.updatedAt,
   ]);
-  await c.q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES ($1, $2, $3, $4)', [keyHash, cl.id, keyPrefix, cl.createdAt]);
+  await c.q(INSERT_KEY, [keyHash, cl.id, keyPrefix, cl.createdAt, keyId(keyHash), null]);
   await writeAdmin(c, actor, 'client:create', { client_id: cl.id, name: cl.name, tier: cl.tier });
 }
 
@@ -39,14 +41,4 @@ export async function deleteClient(c: PgCtx, id: string, actor: string): Promise
   const deleted = (await c.q('DELETE FROM clients WHERE id = $1 RETURNING id', [id])).length > 0;
   if (deleted) await writeAdmin(c, actor, 'client:delete', { client_id: id });
   return deleted;
-}
-
-export async function addClientKey(c: PgCtx, clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-  await c.q('INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES ($1, $2, $3, $4)', [keyHash, clientId, keyPrefix, Date.now()]);
-  await writeAdmin(c, actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
-}
-
-export async function clientByKeyHash(c: PgCtx, hash: string): Promise<Client | null> {
-  const r = await one(c, 'SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = $1', [hash]);
-  return r ? toClient(r) : null;
 }

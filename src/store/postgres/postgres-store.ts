@@ -22,7 +22,7 @@ import { isUnavailable, unavailable } from './unavailable.ts';
 import { isStalePlan, prepared } from './prepared.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
-import type { AuditEntry, Client, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AdminKeyInfo, AuditEntry, Client, KeyInfo, KeyOwner, Overuse, PipelineState, Progress, RequestError, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
   AuditFilter, BudgetRow, ClaimOptions, CompleteOptions, CachedResult, EnqueueInput, EnqueueResult, ExternalUpdate, MigrationResult, ReapOptions, RequestFilter, Saving, SavingsRow,
   Settlement, ShadowResult, ShadowSummary, Store, StoreCapabilities, StoredRef, SystemCounts, UsageRow,
@@ -35,6 +35,7 @@ import * as audit from './audit.ts';
 import * as budgets from './budgets.ts';
 import * as cache from './cache.ts';
 import * as clients from './clients.ts';
+import * as apiKeys from './keys.ts';
 import * as defs from './definitions.ts';
 import * as external from './external.ts';
 import * as intake from './intake.ts';
@@ -259,11 +260,30 @@ export class PostgresStore implements Store {
   deleteClient(id: string, actor: string): Promise<boolean> {
     return this.#op((c) => clients.deleteClient(c, id, actor));
   }
-  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    return this.#op((c) => clients.addClientKey(c, clientId, keyHash, keyPrefix, actor));
+  addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string, expiresAt: number | null = null): Promise<void> {
+    return this.#op((c) => apiKeys.addClientKey(c, clientId, keyHash, keyPrefix, actor, expiresAt));
   }
-  clientByKeyHash(hash: string): Promise<Client | null> {
-    return clients.clientByKeyHash(this.#read, hash);
+  listClientKeys(clientId: string): Promise<KeyInfo[]> {
+    return apiKeys.listClientKeys(this.#read, clientId);
+  }
+  revokeClientKey(clientId: string, keyId: string, actor: string): Promise<boolean> {
+    return this.#op((c) => apiKeys.revokeClientKey(c, clientId, keyId, actor));
+  }
+  keyByHash(hash: string): Promise<KeyOwner | null> {
+    return apiKeys.keyByHash(this.#read, hash);
+  }
+  createAdminKey(key: AdminKeyInfo & { readonly hash: string }, actor: string): Promise<void> {
+    return this.#op((c) => apiKeys.createAdminKey(c, key, actor));
+  }
+  listAdminKeys(): Promise<AdminKeyInfo[]> {
+    return apiKeys.listAdminKeys(this.#read);
+  }
+  revokeAdminKey(keyId: string, actor: string): Promise<boolean> {
+    return this.#op((c) => apiKeys.revokeAdminKey(c, keyId, actor));
+  }
+  /** In a lane of its own: a last-used time waits for no request's write, and none waits for it. */
+  markKeysUsed(keyIds: readonly string[], at: number): Promise<void> {
+    return this.#op((c) => apiKeys.markKeysUsed(c, keyIds, at), ['key-use']);
   }
 
   // ---- workers and templates ------------------------------------------------

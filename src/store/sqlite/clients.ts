@@ -4,6 +4,7 @@ import type { Client } from '../../model.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { writeAdmin } from './audit.ts';
 import { toClient } from './rows.ts';
+import { INSERT_KEY, keyValues } from './keys.ts';
 
 export const INSERT_CLIENT = 'INSERT INTO clients (id, name, tier, monthly_budget_usd, max_concurrent, optimizations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
 export const UPDATE_CLIENT = 'UPDATE clients SET name = ?, tier = ?, monthly_budget_usd = ?, max_concurrent = ?, optimizations = ?, updated_at = ? WHERE id = ?';
@@ -11,8 +12,6 @@ export const DELETE_CLIENT = 'DELETE FROM clients WHERE id = ?';
 export const SELECT_CLIENT = 'SELECT * FROM clients WHERE id = ?';
 export const LIST_CLIENTS = 'SELECT * FROM clients ORDER BY created_at, id';
 export const COUNT_IN_FLIGHT = "SELECT COUNT(*) AS n FROM requests WHERE client_id = ? AND state IN ('PENDING', 'PREPARING', 'RUNNING', 'WAITING_RETRY')";
-export const INSERT_KEY = 'INSERT INTO api_keys (hash, client_id, prefix, created_at) VALUES (?, ?, ?, ?)';
-export const CLIENT_BY_KEY = 'SELECT c.* FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.hash = ?';
 
 /** A new client with its first API key. */
 export function createClient(c: SqliteCtx, cl: Client, keyHash: string, keyPrefix: string, actor: string): void {
@@ -20,7 +19,7 @@ export function createClient(c: SqliteCtx, cl: Client, keyHash: string, keyPrefi
     c.q(INSERT_CLIENT).run(
       cl.id, cl.name, cl.tier, cl.monthlyBudgetUsd, cl.maxConcurrent, cl.optimizations ? JSON.stringify(cl.optimizations) : null, cl.createdAt, cl.updatedAt,
     );
-    c.q(INSERT_KEY).run(keyHash, cl.id, keyPrefix, cl.createdAt);
+    c.q(INSERT_KEY).run(...keyValues(keyHash, cl.id, keyPrefix, cl.createdAt, null));
     writeAdmin(c, actor, 'client:create', { client_id: cl.id, name: cl.name, tier: cl.tier });
   });
 }
@@ -54,16 +53,4 @@ export function deleteClient(c: SqliteCtx, id: string, actor: string): boolean {
     if (Number(r.changes) > 0) writeAdmin(c, actor, 'client:delete', { client_id: id });
     return Number(r.changes) > 0;
   });
-}
-
-export function addClientKey(c: SqliteCtx, clientId: string, keyHash: string, keyPrefix: string, actor: string): void {
-  c.tx(() => {
-    c.q(INSERT_KEY).run(keyHash, clientId, keyPrefix, Date.now());
-    writeAdmin(c, actor, 'client:key:create', { client_id: clientId, prefix: keyPrefix });
-  });
-}
-
-export function clientByKeyHash(c: SqliteCtx, hash: string): Client | null {
-  const r = c.q(CLIENT_BY_KEY).get(hash) as Row | undefined;
-  return r ? toClient(r) : null;
 }

@@ -20,7 +20,7 @@ import type { AllotError } from '../../core/errors.ts';
 import type { State } from '../../core/states.ts';
 import type { AlertCondition, AlertRecord } from '../../core/alert-state.ts';
 import type { LevelsPort } from '../../limiter/local-limiter.ts';
-import type { AuditEntry, Client, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
+import type { AdminKeyInfo, AuditEntry, Client, KeyInfo, KeyOwner, Overuse, PipelineState, Progress, TemplateDef, WorkRequest, WorkerDef } from '../../model.ts';
 import type {
   AuditFilter, BudgetRow, ClaimOptions, CompleteOptions, CachedResult, EnqueueInput, ExternalUpdate, Saving, ShadowResult, ShadowSummary, SystemCounts, SavingsRow, StoredRef, EnqueueResult, MigrationResult, RequestFilter, Settlement, Store,
   StoreCapabilities, UsageRow, ReapOptions,
@@ -35,6 +35,7 @@ import * as budgets from './budgets.ts';
 import * as cache from './cache.ts';
 import * as clients from './clients.ts';
 import * as definitions from './definitions.ts';
+import * as keys from './keys.ts';
 import * as external from './external.ts';
 import * as intake from './intake.ts';
 import * as lifecycle from './lifecycle.ts';
@@ -358,12 +359,36 @@ export class SqliteStore implements Store {
     return clients.deleteClient(this.#ctx, id, actor);
   }
 
-  async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string): Promise<void> {
-    clients.addClientKey(this.#ctx, clientId, keyHash, keyPrefix, actor);
+  async addClientKey(clientId: string, keyHash: string, keyPrefix: string, actor: string, expiresAt: number | null = null): Promise<void> {
+    keys.addClientKey(this.#ctx, clientId, keyHash, keyPrefix, actor, expiresAt);
   }
 
-  async clientByKeyHash(hash: string): Promise<Client | null> {
-    return clients.clientByKeyHash(this.#ctx, hash);
+  async listClientKeys(clientId: string): Promise<KeyInfo[]> {
+    return keys.listClientKeys(this.#ctx, clientId);
+  }
+
+  async revokeClientKey(clientId: string, keyId: string, actor: string): Promise<boolean> {
+    return keys.revokeClientKey(this.#ctx, clientId, keyId, actor);
+  }
+
+  async keyByHash(hash: string): Promise<KeyOwner | null> {
+    return keys.keyByHash(this.#ctx, hash);
+  }
+
+  async createAdminKey(key: AdminKeyInfo & { readonly hash: string }, actor: string): Promise<void> {
+    keys.createAdminKey(this.#ctx, key, actor);
+  }
+
+  async listAdminKeys(): Promise<AdminKeyInfo[]> {
+    return keys.listAdminKeys(this.#ctx);
+  }
+
+  async revokeAdminKey(keyId: string, actor: string): Promise<boolean> {
+    return keys.revokeAdminKey(this.#ctx, keyId, actor);
+  }
+
+  async markKeysUsed(keyIds: readonly string[], at: number): Promise<void> {
+    keys.markKeysUsed(this.#ctx, keyIds, at);
   }
 
   // ---- workers and templates ---------------------------------------------

@@ -1,0 +1,4 @@
+/** Allot's version: package.json's, read once (the CLI's --version needs nothing else from the server). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
