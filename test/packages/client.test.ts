@@ -15,6 +15,7 @@ import {
   type Accepted, type CostEstimate, type CurrentUsage, type Execution, type ExecutionEvent, type QueuePosition, type RequestCost, type ResourceEstimate, type Usage,
 } from '../../packages/client/src/index.ts';
 import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
+import { parseRetryAfter } from '../../packages/client/src/errors.ts';
 import { ERROR_CATALOGUE } from '../../src/core/errors.ts';
 import { ARTICLE, baseConfig, startWorkers, type Workers } from '../http/fixtures.ts';
 import { tcpProxy } from '../helpers/tcp-proxy.ts';
@@ -369,6 +370,25 @@ test('the response types name exactly the fields Allot answers with', async () =
   assert.deepEqual(keys(done.estimate), fieldsOf<Execution['estimate']>({ input_tokens: true, input_overhead_tokens: true, max_output_tokens: true, resources: true, max_cost_usd: true }));
 });
 
+test('calls go through the fetch given, under the base URL’s path, with the key and the Idempotency-Key', async () => {
+  const seen: { url: string; authorization: string | null; idempotency: string | null }[] = [];
+  // A base URL with a path, as behind a reverse proxy that mounts Allot under /allot: this fetch plays the proxy.
+  const viaPrefix: typeof fetch = (input, init) => {
+    const url = String(input);
+    const headers = new Headers(init?.headers);
+    seen.push({ url, authorization: headers.get('authorization'), idempotency: headers.get('idempotency-key') });
+    return fetch(url.replace('/allot/', '/'), init);
+  };
+  const c = new AllotClient({ baseUrl: `${allot.url}/allot/`, apiKey: me.key, fetch: viaPrefix });
+  const key = `via-${randomUUID()}`;
+  const a = await c.submit({ template: 'lab', input: { mode: 'echo' } }, { idempotencyKey: key });
+  await c.list({ status: ['PENDING', 'RUNNING'], limit: 5 });
+  assert.deepEqual(seen.map((x) => x.url), [`${allot.url}/allot/api/queue/enqueue`, `${allot.url}/allot/api/executions?status=PENDING%2CRUNNING&limit=5`]);
+  assert.deepEqual(seen.map((x) => x.authorization), [`Bearer ${me.key}`, `Bearer ${me.key}`]);
+  assert.deepEqual(seen.map((x) => x.idempotency), [key, null]);
+  assert.equal((await client.wait(a.request_id)).status, 'COMPLETED');
+});
+
 describe('errors', () => {
   test('NOT_FOUND, UNAUTHORIZED and VALIDATION_ERROR arrive as AllotError with their code, status, details and request id', async () => {
     const nf = await apiError(client.status('no-such-request'), 'NOT_FOUND', 404);
@@ -443,6 +463,17 @@ describe('errors', () => {
     } finally {
       await new Promise<void>((r) => proxyPage.close(() => r()));
     }
+  });
+
+  test('Retry-After is read as seconds or as an HTTP date; anything else is no retryAfterMs', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    assert.equal(parseRetryAfter('7', now), 7_000);
+    assert.equal(parseRetryAfter(' 0 ', now), 0);
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now), 30_000);
+    assert.equal(parseRetryAfter('Wed, 31 Dec 2025 23:59:00 GMT', now), 0, 'a date in the past: now');
+    assert.equal(parseRetryAfter('-1', now), undefined);
+    assert.equal(parseRetryAfter('soon', now), undefined);
+    assert.equal(parseRetryAfter(null, now), undefined);
   });
 
   test('the client’s catalogue is the server’s: every code, with its status and retryability', () => {
