@@ -8,7 +8,7 @@
  *        node bench/pickup-worker.ts pull --url http://127.0.0.1:8787 --token T [--name noop] [--concurrency 50]
  */
 import { parseArgs } from 'node:util';
-import { defineWorker, runPull, serveHttp } from '../sdk/worker/index.ts';
+import { defineWorker, runPull, serveHttp } from '../packages/worker/src/index.ts';
 
 const mode = process.argv[2];
 const { values } = parseArgs({

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildAllot } from '../../src/boot.ts';
 import { resolveConfig } from '../../src/config/resolve.ts';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp } from '../../packages/worker/src/index.ts';
 
 const ADMIN = 'optimizer-bench-admin-key-0123';
 

@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { buildAllot, type Allot } from '../../src/boot.ts';
 import { resolveConfig } from '../../src/config/resolve.ts';
 import { FakeClock } from '../../src/core/clock.ts';

@@ -1,8 +1,8 @@
 // Usage: node examples/keywords/worker.ts                          (subprocess: one job on stdin, NDJSON on stdout)
 //        node examples/keywords/worker.ts --http [--port 9102] [--host 127.0.0.1] [--token T]
 import { parseArgs } from 'node:util';
-import { WorkerError, defineWorker, runSubprocess, serveHttp } from '../../sdk/worker/index.ts';
-import type { Worker } from '../../sdk/worker/index.ts';
+import { WorkerError, defineWorker, runSubprocess, serveHttp } from '../../packages/worker/src/index.ts';
+import type { Worker } from '../../packages/worker/src/index.ts';
 import { extractKeywords, fitToTokens, keywordText, tokenCount } from './rake.ts';
 import type { Keyword } from './rake.ts';
 

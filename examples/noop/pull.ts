@@ -3,7 +3,7 @@
 // Work: none (sleeps input.sleep_ms if given), like examples/noop/server.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { defineWorker, runPull } from '../../sdk/worker/index.ts';
+import { defineWorker, runPull } from '../../packages/worker/src/index.ts';
 
 const { values } = parseArgs({
   options: {

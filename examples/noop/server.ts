@@ -3,7 +3,7 @@
 // A job whose input has `sleep_ms` waits that long first (until its deadline aborts it): for timeout tests.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp } from '../../packages/worker/src/index.ts';
 
 const { values } = parseArgs({
   options: {

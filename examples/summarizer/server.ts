@@ -1,7 +1,7 @@
 // Usage: node examples/summarizer/server.ts [--port 9101] [--host 127.0.0.1] [--delay-ms N] [--fail-rate 0.x] [--token T]
 //          [--v2-orchestrator URL --v2-token T [--v2-name NAME]]   (also serve the Orchestrator 2.0 endpoints)
 import { parseArgs } from 'node:util';
-import { serveHttp } from '../../sdk/worker/index.ts';
+import { serveHttp } from '../../packages/worker/src/index.ts';
 import { createSummarizerWorker } from './worker.ts';
 
 const { values } = parseArgs({

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkerError, defineWorker } from '../../sdk/worker/index.ts';
-import type { Worker } from '../../sdk/worker/index.ts';
+import { WorkerError, defineWorker } from '../../packages/worker/src/index.ts';
+import type { Worker } from '../../packages/worker/src/index.ts';
 import { summarize, tokenCount } from './summarize.ts';
 import type { SummaryResult } from './summarize.ts';
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { ADMIN_KEY, allotFiles, startAllot, type AllotProc } from '../e2e/harness.ts';
 import { NODE, ROOT, tempDir } from '../helpers/proc.ts';
 

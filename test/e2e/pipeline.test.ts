@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { NODE, ROOT, sleep, startProcess, type Proc } from '../helpers/proc.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { FakeClock } from '../../src/core/clock.ts';

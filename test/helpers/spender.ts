@@ -3,7 +3,7 @@
  * exactly the output tokens it was allowed (`parameters.max_tokens`), so that
  * requests keep a bucket drained the way a busy LLM workload does.
  */
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 export function startSpender(): Promise<HttpWorkerServer> {
   return serveHttp(

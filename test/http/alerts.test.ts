@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 const SECRET = 'webhook-secret-0123';
 let h: Harness;

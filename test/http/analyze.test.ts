@@ -1,7 +1,7 @@
 /** /api/optimize/analyze and /recommendations look at a client's real history and price each strategy. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
 

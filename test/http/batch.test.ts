@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
 

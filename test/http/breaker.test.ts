@@ -12,7 +12,7 @@ import { buildAllot } from '../../src/boot.ts';
 import { saveBreakerOrder } from '../../src/workers/breaker-orders.ts';
 import { assertEnvelope, startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 const COOLDOWN_MS = 100;
 let h: Harness;

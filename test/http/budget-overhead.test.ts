@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { countTokens } from '../../src/service/tokenizer.ts';
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 
 let worker: HttpWorkerServer;

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { THROTTLE_MS } from '../../src/http/routes/dashboard-events.ts';
 import { assertEnvelope, startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 let h: Harness;
 let worker: HttpWorkerServer;

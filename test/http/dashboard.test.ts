@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { nanoToUsd } from '../../src/core/money.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 let h: Harness;
 let worker: HttpWorkerServer;

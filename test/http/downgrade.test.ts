@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { assertEnvelope, startHarness, type Harness } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
 

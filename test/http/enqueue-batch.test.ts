@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { usdToNano } from '../../src/core/money.ts';
 import { assertEnvelope, startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 let h: Harness;
 let worker: HttpWorkerServer;

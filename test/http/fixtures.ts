@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSummarizerWorker } from '../../examples/summarizer/worker.ts';
-import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 export const PRICES = {
   /** llm.mini (model "mini"): separate input and output prices. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp } from '../../packages/worker/src/index.ts';
 import { tokenCount } from '../../examples/summarizer/summarize.ts';
 import { nanoToUsd, usdToNano } from '../../src/core/money.ts';
 import { countTokens } from '../../src/service/tokenizer.ts';

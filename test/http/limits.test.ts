@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { Registry } from '../../src/service/registry.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 let h: Harness;
 let worker: HttpWorkerServer;

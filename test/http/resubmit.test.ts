@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, WorkerError, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 
 let h: Harness;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { pino } from 'pino';
 import { after, before, describe, test } from 'node:test';
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { buildAllot } from '../../src/boot.ts';
 import { ConfigError } from '../../src/config/resolve.ts';
 import { assertEnvelope, startHarness, writeConfig } from '../helpers/app-harness.ts';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineWorker, serveHttp, type HttpWorkerServer } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 import { readEvents } from '../helpers/sse.ts';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
 import { nextUtc, sameDayUtc } from '../helpers/dates.ts';
-import { defineWorker, serveHttp } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness } from '../helpers/app-harness.ts';
 
 async function withAllot(offpeak: Record<string, unknown>, clock: FakeClock, fn: (h: Harness, key: string) => Promise<void>): Promise<void> {

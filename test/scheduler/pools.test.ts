@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FakeClock } from '../../src/core/clock.ts';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { refillsByFakeClock } from '../helpers/app-backend.ts';
 import { startSpender } from '../helpers/spender.ts';
 import { assertEnvelope, startHarness, type Harness } from '../helpers/app-harness.ts';

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { HttpWorkerServer } from '../../sdk/worker/index.ts';
+import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 import { SHARED_ONLY } from '../../src/limiter/limiter.ts';
 import { settingsEpochRecord } from '../../src/limiter/open.ts';
 import { RedisLimiter } from '../../src/limiter/redis/redis-limiter.ts';

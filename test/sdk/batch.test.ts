@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineWorker, serveHttp, type HttpWorkerServer, type Job } from '../../sdk/worker/index.ts';
+import { defineWorker, serveHttp, type HttpWorkerServer, type Job } from '../../packages/worker/src/index.ts';
 
 const SKEW = 15 * 60_000;
 

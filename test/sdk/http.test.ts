@@ -4,8 +4,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkerError, defineWorker, serveHttp } from '../../sdk/worker/index.ts';
-import type { HttpWorkerServer, StandardResponse } from '../../sdk/worker/index.ts';
+import { WorkerError, defineWorker, serveHttp } from '../../packages/worker/src/index.ts';
+import type { HttpWorkerServer, StandardResponse } from '../../packages/worker/src/index.ts';
 
 interface TestInput {
   mode: string;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineWorker, runPull, WorkerError } from '../../sdk/worker/index.ts';
+import { defineWorker, runPull, WorkerError } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 
 const TOKEN = 'pull-sdk-token-000001';

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { defineWorker, runSubprocess } from '../../sdk/worker/index.ts';
+import { defineWorker, runSubprocess } from '../../packages/worker/src/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NODE = `${ROOT}node_modules/.bin/node`;
@@ -173,7 +173,7 @@ describe('runSubprocess and the time left', () => {
 describe('runSubprocess in a process Allot spawned for the job', () => {
   // A worker slow to start (600 ms, after Node's own start-up) whose handler would take 5 s.
   const SLOW_START = [
-    `import { defineWorker, runSubprocess } from ${JSON.stringify(`${ROOT}sdk/worker/index.ts`)};`,
+    `import { defineWorker, runSubprocess } from ${JSON.stringify(`${ROOT}packages/worker/src/index.ts`)};`,
     `import { setTimeout as sleep } from 'node:timers/promises';`,
     // performance.now() counts from this process's start; stderr is synchronous on a pipe.
     `process.on('exit', () => process.stderr.write('answered at ' + performance.now().toFixed(0) + '\\n'));`,

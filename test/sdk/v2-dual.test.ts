@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkerError, defineWorker, serveHttp } from '../../sdk/worker/index.ts';
-import type { HttpWorkerServer, Job } from '../../sdk/worker/index.ts';
+import { WorkerError, defineWorker, serveHttp } from '../../packages/worker/src/index.ts';
+import type { HttpWorkerServer, Job } from '../../packages/worker/src/index.ts';
 import { startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { ROOT, startProcess, type Proc } from '../helpers/proc.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { WorkerError, defineWorker, parseJob } from '../../sdk/worker/index.ts';
-import { parseJobEnvelope } from '../../sdk/worker/job.ts';
+import { WorkerError, defineWorker, parseJob } from '../../packages/worker/src/index.ts';
+import { parseJobEnvelope } from '../../packages/worker/src/job.ts';
 
 const base = { request_id: 'req-1', template: 'summarize', input: { text: 'hi' } };
 

@@ -66,11 +66,15 @@ export function registerStreamRoutes(app: OpenAPIHono<Env>, d: AppDeps): void {
         events.on('request:changed', onChanged);
         const keepalive = setInterval(() => queue(() => stream.write(': keep-alive\n\n').then(() => undefined)), KEEPALIVE_MS);
         stream.onAbort(() => resolveEnd());
-        try {
-          // What it is now: it may have ended between the first read and the subscription.
+        // What it is now: it may have ended between the first read and the subscription. Queued before
+        // anything the subscription brings, so that the status opens the stream even when progress comes
+        // in while the request is read (the store may take a while: PostgreSQL).
+        queue(async () => {
           const now = (await d.store.getRequest(id)) ?? first;
           if (isTerminal(now.state)) finish(now);
-          else queue(() => send('status', view(now)));
+          else if (!done) await send('status', view(now));
+        });
+        try {
           await ended;
           await chain;
         } finally {
