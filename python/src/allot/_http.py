@@ -104,6 +104,8 @@ def request_json(
             raw = resp.read()
         except socket.timeout as e:
             raise ClientTimeout("CLIENT_TIMEOUT", f"{method} {path}: answer cut off after {timeout} s") from e
+        except (OSError, http.client.HTTPException) as e:
+            raise ConnectionFailed("CONNECTION_ERROR", f"{method} {path}: answer cut off: {e}") from e
         try:
             parsed = json.loads(raw.decode("utf-8")) if raw else {}
         except (ValueError, UnicodeDecodeError) as e:

@@ -8,12 +8,13 @@ its code.
 
 from __future__ import annotations
 
+import http.client
 import socket
 from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import quote, urlencode
 
 from ._http import Endpoint, Response, open_request, read_error, request_json
-from .errors import ClientTimeout
+from .errors import ClientTimeout, ConnectionFailed
 from .sse import Event, parse_events
 
 TERMINAL_STATES = frozenset(["COMPLETED", "FAILED", "CANCELLED"])
@@ -31,6 +32,8 @@ class Client:
     :param api_key: sent as ``Authorization: Bearer <api_key>``.
     :param client_id: the client's id, for the usage methods when they are not given one.
     :param timeout: seconds to wait for an answer (connect and each read); ``execute`` adds its ``wait_ms``.
+
+    Each call opens its own connection, so one Client may be shared between threads.
     """
 
     def __init__(self, base_url: str, api_key: str, *, client_id: Optional[str] = None, timeout: float = 30.0, ssl_context: Any = None) -> None:
@@ -133,6 +136,8 @@ class Client:
                     return
         except socket.timeout as e:
             raise ClientTimeout("CLIENT_TIMEOUT", f"event stream of {request_id}: nothing for {timeout} s") from e
+        except (OSError, http.client.HTTPException) as e:
+            raise ConnectionFailed("CONNECTION_ERROR", f"event stream of {request_id} cut off: {e}") from e
         finally:
             conn.close()
 
