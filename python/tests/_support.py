@@ -17,7 +17,8 @@ from typing import Any, Dict, Optional
 from allot import Client, Job, Worker, serve_http
 from allot._http import Endpoint, Response, request_json
 
-SUFFIX = uuid.uuid4().hex[:8]
+# The names this run registers end with it (the node test passes one, to find this run's requests).
+SUFFIX = os.environ.get("ALLOT_TEST_SUFFIX") or uuid.uuid4().hex[:8]
 WORKER_TOKEN = f"py-worker-token-{SUFFIX}"
 MODEL = "gpt-3.5"
 MAX_TOKENS = 500

@@ -1,8 +1,9 @@
 """Every .py file of the package and its tests must parse under Python 3.9's grammar.
 
-Only Python 3.11 is installed where this was written: ``ast.parse(..., feature_version=(3, 9))``
+This runs under whatever python3 runs the suite (3.11 on the development machine; the node test
+runs the suite again under 3.9 itself where pyenv has it). ``ast.parse(..., feature_version=(3, 9))``
 refuses 3.10+ syntax (``match``, parenthesised context managers…). It cannot see 3.10+ *library*
-calls, nor ``X | Y`` evaluated at run time; the second test refuses ``|`` in annotations of a
+calls, nor ``X | Y`` evaluated at run time; another test refuses ``|`` in annotations of a
 module without ``from __future__ import annotations`` (where 3.9 would evaluate them).
 """
 
