@@ -138,6 +138,7 @@ def serve_http(worker: Worker, *, host: str = "127.0.0.1", port: int = 0, path: 
             pass
 
         def _send(self, status: int, body: bytes, headers: Optional[Dict[str, str]] = None) -> None:
+            self._answered = True
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
@@ -193,6 +194,15 @@ def serve_http(worker: Worker, *, host: str = "127.0.0.1", port: int = 0, path: 
         def do_POST(self) -> None:
             # The job's time left counts from here, when it arrived.
             received_at = time.monotonic()
+            self._answered = False
+            try:
+                self._post(received_at)
+            except Exception as e:  # noqa: BLE001 - a bug here is answered as the TS SDK answers it, not as a dropped connection
+                if not self._answered:
+                    self.close_connection = True
+                    self._answer(500, failure_from_error(e))
+
+        def _post(self, received_at: float) -> None:
             if self._pathname() != path:
                 self._refuse_body()
                 return
