@@ -11,7 +11,7 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
-from allot import Job, Worker, WorkerError, bearer_matches, serve_http
+from allot import Job, Result, Worker, WorkerError, bearer_matches, serve_http
 
 TOKEN = "worker-token-for-tests"
 
@@ -49,6 +49,11 @@ class Recorder:
             raise WorkerError("MODEL_REFUSED", "no", retryable=False)
         if mode == "crash":
             raise ValueError("boom")
+        if mode == "result":
+            j.add_usage(input_tokens=1)
+            return Result({"n": 1}, input_tokens=4, output_tokens=5, resources={"sms": 2}, metadata={"via": "result"})
+        if mode == "bad-usage":
+            return Result({"n": 1}, output_tokens=-1)
         if mode == "unserializable":
             return {"x": object()}
         j.add_usage(input_tokens=7, output_tokens=3, resources={"email": 1})
@@ -231,6 +236,17 @@ class DirectProtocol(unittest.TestCase):
         _, res = self.post(job("r-bad-output", input={"mode": "unserializable"}))
         self.assertEqual(res["error"]["code"], "WORKER_ERROR")
         self.assertFalse(res["error"]["retryable"])
+
+    def test_a_result_carries_usage_and_metadata(self) -> None:
+        _, res = self.post(job("r-result", input={"mode": "result"}))
+        self.assertEqual(res["success"], True)
+        self.assertEqual(res["output"], {"n": 1})
+        self.assertEqual(res["usage"]["tokens"], {"input": 5, "output": 5})
+        self.assertEqual(res["usage"]["resources"], {"sms": 2})
+        self.assertEqual(res["metadata"], {"via": "result"})
+        _, res = self.post(job("r-bad-usage", input={"mode": "bad-usage"}))
+        self.assertEqual(res["error"]["code"], "WORKER_ERROR")
+        self.assertIn("output_tokens must be a finite number >= 0", res["error"]["message"])
 
     def test_a_repeated_delivery_is_answered_without_running_again(self) -> None:
         _, first = self.post(job("r-dup"))

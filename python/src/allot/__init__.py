@@ -42,7 +42,7 @@ from .errors import (
 from .job import Job, WorkerError, parse_job
 from .server import PROTOCOL, WorkerServer, bearer_matches, serve_http
 from .sse import Event
-from .worker import Worker
+from .worker import Result, Worker
 
 __version__ = "0.1.0"
 
@@ -67,6 +67,7 @@ __all__ = [
     "RateLimited",
     "RequestTimeout",
     "Response",
+    "Result",
     "Unauthorized",
     "ValidationError",
     "Worker",

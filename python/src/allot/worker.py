@@ -45,6 +45,24 @@ def no_time_left(job: Job) -> StandardResponse:
     return failure("DEADLINE_EXCEEDED", f"no time was left when the job arrived (timeout_ms {job.timeout_ms if job.timeout_ms is not None else 'absent'})", True)
 
 
+class Result:
+    """A handler's output with its usage, for a handler that would rather return usage than call ``job.add_usage``.
+
+    ``return Result({"summary": s}, input_tokens=120, output_tokens=30)`` answers as
+    ``job.add_usage(input_tokens=120, output_tokens=30); return {"summary": s}`` does.
+    """
+
+    __slots__ = ("output", "input_tokens", "output_tokens", "resources", "metadata")
+
+    def __init__(self, output: Any, *, input_tokens: float = 0, output_tokens: float = 0,
+                 resources: Optional[Dict[str, float]] = None, metadata: Optional[Dict[str, Any]] = None) -> None:
+        self.output = output
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.resources = resources
+        self.metadata = metadata
+
+
 class _Flight:
     def __init__(self) -> None:
         self.done = threading.Event()
@@ -148,7 +166,12 @@ class Worker:
 
         def target() -> None:
             try:
-                outcome["output"] = handler(job)
+                output = handler(job)
+                if isinstance(output, Result):
+                    job.add_usage(input_tokens=output.input_tokens, output_tokens=output.output_tokens, resources=output.resources)
+                    job.metadata.update(output.metadata or {})
+                    output = output.output
+                outcome["output"] = output
             except BaseException as e:  # noqa: BLE001 - every failure of the handler becomes its answer
                 outcome["error"] = e
             finally:
