@@ -1,7 +1,7 @@
 /**
  * `npm run test:suites`: every suite once, then the suites that run Allot
  * (test/http, test/scheduler, test/e2e, test/migration, test/sdk/v2-dual,
- * test/sdk/pull, test/cli/operator, test/packages/client)
+ * test/sdk/pull, test/cli/operator, test/packages/client, test/python)
  * again on each further backend in ALLOT_TEST_BACKENDS (default: all), the
  * first being SQLite. The store contract suite (test/contract) runs every
  * backend itself. A backend that cannot run here is reported as skipped, in
@@ -16,7 +16,7 @@ import pg from 'pg';
 import { dropRedisPrefix } from './helpers/app-backend.ts';
 
 const NODE_TEST = ['--test', '--test-concurrency=1', '--test-timeout=600000'];
-const APP_SUITES = ['test/http/**/*.test.ts', 'test/scheduler/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/migration/**/*.test.ts', 'test/sdk/v2-dual.test.ts', 'test/sdk/pull.test.ts', 'test/cli/operator.test.ts', 'test/packages/client.test.ts'];
+const APP_SUITES = ['test/http/**/*.test.ts', 'test/scheduler/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/migration/**/*.test.ts', 'test/sdk/v2-dual.test.ts', 'test/sdk/pull.test.ts', 'test/cli/operator.test.ts', 'test/packages/client.test.ts', 'test/python/**/*.test.ts'];
 const KNOWN = ['sqlite-file', 'postgres'];
 
 const wanted = (process.env.ALLOT_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean)) ?? KNOWN;
