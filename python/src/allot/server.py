@@ -1,4 +1,4 @@
-"""The direct HTTP transport, as sdk/worker/http.ts serves it: ``POST <path>`` runs a job (or a batch), ``GET /health`` describes the worker.
+"""The direct HTTP transport, as packages/worker/src/http.ts serves it: ``POST <path>`` runs a job (or a batch), ``GET /health`` describes the worker.
 
 With ``token`` set, a job must carry ``Authorization: Bearer <token>`` (the scheme in any case;
 compared in constant time, as SHA-256 digests so the lengths do not leak); ``/health`` stays open.
