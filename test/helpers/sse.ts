@@ -6,10 +6,8 @@ export interface SseEvent {
   data: Json;
 }
 
-/** Read SSE events from a response until `end` (or the stream closes). */
-export async function readEvents(res: Response): Promise<SseEvent[]> {
-  const out: SseEvent[] = [];
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+/** Calls `onEvent` with each SSE event from `reader` as it arrives, until the stream closes (or the read fails: aborted). */
+export async function eachEvent(reader: ReadableStreamDefaultReader<Uint8Array>, onEvent: (e: SseEvent) => void): Promise<void> {
   const dec = new TextDecoder();
   let buf = '';
   for (;;) {
@@ -22,8 +20,14 @@ export async function readEvents(res: Response): Promise<SseEvent[]> {
       buf = buf.slice(i + 2);
       const event = /^event: (.*)$/m.exec(block)?.[1];
       const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-      if (event) out.push({ event, data: JSON.parse(data) });
+      if (event) onEvent({ event, data: JSON.parse(data) });
     }
   }
+}
+
+/** Read SSE events from a response until `end` (or the stream closes). */
+export async function readEvents(res: Response): Promise<SseEvent[]> {
+  const out: SseEvent[] = [];
+  await eachEvent((res.body as ReadableStream<Uint8Array>).getReader(), (e) => out.push(e));
   return out;
 }

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { THROTTLE_MS } from '../../src/http/routes/dashboard-events.ts';
 import { assertEnvelope, startHarness, type Harness, type Json } from '../helpers/app-harness.ts';
 import { startSpender } from '../helpers/spender.ts';
+import { eachEvent } from '../helpers/sse.ts';
 import type { HttpWorkerServer } from '../../packages/worker/src/index.ts';
 
 let h: Harness;
@@ -42,20 +43,10 @@ function follow(key: string) {
     const res = await opened;
     if (res.status !== 200) return res;
     reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const dec = new TextDecoder();
-    let buf = '';
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (/^event: snapshot$/m.test(block)) snapshots.push({ at: performance.now(), data: JSON.parse(block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n')) });
-        }
-      }
+      await eachEvent(reader, (e) => {
+        if (e.event === 'snapshot') snapshots.push({ at: performance.now(), data: e.data });
+      });
     } catch {
       // aborted
     }
