@@ -64,8 +64,7 @@ export function operatorCommands(program: Command): void {
     const usage = await api.get<Row>(`/api/usage/${enc(id as string)}/current`);
     const keys = await api.get<{ keys: Row[] }>(`/admin/clients/${enc(id as string)}/keys`);
     if (o.json) return out(json({ ...c, usage, keys: keys.keys }));
-    const cl = c.client ?? c;
-    out(`${cl.name} (${cl.id})\n  tier ${cl.tier}, max ${cl.max_concurrent} at once, budget ${usd(cl.monthly_budget_usd)} a month\n  this period: spent ${usd(usage.spent_usd)}, held ${usd(usage.held_usd)}, remaining ${usd(usage.remaining_usd)}\n\n`);
+    out(`${c.client.name} (${c.client.id})\n  tier ${c.client.tier}, max ${c.client.max_concurrent} at once, budget ${usd(c.client.monthly_budget_usd)} a month\n  this period: spent ${usd(usage.spent_usd)}, held ${usd(usage.held_usd)}, remaining ${usd(usage.remaining_usd)}\n\n`);
     out(keyTable(keys.keys, now()));
   });
   apiCommand<Common & { name: string; tier: string; budget?: number; maxConcurrent?: number }>(clients, 'create', 'Create a client; prints its API key once', async (api, _a, o) => {

@@ -19,10 +19,10 @@ export function progressPrinter(stream: NodeJS.WriteStream): Progress {
       stream.write(`\r\x1b[2K${line}${done >= total ? '\n' : ''}`);
       return;
     }
+    // Below the end pct is at most 99, so the end (100%) is its own tenth and is printed once.
     const tenth = Math.floor(pct / 10);
-    if (done < total && (lastTenth.get(what) ?? -1) >= tenth) return;
-    if (done >= total && lastTenth.get(what) === 11) return;
-    lastTenth.set(what, done >= total ? 11 : tenth);
+    if ((lastTenth.get(what) ?? -1) >= tenth) return;
+    lastTenth.set(what, tenth);
     stream.write(`${line}\n`);
   };
 }

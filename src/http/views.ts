@@ -4,7 +4,8 @@ import type { Client, WorkRequest } from '../model.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { HealthView } from '../workers/health.ts';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+/** An instant in ms as ISO 8601, or null. */
+export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function estimateView(e: WorkRequest['estimate']) {
   return { input_tokens: e.inputTokens, input_overhead_tokens: e.inputOverheadTokens ?? 0, max_output_tokens: e.maxOutputTokens, resources: e.resources, max_cost_usd: nanoToUsd(e.maxCostNano) };

@@ -15,6 +15,7 @@ import { newSecret } from '../../service/ids.ts';
 import { keyId } from '../../store/key-id.ts';
 import type { AppDeps, Env } from '../deps.ts';
 import { errors, IdParam, json, Loose } from '../schemas.ts';
+import { iso } from '../views.ts';
 
 /** The longest expiry a key may be given: ten years. */
 const MAX_EXPIRY_S = 10 * 365 * 86_400;
@@ -44,8 +45,6 @@ const KeyOut = z
   })
   .openapi('ApiKey');
 const AdminKeyOut = KeyOut.extend({ role: z.enum(['admin', 'read-only']), name: z.string().nullable() }).openapi('AdminKey');
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** When a key asked for with `expires_in_s` or `expires_at` expires, or null; a time already past is refused. */
 function expiryOf(b: { expires_in_s?: number | undefined; expires_at?: string | undefined }, now: number): number | null {

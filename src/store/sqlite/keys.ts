@@ -7,7 +7,7 @@ import type { AdminKeyInfo, AdminRole, KeyInfo, KeyOwner } from '../../model.ts'
 import { keyId } from '../key-id.ts';
 import type { Row, SqliteCtx } from './context.ts';
 import { writeAdmin } from './audit.ts';
-import { toClient } from './rows.ts';
+import { num, toClient } from './rows.ts';
 
 export const INSERT_KEY = 'INSERT INTO api_keys (hash, client_id, prefix, created_at, id, expires_at) VALUES (?, ?, ?, ?, ?, ?)';
 export const LIST_CLIENT_KEYS = 'SELECT id, prefix, created_at, expires_at, last_used_at FROM api_keys WHERE client_id = ? ORDER BY created_at, id';
@@ -19,8 +19,6 @@ export const LIST_ADMIN_KEYS = 'SELECT id, prefix, role, name, created_at, expir
 export const DELETE_ADMIN_KEY = 'DELETE FROM admin_keys WHERE id = ?';
 export const TOUCH_CLIENT_KEY = 'UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)';
 export const TOUCH_ADMIN_KEY = 'UPDATE admin_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)';
-
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 export function toKeyInfo(r: Row): KeyInfo {
   return { id: r.id as string, prefix: r.prefix as string, createdAt: Number(r.created_at), expiresAt: num(r.expires_at), lastUsedAt: num(r.last_used_at) };

@@ -92,7 +92,8 @@ const json = (v: unknown): unknown => {
   if (v instanceof Uint8Array) return JSON.parse(zstdDecompressSync(v).toString('utf8'));
   return JSON.parse(v as string);
 };
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+/** A nullable integer column as a number or null. */
+export const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 export function toClient(r: Row): Client {
   return {
